@@ -1,0 +1,201 @@
+"""The data model: documents (sentences), tokens and entity spans.
+
+* ``Token``: half-open ``[start, end)`` code-point offsets into ``Document.text``.
+* ``Span``: half-open character span with ``label``, optional ``score`` and provenance
+  (``source`` gold/prediction/silver, ``annotator``, ``model_version``).
+* ``Document``: ``id``, NFC ``text``, ``tokens``, ``spans``, ``lang``, ``meta`` and
+  ``masked`` regions (spans whose type is unknown in the target tagset: ignored in
+  scoring, label -100 in training -- never silently ``O``), plus ``missing_labels``:
+  types the source never annotated (predictions of those types are not counted).
+
+All classes are frozen; functions return new values (``dataclasses.replace``).
+Offsets are Python code points in NFC text; Label Studio's UTF-16 offsets are
+converted at the boundary (``nerdata.label_studio.tasks``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Mapping, Sequence
+
+from nerdata.errors import AlignmentError
+
+SOURCES = ("gold", "prediction", "silver")
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    start: int
+    end: int
+    label: str
+    score: float | None = None
+    source: str = "gold"
+    annotator: str | None = None
+    model_version: str | None = None
+
+    @property
+    def key(self) -> tuple[int, int, str]:
+        """Identity for exact-match comparison (offsets and label)."""
+        return (self.start, self.end, self.label)
+
+    def overlaps(self, other: "Span") -> bool:
+        return self.start < other.end and other.start < self.end
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"start": self.start, "end": self.end, "label": self.label}
+        if self.score is not None:
+            d["score"] = self.score
+        if self.source != "gold":
+            d["source"] = self.source
+        if self.annotator is not None:
+            d["annotator"] = self.annotator
+        if self.model_version is not None:
+            d["model_version"] = self.model_version
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Span":
+        return cls(int(d["start"]), int(d["end"]), str(d["label"]), d.get("score"),
+                   d.get("source", "gold"), d.get("annotator"), d.get("model_version"))
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    id: str
+    text: str
+    tokens: tuple[Token, ...] = ()
+    spans: tuple[Span, ...] = ()
+    lang: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+    masked: tuple[Span, ...] = ()
+    missing_labels: frozenset[str] = frozenset()
+
+    # ----------------------------------------------------------------- builders
+    @classmethod
+    def from_tokens(cls, id: str, words: Sequence[str], spans: Iterable[Span] = (), *,
+                    lang: str | None = None, meta: Mapping[str, Any] | None = None,
+                    masked: Iterable[Span] = (), sep: str = " ") -> "Document":
+        """Build a document whose text is ``words`` joined by ``sep`` (one space)."""
+        tokens, pos = [], 0
+        for w in words:
+            tokens.append(Token(pos, pos + len(w), w))
+            pos += len(w) + len(sep)
+        text = sep.join(words)
+        return cls(id, text, tuple(tokens), tuple(sorted(spans, key=_span_order)), lang,
+                   dict(meta or {}), tuple(sorted(masked, key=_span_order)))
+
+    # ----------------------------------------------------------------- access
+    @property
+    def words(self) -> list[str]:
+        return [t.text for t in self.tokens]
+
+    def span_text(self, span: Span) -> str:
+        return self.text[span.start:span.end]
+
+    def with_spans(self, spans: Iterable[Span]) -> "Document":
+        return replace(self, spans=tuple(sorted(spans, key=_span_order)))
+
+    def token_index(self) -> tuple[dict[int, int], dict[int, int]]:
+        """Maps char start -> token index and char end -> token index."""
+        return ({t.start: i for i, t in enumerate(self.tokens)},
+                {t.end: i for i, t in enumerate(self.tokens)})
+
+    def span_tokens(self, span: Span) -> tuple[int, int] | None:
+        """Token range ``[i, j)`` covered exactly by ``span``, or None if not aligned."""
+        starts, ends = self.token_index()
+        i, j = starts.get(span.start), ends.get(span.end)
+        if i is None or j is None or j < i:
+            return None
+        return i, j + 1
+
+    def content_hash(self) -> str:
+        """Stable hash of text, tokens and gold spans (used for idempotent imports)."""
+        payload = json.dumps([self.text, [(t.start, t.end) for t in self.tokens],
+                              [s.key for s in self.spans]], ensure_ascii=False)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+    # ----------------------------------------------------------------- checks
+    def validate(self, *, require_token_alignment: bool = True) -> None:
+        """Raise :class:`AlignmentError` if tokens or spans are inconsistent with the text."""
+        n = len(self.text)
+        prev = 0
+        for i, t in enumerate(self.tokens):
+            if not (prev <= t.start < t.end <= n) or self.text[t.start:t.end] != t.text:
+                raise AlignmentError(
+                    f"document {self.id!r}: token {i} {t.text!r} at [{t.start},{t.end}) does not "
+                    f"match the text ({self.text[t.start:t.end]!r}); rebuild tokens from the text")
+            prev = t.end
+        for group in (self.spans, self.masked):
+            for s in group:
+                if not (0 <= s.start < s.end <= n):
+                    raise AlignmentError(
+                        f"document {self.id!r}: span {s.label} [{s.start},{s.end}) is outside "
+                        f"the text (length {n})")
+                if require_token_alignment and self.tokens and self.span_tokens(s) is None:
+                    raise AlignmentError(
+                        f"document {self.id!r}: span {s.label} [{s.start},{s.end}) "
+                        f"{self.text[s.start:s.end]!r} does not start and end on token boundaries")
+
+    # ----------------------------------------------------------------- (de)serialise
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.id, "text": self.text,
+                             "tokens": [[t.start, t.end] for t in self.tokens],
+                             "spans": [s.to_dict() for s in self.spans]}
+        if self.lang is not None:
+            d["lang"] = self.lang
+        if self.masked:
+            d["masked"] = [s.to_dict() for s in self.masked]
+        if self.missing_labels:
+            d["missing_labels"] = sorted(self.missing_labels)
+        if self.meta:
+            d["meta"] = dict(self.meta)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Document":
+        text = d["text"]
+        toks = d.get("tokens")
+        if toks is None:
+            tokens = whitespace_tokens(text)
+        else:
+            tokens = tuple(Token(int(a), int(b), text[int(a):int(b)]) for a, b in toks)
+        return cls(str(d["id"]), text, tokens,
+                   tuple(sorted((Span.from_dict(s) for s in d.get("spans", ())), key=_span_order)),
+                   d.get("lang"), dict(d.get("meta") or {}),
+                   tuple(Span.from_dict(s) for s in d.get("masked", ())),
+                   frozenset(d.get("missing_labels", ())))
+
+
+def whitespace_tokens(text: str) -> tuple[Token, ...]:
+    """Tokens of ``text`` split on whitespace, with their offsets."""
+    out, i, n = [], 0, len(text)
+    while i < n:
+        while i < n and text[i].isspace():
+            i += 1
+        j = i
+        while j < n and not text[j].isspace():
+            j += 1
+        if j > i:
+            out.append(Token(i, j, text[i:j]))
+        i = j
+    return tuple(out)
+
+
+def _span_order(s: Span) -> tuple[int, int, str]:
+    return (s.start, s.end, s.label)
+
+
+def snap_to_tokens(doc: Document, span: Span) -> Span | None:
+    """Widen ``span`` to the smallest token range covering it; None if it covers no token."""
+    covered = [t for t in doc.tokens if t.start < span.end and span.start < t.end]
+    if not covered:
+        return None
+    return replace(span, start=covered[0].start, end=covered[-1].end)

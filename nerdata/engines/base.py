@@ -1,0 +1,100 @@
+"""The ``Tagger`` protocol shared by every model engine, and the model card.
+
+Engines live in ``nerdata.engines.<name>`` and are the only place where torch,
+transformers or spacy are imported.  A saved model directory always holds
+``model_card.json`` (see :class:`ModelCard`) next to the engine's weights.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+from nerdata.doc import Document, Span
+from nerdata.errors import ConfigError, NotFoundError
+from nerdata.progress import ProgressCallback
+
+ENGINES = ("spacy", "transformers")
+CARD_FILE = "model_card.json"
+
+
+@dataclass
+class ModelCard:
+    """What a saved model is: engine, labels, tagset, base checkpoint, data, config, metrics."""
+
+    engine: str
+    labels: list[str]  # entity types in label order (IOB2 names derive from these)
+    tagset: str  # "name@version"
+    version: str  # model_version stamped on every prediction
+    base_model: str | None = None
+    training_data: list[dict[str, Any]] = field(default_factory=list)  # corpus ids + file hashes / release
+    training_config: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # {"dev": {...}, "test": {...}}
+    created: str | None = None
+    nerdata_version: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, directory: str | Path) -> Path:
+        p = Path(directory) / CARD_FILE
+        p.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=2, sort_keys=True) + "\n",
+                     encoding="utf-8")
+        return p
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "ModelCard":
+        p = Path(directory) / CARD_FILE
+        if not p.exists():
+            raise NotFoundError(f"{directory}: not a nerdata model directory (no {CARD_FILE}); "
+                                f"train one with 'nerdata train'")
+        data = json.loads(p.read_text("utf-8"))
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def check_tagset(self, tagset: str, where: str = "") -> None:
+        """Fail clearly when a model trained on another tagset meets a project."""
+        mine, theirs = self.tagset.split("@")[0], tagset.split("@")[0]
+        if mine != theirs:
+            raise ConfigError(f"{where or 'model'}: trained on tagset {self.tagset!r} "
+                              f"({', '.join(self.labels)}) but the project uses {tagset!r}; "
+                              f"retrain on the project's tagset or map the data first")
+
+
+@runtime_checkable
+class Tagger(Protocol):
+    """A trainable NER model producing scored, word-aligned character spans."""
+
+    card: ModelCard
+
+    @property
+    def version(self) -> str: ...
+
+    def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
+                progress: ProgressCallback | None = None) -> list[list[Span]]:
+        """One list of spans (``source='prediction'``, ``score``, ``model_version``) per doc."""
+
+    def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
+              epochs: int = 10, seed: int = 0, progress: ProgressCallback | None = None,
+              **options: Any) -> dict[str, Any]:
+        """Train (or continue training) in place; returns a training log."""
+
+    def save(self, directory: str | Path) -> Path: ...
+
+
+def load_tagger(directory: str | Path, **options: Any) -> Tagger:
+    """Load any saved model directory; the engine is read from its model card."""
+    card = ModelCard.load(directory)
+    return get_engine(card.engine).load(directory, **options)
+
+
+def get_engine(name: str):
+    """The engine class for ``name`` (imports its heavy libraries lazily)."""
+    if name == "spacy":
+        from nerdata.engines.spacy_engine import SpacyTagger
+
+        return SpacyTagger
+    if name == "transformers":
+        from nerdata.engines.hf_engine import TransformersTagger
+
+        return TransformersTagger
+    raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

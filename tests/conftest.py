@@ -1,0 +1,49 @@
+"""The one conftest: corpus location, caches in tmp dirs, and the Label Studio server.
+
+Real corpora are read from ``${NERDATA_CORPORA:-../shared/corpora}`` (relative to the
+repository root).  Hub caches are redirected to a temporary directory and hubs are
+forced offline: no test may download anything.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def pytest_configure(config):
+    cache = Path(os.environ.get("NERDATA_TEST_CACHE", "/tmp/nerdata-test-cache"))
+    cache.mkdir(parents=True, exist_ok=True)
+    for var, sub in (("HF_HOME", "hf"), ("HF_DATASETS_CACHE", "hf/datasets"),
+                     ("TRANSFORMERS_CACHE", "hf/transformers"), ("MPLCONFIGDIR", "mpl")):
+        os.environ.setdefault(var, str(cache / sub))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def corpora_root() -> Path:
+    return Path(os.environ.get("NERDATA_CORPORA", ROOT.parent / "shared" / "corpora")).resolve()
+
+
+@pytest.fixture(scope="session")
+def corpora_dir() -> Path:
+    root = corpora_root()
+    if not (root / "MANIFEST.md").exists():
+        pytest.fail(f"shared corpora not found at {root}; set NERDATA_CORPORA")
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+# ---------------------------------------------------------------- Label Studio server
+# (section owned by the Label Studio integration; fixtures below start one server per
+# session, or reuse the one named by LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY)

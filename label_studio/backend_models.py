@@ -1,0 +1,162 @@
+"""The models an ML backend serves: loaded once at start, chosen per task, swapped on retrain.
+
+One backend can serve several saved models (any engine: the model card names it), keyed by
+language: a task whose ``data.lang`` names a slot goes to that model, every other task to
+the ``default`` slot.  A model that fails to load does not stop the server: its slot keeps
+the error, ``/health`` reports it (status not ``UP``) and tasks routed to it get a clear
+503 instead of a prediction.
+
+``model_version``: with one model it is the model card's version; with several it is the
+composite ``lang=version+lang=version`` (sorted), stamped on every prediction so Label
+Studio's "skip tasks already predicted by this version" logic stays consistent.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from nerdata.engines.base import ModelCard, Tagger, load_tagger
+from nerdata.errors import ConfigError
+
+DEFAULT_SLOT = "default"
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class ModelSlot:
+    """One served model: where it came from, what is loaded now, or why it failed."""
+
+    name: str
+    base_dir: Path  # the directory given at start
+    device: str = "auto"
+    tagger: Tagger | None = None
+    active_dir: Path | None = None  # the directory of the model served now (a retrain's, maybe)
+    error: str | None = None
+    load_seconds: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def loaded(self) -> bool:
+        return self.tagger is not None
+
+    @property
+    def version(self) -> str | None:
+        return self.tagger.version if self.tagger is not None else None
+
+    @property
+    def card(self) -> ModelCard | None:
+        return self.tagger.card if self.tagger is not None else None
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.tagger.card.labels) if self.tagger is not None else []
+
+    def load(self, directory: Path | None = None) -> None:
+        """Load (or reload) from ``directory`` (default: the base directory); keeps the error."""
+        directory = Path(directory or self.base_dir)
+        t0 = time.perf_counter()
+        try:
+            tagger = load_tagger(directory, **_device_options(self.device))
+        except Exception as exc:  # noqa: BLE001 - any failure is reported through /health
+            self.error = f"{type(exc).__name__}: {exc}"
+            return
+        with self.lock:
+            self.tagger, self.active_dir, self.error = tagger, directory, None
+        self.load_seconds = round(time.perf_counter() - t0, 3)
+
+    def swap(self, tagger: Tagger, directory: Path) -> None:
+        """Serve ``tagger`` from now on (waits for a running prediction to finish)."""
+        with self.lock:
+            self.tagger, self.active_dir, self.error = tagger, Path(directory), None
+
+    def describe(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"status": "loaded" if self.loaded else "failed",
+                             "base_dir": str(self.base_dir), "device": self.device}
+        if self.loaded:
+            card = self.card
+            d.update(version=self.version, engine=card.engine, labels=list(card.labels),
+                     tagset=card.tagset, model_class=type(self.tagger).__name__,
+                     active_dir=str(self.active_dir), load_seconds=self.load_seconds,
+                     dev_metrics=card.metrics.get("dev"))
+        if self.error:
+            d["error"] = self.error
+        return d
+
+
+def _device_options(device: str) -> dict[str, Any]:
+    """Engine load options for ``device``; ``auto`` lets the engine pick (GPU with bf16/fp16
+    when present, else CPU)."""
+    if device not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
+    return {"device": device}
+
+
+class ModelRegistry:
+    """The slots of a backend; ``slot_for(lang)`` routes a task."""
+
+    def __init__(self, models: Mapping[str, str | Path], *, device: str = "auto") -> None:
+        if not models:
+            raise ConfigError("no model to serve; pass --model DIR (and/or --model LANG=DIR)")
+        _device_options(device)
+        self.device = device
+        self.slots: dict[str, ModelSlot] = {}
+        for name, directory in models.items():
+            if not name or not isinstance(name, str):
+                raise ConfigError(f"model slot name must be a language code or "
+                                  f"{DEFAULT_SLOT!r}, got {name!r}")
+            self.slots[name] = ModelSlot(name, Path(directory), device)
+
+    def load_all(self, overrides: Mapping[str, str | Path] | None = None) -> None:
+        """Load every slot once; ``overrides`` maps slot -> a newer directory (accepted
+        retrains restored from the state dir) tried first, falling back to the base."""
+        for name, slot in self.slots.items():
+            newer = (overrides or {}).get(name)
+            if newer and Path(newer).is_dir():
+                slot.load(Path(newer))
+                if slot.loaded:
+                    continue
+            slot.load()
+
+    # ------------------------------------------------------------------ routing
+    def slot_for(self, lang: str | None) -> ModelSlot | None:
+        if lang is not None and lang in self.slots:
+            return self.slots[lang]
+        return self.slots.get(DEFAULT_SLOT) or (
+            next(iter(self.slots.values())) if len(self.slots) == 1 else None)
+
+    def routing_help(self) -> str:
+        langs = sorted(n for n in self.slots if n != DEFAULT_SLOT)
+        dflt = "a default model" if DEFAULT_SLOT in self.slots else "no default model"
+        return f"this backend serves languages {', '.join(langs) or '(none)'} and {dflt}"
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def model_version(self) -> str:
+        if len(self.slots) == 1:
+            slot = next(iter(self.slots.values()))
+            return slot.version or f"unloaded:{slot.base_dir.name}"
+        return "+".join(f"{n}={s.version or 'unloaded'}" for n, s in sorted(self.slots.items()))
+
+    @property
+    def model_class(self) -> str:
+        names = sorted({type(s.tagger).__name__ for s in self.slots.values() if s.loaded})
+        return "+".join(names) or "unloaded"
+
+    @property
+    def all_labels(self) -> list[str]:
+        out: list[str] = []
+        for s in self.slots.values():
+            out += [lab for lab in s.labels if lab not in out]
+        return out
+
+    @property
+    def status(self) -> str:
+        """``UP`` (all loaded), ``DEGRADED`` (some failed) or ``DOWN`` (none loaded)."""
+        ok = [s.loaded for s in self.slots.values()]
+        return "UP" if all(ok) else ("DEGRADED" if any(ok) else "DOWN")
+
+    def describe(self) -> dict[str, Any]:
+        return {n: s.describe() for n, s in sorted(self.slots.items())}

@@ -46,8 +46,9 @@ class OffsetMap:
     """Piecewise map between offsets of an original and a normalised string.
 
     ``old_starts``/``new_starts`` are the starts of aligned chunks (plus the end).
-    An offset inside a chunk is not a boundary in the other string; ``side`` chooses
-    whether it snaps to the chunk's start (``"left"``) or end (``"right"``).
+    An offset inside a chunk of unchanged length maps one to one; inside a chunk whose
+    length changed it is not a boundary in the other string, and ``side`` chooses whether
+    it snaps to the chunk's start (``"left"``) or end (``"right"``).
     """
 
     old_starts: tuple[int, ...]
@@ -64,6 +65,10 @@ class OffsetMap:
             return 0
         if src[k] == i or k + 1 >= len(src):
             return dst[k] if src[k] == i else dst[-1]
+        if src[k + 1] - src[k] == dst[k + 1] - dst[k]:
+            # a chunk of unchanged length (the identity map, or a chunk NFC left alone, such as
+            # a space followed by a combining mark): offsets inside it map one to one
+            return dst[k] + (i - src[k])
         return dst[k] if side == "left" else dst[k + 1]
 
     def to_new(self, i: int, side: str = "left") -> int:

@@ -1,0 +1,171 @@
+"""``nerdata release build|verify|diff|push``: versioned Hugging Face dataset releases.
+
+Input specs for ``--from``: a JSONL file of documents or annotated documents,
+``corpus:ID[/LANG[/SPLIT]]`` (the corpus catalogue) or ``ls:PROJECT`` (a Label Studio
+project, pulled once and kept as an export snapshot whose sha256 goes in the manifest).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from nerdata.errors import ConfigError
+from nerdata.release_inputs import ReleaseInput, file_sha256, jsonl_input
+
+from .common import echo_json, progress_bar
+
+
+def _corpus_input(spec: str, tagset: str) -> ReleaseInput:
+    from nerdata.corpora import corpus_files, get_card, iter_documents
+    from nerdata.repairs import RepairLog
+
+    parts = spec[len("corpus:"):].split("/")
+    if not parts[0] or len(parts) > 3:
+        raise ConfigError(f"--from {spec!r}: expected corpus:ID, corpus:ID/LANG or corpus:ID/LANG/SPLIT")
+    cid, lang, split = parts[0], (parts[1:2] or [None])[0], (parts[2:3] or [None])[0]
+    card = get_card(cid)
+    files = corpus_files(card, lang, split)
+    details: dict = {"corpus": card.id, "corpus_name": card.name, "lang": lang, "split": split,
+                     "source": dict(card.source), "citation": card.citation,
+                     "licence_note": card.licence.note or None}
+
+    def open_docs():
+        log = RepairLog()
+        yield from iter_documents(card, lang, split, repairs=log, map_to=tagset)
+        details["repairs"] = dict(sorted(log.counts.items()))
+
+    return ReleaseInput(spec, "corpus", open_docs, files={f.rel: f.sha256 for f in files},
+                        licence=card.licence.id, details=details)
+
+
+def _label_studio_input(spec: str, workdir: Path, licence: str | None) -> ReleaseInput:
+    from nerdata.annotations import AnnotatedDocument, iter_annotated, write_annotated
+    from nerdata.label_studio.client import LabelStudioClient
+
+    project = spec[len("ls:"):]
+    if not project:
+        raise ConfigError(f"--from {spec!r}: expected ls:PROJECT (a Label Studio project id)")
+    items = LabelStudioClient().pull(int(project) if project.isdigit() else project)
+    snapshot = workdir / f"ls-{hashlib.sha1(project.encode()).hexdigest()[:8]}.jsonl"
+    write_annotated((it if isinstance(it, AnnotatedDocument) else AnnotatedDocument(it)
+                     for it in items), snapshot, project=project)
+    return ReleaseInput(spec, "label-studio", lambda: iter_annotated(snapshot), licence=licence,
+                        details={"project": project, "export_sha256": file_sha256(snapshot)})
+
+
+def resolve_input(spec: str, tagset: str, workdir: Path, licence: str | None = None) -> ReleaseInput:
+    """A ``--from`` spec as a :class:`ReleaseInput`."""
+    if spec.startswith("corpus:"):
+        return _corpus_input(spec, tagset)
+    if spec.startswith("ls:"):
+        return _label_studio_input(spec, workdir, licence)
+    return jsonl_input(spec, licence=licence)
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("release")
+    def release() -> None:
+        """Versioned dataset releases (Hugging Face parquet datasets)."""
+
+    @release.command("build")
+    @click.argument("name")
+    @click.option("--version", "version", required=True, help="Semantic version X.Y.Z of the new release.")
+    @click.option("--from", "inputs", multiple=True, required=True, metavar="INPUT",
+                  help="Input: FILE.jsonl (documents or annotated documents), corpus:ID[/LANG[/SPLIT]] "
+                       "or ls:PROJECT; repeat for several.")
+    @click.option("--tagset", default="nerdata", show_default=True,
+                  help="Tagset of the release (its IOB2 names are the ClassLabel).")
+    @click.option("-o", "--output", "releases_dir", default="releases", show_default=True,
+                  type=click.Path(file_okay=False), help="Releases directory (NAME/X.Y.Z goes under it).")
+    @click.option("--agreement", type=click.Path(exists=True, dir_okay=False),
+                  help="Agreement figures from `nerdata agree --json` to record.")
+    @click.option("--licence", "licence", default=None,
+                  help="Licence of inputs without a corpus card (JSONL, Label Studio), e.g. 'CC BY 4.0'.")
+    @click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True,
+                  help="train,dev,test fractions for sentences whose input has no split.")
+    @click.option("--shard-rows", default=250_000, show_default=True, type=click.IntRange(1),
+                  help="Rows per parquet shard.")
+    @click.option("--no-git", is_flag=True, help="Do not commit and tag the release in git.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+    @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+    def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, split_ratios,
+                  shard_rows, no_git, as_json, progress):
+        """Build release NAME version X.Y.Z from one or more inputs."""
+        from nerdata.release import build_release
+
+        try:
+            ratios = tuple(float(x) for x in split_ratios.split(","))
+        except ValueError:
+            raise click.BadParameter(f"expected three numbers like 0.8,0.1,0.1, got {split_ratios!r}",
+                                     param_hint="--split-ratios") from None
+        with tempfile.TemporaryDirectory(prefix="nerdata-release-") as tmp:
+            resolved = [resolve_input(s, tagset, Path(tmp), licence) for s in inputs]
+            with progress_bar(progress) as cb:
+                result = build_release(name, version, resolved, releases_dir=releases_dir,
+                                       tagset=tagset, agreement=agreement, split_ratios=ratios,
+                                       shard_rows=shard_rows, use_git=not no_git, progress=cb)
+        summary = result.summary()
+        if as_json:
+            echo_json(summary)
+        else:
+            click.echo(f"{summary['path']}: {summary['sentences']} sentences "
+                       f"({', '.join(f'{k} {v}' for k, v in summary['splits'].items())}), "
+                       f"languages {', '.join(summary['languages'])}, licence {summary['licence']}, "
+                       f"{summary['duplicates_removed']} duplicates removed")
+
+    @release.command("verify")
+    @click.argument("path", type=click.Path(exists=True, file_okay=False))
+    @click.option("--version", "version", default=None, help="Version under PATH (default: PATH itself or the latest).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    def verify_cmd(path, version, as_json):
+        """Re-hash a release; exit 1 on any changed, missing or extra file."""
+        from nerdata.release import verify_release
+
+        report = verify_release(path, version)
+        if as_json:
+            echo_json(report.to_dict())
+        else:
+            for line in report.problems():
+                click.echo(line)
+            click.echo(f"{report.path}: {'OK' if report.ok else 'FAILED'} "
+                       f"({report.checked} files checked, {len(report.problems())} problem(s))",
+                       err=not report.ok)
+        if not report.ok:
+            sys.exit(1)
+
+    @release.command("diff")
+    @click.argument("a", type=click.Path(exists=True, file_okay=False))
+    @click.argument("b", type=click.Path(exists=True, file_okay=False))
+    @click.option("--json", "as_json", is_flag=True, help="Print the diff as JSON.")
+    @click.option("--examples", default=5, show_default=True, type=click.IntRange(0),
+                  help="Examples to show per kind of change.")
+    def diff_cmd(a, b, as_json, examples):
+        """Sentences and entities added, removed or changed from release A to release B."""
+        from nerdata.release_diff import diff_releases, format_diff
+
+        d = diff_releases(a, b, examples=examples)
+        if as_json:
+            echo_json(d)
+        else:
+            click.echo(format_diff(d), nl=False)
+
+    @release.command("push")
+    @click.argument("name")
+    @click.option("--version", "version", required=True, help="Version X.Y.Z to publish.")
+    @click.option("--repo-id", required=True, help="Hub dataset repository ORG/NAME.")
+    @click.option("-o", "--output", "releases_dir", default="releases", show_default=True,
+                  type=click.Path(file_okay=False), help="Releases directory holding NAME/X.Y.Z.")
+    @click.option("--private", is_flag=True, help="Create the Hub repository as private.")
+    @click.option("--endpoint", default=None, help="Hub endpoint URL (default: $HF_ENDPOINT or huggingface.co).")
+    @click.option("--token", default=None, help="Hub write token (default: $HF_TOKEN).")
+    @click.option("--dry-run", is_flag=True, help="Verify and print the upload plan; send nothing.")
+    def push_cmd(name, version, repo_id, releases_dir, private, endpoint, token, dry_run):
+        """Verify release NAME X.Y.Z and publish it to the Hub with tag vX.Y.Z."""
+        from nerdata.release import push_release
+
+        echo_json(push_release(Path(releases_dir) / name, version, repo_id, private=private,
+                               endpoint=endpoint, token=token, dry_run=dry_run))

@@ -1,0 +1,145 @@
+"""Inputs of a release: where sentences come from, with what they need for the manifest.
+
+A :class:`ReleaseInput` can be opened more than once (a build reads its inputs twice:
+once to choose which copy of a duplicate survives, once to write).  It yields
+:class:`~nerdata.doc.Document` or :class:`~nerdata.annotations.AnnotatedDocument` items.
+
+This core module builds inputs from JSONL files and from in-memory documents.  Corpus
+(``corpus:ID[/LANG[/SPLIT]]``) and Label Studio (``ls:PROJECT``) inputs are resolved by the
+layers that own them (``nerdata.cli.release.resolve_input``): the core never imports them.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+from nerdata.annotations import AnnotatedDocument
+from nerdata.annotations import FORMAT_NAME as ANNOTATED_FORMAT
+from nerdata.doc import Document
+from nerdata.errors import InputError, NotFoundError
+from nerdata.release_rows import Provenance
+
+Item = Document | AnnotatedDocument
+
+
+@dataclass(frozen=True)
+class ReleaseInput:
+    """One source of sentences.
+
+    ``ident`` names it in rows (``source`` column) and the manifest; ``kind`` is one of
+    ``jsonl``, ``annotated-jsonl``, ``corpus``, ``label-studio``, ``documents``;
+    ``files`` maps file names to sha256; ``licence`` is the source's licence text as its
+    card states it (``None`` when unknown); ``details`` holds kind-specific facts
+    (corpus id and card, Label Studio project id and export snapshot hash).
+    """
+
+    ident: str
+    kind: str
+    open: Callable[[], Iterable[Item]]
+    files: dict[str, str] = field(default_factory=dict)
+    licence: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def manifest_entry(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"id": self.ident, "kind": self.kind, "licence": self.licence}
+        if self.files:
+            d["files"] = dict(sorted(self.files.items()))
+        d.update(self.details)
+        return d
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sniff_jsonl_kind(path: Path) -> str:
+    """``annotated-jsonl`` when the file holds annotated documents, else ``jsonl``."""
+    with open(path, encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if "nerdata_format" in obj:
+                return "annotated-jsonl" if obj["nerdata_format"] == ANNOTATED_FORMAT else "jsonl"
+            return "annotated-jsonl" if "annotations" in obj else "jsonl"
+    return "jsonl"
+
+
+def jsonl_input(path: str | Path, *, licence: str | None = None, ident: str | None = None) -> ReleaseInput:
+    """A JSONL file of documents (``nerdata.jsonl``) or annotated documents."""
+    from nerdata.annotations import iter_annotated
+    from nerdata.jsonl import iter_documents
+
+    p = Path(path)
+    if not p.is_file():
+        raise NotFoundError(f"release input {p}: no such file (expected a JSONL of documents, "
+                            f"corpus:ID[/LANG] or ls:PROJECT)")
+    kind = sniff_jsonl_kind(p)
+    reader = iter_annotated if kind == "annotated-jsonl" else iter_documents
+    return ReleaseInput(ident or f"file:{p.name}", kind, lambda: reader(p),
+                        files={p.name: file_sha256(p)}, licence=licence)
+
+
+def documents_input(ident: str, items: Sequence[Item], *, licence: str | None = None,
+                    details: dict[str, Any] | None = None) -> ReleaseInput:
+    """In-memory documents (already loaded), e.g. from a library call."""
+    digest = hashlib.sha256()
+    for it in items:
+        digest.update(json.dumps(it.to_dict(), ensure_ascii=False, sort_keys=True).encode())
+        digest.update(b"\n")
+    return ReleaseInput(ident, "documents", lambda: iter(items), licence=licence,
+                        details={"content_sha256": digest.hexdigest(), **(details or {})})
+
+
+# -------------------------------------------------------------- gold + provenance
+def _adjudicated(item: AnnotatedDocument, where: str) -> tuple[Document, str | None]:
+    """The gold document of an annotated item and the rule that produced it."""
+    doc = item.doc
+    rule = doc.meta.get("adjudication")
+    completed = item.completed()
+    if rule is not None or doc.spans or not completed:
+        return doc, (str(rule) if rule is not None else None)
+    keys = {tuple(sorted(s.key for s in a.spans)) for a in completed}
+    if len(keys) == 1:
+        gold = item.as_document(completed[0])
+        return gold, "single-annotator" if len(completed) == 1 else "unanimous"
+    raise InputError(f"{where}: document {doc.id!r} has {len(completed)} differing annotations "
+                     f"({', '.join(a.annotator for a in completed)}) and no adjudicated spans; "
+                     f"adjudicate first so the document's spans hold the gold")
+
+
+def gold_and_provenance(item: Item, source: str) -> tuple[Document, Provenance]:
+    """The gold document of ``item`` with its annotators, adjudication rule and models."""
+    if isinstance(item, AnnotatedDocument):
+        doc, rule = _adjudicated(item, source)
+        annotators = set(item.annotators())
+        models = {p.model_version for p in item.predictions if p.model_version}
+        models |= {a.from_prediction for a in item.completed() if a.from_prediction}
+    else:
+        doc, rule = item, item.meta.get("adjudication")
+        annotators, models = set(), set()
+    annotators |= {s.annotator for s in doc.spans if s.annotator}
+    models |= {s.model_version for s in doc.spans if s.model_version}
+    for key, bucket in (("annotators", annotators), ("model_versions", models)):
+        extra = doc.meta.get(key)
+        if isinstance(extra, (list, tuple)):
+            bucket |= {str(x) for x in extra}
+    if doc.meta.get("model_version"):
+        models.add(str(doc.meta["model_version"]))
+    return doc, Provenance(source, tuple(sorted(annotators)),
+                           str(rule) if rule is not None else None, tuple(sorted(models)))
+
+
+def iter_gold(inp: ReleaseInput) -> Iterator[tuple[Document, Provenance]]:
+    for item in inp.open():
+        yield gold_and_provenance(item, inp.ident)

@@ -1,0 +1,283 @@
+"""Documents as release rows: columns, features, the split rule, duplicate keys, parquet shards.
+
+One row per sentence.  ``ner_tags`` are IOB2 class ids of the tagset
+(``Tagset.iob2_names()``, a ``ClassLabel``).  Tokens inside a *masked* region (a type the
+target tagset has no counterpart for) are marked ``True`` in ``ner_mask`` and carry the
+placeholder class ``O`` in ``ner_tags``: a reader must ignore them (label -100 in
+training, not scored), never read them as "no entity".  ``masked_spans`` keeps the
+original source label of each masked region as a token range, and ``missing_labels`` the
+types the source never annotated.
+
+Shards are written row group by row group (``pyarrow.parquet.ParquetWriter``) with fixed
+options, so identical inputs give byte-identical files and memory stays bounded.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+from nerdata.doc import Document, snap_to_tokens
+from nerdata.errors import ConfigError, InputError, TagError
+from nerdata.tags import spans_to_tags
+from nerdata.text import detect_script
+
+SPLITS = ("train", "dev", "test")
+SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "development": "dev",
+                 "valid": "dev", "validation": "dev", "val": "dev", "test": "test",
+                 "testing": "test"}
+# when the same sentence occurs twice, the copy in the highest-ranked split is kept, so
+# an upstream test sentence never leaks into train and never moves between versions
+SPLIT_RANK = {"test": 0, "dev": 1, "train": 2}
+UNDETERMINED_LANG = "und"
+RESERVED_CONFIG = "all"
+
+# fixed writer options: same inputs -> same bytes (no timestamps are written by parquet)
+PARQUET_OPTIONS: dict[str, Any] = {
+    "version": "2.6", "compression": "zstd", "compression_level": 3, "use_dictionary": True,
+    "write_statistics": True, "data_page_version": "1.0", "store_schema": True,
+    "write_page_index": False, "write_page_checksum": False,
+}
+MASK_DOC = ("`ner_mask[i]` is true when token i lies in a region whose type has no "
+            "counterpart in the tagset (a masked type). There `ner_tags[i]` holds the "
+            "placeholder `O` (class 0) and must be ignored: use label -100 when training and "
+            "skip it when scoring. It is *not* a no-entity token. `masked_spans` gives each "
+            "masked region as a token range `[start, end)` with its original source label.")
+
+
+def normalize_split(value: Any, where: str) -> str:
+    """``"validation"`` -> ``"dev"``; raises :class:`InputError` for unknown names."""
+    s = SPLIT_ALIASES.get(str(value).strip().lower())
+    if s is None:
+        raise InputError(f"{where}: split {value!r} is not one of {', '.join(SPLITS)} "
+                         f"(or an alias: {', '.join(sorted(SPLIT_ALIASES))}); fix meta['split']")
+    return s
+
+
+@dataclass(frozen=True)
+class SplitRule:
+    """Deterministic split of documents without an upstream split, from their id alone.
+
+    ``sha256("nerdata-split\\0" + id)`` read as a fraction in [0, 1) falls into train,
+    dev or test by ``ratios``: a sentence keeps its split in every version built with the
+    same ratios, whatever else the release contains.
+    """
+
+    ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+
+    def __post_init__(self) -> None:
+        if len(self.ratios) != 3 or any(r < 0 for r in self.ratios) or \
+                abs(sum(self.ratios) - 1.0) > 1e-6:
+            raise ConfigError(f"split ratios must be three non-negative numbers summing to 1 "
+                              f"(train, dev, test); got {self.ratios!r}")
+
+    def assign(self, doc_id: str) -> str:
+        h = hashlib.sha256(b"nerdata-split\0" + doc_id.encode("utf-8")).digest()
+        x = int.from_bytes(h[:8], "big") / 2.0 ** 64
+        if x < self.ratios[0]:
+            return "train"
+        if x < self.ratios[0] + self.ratios[1]:
+            return "dev"
+        return "test"
+
+    def to_dict(self) -> dict:
+        return {"method": "sha256-of-id", "salt": "nerdata-split", "upstream_split_kept": True,
+                "ratios": dict(zip(SPLITS, self.ratios))}
+
+
+def _digest64(data: str) -> int:
+    return int.from_bytes(hashlib.blake2b(data.encode("utf-8"), digest_size=8).digest(), "big")
+
+
+def id_digest(doc_id: str) -> int:
+    return _digest64("id\0" + doc_id)
+
+
+def dedup_key(doc: Document) -> int:
+    """Key of a sentence's content: NFC text with collapsed whitespace plus its tokens."""
+    text = " ".join(unicodedata.normalize("NFC", doc.text).split())
+    toks = "\x1f".join(unicodedata.normalize("NFC", t.text) for t in doc.tokens)
+    return _digest64(text + "\0" + toks)
+
+
+def spans_digest(doc: Document) -> int:
+    return _digest64(repr(sorted(s.key for s in doc.spans)) + repr(sorted(s.key for s in doc.masked)))
+
+
+# ------------------------------------------------------------------------- rows
+@dataclass(frozen=True)
+class Provenance:
+    source: str
+    annotators: tuple[str, ...] = ()
+    adjudication: str | None = None
+    model_versions: tuple[str, ...] = ()
+
+
+def document_row(doc: Document, label_ids: Mapping[str, int], split: str,
+                 source_split: str | None, prov: Provenance) -> dict[str, Any]:
+    """One release row; raises :class:`InputError` naming the document for bad spans."""
+    n = len(doc.tokens)
+    if n == 0:
+        raise InputError(f"{prov.source}: document {doc.id!r} has no tokens; drop it from the "
+                         f"input or give it tokens")
+    token_spans = []
+    for s in doc.spans:
+        rng = doc.span_tokens(s)
+        if rng is None:
+            raise InputError(f"{prov.source}: document {doc.id!r}: span {s.label} [{s.start},"
+                             f"{s.end}) {doc.text[s.start:s.end]!r} does not start and end on "
+                             f"token boundaries; fix the span or the tokenisation")
+        token_spans.append((rng[0], rng[1], s.label))
+    try:
+        tags = spans_to_tags(token_spans, n, "IOB2")
+    except TagError as exc:
+        raise InputError(f"{prov.source}: document {doc.id!r}: {exc}; overlapping entities "
+                         f"cannot be released as IOB2 tags -- adjudicate them first") from exc
+    try:
+        ner_tags = [label_ids[t] for t in tags]
+    except KeyError as exc:
+        raise InputError(f"{prov.source}: document {doc.id!r}: tag {exc.args[0]!r} is not in "
+                         f"the release tagset ({', '.join(label_ids)}); map the documents to "
+                         f"the tagset first (nerdata.tagsets.map_documents)") from exc
+    mask = [False] * n
+    masked_spans = []
+    for m in doc.masked:
+        snapped = snap_to_tokens(doc, m)
+        if snapped is None:
+            continue  # covers no token (whitespace only): nothing to mask
+        i, j = doc.span_tokens(snapped)  # type: ignore[misc]
+        for k in range(i, j):
+            mask[k] = True
+        masked_spans.append({"start": i, "end": j, "label": m.label})
+    return {
+        "id": doc.id, "text": doc.text, "tokens": [t.text for t in doc.tokens],
+        "ner_tags": ner_tags, "ner_mask": mask, "masked_spans": masked_spans,
+        "missing_labels": sorted(doc.missing_labels),
+        "lang": doc.lang or UNDETERMINED_LANG, "script": detect_script(doc.text),
+        "split": split, "source_split": source_split, "source": prov.source,
+        "annotators": list(prov.annotators), "adjudication": prov.adjudication,
+        "model_versions": list(prov.model_versions),
+    }
+
+
+COLUMNS = ("id", "text", "tokens", "ner_tags", "ner_mask", "masked_spans", "missing_labels",
+           "lang", "script", "split", "source_split", "source", "annotators", "adjudication",
+           "model_versions")
+COLUMN_DOCS = {
+    "id": "sentence id, stable across versions (diffs match on it)",
+    "text": "the sentence text (NFC); tokens are substrings of it",
+    "tokens": "the tokens",
+    "ner_tags": "IOB2 class ids of the tagset (ClassLabel)",
+    "ner_mask": "true where the token's type is unknown in this tagset (masked): ignore it",
+    "masked_spans": "masked regions: token range [start, end) and the source label",
+    "missing_labels": "tagset types the source never annotated (do not score them here)",
+    "lang": "ISO 639-3 language code ('und' when unknown)",
+    "script": "majority Unicode script of the text",
+    "split": "the split this sentence is in",
+    "source_split": "the split the input assigned (upstream), or null when assigned by hash",
+    "source": "the input this sentence came from (corpus id, Label Studio project, file)",
+    "annotators": "annotators whose work this sentence's gold spans rest on",
+    "adjudication": "how the gold spans were decided from several annotations, if they were",
+    "model_versions": "model versions whose predictions pre-annotated this sentence",
+}
+
+
+def release_features(names: Sequence[str]):
+    """The ``datasets.Features`` of a release with ClassLabel ``names``."""
+    from nerdata.errors import require
+
+    ds = require("datasets", "release")
+    V, L = ds.Value, ds.List
+    return ds.Features({
+        "id": V("string"), "text": V("string"), "tokens": L(V("string")),
+        "ner_tags": L(ds.ClassLabel(names=list(names))), "ner_mask": L(V("bool")),
+        "masked_spans": L({"start": V("int32"), "end": V("int32"), "label": V("string")}),
+        "missing_labels": L(V("string")), "lang": V("string"), "script": V("string"),
+        "split": V("string"), "source_split": V("string"), "source": V("string"),
+        "annotators": L(V("string")), "adjudication": V("string"),
+        "model_versions": L(V("string")),
+    })
+
+
+# ------------------------------------------------------------------------- shards
+def shard_name(split: str, index: int, total: int) -> str:
+    return f"{split}-{index:05d}-of-{total:05d}.parquet"
+
+
+@dataclass
+class ShardWriter:
+    """Streams rows of one (config, split) into row groups and shards of bounded size."""
+
+    directory: Path
+    split: str
+    schema: Any  # pyarrow.Schema with the datasets features in its metadata
+    shard_rows: int = 250_000
+    row_group_rows: int = 10_000
+    rows: int = 0
+    arrow_bytes: int = 0
+    _buffer: dict[str, list] = field(default_factory=dict)
+    _buffered: int = 0
+    _writer: Any = None
+    _shard_rows: int = 0
+    _tmp_paths: list[Path] = field(default_factory=list)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        if not self._buffer:
+            self._buffer = {c: [] for c in self.schema.names}
+        for c, values in self._buffer.items():
+            values.append(row[c])
+        self._buffered += 1
+        if self._buffered >= self.row_group_rows or \
+                self._shard_rows + self._buffered >= self.shard_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._buffered:
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if self._writer is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f".{self.split}-{len(self._tmp_paths):05d}.parquet.tmp"
+            self._tmp_paths.append(path)
+            self._writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
+        batch = pa.RecordBatch.from_pydict(self._buffer, schema=self.schema)
+        self._writer.write_batch(batch, row_group_size=self.row_group_rows)
+        self.arrow_bytes += batch.nbytes
+        self.rows += self._buffered
+        self._shard_rows += self._buffered
+        self._buffer, self._buffered = {}, 0
+        if self._shard_rows >= self.shard_rows:
+            self._close_shard()
+
+    def _close_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer, self._shard_rows = None, 0
+
+    def close(self) -> list[Path]:
+        """Finish and give shards their final ``split-0000k-of-0000N`` names."""
+        self._flush()
+        self._close_shard()
+        total = len(self._tmp_paths)
+        out = []
+        for k, tmp in enumerate(self._tmp_paths):
+            final = self.directory / shard_name(self.split, k, total)
+            os.replace(tmp, final)
+            out.append(final)
+        return out
+
+
+def iter_rows(paths: Iterable[Path], columns: Sequence[str] | None = None,
+              batch_size: int = 10_000) -> Iterable[dict[str, Any]]:
+    """Rows of parquet shards, batch by batch (bounded memory)."""
+    import pyarrow.parquet as pq
+
+    for path in paths:
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=batch_size, columns=list(columns) if columns else None):
+            yield from batch.to_pylist()

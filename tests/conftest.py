@@ -47,3 +47,42 @@ def data_dir() -> Path:
 # ---------------------------------------------------------------- Label Studio server
 # (section owned by the Label Studio integration; fixtures below start one server per
 # session, or reuse the one named by LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY)
+
+
+@pytest.fixture(scope="session")
+def ls_server(tmp_path_factory):
+    """``(url, api_key)`` of a live Label Studio server shared by the whole session.
+
+    Reuses the server named by ``LABEL_STUDIO_URL`` + ``LABEL_STUDIO_API_KEY`` when it is
+    healthy (``.ci/run`` starts one); else starts one from ``.venv-ls`` in a temporary data
+    dir (first start runs migrations: about 1-2 min) and stops it at the end.
+    """
+    from nerdata.label_studio.server import LabelStudioServer, health, whoami
+
+    url, key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
+    if url and key and health(url):
+        whoami(url, key)  # a wrong key fails here, clearly
+        yield url.rstrip("/"), key
+        return
+    server = LabelStudioServer(tmp_path_factory.mktemp("label-studio"))
+    info = server.start(timeout=600)
+    try:
+        yield info.url, info.token
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def ls_client(ls_server):
+    from nerdata.label_studio.client import LabelStudioClient
+
+    url, key = ls_server
+    return LabelStudioClient(url, key)
+
+
+@pytest.fixture
+def ls_title(request):
+    """A project title unique to this test (every test uses fresh projects)."""
+    import uuid
+
+    return f"t-{request.node.name[:30]}-{uuid.uuid4().hex[:8]}"

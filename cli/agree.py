@@ -1,0 +1,237 @@
+"""``nerdata agree`` and ``nerdata adjudicate``: agreement figures and gold from several annotators.
+
+INPUT is an annotated-documents JSONL file (``nerdata ls pull`` output), a Label Studio
+JSON export file (a JSON list of tasks), ``-`` for either on stdin, or ``ls:PROJECT`` to
+pull a Label Studio project (title or id; server from ``LABEL_STUDIO_URL`` /
+``LABEL_STUDIO_API_KEY``).
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nerdata.cli.common import echo_json, progress_bar
+
+FAMILIES = ("label", "lang", "script", "annotator")
+
+
+def load_items(source: str, progress=None) -> list:
+    """Annotated documents from a JSONL file, a Label Studio JSON export, ``-`` or ``ls:PROJECT``."""
+    from nerdata.annotations import iter_annotated
+    from nerdata.errors import InputError
+
+    if source.startswith("ls:"):
+        from nerdata.label_studio.client import LabelStudioClient
+
+        pulled = LabelStudioClient().pull(source[3:], progress)
+        fixes = getattr(getattr(pulled, "report", None), "fixes", None)
+        if fixes:
+            click.echo(f"label studio: {fixes.total} repairs while converting tasks "
+                       f"({dict(fixes.counts)})", err=True)
+        return list(pulled)
+    tmp = None
+    if source == "-":
+        tmp = tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False)
+        shutil.copyfileobj(sys.stdin.buffer, tmp)
+        tmp.close()
+        path = Path(tmp.name)
+    else:
+        path = Path(source)
+    try:
+        if not path.is_file():
+            raise InputError(f"{source}: no such file (INPUT is a .jsonl / Label Studio .json file, "
+                             f"'-' or ls:PROJECT)")
+        with open(path, encoding="utf-8-sig") as fh:
+            head = fh.read(4096).lstrip()
+        if head.startswith("["):
+            return _ls_export(path, source)
+        return list(iter_annotated(path))
+    finally:
+        if tmp is not None:
+            Path(tmp.name).unlink(missing_ok=True)
+
+
+def _ls_export(path: Path, source: str) -> list:
+    from nerdata.errors import InputError
+    from nerdata.label_studio.tasks import task_to_annotated
+    from nerdata.repairs import RepairLog
+
+    try:
+        tasks = json.loads(path.read_text("utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}:{exc.lineno}: not valid JSON ({exc.msg}); expected a Label "
+                         f"Studio JSON export (a list of tasks)") from exc
+    log = RepairLog()
+    items = []
+    for i, task in enumerate(tasks):
+        if not isinstance(task, dict):
+            raise InputError(f"{source}: item {i} is {type(task).__name__}, not a task object")
+        items.append(task_to_annotated(task, log=log))
+    if log:
+        click.echo(f"{source}: {log.total} repairs while reading tasks ({dict(log.counts)})", err=True)
+    return items
+
+
+# ----------------------------------------------------------------------------- rendering
+def _f(x: Any) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return f"{x:.3f}"
+
+
+def _row(name: str, g: dict[str, Any]) -> list[str]:
+    return [name, str(g["n_docs"]), str(g["n_tokens"]), str(g["n_spans"]), str(g["n_pairs"]),
+            _f(g["exact"]["f1"]), _f(g["partial"]["f1"]), _f(g["cohen_kappa"]["mean"]),
+            _f(g["fleiss_kappa"]["value"]), _f(g["krippendorff_alpha"]["value"])]
+
+
+HEAD = ["", "docs", "tokens", "spans", "pairs", "F1 exact", "F1 partial", "kappa", "fleiss", "alpha"]
+
+
+def _table(rows: list[list[str]], head: list[str]) -> str:
+    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
+    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
+                              for i, (c, w) in enumerate(zip(r, widths)))
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def render(rep: dict[str, Any]) -> str:
+    cov = rep["coverage"]
+    b = cov["by_annotations"]
+    out = [f"documents {cov['documents']}: annotations per document 0={b['0']} 1={b['1']} 2={b['2']} "
+           f"3+={b['3+']}; scored (>= 2 annotators): {cov['scored_documents']} documents, "
+           f"{cov['tokens_scored']} tokens; single-annotation documents excluded: "
+           f"{cov['excluded_single_annotation']}", ""]
+    out.append(_table([_row("overall", rep["overall"])], HEAD))
+    for fam, groups in rep["by"].items():
+        if groups:
+            out += ["", f"by {fam}" + (" (alpha without = all data without this annotator)"
+                                       if fam == "annotator" else "")]
+            head = HEAD + (["alpha w/o"] if fam == "annotator" else [])
+            rows = [_row(k, g) + ([_f(g["alpha_without"])] if fam == "annotator" else [])
+                    for k, g in groups.items()]
+            out.append(_table(rows, head))
+    if rep["pairs"]:
+        out += ["", "annotator pairs (a = reference)"]
+        out.append(_table([[f"{p['a']} / {p['b']}", str(p["n_docs"]), str(p["n_tokens"]), str(p["n_spans"]),
+                            _f(p["exact"]["precision"]), _f(p["exact"]["recall"]), _f(p["exact"]["f1"]),
+                            _f(p["partial"]["f1"]), _f(p["cohen_kappa"])] for p in rep["pairs"]],
+                          ["", "docs", "tokens", "spans", "P", "R", "F1 exact", "F1 partial", "kappa"]))
+    u = rep["unitizing_alpha"]
+    out += ["", f"unitizing alpha (characters, {u['raters']} annotators, {u['n_docs']} documents, "
+                f"{u['n_docs_excluded']} excluded): {_f(u['value'])}  "
+                + "  ".join(f"{k}={_f(v['value'])}" for k, v in u["per_label"].items())]
+    for mv, c in (rep["corrections"] or {}).items():
+        out += ["", f"pre-annotation {mv}: {c['n_tasks']} tasks, {c['n_comparisons']} comparisons; "
+                    f"P {_f(c['exact']['precision'])} R {_f(c['exact']['recall'])} F1 {_f(c['exact']['f1'])}; "
+                    f"accepted unchanged {c['accepted_unchanged']} ({100 * c['accepted_unchanged_share']:.1f}%)"]
+        rows = [[lab, *(str(v[k]) for k in ("kept", "relabelled", "boundary", "relabelled_and_moved",
+                                             "removed", "added", "changed"))]
+                for lab, v in c["changes_by_label"].items()]
+        if rows:
+            out.append(_table(rows, ["label", "kept", "relabelled", "boundary", "relab+moved", "removed",
+                                     "added", "changed"]))
+    if rep["repairs"]:
+        out += ["", "repairs: " + ", ".join(f"{k}={v}" for k, v in rep["repairs"].items())]
+    return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- commands
+@click.command("agree")
+@click.argument("source", metavar="INPUT")
+@click.option("--by", "by", default=",".join(FAMILIES), show_default=True,
+              help="breakdowns, comma-separated, from: " + ", ".join(FAMILIES) + " ('' for none)")
+@click.option("--json", "json_path", default=None, metavar="PATH",
+              help="write the full report as JSON ('-' = stdout instead of the table)")
+@click.option("--html", "html_path", default=None, metavar="PATH",
+              help="write the disagreement report as a self-contained HTML page")
+@click.option("--jsonl", "jsonl_path", default=None, metavar="PATH",
+              help="write the disagreement report as JSONL (one document per line)")
+@click.option("--top", default=50, show_default=True, type=click.IntRange(min=0),
+              help="documents in the disagreement report, most disagreeing first (0 = all)")
+@click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
+def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None,
+              jsonl_path: str | None, top: int, progress: bool) -> None:
+    """Inter-annotator agreement of INPUT: span F1, Cohen/Fleiss kappa, Krippendorff alpha."""
+    from nerdata.agreement import compute_agreement
+    from nerdata.errors import ConfigError
+
+    fams = [b.strip() for b in by.split(",") if b.strip()]
+    bad = [f for f in fams if f not in FAMILIES]
+    if bad:
+        raise ConfigError(f"--by {bad[0]!r} is not a breakdown; choose from {', '.join(FAMILIES)}")
+    with progress_bar(progress) as cb:
+        items = load_items(source, cb)
+        report = compute_agreement(items, by=fams, progress=cb)
+    rep = report.to_dict()
+    if json_path == "-":
+        echo_json(rep)
+    else:
+        click.echo(render(rep))
+        if json_path:
+            Path(json_path).write_text(json.dumps(rep, ensure_ascii=False, indent=2), encoding="utf-8")
+    if html_path or jsonl_path:
+        from nerdata.agreement_report import disagreements, write_html, write_jsonl
+
+        records = disagreements(report, items, top=top or None)
+        if jsonl_path:
+            write_jsonl(records, jsonl_path, source=source)
+        if html_path:
+            ov = rep["overall"]
+            write_html(records, html_path, title=f"Annotation disagreements: {source}",
+                       summary=f"{ov['n_docs']} documents with >= 2 annotators; exact F1 "
+                               f"{_f(ov['exact']['f1'])}, alpha {_f(ov['krippendorff_alpha']['value'])}; "
+                               f"{len(records)} most disagreeing shown")
+        click.echo(f"disagreement report: {len(records)} documents"
+                   + (f" -> {html_path}" if html_path else "") + (f" -> {jsonl_path}" if jsonl_path else ""),
+                   err=True)
+
+
+@click.command("adjudicate")
+@click.argument("source", metavar="INPUT")
+@click.option("--rule", default="majority", show_default=True,
+              help="majority | priority:NAME (NAME's annotation wins) | reviewer (reviewer/ground truth wins)")
+@click.option("-o", "--output", required=True, metavar="OUT.jsonl",
+              help="gold documents (nerdata JSONL; '-' = stdout)")
+@click.option("--on-conflict", type=click.Choice(["mask", "skip"]), default="mask", show_default=True,
+              help="conflicting documents: keep them with contested spans masked, or leave them out")
+@click.option("--conflicts", "conflicts_path", default=None, metavar="PATH",
+              help="write every conflict as JSONL (a summary always goes to stderr)")
+@click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
+def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, conflicts_path: str | None,
+                   progress: bool) -> None:
+    """Adjudicate INPUT's annotations into gold documents by RULE."""
+    from nerdata.adjudicate import adjudicate, parse_rule
+    from nerdata.jsonl import write_documents
+
+    parse_rule(rule)  # fail before reading a large input
+    with progress_bar(progress) as cb:
+        items = load_items(source, cb)
+        res = adjudicate(items, rule, on_conflict=on_conflict, progress=cb)
+    n = write_documents(res.documents, output, adjudication_rule=rule, source=str(source))
+    if conflicts_path:
+        with open(conflicts_path, "w", encoding="utf-8", newline="\n") as fh:
+            for c in res.conflicts:
+                fh.write(json.dumps(c, ensure_ascii=False) + "\n")
+    s = res.summary
+    click.echo(f"adjudicated {n} documents with {rule}; "
+               + ", ".join(f"{k}={v}" for k, v in sorted(s.items())), err=True)
+    for c in res.conflicts[:20]:
+        spans = "; ".join(f"{x['label']} [{x['start']},{x['end']}) {x['text']!r} votes={x['votes']}"
+                          for x in c["spans"])
+        click.echo(f"conflict {c['kind']} in {c['id']}: {spans}", err=True)
+    if len(res.conflicts) > 20:
+        click.echo(f"... {len(res.conflicts) - 20} more conflicts"
+                   + (f" in {conflicts_path}" if conflicts_path else " (use --conflicts PATH)"), err=True)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(agree_cli)
+    cli.add_command(adjudicate_cli)

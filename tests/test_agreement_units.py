@@ -1,0 +1,163 @@
+"""Span matching (vectorised greedy walk), unitizing alpha against published worked
+examples, and correction rates of pre-annotations."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nerdata.agreement import compute_agreement
+from nerdata.agreement_data import build
+from nerdata.agreement_match import BOUNDARY, EXACT, OTHER, PARTIAL, RELABEL, compare, greedy_match
+from nerdata.agreement_unitizing import category_alpha, combine, unitizing_from_arrays
+from nerdata.annotations import AnnotatedDocument, Annotation
+from nerdata.doc import Document, Span
+from nerdata.metrics import compare_spans
+
+TEXT = "x" * 40
+span_st = st.builds(lambda s, n, lab: Span(s, min(40, s + n), lab),
+                    st.integers(0, 38), st.integers(1, 6), st.sampled_from("AB"))
+
+
+def sequential_greedy(a: list[Span], b: list[Span], classes) -> int:
+    """Reference: sort candidate pairs, walk them one by one."""
+    cands = []
+    for i, x in enumerate(a):
+        for j, y in enumerate(b):
+            ov = min(x.end, y.end) - max(x.start, y.start)
+            if ov <= 0:
+                continue
+            same_off, same_lab = (x.start, x.end) == (y.start, y.end), x.label == y.label
+            cls = EXACT if same_off and same_lab else RELABEL if same_off else BOUNDARY if same_lab else OTHER
+            if cls in classes:
+                cands.append((cls, -ov, x.start, y.start, i, j))
+    used_a, used_b, n = set(), set(), 0
+    for *_, i, j in sorted(cands):
+        if i not in used_a and j not in used_b:
+            used_a.add(i)
+            used_b.add(j)
+            n += 1
+    return n
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(span_st, max_size=8), st.lists(span_st, max_size=8))
+def test_vectorised_greedy_equals_sequential_walk(a, b):
+    doc = Document("d", TEXT)
+    # annotation order as given: spans in a set keep their input order
+    item = AnnotatedDocument(doc, (Annotation("a", tuple(a)), Annotation("b", tuple(b))))
+    data = build([item], scripts=False)
+    cmp = compare(data, data.ann_set[:, 0], data.ann_set[:, 1])
+    sa = [Span(int(data.span_start[k]), int(data.span_end[k]), data.labels[data.span_label[k]])
+          for k in range(data.set_ptr[0], data.set_ptr[1])]
+    sb = [Span(int(data.span_start[k]), int(data.span_end[k]), data.labels[data.span_label[k]])
+          for k in range(data.set_ptr[1], data.set_ptr[2])]
+    for classes in ((EXACT,), PARTIAL, (EXACT, RELABEL, BOUNDARY, OTHER)):
+        assert len(greedy_match(cmp, classes)) == sequential_greedy(sa, sb, classes)
+    exact = sum(p.tp for p in compare_spans(a, b).values())
+    assert len(greedy_match(cmp, (EXACT,))) == exact
+    assert len(greedy_match(cmp, PARTIAL)) >= exact
+
+
+# ------------------------------------------------------------------ unitizing alpha
+def _units(rows, stretch=1.0):
+    labels = sorted({r[3] for r in rows})
+    s = lambda x: int(x * stretch)  # noqa: E731
+    return ([0] * len(rows), [r[2] for r in rows], [s(r[0]) for r in rows],
+            [s(r[0]) + s(r[1]) for r in rows], [labels.index(r[3]) for r in rows]), labels
+
+
+def test_unitizing_alpha_reproduces_krippendorff_2004_worked_example():
+    # Content Analysis (2004), p. 254: continuum [150, 450), two observers; (begin, length)
+    rows = [(225, 70, 0, "c"), (370, 30, 0, "c"), (220, 80, 1, "c"), (355, 20, 1, "c"),
+            (400, 20, 1, "c"), (180, 60, 0, "k"), (300, 50, 0, "k"), (180, 60, 1, "k"),
+            (300, 50, 1, "k")]
+    rows = [(b - 150, n, o, c) for b, n, o, c in rows]
+    (doc, obs, start, end, lab), labels = _units(rows)
+    res = unitizing_from_arrays(np.array([300]), 2, doc, obs, start, end, lab)
+    d_o, d_e, _ = res[labels.index("c")]
+    assert d_o == pytest.approx(0.0144, abs=1e-4)
+    assert d_e == pytest.approx(0.0532, abs=1e-4)
+    assert category_alpha(d_o, d_e) == pytest.approx(0.7286, abs=1e-4)
+    d_o, d_e, _ = res[labels.index("k")]
+    assert d_o == 0.0 and d_e == pytest.approx(0.0490, abs=1e-4)
+    assert combine(res) == pytest.approx(0.8591, abs=5e-4)
+
+
+KRIPP_1995 = [  # Krippendorff (1995: 57), four pairs of coders on a continuum of 24
+    (2, 8, 0, "A"), (14, 6, 0, "A"), (4, 4, 1, "A"), (15, 2, 1, "A"),
+    (0, 18, 0, "B"), (0, 2, 1, "B"), (2, 1, 1, "B"), (3, 1, 1, "B"), (4, 1, 1, "B"), (5, 1, 1, "B"),
+    (6, 3, 1, "B"), (9, 1, 1, "B"),
+    (2, 6, 0, "C"), (10, 2, 0, "C"), (14, 4, 0, "C"), (20, 2, 0, "C"), (0, 2, 1, "C"), (4, 4, 1, "C"),
+    (10, 4, 1, "C"), (16, 2, 1, "C"), (20, 2, 1, "C"),
+    (0, 2, 0, "D"), (2, 8, 0, "D"), (10, 4, 0, "D"), (14, 6, 0, "D"), (20, 4, 0, "D"), (0, 4, 1, "D"),
+    (4, 4, 1, "D"), (8, 7, 1, "D"), (15, 2, 1, "D"), (17, 7, 1, "D"),
+]
+
+
+def test_unitizing_alpha_reproduces_krippendorff_1995_example():
+    (doc, obs, start, end, lab), labels = _units(KRIPP_1995)
+    res = unitizing_from_arrays(np.array([24]), 2, doc, obs, start, end, lab)
+    observed = {labels[c]: v[0] for c, v in res.items()}
+    assert observed == pytest.approx({"A": 0.03125, "B": 2.26736, "C": 0.02777, "D": 0.38715}, abs=1e-5)
+    # expected disagreement for a long continuum; the 1995 paper's D_e has a known small
+    # error (DKPro's tests note it), hence its tolerances 0.005 (D_e) and 0.02 (alpha)
+    stretch = 1_200_000 / 24
+    (doc, obs, start, end, lab), labels = _units(KRIPP_1995, stretch)
+    res = unitizing_from_arrays(np.array([int(24 * stretch)]), 2, doc, obs, start, end, lab)
+    want = {"A": (0.06990, 0.553), "B": (1.17731, -0.926), "C": (0.08642, 0.679), "D": (0.41445, 0.066)}
+    for c, (d_e, alpha) in want.items():
+        got = res[labels.index(c)]
+        assert got[1] == pytest.approx(d_e, abs=5e-3), c
+        assert category_alpha(got[0], got[1]) == pytest.approx(alpha, abs=2e-2), c
+
+
+def test_unitizing_alpha_uses_documents_with_modal_annotators():
+    d = Document.from_tokens("u1", ["Ali", "went", "to", "Kano"])
+    span = Span(0, 3, "PER")
+    three = [AnnotatedDocument(Document.from_tokens(f"t{i}", ["Ali", "went", "to", "Kano"]),
+                               tuple(Annotation(n, (span,)) for n in "abc")) for i in range(2)]
+    two = AnnotatedDocument(d, (Annotation("a", (span,)), Annotation("b", ())))
+    u = compute_agreement(three + [two]).unitizing
+    assert (u["raters"], u["n_docs"], u["n_docs_excluded"]) == (3, 2, 1)
+    assert u["value"] == pytest.approx(1.0)
+    assert "Krippendorff 2004" in u["validated_against"]
+
+
+# ------------------------------------------------------------------ corrections
+def test_correction_rates_classify_every_change():
+    words = ["Musa", "Yaradua", "visited", "Abuja", "and", "Kano", "on", "Monday", "with", "NEPA"]
+    d = Document.from_tokens("c1", words)
+
+    def sp(a, b, lab):
+        return Span(d.tokens[a].start, d.tokens[b - 1].end, lab)
+
+    pred = (sp(0, 1, "PER"), sp(3, 4, "LOC"), sp(5, 6, "ORG"), sp(7, 8, "DATE"), sp(9, 10, "LOC"))
+    final = (sp(0, 2, "PER"),   # boundary moved
+             sp(3, 4, "LOC"),   # kept
+             sp(5, 6, "LOC"),   # relabelled ORG -> LOC
+             # DATE removed
+             sp(9, 10, "ORG"),  # relabelled LOC -> ORG
+             sp(2, 3, "MISC"))  # added
+    pm = Annotation("m", pred, model_version="m-1")
+    items = [AnnotatedDocument(d, (Annotation("ann", final, from_prediction="m-1"),), (pm,)),
+             AnnotatedDocument(Document.from_tokens("c2", words), (Annotation("ann", pred),), (pm,))]
+    c = compute_agreement(items).corrections["m-1"]
+    assert (c["n_tasks"], c["n_comparisons"], c["accepted_unchanged"]) == (2, 2, 1)
+    assert c["exact"]["tp"] == 1 + 5 and c["exact"]["fp"] == 4 and c["exact"]["fn"] == 4
+    ch = c["changes_by_label"]
+    assert ch["PER"]["boundary"] == 1 and ch["PER"]["kept"] == 1
+    assert ch["ORG"]["relabelled"] == 1 and ch["ORG"]["relabelled_to"] == {"LOC": 1}
+    assert ch["LOC"]["relabelled_to"] == {"ORG": 1} and ch["LOC"]["kept"] == 1 + 2
+    assert ch["DATE"]["removed"] == 1 and ch["MISC"]["added"] == 1
+    assert list(ch)[0] in ("LOC", "ORG", "PER", "DATE", "MISC")
+    changed = Counter({k: v["changed"] for k, v in ch.items()})
+    assert list(ch) == sorted(ch, key=lambda k: (-changed[k], k))
+
+
+def test_no_predictions_means_no_correction_figures():
+    d = Document.from_tokens("n1", ["a", "b"])
+    assert compute_agreement([AnnotatedDocument(d, (Annotation("x", ()), Annotation("y", ())))]).corrections is None

@@ -18,14 +18,18 @@ from functools import lru_cache
 
 @lru_cache(maxsize=1)
 def _composing_starters() -> frozenset[str]:
-    """Characters with combining class 0 that NFC can merge into the previous character
-    (e.g. Odia U+0B3E/U+0B56/U+0B57, Bengali U+09BE/U+09D7, Hangul medial/final jamo)."""
+    """Characters with combining class 0 that cannot start an independent NFC chunk: those
+    NFC can merge into the previous character (e.g. Odia U+0B3E/U+0B56/U+0B57, Bengali
+    U+09BE/U+09D7, Hangul medial/final jamo), and those whose canonical decomposition starts
+    with a combining mark that reorders with the marks before it (Tibetan U+0F73/U+0F75/U+0F81)."""
     out = set()
     for cp in range(0x110000):
         ch = chr(cp)
         dec = unicodedata.decomposition(ch)
         if not dec or dec.startswith("<"):
             continue
+        if unicodedata.combining(ch) == 0 and unicodedata.combining(unicodedata.normalize("NFD", ch)[0]):
+            out.add(ch)
         parts = dec.split()
         if len(parts) != 2:
             continue
@@ -95,7 +99,9 @@ def normalize_nfc(text: str) -> tuple[str, OffsetMap]:
     old_starts, new_starts, pieces = [0], [0], []
     start, newpos = 0, 0
     for i in range(1, len(text) + 1):
-        if i < len(text) and not _is_boundary_char(text[i]):
+        # a chunk also ends after whitespace: no whitespace character composes with what
+        # follows, so a word that starts with a combining mark keeps its own start offset
+        if i < len(text) and not _is_boundary_char(text[i]) and not text[i - 1].isspace():
             continue
         chunk = unicodedata.normalize("NFC", text[start:i])
         pieces.append(chunk)

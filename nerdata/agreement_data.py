@@ -31,7 +31,7 @@ from nerdata.annotations import AnnotatedDocument
 from nerdata.doc import whitespace_tokens
 from nerdata.errors import InputError
 from nerdata.progress import ProgressCallback, track
-from nerdata.text import detect_script
+from nerdata.text import detect_scripts
 
 OUTSIDE = "O"
 
@@ -131,6 +131,7 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     corr_ann: list[int] = []
     cancelled = 0
     seen: set[str] = set()
+    texts: list[str] = []
 
     def add_set(d: int, spans, text: str, who: str) -> int:
         m = len(set_sizes)
@@ -163,8 +164,8 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
         doc_ids.append(doc.id)
         lang = doc.lang or "und"
         doc_lang.append(lang_ix.setdefault(lang, len(lang_ix)))
-        scr = detect_script(doc.text) if scripts else "Unknown"
-        doc_script.append(script_ix.setdefault(scr, len(script_ix)))
+        if scripts:
+            texts.append(doc.text)
         toks = doc.tokens or whitespace_tokens(doc.text)
         tok_counts.append(len(toks))
         tok_s.extend([t.start for t in toks])
@@ -197,6 +198,9 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
                     corr_ann.append(m)
 
     D = len(doc_ids)
+    doc_script = [script_ix.setdefault(scr, len(script_ix))
+                  for scr in (detect_scripts(texts) if scripts else ["Unknown"] * D)]
+    del texts
     S = max((len(r) for r in doc_raters), default=0)
     raters = np.full((D, S), -1, dtype=np.int32)
     ann_set = np.full((D, S), -1, dtype=np.int64)

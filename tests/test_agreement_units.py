@@ -161,3 +161,17 @@ def test_correction_rates_classify_every_change():
 def test_no_predictions_means_no_correction_figures():
     d = Document.from_tokens("n1", ["a", "b"])
     assert compute_agreement([AnnotatedDocument(d, (Annotation("x", ()), Annotation("y", ())))]).corrections is None
+
+
+def test_detect_scripts_equals_detect_script(corpora_dir):
+    """The vectorised script detection the agreement breakdown uses (nerdata.text)."""
+    from nerdata.corpora import load_documents
+    from nerdata.text import detect_script, detect_scripts
+
+    texts = []
+    for corpus, lang in [("masakhaner1", "amh"), ("il-ner", "urd"), ("il-ner", "ory"), ("masakhaner2", "yor")]:
+        texts += [d.text for d in load_documents(corpus, lang=lang, split="dev", limit=40, root=corpora_dir)]
+    texts += ["", "123 !", "abc дом", "ab дд", "дд ab", "\ud800x", "Ọlá 🙂 𝔸𝕓", "ক খ ab"]
+    got = detect_scripts(texts, chunk_chars=500)  # several chunks
+    assert got == [detect_script(t) for t in texts]
+    assert {"Ethiopic", "Arabic", "Odia", "Latin", "Unknown", "Cyrillic"} <= set(got)

@@ -1,0 +1,322 @@
+"""``nerdata transfer recommend|matrix|multi-source|report`` and ``nerdata robust``.
+
+Data references: ``corpus/lang`` (``masakhaner1/hau``), ``corpus/lang:split``, a bare
+language code (``hau``: no data, URIEL distances only, unless ``--corpus`` names a default
+corpus), or a ``.jsonl`` (documents) / ``.txt`` (one sentence a line) file.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from nerdata.errors import ConfigError, InputError
+from nerdata.transfer import DataRef, FileSource, parse_ref
+
+from .common import echo_json, progress_bar
+
+ENGINE_CHOICES = ("spacy", "transformers")
+
+
+class CatalogueSource:
+    """A :class:`nerdata.transfer.DataSource` over the corpus catalogue (and files)."""
+
+    def __init__(self, map_to: str | None = "nerdata", root: str | None = None) -> None:
+        self.map_to, self.root = map_to, root
+        self.files = FileSource()
+        self._cache: dict[tuple, list] = {}
+
+    def is_labelled(self, ref: DataRef) -> bool:
+        if ref.path:
+            return self.files.is_labelled(ref)
+        from nerdata.corpora import get_card
+
+        return get_card(self._corpus(ref)).labelled
+
+    def _corpus(self, ref: DataRef) -> str:
+        if not ref.corpus:
+            raise ConfigError(f"{ref.id}: a bare language has no data; write corpus/lang "
+                              f"(e.g. masakhaner1/{ref.lang}) or pass --corpus")
+        return ref.corpus
+
+    def documents(self, ref: DataRef, split: str) -> list:
+        if ref.path:
+            return self.files.documents(ref, split)
+        from nerdata.corpora import get_card, load_documents
+
+        corpus = self._corpus(ref)
+        key = ("docs", corpus, ref.lang, split)
+        if key not in self._cache:
+            card = get_card(corpus)
+            if split not in card.splits_for(ref.lang or ""):
+                raise InputError(f"{corpus}/{ref.lang} has no {split!r} split (it has "
+                                 f"{', '.join(card.splits_for(ref.lang or '')) or 'none'})")
+            self._cache[key] = load_documents(corpus, ref.lang, split, root=self.root,
+                                              map_to=self.map_to)
+        return self._cache[key]
+
+    def text(self, ref: DataRef) -> list:
+        if ref.path:
+            return self.files.text(ref)
+        from nerdata.corpora import get_card, load_text
+
+        corpus = self._corpus(ref)
+        card = get_card(corpus)
+        if card.labelled:
+            return self.documents(ref, ref.split or "train")
+        key = ("text", corpus, ref.lang)
+        if key not in self._cache:
+            self._cache[key] = load_text(corpus, ref.lang, root=self.root)
+        return self._cache[key]
+
+
+def _many(values: tuple[str, ...]) -> list[str]:
+    """Repeated options, each possibly comma- or space-separated."""
+    out: list[str] = []
+    for v in values:
+        out += [x for x in v.replace(",", " ").split() if x]
+    return out
+
+
+def _weights(spec: str | None) -> dict[str, float]:
+    if not spec:
+        return {}
+    out = {}
+    for part in spec.split(","):
+        name, sep, val = part.partition("=")
+        try:
+            out[name.strip()] = float(val)
+        except ValueError:
+            raise ConfigError(f"--weights: {part!r} is not NAME=NUMBER") from None
+        if not sep:
+            raise ConfigError(f"--weights: {part!r} is not NAME=NUMBER")
+    return out
+
+
+def _engine_options(engine: str, base_model: str | None, device: str | None) -> dict[str, Any]:
+    opts: dict[str, Any] = {}
+    if engine == "transformers":
+        if not base_model:
+            raise ConfigError("--engine transformers needs --base-model (a local checkpoint "
+                              "path or a hub id already in the cache)")
+        opts["base_model"] = base_model
+        if device:
+            opts["device"] = device
+    elif base_model:
+        opts["base_model"] = base_model
+    return opts
+
+
+def _log(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def _write_json(path: str, data: Any) -> None:
+    text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    if path == "-":
+        click.echo(text, nl=False)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(text, "utf-8")
+
+
+def _print_table(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    w = csv.writer(sys.stdout, delimiter="\t", lineterminator="\n")
+    cols = list(rows[0])
+    w.writerow(cols)
+    for r in rows:
+        w.writerow([f"{r[c]:.4g}" if isinstance(r[c], float) else r[c] for c in cols])
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("transfer")
+    def transfer() -> None:
+        """Cross-lingual transfer: choose sources, measure transfer, compare."""
+
+    @transfer.command("recommend")
+    @click.option("--target", required=True, help="Target language (ISO 639-3 code).")
+    @click.option("--target-data", default=None,
+                  help="Target data: corpus/lang[:split] (labelled or unlabelled text, e.g. "
+                       "masakhane-monolingual/hau), or a .jsonl/.txt file. Omit: URIEL only.")
+    @click.option("--candidates", multiple=True, required=True,
+                  help="Candidate sources: corpus/lang IDs or languages (repeat, or separate "
+                       "with commas/spaces).")
+    @click.option("--corpus", default=None, help="Corpus for candidates given as bare languages.")
+    @click.option("--tagset", default="nerdata", show_default=True,
+                  help="Map labelled data to this tagset before comparing entity types.")
+    @click.option("--weights", default=None,
+                  help="Override combined-score weights: NAME=W,NAME=W (0 drops a predictor).")
+    @click.option("--max-docs", type=int, default=None,
+                  help="Read at most this many sentences per data set (speed).")
+    @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
+                  show_default=True, help="Output format on stdout.")
+    @click.option("-o", "--output", default=None,
+                  help="Also write the recommendation as JSON here (name it recommend*.json "
+                       "for 'nerdata transfer report').")
+    def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, max_docs, fmt,
+                      output):
+        """Rank candidate source data for a target language by each predictor and combined."""
+        from nerdata.transfer import recommend
+
+        src = CatalogueSource(map_to=tagset)
+        cands = [parse_ref(c, default_corpus=corpus) for c in _many(candidates)]
+        tref = parse_ref(target_data, lang=target) if target_data else None
+        rec = recommend(target, cands, src, target_data=tref, weights=_weights(weights),
+                        max_docs=max_docs)
+        if output:
+            _write_json(output, rec.to_dict())
+        if fmt == "json":
+            echo_json(rec.to_dict())
+            return
+        _log(f"target {target}: data {rec.target_data or 'none'} ({rec.target_kind}); "
+             f"predictors used: {', '.join(sorted(rec.predictors))}")
+        for p, why in rec.unavailable.items():
+            _log(f"  not used: {p}: {why}")
+        _print_table(rec.rows())
+
+    @transfer.command("matrix")
+    @click.option("--langs", multiple=True, required=True,
+                  help="Source languages (train split); comma/space separated or repeated.")
+    @click.option("--targets", multiple=True, help="Target languages (test split); default --langs.")
+    @click.option("--corpus", default="masakhaner1", show_default=True, help="Corpus id.")
+    @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="spacy",
+                  show_default=True, help="Model engine.")
+    @click.option("--base-model", default=None, help="Base checkpoint (transformers engine).")
+    @click.option("--device", default=None, help="Device for transformers (auto|cpu|cuda).")
+    @click.option("--tagset", default="nerdata", show_default=True, help="Tagset to train on.")
+    @click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+    @click.option("--train-size", type=int, default=None,
+                  help="Sample at most this many training sentences per source.")
+    @click.option("--dev-size", type=int, default=None,
+                  help="Sample at most this many dev sentences per source (early stopping).")
+    @click.option("--test-size", type=int, default=None,
+                  help="Sample at most this many test sentences per target.")
+    @click.option("--predictor-split", default="train", show_default=True,
+                  help="Target split the overlap predictors read (not the scored test set).")
+    @click.option("-o", "--output", "out_dir", required=True,
+                  help="Output directory (models are cached there: rerun to resume).")
+    @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+    def matrix_cmd(langs, targets, corpus, engine, base_model, device, tagset, epochs, seed,
+                   train_size, dev_size, test_size, predictor_split, out_dir, progress):
+        """Zero-shot matrix: train on each source, test on each target, correlate predictors."""
+        from nerdata.transfer_matrix import engine_factory, run_matrix
+
+        opts = _engine_options(engine, base_model, device)
+        factory = engine_factory(engine, tagset, **opts)
+        with progress_bar(progress) as cb:
+            res = run_matrix(_many(langs), corpus, CatalogueSource(map_to=tagset), factory,
+                             out_dir, targets=_many(targets) or None, epochs=epochs, seed=seed,
+                             train_size=train_size, dev_size=dev_size, test_size=test_size,
+                             predictor_split=predictor_split, engine=engine,
+                             engine_options=opts, progress=cb, log=_log)
+        click.echo("F1 x 100 (rows: source/train, columns: target/test)")
+        _print_table([{"source": s, **{t: round(100 * res.f1[s][t], 1) for t in res.targets}}
+                      for s in res.langs])
+        click.echo("")
+        _print_table([{"predictor": p, **c} for p, c in res.correlations.items()])
+        _log(f"wrote {', '.join(sorted(res.files))} to {out_dir}")
+
+    @transfer.command("multi-source")
+    @click.option("--target", required=True, help="Target language.")
+    @click.option("--candidates", multiple=True, required=True,
+                  help="Candidate sources (corpus/lang or languages with --corpus).")
+    @click.option("--corpus", default="masakhaner1", show_default=True,
+                  help="Corpus for bare-language candidates and the target's test split.")
+    @click.option("--target-data", default=None,
+                  help="Target data the recommender may read (labelled or text); never the test "
+                       "split. Default: none (URIEL and size only).")
+    @click.option("--target-test", default=None,
+                  help="Target test data (default: CORPUS/TARGET:test).")
+    @click.option("--k", "k", type=int, default=2, show_default=True, help="Sources per model.")
+    @click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated seeds.")
+    @click.option("--by", default="combined", show_default=True,
+                  help="Rank by 'combined' or one predictor (e.g. entity_overlap).")
+    @click.option("--engine", type=click.Choice(ENGINE_CHOICES), default="spacy",
+                  show_default=True, help="Model engine.")
+    @click.option("--base-model", default=None, help="Base checkpoint (transformers engine).")
+    @click.option("--device", default=None, help="Device for transformers (auto|cpu|cuda).")
+    @click.option("--tagset", default="nerdata", show_default=True, help="Tagset to train on.")
+    @click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs.")
+    @click.option("--train-size", type=int, default=None, help="Training sentences per source.")
+    @click.option("--dev-size", type=int, default=None, help="Dev sentences per source.")
+    @click.option("--test-size", type=int, default=None, help="Target test sentences.")
+    @click.option("-o", "--output", default=None,
+                  help="Write the result JSON here (multi_source*.json for the report).")
+    def multi_source_cmd(target, candidates, corpus, target_data, target_test, k, seeds, by,
+                         engine, base_model, device, tagset, epochs, train_size, dev_size,
+                         test_size, output):
+        """Train on the top-k recommended sources vs k random sources, per seed."""
+        from nerdata.transfer_matrix import engine_factory
+        from nerdata.transfer_multi import run_multi_source
+
+        try:
+            seed_list = [int(s) for s in seeds.replace(",", " ").split()]
+        except ValueError:
+            raise ConfigError(f"--seeds {seeds!r}: give integers, e.g. 0,1,2") from None
+        opts = _engine_options(engine, base_model, device)
+        test_ref = parse_ref(target_test or f"{corpus}/{target}:test", lang=target)
+        res = run_multi_source(
+            target, [parse_ref(c, default_corpus=corpus) for c in _many(candidates)],
+            CatalogueSource(map_to=tagset), engine_factory(engine, tagset, **opts), k=k,
+            seeds=seed_list, target_data=parse_ref(target_data, lang=target) if target_data
+            else None, target_test=test_ref, by=by, epochs=epochs, train_size=train_size,
+            dev_size=dev_size, test_size=test_size, log=_log)
+        if output:
+            _write_json(output, res.to_dict())
+        _print_table([{"arm": a, **s} for a, s in res.summary().items() if a != "difference"])
+
+    @transfer.command("report")
+    @click.argument("directory", type=click.Path(file_okay=False))
+    @click.option("-o", "--output", default=None,
+                  help="Folder for report.md and its PNGs (default: DIRECTORY).")
+    def report_cmd(directory, output):
+        """Markdown + PNG report of the recommend/matrix/multi-source/robust results in DIR."""
+        from nerdata.transfer_report import build_report
+
+        md = build_report(directory, output)
+        click.echo(str(md))
+
+    @cli.command("robust")
+    @click.option("--model", "model_dir", required=True, type=click.Path(exists=True),
+                  help="Saved model directory.")
+    @click.option("--data", required=True,
+                  help="Test data: corpus/lang[:split] (default split test) or a .jsonl file.")
+    @click.option("--entities", required=True,
+                  help="Where replacement entities come from: another corpus/lang[:split] or "
+                       ".jsonl (default split train).")
+    @click.option("--context-data", default=None,
+                  help="Same-language data for word frequencies: corpus/lang[:split] (labelled "
+                       "or text) or a file. Default: the --data corpus/lang train split.")
+    @click.option("--context-mode", type=click.Choice(["frequency", "embedding"]),
+                  default="frequency", show_default=True,
+                  help="frequency: same log2-frequency band; embedding: nearest neighbour in "
+                       "the model's input embeddings (transformers models).")
+    @click.option("--kinds", default="entity,context,both", show_default=True,
+                  help="Perturbations to run (entity, context, both).")
+    @click.option("--rate", type=float, default=0.5, show_default=True,
+                  help="Share of context words replaced.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed.")
+    @click.option("--tagset", default="nerdata", show_default=True, help="Tagset of the data.")
+    @click.option("--limit", type=int, default=None, help="Use at most this many test sentences.")
+    @click.option("--export", "export_dir", default=None,
+                  help="Write robust.json and each perturbed set as JSONL into this folder.")
+    def robust_cmd(model_dir, data, entities, context_data, context_mode, kinds, rate, seed,
+                   tagset, limit, export_dir):
+        """F1 on a test set and on perturbed copies (entities / context / both replaced)."""
+        from nerdata.transfer_robust import run_robustness
+
+        res = run_robustness(model_dir, parse_ref(data), parse_ref(entities),
+                             CatalogueSource(map_to=tagset),
+                             context_ref=parse_ref(context_data) if context_data else None,
+                             context_mode=context_mode, kinds=_many((kinds,)), rate=rate,
+                             seed=seed, limit=limit, export_dir=export_dir)
+        _print_table(res.rows())
+        if export_dir:
+            _log(f"wrote robust.json and perturbed JSONL to {export_dir}")

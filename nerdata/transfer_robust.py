@@ -1,0 +1,101 @@
+"""``nerdata robust``: load a model and data, perturb, score, export (see :mod:`nerdata.robust`).
+
+Export (``export_dir``): ``robust.json`` (scores, drops, counts of what changed and what
+could not be changed, settings) and one JSONL per set (``original.jsonl``,
+``entity.jsonl``, ...) in the canonical document format; each perturbed document carries
+``meta["perturbation"]`` with the original text and every replacement.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from nerdata.errors import ConfigError, IntegrityError
+from nerdata.robust import (KINDS, ContextReplacer, EmbeddingNeighbours, EntityPool,
+                            FrequencyBands, RobustnessResult, check_perturbation,
+                            evaluate_robustness)
+from nerdata.transfer import DataRef, DataSource
+from nerdata.transfer_matrix import take
+
+
+def context_replacer(mode: str, data_ref: DataRef, source: DataSource, *,
+                     context_ref: DataRef | None = None, tagger=None,
+                     exclude: Sequence[str] = ()) -> ContextReplacer:
+    """Frequency bands from the language's data (default: the data's own train split), or
+    embedding neighbours of ``tagger``."""
+    if mode == "embedding":
+        return EmbeddingNeighbours(tagger, excluded=exclude)
+    if mode != "frequency":
+        raise ConfigError(f"unknown context mode {mode!r}; choose frequency or embedding")
+    ref = context_ref
+    if ref is None:
+        if not data_ref.corpus:
+            raise ConfigError(f"{data_ref.id}: give --context-data (same-language text or "
+                              f"training data for word frequencies)")
+        ref = DataRef(data_ref.lang, data_ref.corpus, "train")
+    if source.is_labelled(ref):
+        bands = FrequencyBands.from_documents(source.documents(ref, ref.split or "train"), exclude)
+    else:
+        bands = FrequencyBands.from_text(source.text(ref), exclude)
+    bands.name = f"{bands.name}:{ref.id}"
+    return bands
+
+
+def run_robustness(model_dir: str | Path, data_ref: DataRef, entities_ref: DataRef,
+                   source: DataSource, *, context_ref: DataRef | None = None,
+                   context_mode: str = "frequency", kinds: Sequence[str] = KINDS,
+                   rate: float = 0.5, seed: int = 0, limit: int | None = None,
+                   export_dir: str | Path | None = None, progress=None) -> RobustnessResult:
+    """Score the model in ``model_dir`` on ``data_ref`` and its perturbed copies."""
+    from nerdata.engines.base import load_tagger
+
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise ConfigError(f"unknown perturbation(s) {', '.join(bad) or '(none given)'}; "
+                          f"choose from {', '.join(KINDS)}")
+    split = data_ref.split or "test"
+    esplit = entities_ref.split or "train"
+    if entities_ref.key == data_ref.key and esplit == split:
+        raise ConfigError(f"--entities {entities_ref.id} is the test data itself; draw "
+                          f"replacement entities from another corpus or language")
+    docs = take(source.documents(data_ref, split), limit, seed)
+    pool = EntityPool.from_documents(source.documents(entities_ref, esplit),
+                                     f"{entities_ref.key}:{esplit}")
+    if not pool.by_label:
+        raise ConfigError(f"--entities {entities_ref.id}: no token-aligned entities to draw from")
+    tagger = load_tagger(model_dir)
+    entity_words = {t.text for d in docs for s in d.spans
+                    for t in d.tokens if s.start <= t.start and t.end <= s.end}
+    entity_words |= {w for ents in pool.by_label.values() for e in ents for w in e}
+    ctx = None
+    if any(k in ("context", "both") for k in kinds):
+        ctx = context_replacer(context_mode, data_ref, source, context_ref=context_ref,
+                               tagger=tagger, exclude=sorted(entity_words))
+    res, sets = evaluate_robustness(tagger, docs, pool=pool, context=ctx, kinds=kinds,
+                                    seed=seed, rate=rate, model_name=str(model_dir),
+                                    data_name=f"{data_ref.key}:{split}", progress=progress)
+    for kind in kinds:
+        for o, p in zip(sets["original"], sets[kind]):
+            problems = check_perturbation(o, p, kind)
+            if problems:
+                raise IntegrityError(f"perturbation {kind} of document {o.id!r} is invalid: "
+                                     f"{'; '.join(problems)}")
+    res.settings["limit"] = limit
+    res.settings["model_version"] = tagger.version
+    if export_dir:
+        export(res, sets, export_dir)
+    return res
+
+
+def export(res: RobustnessResult, sets: dict, export_dir: str | Path) -> Path:
+    from nerdata.jsonl import write_documents
+
+    out = Path(export_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, docs in sets.items():
+        write_documents(docs, out / f"{name}.jsonl", perturbation=name, seed=res.seed,
+                        source=res.data)
+    (out / "robust.json").write_text(json.dumps(res.to_dict(), ensure_ascii=False, indent=2)
+                                     + "\n", "utf-8")
+    return out

@@ -406,3 +406,55 @@ def build_asgi(settings: BackendSettings) -> tuple[Backend, Any]:
     backend = Backend(settings)
     return backend, Guard(create_app(backend), basic_auth=settings.basic_auth,
                           max_body_bytes=settings.max_body_bytes)
+
+
+class BackgroundServer:
+    """The backend served by uvicorn in a daemon thread (tests, benchmarks, notebooks).
+
+        with BackgroundServer(settings) as srv:
+            httpx.get(srv.url + "/health")
+    """
+
+    def __init__(self, settings: BackendSettings, *, log_level: str = "warning") -> None:
+        import socket
+
+        if not settings.port:
+            with socket.socket() as s:
+                s.bind((settings.host, 0))
+                settings.port = s.getsockname()[1]
+        self.settings = settings
+        self.backend, self.app = build_asgi(settings)
+        self.url = f"http://{settings.host}:{settings.port}"
+        self._log_level = log_level
+        self._server = None
+        self._thread = None
+
+    def start(self, timeout: float = 30.0) -> "BackgroundServer":
+        import threading
+
+        import uvicorn
+
+        config = uvicorn.Config(self.app, host=self.settings.host, port=self.settings.port,
+                                log_level=self._log_level, lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="nerdata-backend",
+                                        daemon=True)
+        self._thread.start()
+        end = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > end:
+                raise ServiceError(f"ML backend did not start on {self.url}")
+            time.sleep(0.05)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            self._thread.join(timeout=15)
+        self.backend.close()
+
+    def __enter__(self) -> "BackgroundServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -58,9 +60,10 @@ def _project_id(value: Any) -> str | None:
     """Label Studio project ids come as ``"12.1699999999"`` (setup) or ``{"id": 12}``."""
     if isinstance(value, Mapping):
         value = value.get("id")
-    if isinstance(value, bool) or value is None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
         return None
-    return str(value).split(".")[0] or None
+    head = str(value).split(".")[0]
+    return head if head.isdigit() else None
 
 
 class TrainingLog:
@@ -76,7 +79,8 @@ class TrainingLog:
         self.counts: dict[str, int] = {}  # events by action
         self.new_since_queue: dict[str, int] = {}  # slot -> annotations since last queued
         self.repairs = RepairLog()
-        self.errors: list[str] = []
+        self.errors: deque[str] = deque(maxlen=100)  # the latest problems, for /health
+        self.error_count = 0
         self.projects: dict[str, dict[str, Any]] = {}  # project id -> setup info (token in memory)
         self._job = 0
         self._replay()
@@ -110,9 +114,11 @@ class TrainingLog:
     # ------------------------------------------------------------------ events
     def record(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """Append the raw event, update the annotation index; returns what happened."""
-        line = json.dumps({"received": time.time(), "event": payload}, ensure_ascii=False)
+        line = json.dumps({"received": time.time(), "event": _without_secrets(payload)},
+                          ensure_ascii=False)
         with self._lock:
-            with open(self.events_path, "a", encoding="utf-8") as fh:
+            fd = os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
                 fh.write(line + "\n")
             return self._apply(payload)
 
@@ -125,19 +131,24 @@ class TrainingLog:
                     payload = json.loads(line)["event"]
                 except (ValueError, KeyError, TypeError):
                     self.errors.append(f"{self.events_path}:{lineno}: unreadable event skipped")
+                    self.error_count += 1
                     continue
-                self._apply(payload, replay=True)
+                if isinstance(payload, Mapping):
+                    self._apply(payload)
         self.new_since_queue.clear()
 
-    def _apply(self, payload: Mapping[str, Any], replay: bool = False) -> dict[str, Any]:
+    def _apply(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         action = payload.get("action")
+        if not isinstance(action, str):
+            return {"action": None, "recorded": True, "used": False}
         self.counts[action] = self.counts.get(action, 0) + 1
         out: dict[str, Any] = {"action": action, "recorded": True}
         pid = _project_id(payload.get("project"))
         if action in ANNOTATION_EVENTS:
             out.update(self._annotation(pid, payload))
         elif action in DELETE_EVENTS:
-            ids = {str(a.get("id")) for a in payload.get("annotations") or []
+            anns = payload.get("annotations")
+            ids = {str(a.get("id")) for a in (anns if isinstance(anns, list) else [])
                    if isinstance(a, Mapping)}
             gone = [k for k, v in self.annotated.items() if v["annotation_id"] in ids]
             for k in gone:
@@ -157,10 +168,12 @@ class TrainingLog:
         try:
             adoc = task_to_annotated({**task, "annotations": [ann], "predictions": []}, config,
                                      log=self.repairs)
-        except ValueError as exc:  # InputError/AlignmentError/ConfigError
-            msg = f"project {pid} task {task.get('id')} annotation {ann.get('id')}: {exc}"
+        except Exception as exc:  # noqa: BLE001 - any malformed payload is reported, not fatal
+            msg = (f"project {pid} task {str(task.get('id'))[:40]} annotation "
+                   f"{str(ann.get('id'))[:40]}: {type(exc).__name__}: {str(exc)[:300]}")
             self.errors.append(msg)
-            return {"used": False, "reason": str(exc)}
+            self.error_count += 1
+            return {"used": False, "reason": msg}
         doc = adoc.as_document(adoc.annotations[0])
         self.annotated[key] = {"annotation_id": str(ann.get("id")), "doc": doc,
                                "task_id": task.get("id"), "project": pid}
@@ -238,8 +251,13 @@ class TrainingLog:
             notes.append("original training data not given (--train-data): continuing "
                          "training on the annotations only")
         if not mine:
-            return RetrainResult(job_id, slot, "failed", "no annotated task for this model yet",
+            return RetrainResult(job_id, slot, "skipped", "no annotated task for this model yet",
                                  trigger=reason)
+        if not dev:
+            return RetrainResult(job_id, slot, "skipped", f"no dev documents among the {len(mine)}"
+                                 f" annotated tasks (every {DEV_EVERY}th goes to dev): the gate "
+                                 f"cannot show a candidate is not worse; give the backend --dev "
+                                 f"FILE or annotate more tasks", trigger=reason, n_train=len(train))
         jdir = self.dir / "retrain" / job_id
         jdir.mkdir(parents=True, exist_ok=True)
         write_documents(train, jdir / "train.jsonl")
@@ -255,7 +273,21 @@ class TrainingLog:
             return {"events": dict(self.counts), "annotated_tasks": len(self.annotated),
                     "new_since_last_retrain": dict(self.new_since_queue),
                     "repairs": dict(self.repairs.counts),
-                    "errors": self.errors[-5:], "events_file": str(self.events_path)}
+                    "errors": self.error_count, "latest_errors": list(self.errors)[-5:],
+                    "events_file": str(self.events_path)}
+
+
+SECRET_KEYS = frozenset({"token", "access_token", "api_key", "password"})
+
+
+def _without_secrets(value: Any) -> Any:
+    """The payload with secret-looking fields (the project's invite ``token``...) blanked."""
+    if isinstance(value, Mapping):
+        return {k: ("<removed>" if k in SECRET_KEYS and v else _without_secrets(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v) for v in value]
+    return value
 
 
 def _bucket(key: tuple[str, str]) -> int:

@@ -7,21 +7,20 @@
   (:func:`gate`) accepts it only if its strict micro F1 is not lower than the current
   model's; a rejected candidate is kept aside (saved, reported) and never served.  With no
   dev document the gate cannot show "not worse" and rejects.
-* :class:`RetrainQueue`: a worker thread that runs one job at a time in a spawned process
-  (training holds CPU and the GIL; the server's threads stay responsive and a crash in
-  training cannot take the server down).  Requests for a slot that already has a job
+* :class:`RetrainQueue`: a worker thread that runs one job at a time in a child process
+  (``python -m nerdata.retrain SPEC RESULT``: training holds CPU and the GIL, so the
+  server's threads stay responsive, and a crash or OOM in training cannot take the server
+  down).  Requests for a slot that already has a job
   waiting are coalesced.  ``prepare(slot)`` builds a job's data (in the worker thread) and
   ``on_result(result)`` applies it (swap the served model when accepted).
 """
 from __future__ import annotations
 
 import json
-import multiprocessing
+import subprocess
+import sys
 import threading
 import time
-import traceback
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -52,7 +51,7 @@ class RetrainSpec:
 class RetrainResult:
     job_id: str
     slot: str
-    status: str  # accepted | rejected | failed
+    status: str  # accepted | rejected (kept aside) | skipped (nothing to gate on) | failed
     reason: str = ""
     base_version: str | None = None
     candidate_version: str | None = None
@@ -92,10 +91,10 @@ def retrain_model(spec: RetrainSpec) -> RetrainResult:
     current = load_tagger(spec.model_dir, device=spec.device)
     res.base_version = current.version
     if not train:
-        res.reason = "no training documents"
+        res.status, res.reason = "skipped", "no training documents"
         return res
     if not dev:
-        res.status, res.reason = "rejected", ("no dev documents: the gate cannot show the "
+        res.status, res.reason = "skipped", ("no dev documents: the gate cannot show the "
                                               "candidate is not worse; give the backend --dev FILE "
                                               "or annotate more tasks")
         return res
@@ -124,15 +123,16 @@ def retrain_model(spec: RetrainSpec) -> RetrainResult:
     return res
 
 
-def _run_in_child(spec_dict: dict[str, Any]) -> dict[str, Any]:
-    spec = RetrainSpec(**spec_dict)
+def _run_spec(spec: RetrainSpec) -> RetrainResult:
     try:
-        return retrain_model(spec).to_dict()
+        return retrain_model(spec)
     except Exception as exc:  # noqa: BLE001 - reported as a failed job
         return RetrainResult(spec.job_id, spec.slot, "failed", trigger=spec.reason,
-                             reason=f"{type(exc).__name__}: {exc}",
-                             finished=_now()).to_dict() | {
-            "traceback_tail": traceback.format_exc()[-2000:]}
+                             reason=f"{type(exc).__name__}: {exc}", finished=_now())
+
+
+def _result_from(d: dict[str, Any]) -> RetrainResult:
+    return RetrainResult(**{k: v for k, v in d.items() if k in RetrainResult.__dataclass_fields__})
 
 
 class RetrainQueue:
@@ -140,16 +140,17 @@ class RetrainQueue:
 
     def __init__(self, prepare: Callable[[str, str], RetrainSpec | RetrainResult],
                  on_result: Callable[[RetrainResult], None], *, mode: str = "process",
-                 log_path: str | Path | None = None) -> None:
+                 log_path: str | Path | None = None, timeout: float = 6 * 3600) -> None:
         if mode not in ("process", "thread"):
             raise ValueError(f"retrain mode must be process or thread, got {mode!r}")
         self._prepare, self._on_result, self.mode = prepare, on_result, mode
+        self.timeout = timeout
         self.log_path = Path(log_path) if log_path else None
         self._cv = threading.Condition()
         self._pending: dict[str, list[str]] = {}  # slot -> reasons, in arrival order
         self._running: dict[str, Any] | None = None
         self._stop = False
-        self._pool: ProcessPoolExecutor | None = None
+        self._child: subprocess.Popen | None = None
         self.history: list[RetrainResult] = []
         self._thread = threading.Thread(target=self._loop, name="nerdata-retrain", daemon=True)
         self._thread.start()
@@ -188,10 +189,11 @@ class RetrainQueue:
             self._stop = True
             self._pending.clear()
             self._cv.notify_all()
+        child = self._child
+        if child is not None and child.poll() is None and not wait:
+            child.terminate()
         if wait:
-            self._thread.join(timeout=600)
-        if self._pool is not None:
-            self._pool.shutdown(wait=wait, cancel_futures=True)
+            self._thread.join(timeout=self.timeout)
 
     # ------------------------------------------------------------------ worker
     def _loop(self) -> None:
@@ -225,19 +227,29 @@ class RetrainQueue:
             return prepared
         spec = prepared
         if self.mode == "thread":
-            return RetrainResult(**{k: v for k, v in _run_in_child(asdict(spec)).items()
-                                    if k in RetrainResult.__dataclass_fields__})
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1,
-                                             mp_context=multiprocessing.get_context("spawn"))
-        try:
-            out = self._pool.submit(_run_in_child, asdict(spec)).result()
-        except BrokenProcessPool as exc:
-            self._pool = None
-            return RetrainResult(spec.job_id, slot, "failed", trigger=reason,
-                                 reason=f"training process died ({exc}); see the server log")
-        return RetrainResult(**{k: v for k, v in out.items()
-                                if k in RetrainResult.__dataclass_fields__})
+            return _run_spec(spec)
+        jdir = Path(spec.train_path).parent
+        spec_path, result_path, log_file = (jdir / "spec.json", jdir / "result.json",
+                                            jdir / "train.log")
+        spec_path.write_text(json.dumps(asdict(spec), ensure_ascii=False), "utf-8")
+        with open(log_file, "wb") as log:
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "nerdata.retrain", str(spec_path), str(result_path)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            try:
+                rc = self._child.wait(timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                self._child.kill()
+                self._child.wait()
+                rc = None
+            finally:
+                self._child = None
+        if rc == 0 and result_path.exists():
+            return _result_from(json.loads(result_path.read_text("utf-8")))
+        tail = log_file.read_text("utf-8", errors="replace")[-600:].strip()
+        why = "timed out" if rc is None else f"exited with code {rc}"
+        return RetrainResult(spec.job_id, slot, "failed", trigger=reason,
+                             reason=f"training process {why}; {log_file}: ...{tail}")
 
     def _log(self, result: RetrainResult) -> None:
         if self.log_path is None:
@@ -245,3 +257,19 @@ class RetrainQueue:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m nerdata.retrain SPEC.json RESULT.json`` (what :class:`RetrainQueue` runs)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m nerdata.retrain SPEC.json RESULT.json", file=sys.stderr)
+        return 2
+    spec = RetrainSpec(**json.loads(Path(args[0]).read_text("utf-8")))
+    result = _run_spec(spec)
+    Path(args[1]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), "utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

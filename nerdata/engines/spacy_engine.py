@@ -1,0 +1,419 @@
+"""The spaCy engine: a CNN transition-based NER trained from scratch on CPU (the offline default).
+
+* Tokens are ours: every document becomes a spaCy ``Doc`` built from ``Document.words``, so
+  predicted entities are token ranges of *our* tokens -- a prediction never cuts a word, and
+  two same-type neighbours stay two spans (spaCy's entities are never merged).
+* Features: lower-cased word, word shape and code-point prefixes/suffixes
+  (:mod:`nerdata.engines.spacy_features`), a maxout CNN encoder (``width`` x ``depth``) and
+  spaCy's transition-based NER.  There is no sentence length limit: the CNN and the
+  transition system read whole sentences of any length.
+* Training: spaCy's ``nlp.update`` with Adam, dropout, minibatches, a fixed seed
+  (same seed + data + options -> same weights and ``version``) and early stopping on dev F1
+  (the best epoch's weights are kept).
+* Masked regions (``Document.masked``) become *missing* annotation ("-" in spaCy's BILUO),
+  never ``O``.  In documents whose source never annotated some types
+  (``Document.missing_labels``) a non-entity token may be an unannotated entity, so with
+  ``missing_labels="missing"`` its ``O`` is unknown too; ``"auto"`` (default) does this
+  unless every training document has missing labels (then nothing would teach ``O``).
+* Scores: spaCy's NER has no calibrated probabilities.  Each greedy-decoded span gets the
+  probability mass of the beam parses containing it (``beam_width`` candidates, as spaCy's
+  ``beam_ner`` ``scored_ents``): 1.0 when every competing analysis agrees, lower when the
+  model hesitates, 0.0 when the span fell out of the beam.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections import Counter
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+from nerdata import __version__
+from nerdata.doc import Document, Span
+from nerdata.engines.base import CARD_FILE, ModelCard
+from nerdata.errors import (AlignmentError, AlreadyExistsError, ConfigError, InputError,
+                            NotFoundError, TagError, require)
+from nerdata.metrics import evaluate
+from nerdata.progress import ProgressCallback
+from nerdata.tags import spans_to_tags
+from nerdata.tagsets import Tagset, load_tagset
+
+ENGINE = "spacy"
+MISSING = "-"  # spaCy's BILUO value for "annotation unknown"
+SPACY_DIR = "spacy"
+LENGTH_HANDLING = ("no length limit: spaCy's CNN + transition-based NER reads each whole "
+                   "sentence, however long (no truncation, no windows)")
+MODEL_DEFAULTS: dict[str, Any] = {
+    "lang": "xx",  # spaCy blank language (only lexical attributes; our tokens are used)
+    "width": 128,  # word embedding / CNN width
+    "feature_width": 64,  # shape and affix embedding width
+    "depth": 4,  # CNN layers (each sees one more word on either side)
+    "window_size": 1,
+    "maxout_pieces": 3,
+    "hidden_width": 64,  # transition model hidden layer
+    "norm_rows": 10000,
+    "shape_rows": 1000,
+    "affix_rows": 5000,
+    "prefixes": [1, 2, 3, 4],
+    "suffixes": [1, 2, 3, 4],
+}
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "dropout": 0.2,
+    "learn_rate": 0.001,
+    "batch_size": [8, 32],  # sentences per update, compounding from the first to the second
+    "patience": 5,  # epochs without dev improvement before stopping (None: never)
+    "missing_labels": "auto",  # auto | missing | outside
+    "L2": 1e-6,
+    "grad_clip": 1.0,
+    "training_data": None,  # identity entries (corpus files + sha256, release) for the card
+}
+
+
+def training_targets(doc: Document, labels: Sequence[str], *, o_is_missing: bool = False,
+                     tagset: str = "") -> list[str]:
+    """Per-token BILUO targets for spaCy's NER; ``"-"`` (missing) where the type is unknown.
+
+    Masked regions are widened to the tokens they touch and become missing, never ``O``;
+    with ``o_is_missing`` and ``doc.missing_labels`` every non-entity token is missing too.
+    Raises a clear error for spans off token boundaries, overlapping spans or labels the
+    model does not have."""
+    token_spans = []
+    for s in doc.spans:
+        if s.label not in labels:
+            raise ConfigError(
+                f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) {doc.span_text(s)!r} "
+                f"has a label outside the model's labels ({', '.join(labels)}); map the data "
+                f"to the model's tagset {tagset} first")
+        rng = doc.span_tokens(s)
+        if rng is None:
+            raise AlignmentError(f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) "
+                                 f"{doc.span_text(s)!r} does not align to token boundaries; "
+                                 f"fix the span or the tokenization")
+        token_spans.append((rng[0], rng[1], s.label))
+    try:
+        targets = spans_to_tags(token_spans, len(doc.tokens), "BILOU")
+    except TagError as exc:
+        raise InputError(f"document {doc.id!r}: {exc}; NER training needs flat, "
+                         f"non-overlapping spans") from exc
+    inside = {i for a, b, _ in token_spans for i in range(a, b)}
+    missing: set[int] = set()
+    for m in doc.masked:  # unknown type: every token it touches is unknown
+        missing.update(i for i, t in enumerate(doc.tokens) if t.start < m.end and m.start < t.end)
+    if o_is_missing and doc.missing_labels:
+        missing.update(range(len(doc.tokens)))
+    for i in missing - inside:
+        targets[i] = MISSING
+    return targets
+
+
+def _data_identity(docs: Sequence[Document]) -> dict[str, Any]:
+    """Counts, languages, corpora and a content hash of the training documents."""
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(d.content_hash().encode())
+    return {"documents": len(docs), "tokens": sum(len(d.tokens) for d in docs),
+            "spans": sum(len(d.spans) for d in docs),
+            "langs": dict(sorted(Counter(d.lang or "und" for d in docs).items())),
+            "corpora": sorted({str(d.meta["corpus"]) for d in docs if d.meta.get("corpus")}),
+            "sha256": h.hexdigest()[:16]}
+
+
+def _spacy():
+    return require("spacy", "spacy")
+
+
+class SpacyTagger:
+    """spaCy NER behind the :class:`~nerdata.engines.base.Tagger` protocol."""
+
+    engine = ENGINE
+    length_handling = LENGTH_HANDLING
+
+    def __init__(self, tagset: str | Tagset = "nerdata", *, labels: Sequence[str] | None = None,
+                 base_model: str | Path | None = None, beam_width: int = 8,
+                 **model_options: Any) -> None:
+        unknown = sorted(set(model_options) - set(MODEL_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"spaCy engine: unknown model option(s) {', '.join(unknown)}; "
+                              f"valid: {', '.join(sorted(MODEL_DEFAULTS))}, beam_width")
+        ts = load_tagset(tagset) if isinstance(tagset, str) else tagset
+        self.labels = list(labels) if labels is not None else list(ts.labels)
+        for lab in self.labels:
+            ts.check_label(lab, "spaCy engine labels")
+        self.options = {**MODEL_DEFAULTS, **model_options}
+        self.beam_width = int(beam_width)
+        self.card = ModelCard(engine=ENGINE, labels=self.labels, tagset=ts.ident,
+                              version=f"spacy-{ts.name}-untrained", base_model=None,
+                              training_config={"model": dict(self.options), "train": []},
+                              created=None, nerdata_version=__version__,
+                              extra={"length_handling": LENGTH_HANDLING})
+        self._initialized = False
+        if base_model is not None:
+            self._nlp = self._from_base(Path(base_model), ts)
+            self.card.base_model = str(base_model)
+        else:
+            self._nlp = self._build()
+
+    # ------------------------------------------------------------------ construction
+    def _build(self):
+        spacy = _spacy()
+        from nerdata.engines import spacy_features
+
+        o = self.options
+        nlp = spacy.blank(o["lang"])
+        model = {
+            "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
+            "extra_state_tokens": False, "hidden_width": o["hidden_width"], "maxout_pieces": 2,
+            "use_upper": True, "nO": None,
+            "tok2vec": {
+                "@architectures": "spacy.Tok2Vec.v2",
+                "embed": {"@architectures": spacy_features.ARCH, "width": o["width"],
+                          "feature_width": o["feature_width"], "norm_rows": o["norm_rows"], "shape_rows": o["shape_rows"],
+                          "affix_rows": o["affix_rows"], "prefixes": list(o["prefixes"]),
+                          "suffixes": list(o["suffixes"])},
+                "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2",
+                           "width": o["width"], "depth": o["depth"],
+                           "window_size": o["window_size"], "maxout_pieces": o["maxout_pieces"]},
+            },
+        }
+        ner = nlp.add_pipe("ner", config={"model": model, "update_with_oracle_cut_size": 100})
+        for lab in self.labels:
+            ner.add_label(lab)
+        return nlp
+
+    def _from_base(self, path: Path, tagset: Tagset):
+        if not (path / CARD_FILE).exists():
+            raise NotFoundError(f"spaCy engine base_model {str(path)!r}: not a saved nerdata spaCy "
+                                f"model (no {CARD_FILE}); pass a directory written by "
+                                f"'nerdata train' or leave base_model empty to start from scratch")
+        base = type(self).load(path, tagset=tagset.ident)
+        if base.labels != self.labels:
+            raise ConfigError(f"base_model {str(path)!r} has labels {base.labels}, the plan wants "
+                              f"{self.labels}; use a base model trained on the same tagset")
+        self.options = dict(base.options)
+        self._initialized = True
+        return base._nlp
+
+    @classmethod
+    def load(cls, directory: str | Path, *, tagset: str | None = None,
+             beam_width: int | None = None, **_: Any) -> "SpacyTagger":
+        """Load a model saved by :meth:`save`; ``tagset`` (the project's) is checked."""
+        directory = Path(directory)
+        card = ModelCard.load(directory)
+        if card.engine != ENGINE:
+            raise ConfigError(f"{directory}: model card says engine {card.engine!r}, not "
+                              f"{ENGINE!r}; load it with nerdata.engines.base.load_tagger")
+        if tagset is not None:
+            card.check_tagset(tagset, str(directory))
+        if not (directory / SPACY_DIR).is_dir():
+            raise NotFoundError(f"{directory}: model card present but the spaCy weights "
+                                f"({SPACY_DIR}/) are missing; re-save the model")
+        spacy = _spacy()
+        from nerdata.engines import spacy_features  # noqa: F401  (registers the architecture)
+
+        self = cls.__new__(cls)
+        self.card = card
+        self.labels = list(card.labels)
+        self.options = {**MODEL_DEFAULTS, **card.training_config.get("model", {})}
+        self.beam_width = int(beam_width or card.extra.get("beam_width", 8))
+        self._nlp = spacy.load(directory / SPACY_DIR)
+        self._initialized = True
+        return self
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def version(self) -> str:
+        return self.card.version
+
+    def _weights_hash(self) -> str:
+        h = hashlib.sha256()
+        h.update(json.dumps(self.card.training_config, sort_keys=True, default=str).encode())
+        h.update(self._nlp.get_pipe("ner").model.to_bytes())
+        return h.hexdigest()[:12]
+
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write ``spacy/`` (spaCy ``to_disk``) and ``model_card.json``; returns the directory.
+
+        Model directories are immutable: saving over one needs ``overwrite=True``."""
+        directory = Path(directory)
+        if (directory / CARD_FILE).exists() and not overwrite:
+            raise AlreadyExistsError(f"{directory}: a model is already saved there; choose a new "
+                                     f"directory (model directories are immutable)")
+        if directory.exists() and any(directory.iterdir()) and not (directory / CARD_FILE).exists():
+            raise ConfigError(f"{directory}: exists, is not empty and is not a nerdata model; "
+                              f"choose a new output directory")
+        directory.mkdir(parents=True, exist_ok=True)
+        self._nlp.to_disk(directory / SPACY_DIR)
+        self.card.extra["beam_width"] = self.beam_width
+        self.card.save(directory)
+        return directory
+
+    # ------------------------------------------------------------------ docs
+    def _make_doc(self, doc: Document):
+        from spacy.tokens import Doc
+
+        toks = doc.tokens
+        if not toks and doc.text.strip():
+            raise InputError(f"document {doc.id!r} has text but no tokens; tokenize it first "
+                             f"(Document.from_dict tokenizes on whitespace when 'tokens' is absent)")
+        spaces = [toks[i + 1].start > t.end if i + 1 < len(toks) else False
+                  for i, t in enumerate(toks)]
+        return Doc(self._nlp.vocab, words=[t.text for t in toks], spaces=spaces)
+
+    def _example(self, doc: Document, o_is_missing: bool):
+        from spacy.training import Example
+
+        targets = training_targets(doc, self.labels, o_is_missing=o_is_missing,
+                                   tagset=self.card.tagset)
+        return (Example.from_dict(self._make_doc(doc), {"entities": targets}),
+                targets.count(MISSING))
+
+    # ------------------------------------------------------------------ training
+    def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
+              epochs: int = 10, seed: int = 0, progress: ProgressCallback | None = None,
+              **options: Any) -> dict[str, Any]:
+        """Train (or continue training) in place; early-stops on dev F1 and keeps the best
+        epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
+        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
+        if unknown:
+            raise ConfigError(f"spaCy engine: unknown training option(s) {', '.join(unknown)}; "
+                              f"valid: {', '.join(sorted(TRAIN_DEFAULTS))}")
+        opts = {**TRAIN_DEFAULTS, **options}
+        if opts["missing_labels"] not in ("auto", "missing", "outside"):
+            raise ConfigError(f"missing_labels must be auto, missing or outside, "
+                              f"got {opts['missing_labels']!r}")
+        if not train:
+            raise InputError("spaCy engine: no training documents")
+        if epochs < 1:
+            raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        spacy = _spacy()
+        from spacy.util import minibatch
+        from thinc.api import compounding
+        from thinc.api import Adam, fix_random_seed
+
+        fix_random_seed(seed)
+        with_missing = sum(1 for d in train if d.missing_labels)
+        o_missing = opts["missing_labels"] == "missing" or (
+            opts["missing_labels"] == "auto" and 0 < with_missing < len(train))
+        examples, n_missing = [], 0
+        for d in train:
+            if not d.tokens:
+                continue
+            eg, k = self._example(d, o_missing)
+            examples.append(eg)
+            n_missing += k
+        dev_docs = [d for d in (dev or ()) if d.tokens]
+        optimizer = Adam(opts["learn_rate"], L2=opts["L2"], grad_clip=opts["grad_clip"])
+        if not self._initialized:
+            self._nlp.initialize(lambda: examples[:1000], sgd=optimizer)
+            self._initialized = True
+        ner = self._nlp.get_pipe("ner")
+        rng = random.Random(seed)
+        lo, hi = (opts["batch_size"] if isinstance(opts["batch_size"], (list, tuple))
+                  else (opts["batch_size"], opts["batch_size"]))
+        log: dict[str, Any] = {"engine": ENGINE, "epochs": [], "n_train": len(examples),
+                               "n_dev": len(dev_docs), "missing_tokens": n_missing,
+                               "docs_with_missing_labels": with_missing,
+                               "o_in_missing_label_docs": "missing" if o_missing else "outside",
+                               "seed": seed}
+        best_f1, best_bytes, best_epoch, waited = -1.0, None, 0, 0
+        total = epochs * len(examples)
+        done = 0
+        if progress:
+            progress(0, total, "training")
+        sizes = compounding(lo, hi, 1.001)
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            order = list(examples)
+            rng.shuffle(order)
+            losses: dict[str, float] = {}
+            for batch in minibatch(order, size=sizes):
+                self._nlp.update(batch, drop=opts["dropout"], sgd=optimizer, losses=losses)
+                done += len(batch)
+                if progress:
+                    progress(done, total, "training")
+            entry = {"epoch": epoch, "loss": round(float(losses.get("ner", 0.0)), 4)}
+            if dev_docs:
+                rep = evaluate(dev_docs, self._predict_greedy(dev_docs, 64))
+                entry["dev_f1"] = round(rep.micro.f1, 6)
+                if rep.micro.f1 > best_f1:
+                    best_f1, best_epoch, waited = rep.micro.f1, epoch, 0
+                    best_bytes = ner.model.to_bytes()
+                else:
+                    waited += 1
+            entry["seconds"] = round(time.perf_counter() - t0, 2)
+            log["epochs"].append(entry)
+            if dev_docs and opts["patience"] is not None and waited >= opts["patience"]:
+                break
+        if progress:
+            progress(total, total, "training")
+        if best_bytes is not None:
+            ner.model.from_bytes(best_bytes)
+            log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
+        log["stopped_early"] = len(log["epochs"]) < epochs
+        stage = len(self.card.training_config["train"])
+        identity = opts.pop("training_data") or []
+        for entry in [_data_identity(train)] + list(identity):
+            self.card.training_data.append({**entry, "stage": entry.get("stage", stage)})
+        self.card.training_config["train"].append(
+            {"epochs": epochs, "seed": seed, "epochs_run": len(log["epochs"]),
+             "best_epoch": log.get("best_epoch"), "n_train": len(examples), **opts})
+        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.card.version = f"spacy-{self.card.tagset.split('@')[0]}-{self._weights_hash()}"
+        if best_bytes is not None:
+            self.card.metrics["dev"] = {"f1": best_f1, "epoch": best_epoch}
+        log["version"] = self.card.version
+        return log
+
+    # ------------------------------------------------------------------ prediction
+    def _predict_greedy(self, docs: Sequence[Document], batch_size: int) -> list[list[Span]]:
+        ner = self._nlp.get_pipe("ner")
+        sdocs = [self._make_doc(d) for d in docs]
+        out = []
+        for d, sd in zip(docs, ner.pipe(sdocs, batch_size=batch_size)):
+            out.append(self._spans(d, sd, None))
+        return out
+
+    def _spans(self, doc: Document, sdoc, scores) -> list[Span]:
+        spans = []
+        for ent in sdoc.ents:
+            score = None
+            if scores is not None:
+                score = round(min(1.0, float(scores.get((ent.start, ent.end, ent.label_), 0.0))), 4)
+            spans.append(Span(doc.tokens[ent.start].start, doc.tokens[ent.end - 1].end,
+                              ent.label_, score, "prediction", None, self.version))
+        return spans
+
+    def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
+                progress: ProgressCallback | None = None) -> list[list[Span]]:
+        """Greedy-decoded spans per doc, each scored by its beam marginal probability."""
+        if not self._initialized:
+            raise ConfigError("spaCy engine: the model is untrained; train or load one first")
+        ner = self._nlp.get_pipe("ner")
+        out: list[list[Span]] = [[] for _ in docs]
+        idx = [i for i, d in enumerate(docs) if d.tokens]
+        if progress:
+            progress(0, len(docs), "predicting")
+        for b in range(0, len(idx), batch_size):
+            chunk = idx[b:b + batch_size]
+            sdocs = list(ner.pipe([self._make_doc(docs[i]) for i in chunk],
+                                  batch_size=batch_size))
+            scores: list = [None] * len(sdocs)
+            if self.beam_width > 1:  # fresh docs: preset entities would constrain the beam
+                beams = ner.beam_parse([self._make_doc(docs[i]) for i in chunk],
+                                       beam_width=self.beam_width, beam_density=0.0001)
+                scores = ner.scored_ents(beams)
+            for i, sd, sc in zip(chunk, sdocs, scores):
+                out[i] = self._spans(docs[i], sd, sc)
+            if progress:
+                progress(min(len(docs), chunk[-1] + 1), len(docs), "predicting")
+        if progress:
+            progress(len(docs), len(docs), "predicting")
+        return out
+
+    def predict_documents(self, docs: Sequence[Document], **kw: Any) -> list[Document]:
+        """``docs`` with their spans replaced by predictions."""
+        return [replace(d, spans=tuple(s)) for d, s in zip(docs, self.predict(docs, **kw))]

@@ -190,13 +190,16 @@ def _register_ls(ls: click.Group) -> None:
     @click.option("--max-text-chars", default=20000, show_default=True,
                   type=click.IntRange(1, 10_000_000),
                   help="Longest task text predicted; longer tasks are reported and skipped.")
+    @click.option("--activate/--no-activate", default=True, show_default=True,
+                  help="Make this model version the project's active one (the editor pre-labels "
+                       "with it; the Data Manager's prediction score column uses it).")
     @click.option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio URL [env LABEL_STUDIO_URL].")
     @click.option("--api-key", envvar="LABEL_STUDIO_API_KEY",
                   help="Label Studio API key [env LABEL_STUDIO_API_KEY].")
     @click.option("--progress/--no-progress", default=True, show_default=True,
                   help="Progress bars on stderr.")
-    def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_chars, url,
-                    api_key, progress):
+    def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_chars,
+                    activate, url, api_key, progress):
         """Pre-annotate every task of PROJECT lacking a prediction of this model version.
 
         Predicts in-process (no HTTP hop) and writes the predictions in bulk; re-running skips
@@ -208,7 +211,7 @@ def _register_ls(ls: click.Group) -> None:
         with progress_bar(progress) as cb:
             report = bulk_predict(project, model_dir, order=order, batch_size=batch_size,
                                   chunk=chunk, device=device, max_text_chars=max_text_chars,
-                                  url=url, api_key=api_key, progress=cb)
+                                  activate=activate, url=url, api_key=api_key, progress=cb)
         echo_json(report)
         if report.get("refused"):
             sys.exit(1)

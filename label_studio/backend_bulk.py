@@ -13,9 +13,13 @@ project it is faster to run the model here and import the predictions in bulk:
    :func:`.tasks.prediction_for_task`); a chunk that is written is never predicted again.
 
 Score of a prediction: the sentence's uncertainty-aware confidence (see
-:mod:`.backend_predict`; low = uncertain).  ``order="uncertainty"`` adds a Data Manager tab
-"Uncertain first <version>" ordered by ``tasks:predictions_score`` ascending (Label Studio
-shows the mean score of a task's predictions there) and reports the least confident tasks.
+:mod:`.backend_predict`; low = uncertain).  ``activate`` (default) makes this model version
+the project's active one (``project.model_version``): the labeling editor then pre-labels
+with it, and the Data Manager's "Prediction score" column (the mean score of the task's
+predictions *of the active version*; measured: with no active version the column is empty
+and sorting by it does nothing) is filled.  ``order="uncertainty"`` adds a Data Manager tab
+"Uncertain first <version>" ordered by ``tasks:predictions_score`` ascending and reports
+the least confident tasks of this run.
 
 Tasks the model cannot predict (empty or over-long text, bad tokens) are listed in
 ``refused`` with the reason -- never silently skipped.
@@ -96,12 +100,15 @@ def uncertainty_view(client: LabelStudioClient, pid: int, version: str) -> dict[
 
 def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", batch_size: int = 32,
                  chunk: int = 1000, device: str = "auto", max_text_chars: int = 20_000,
-                 url: str | None = None, api_key: str | None = None,
+                 activate: bool = True, url: str | None = None, api_key: str | None = None,
                  client: LabelStudioClient | None = None,
                  progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Predict every task of ``project`` lacking a prediction of the model's version."""
     if order not in ("none", "uncertainty"):
         raise ConfigError(f"order must be none or uncertainty, got {order!r}")
+    if order == "uncertainty" and not activate:
+        raise ConfigError("--order uncertainty needs --activate: Label Studio computes the "
+                          "prediction score column from the project's active model version")
     t0 = time.monotonic()
     registry = ModelRegistry({"default": model_dir}, device=device)
     registry.load_all()
@@ -167,6 +174,12 @@ def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", bat
     if scores:
         vals = [s for s, _ in scores]
         report["score_summary"] = {"min": vals[0], "median": vals[len(vals) // 2], "max": vals[-1]}
+    if activate:
+        with _sdk(client.url, f"setting the active model version of project {pid}"):
+            before = client.sdk.projects.get(id=pid).model_version or None
+            if before != version:
+                client.sdk.projects.update(id=pid, model_version=version)
+        report["active_model_version"] = {"now": version, "before": before}
     if order == "uncertainty":
         report["view"] = uncertainty_view(client, pid, version)
         report["least_confident"] = [{"task_id": tid, "score": round(s, 6)}

@@ -1,0 +1,315 @@
+"""Training loop of the transformers engine (fine-tuning, continued training, adversary).
+
+Defaults: AdamW (weight decay 0.01, none on biases and norms), linear warm-up over the
+first ``warmup_ratio`` (0.1) of the optimiser steps then linear decay to 0, gradient
+clipping at ``max_grad_norm`` (1.0), seeds fixed for ``random``, numpy and torch.  The
+loss is computed on first subwords only; a word may carry several allowed labels (see
+:mod:`nerdata.align`), in which case the loss is ``-log`` of their total probability.
+On CUDA, ``precision="bf16"`` (default where supported) or ``"fp16"`` (with a gradient
+scaler) runs the forward pass under autocast; on CPU everything is fp32.
+
+``train()`` on an already trained tagger continues from its current weights with a fresh
+optimiser and schedule (one plan stage = one call).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from collections import Counter
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from nerdata.align import IGNORE, MISSING_POLICIES, word_targets
+from nerdata.doc import Document
+from nerdata.errors import ConfigError, InputError
+from nerdata.progress import ProgressCallback
+
+from .hf_adversarial import POOLINGS, SCHEDULES, LanguageAdversary, grl_lambda
+from .hf_data import EncodeStats, collate, make_pieces, subwords_per_word
+
+DEFAULTS: dict[str, Any] = {
+    "lr": 5e-5, "batch_size": 16, "weight_decay": 0.01, "warmup_ratio": 0.1,
+    "max_grad_norm": 1.0, "max_steps": None, "grad_accum": 1, "early_stopping_patience": None,
+    "missing_policy": "marginal", "eval_batch_size": 64,
+    "adversarial_weight": 0.0, "adversarial_langs": None, "adversarial_lambda": 1.0,
+    "adversarial_schedule": "constant", "adversarial_pooling": "mean",
+    "training_data": None,
+}
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"transformers engine: unknown training option(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(sorted(DEFAULTS))}")
+    opts = {**DEFAULTS, **options}
+    if opts["missing_policy"] not in MISSING_POLICIES:
+        raise ConfigError(f"missing_policy must be one of {', '.join(MISSING_POLICIES)}, "
+                          f"got {opts['missing_policy']!r}")
+    if opts["adversarial_schedule"] not in SCHEDULES:
+        raise ConfigError(f"adversarial_schedule must be one of {', '.join(SCHEDULES)}, "
+                          f"got {opts['adversarial_schedule']!r}")
+    if opts["adversarial_pooling"] not in POOLINGS:
+        raise ConfigError(f"adversarial_pooling must be one of {', '.join(POOLINGS)}, "
+                          f"got {opts['adversarial_pooling']!r}")
+    for k in ("batch_size", "grad_accum", "eval_batch_size"):
+        if int(opts[k]) < 1:
+            raise ConfigError(f"{k} must be at least 1, got {opts[k]!r}")
+    if not 0.0 <= float(opts["warmup_ratio"]) < 1.0:
+        raise ConfigError(f"warmup_ratio must be in [0, 1), got {opts['warmup_ratio']!r}")
+    if float(opts["adversarial_weight"]) < 0:
+        raise ConfigError(f"adversarial_weight must be >= 0, got {opts['adversarial_weight']!r}")
+    return opts
+
+
+def ner_loss(logits: torch.Tensor, first_pos: torch.Tensor, word_mask: torch.Tensor,
+             allowed: torch.Tensor) -> torch.Tensor:
+    """Mean over labelled words of ``-log sum_{allowed} p`` (cross-entropy for one label)."""
+    n_labels = logits.size(-1)
+    wl = logits.float().gather(1, first_pos.unsqueeze(-1).expand(-1, -1, n_labels))
+    valid = allowed.any(-1) & word_mask
+    if not bool(valid.any()):
+        return logits.float().sum() * 0.0
+    safe = allowed | ~valid.unsqueeze(-1)  # all-false rows would give -inf and NaN gradients
+    per_word = torch.logsumexp(wl, -1) - torch.logsumexp(wl.masked_fill(~safe, float("-inf")), -1)
+    return per_word[valid].mean()
+
+
+def word_logits(logits: torch.Tensor, first_pos: torch.Tensor) -> torch.Tensor:
+    return logits.gather(1, first_pos.unsqueeze(-1).expand(-1, -1, logits.size(-1)))
+
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(requested: str) -> torch.device:
+    """``auto`` -> CUDA when torch sees a GPU, else CPU; ``cuda`` without a GPU is an error."""
+    if requested not in DEVICES:
+        raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {requested!r}")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but torch sees no CUDA GPU; use "
+                          "device='cpu' or 'auto'")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def resolve_precision(requested: str, device: torch.device) -> str:
+    """``auto`` -> bf16 (fp16 where bf16 is unsupported) on CUDA, fp32 on CPU."""
+    if requested not in PRECISIONS:
+        raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if device.type != "cuda":
+        if requested in ("bf16", "fp16"):
+            raise ConfigError(f"precision {requested!r} needs a CUDA device; on CPU use 'fp32' "
+                              f"or 'auto'")
+        return "fp32"
+    if requested == "auto":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return requested
+
+
+def autocast_context(device: torch.device, precision: str):
+    if device.type != "cuda" or precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast("cuda", dtype=dtype)
+
+
+def param_groups(modules: Sequence[torch.nn.Module], weight_decay: float) -> list[dict]:
+    decay, no_decay = [], []
+    for m in modules:
+        for name, p in m.named_parameters():
+            if not p.requires_grad:
+                continue
+            low = name.lower()
+            (no_decay if name.endswith("bias") or "norm" in low else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def linear_schedule(optimizer, warmup: int, total: int):
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total - step) / max(1, total - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def data_identity(docs: Sequence[Document]) -> dict[str, Any]:
+    """What a model was trained on: counts, languages, corpora and a content hash."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(d.content_hash().encode())
+    corpora = sorted({str(d.meta["corpus"]) for d in docs if d.meta.get("corpus")})
+    return {"documents": len(docs), "tokens": sum(len(d.tokens) for d in docs),
+            "spans": sum(len(d.spans) for d in docs),
+            "langs": dict(sorted(Counter(d.lang or "und" for d in docs).items())),
+            "corpora": corpora, "sha256": h.hexdigest()[:16]}
+
+
+def _lang_ids(docs: Sequence[Document], langs: Sequence[str] | None) -> tuple[list[str], list[int]]:
+    present = sorted({d.lang for d in docs if d.lang})
+    names = list(langs) if langs else present
+    if len(names) < 2:
+        raise ConfigError(f"adversarial_weight > 0 needs training documents in at least two "
+                          f"languages (doc.lang); found {present or 'none'}; set "
+                          f"adversarial_langs or drop the adversary")
+    index = {n: i for i, n in enumerate(names)}
+    return names, [index.get(d.lang, IGNORE) if d.lang else IGNORE for d in docs]
+
+
+def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | None, *,
+                 epochs: int, seed: int, progress: ProgressCallback | None,
+                 **options: Any) -> dict[str, Any]:
+    """Fine-tune ``tagger.model`` in place (see the module docstring); returns the log."""
+    opts = resolve_options(options)
+    if epochs < 1:
+        raise ConfigError(f"epochs must be at least 1, got {epochs}")
+    docs = [tagger._tokenised(d) for d in train]
+    if not any(d.tokens for d in docs):
+        raise InputError(f"no training documents with tokens (got {len(docs)} documents)")
+    seed_everything(seed)
+    tagger._ensure_model()
+    model, device = tagger.model, tagger.device
+    label2id = {lab: i for i, lab in enumerate(tagger.id2label)}
+    targets = [word_targets(d, label2id, missing_policy=opts["missing_policy"]) for d in docs]
+
+    adv_weight = float(opts["adversarial_weight"])
+    adversary, lang_names, lang_idx = None, [], None
+    if adv_weight > 0:
+        lang_names, lang_idx = _lang_ids(docs, opts["adversarial_langs"])
+        adversary = LanguageAdversary(model.config.hidden_size, len(lang_names),
+                                      pooling=opts["adversarial_pooling"]).to(device)
+
+    stats = EncodeStats()
+    specials = tagger._specials()
+    subs = subwords_per_word(tagger.tokenizer, docs, specials.unk_id, stats)
+    pieces = make_pieces(subs, specials, tagger.max_length, tagger.stride, stats, targets, lang_idx)
+
+    bs, accum = int(opts["batch_size"]), int(opts["grad_accum"])
+    steps_per_epoch = math.ceil(len(pieces) / (bs * accum))
+    total = epochs * steps_per_epoch
+    if opts["max_steps"]:
+        total = min(total, int(opts["max_steps"]))
+    warmup = math.ceil(float(opts["warmup_ratio"]) * total)
+    modules = [model] + ([adversary] if adversary is not None else [])
+    optimizer = torch.optim.AdamW(param_groups(modules, float(opts["weight_decay"])),
+                                  lr=float(opts["lr"]))
+    scheduler = linear_schedule(optimizer, warmup, total)
+    precision = tagger.precision_for(device)
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and device.type == "cuda" else None
+    rng = random.Random(seed)
+    n_labels = len(tagger.id2label)
+    patience = opts["early_stopping_patience"]
+    log: dict[str, Any] = {"epochs": [], "steps": 0, "total_steps": total, "warmup_steps": warmup,
+                           "pieces": len(pieces), "encode": stats.to_dict(), "seed": seed,
+                           "device": str(device), "precision": precision}
+    best_f1, best_state, best_epoch, bad_epochs = -1.0, None, None, 0
+    step = 0
+    t0 = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        model.train()
+        if adversary is not None:
+            adversary.train()
+        order = list(range(len(pieces)))
+        rng.shuffle(order)
+        sums = Counter()
+        micro = 0
+        for b in range(0, len(order), bs):
+            if step >= total:
+                break
+            batch = [pieces[i] for i in order[b:b + bs]]
+            x = collate(batch, specials.pad_id, n_labels, device, with_targets=True)
+            with autocast_context(device, precision):
+                out = model(input_ids=x["input_ids"], attention_mask=x["attention_mask"],
+                            output_hidden_states=adversary is not None)
+            loss = ner_loss(out.logits, x["first_pos"], x["word_mask"], x["allowed"])
+            sums["ner_loss"] += float(loss.detach())
+            if adversary is not None:
+                lam = grl_lambda(float(opts["adversarial_lambda"]), opts["adversarial_schedule"],
+                                 step / max(1, total))
+                with autocast_context(device, precision):
+                    lang_logits = adversary(out.hidden_states[-1], x["attention_mask"], lam)
+                has_lang = x["lang"] != IGNORE
+                if bool(has_lang.any()):
+                    lang_loss = torch.nn.functional.cross_entropy(
+                        lang_logits.float()[has_lang], x["lang"][has_lang])
+                    loss = loss + adv_weight * lang_loss
+                    sums["lang_loss"] += float(lang_loss.detach())
+                    sums["lang_correct"] += int((lang_logits.argmax(-1)[has_lang]
+                                                 == x["lang"][has_lang]).sum())
+                    sums["lang_seen"] += int(has_lang.sum())
+            sums["batches"] += 1
+            (scaler.scale(loss / accum) if scaler else loss / accum).backward()
+            micro += 1
+            if micro % accum == 0 or b + bs >= len(order):
+                if scaler:
+                    scaler.unscale_(optimizer)
+                params = [p for m in modules for p in m.parameters()]
+                torch.nn.utils.clip_grad_norm_(params, float(opts["max_grad_norm"]))
+                if scaler:
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                step += 1
+                tagger._head_fresh = False
+                if progress is not None:
+                    progress(step, total, f"train epoch {epoch}")
+        n = max(1, sums["batches"])
+        entry: dict[str, Any] = {"epoch": epoch, "loss": sums["ner_loss"] / n, "steps": step,
+                                 "seconds": round(time.perf_counter() - t0, 3)}
+        if adversary is not None and sums["lang_seen"]:
+            entry["lang_loss"] = sums["lang_loss"] / n
+            entry["lang_accuracy"] = sums["lang_correct"] / sums["lang_seen"]
+        if dev:
+            from nerdata.metrics import evaluate
+
+            model.eval()
+            preds = tagger.predict(dev, batch_size=int(opts["eval_batch_size"]))
+            rep = evaluate(dev, preds)
+            entry["dev"] = {"f1": rep.micro.f1, "precision": rep.micro.precision,
+                            "recall": rep.micro.recall}
+            if rep.micro.f1 > best_f1:
+                best_f1, best_epoch, bad_epochs = rep.micro.f1, epoch, 0
+                if patience is not None:
+                    best_state = {k: v.detach().to("cpu", copy=True)
+                                  for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+        log["epochs"].append(entry)
+        if patience is not None and dev and bad_epochs > int(patience):
+            log["stopped_early"] = epoch
+            break
+        if step >= total:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        log["restored_epoch"] = best_epoch
+    model.eval()
+    log["steps"] = step
+    log["seconds"] = round(time.perf_counter() - t0, 3)
+    if adversary is not None:
+        log["adversarial_langs"] = lang_names
+    if best_epoch is not None:
+        log["best_dev_f1"], log["best_epoch"] = best_f1, best_epoch
+    config = {k: v for k, v in opts.items() if k != "training_data"}
+    config.update(epochs=epochs, seed=seed)
+    tagger._after_training(config, data_identity(docs), opts["training_data"], log)
+    return log

@@ -143,6 +143,7 @@ class SpacyTagger:
         self.labels = list(labels) if labels is not None else list(ts.labels)
         for lab in self.labels:
             ts.check_label(lab, "spaCy engine labels")
+        self._given = dict(model_options)
         self.options = {**MODEL_DEFAULTS, **model_options}
         self.beam_width = int(beam_width)
         self.card = ModelCard(engine=ENGINE, labels=self.labels, tagset=ts.ident,
@@ -193,7 +194,19 @@ class SpacyTagger:
         if base.labels != self.labels:
             raise ConfigError(f"base_model {str(path)!r} has labels {base.labels}, the plan wants "
                               f"{self.labels}; use a base model trained on the same tagset")
+        clash = {k: (v, base.options.get(k)) for k, v in self._given.items()
+                 if base.options.get(k) != v}
+        if clash:
+            raise ConfigError(f"base_model {str(path)!r} was built with other model options "
+                              f"({', '.join(f'{k}: {b!r} there, {v!r} here' for k, (v, b) in clash.items())}); "
+                              f"drop them or use a base model built with them")
         self.options = dict(base.options)
+        # the new model's history starts with the base model's
+        self.card.training_config["train"] = list(base.card.training_config.get("train", []))
+        self.card.training_data = list(base.card.training_data)
+        self.card.extra.update({k: v for k, v in base.card.extra.items()
+                                if k not in self.card.extra})
+        self.card.extra["base_model_version"] = base.version
         self._initialized = True
         return base._nlp
 

@@ -1,0 +1,119 @@
+"""Quality of the spaCy engine: MasakhaNER 1.0 test F1 next to the published CNN-BiLSTM-CRF.
+
+For each MasakhaNER 1.0 language the spaCy engine is trained from scratch on the train
+split (early stopping on dev F1) and scored on test with strict span F1 (= seqeval strict).
+The baseline is the CNN-BiLSTM-CRF trained from scratch in Adelani et al. (TACL 2021,
+Table 5); its figures are printed next to ours with the difference.  IL-NER hin/urd/tel are
+trained and scored the same way with the il-ner tagset (no published from-scratch baseline
+is listed for them).  ``--spacy-default-baseline`` also trains, in the same run, the engine
+with spaCy's stock lexical features (1-character prefix, 3-character suffix) to show
+what the code-point affix features add.
+
+It also reports whether the beam scores mean something: the mean score of correct versus
+wrong predicted spans on test.
+
+    python bench/quality.py                        # all 10 + hin/urd/tel (hours on 2 cores)
+    python bench/quality.py --langs hau luo --il-langs tel --epochs 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+PUBLISHED_CNN_BILSTM_CRF = {"amh": 51.8, "hau": 85.2, "ibo": 79.5, "kin": 62.6, "lug": 75.5,
+                            "luo": 63.5, "pcm": 69.9, "swa": 79.0, "wol": 56.6, "yor": 66.7}
+IL_LANGS = ("hin", "urd", "tel")
+
+
+def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict) -> dict:
+    from nerdata.corpora import load_documents
+    from nerdata.engines.spacy_engine import SpacyTagger
+    from nerdata.metrics import evaluate
+
+    lim = args.limit
+    train = load_documents(corpus, lang, "train", map_to=tagset, limit=lim)
+    dev = load_documents(corpus, lang, "dev", map_to=tagset, limit=lim)
+    test = load_documents(corpus, lang, "test", map_to=tagset, limit=lim)
+    tagger = SpacyTagger(tagset, **model_options)
+    t0 = time.perf_counter()
+    log = tagger.train(train, dev, epochs=args.epochs, seed=args.seed, patience=args.patience)
+    seconds = time.perf_counter() - t0
+    preds = tagger.predict(test)
+    rep = evaluate(test, preds)
+    gold = [{s.key for s in d.spans} for d in test]
+    right = [s.score for g, p in zip(gold, preds) for s in p if s.key in g]
+    wrong = [s.score for g, p in zip(gold, preds) for s in p if s.key not in g]
+    return {"corpus": corpus, "lang": lang, "tagset": tagset, "test_f1": 100 * rep.micro.f1,
+            "test_p": 100 * rep.micro.precision, "test_r": 100 * rep.micro.recall,
+            "dev_f1": 100 * log.get("best_dev_f1", 0.0), "best_epoch": log.get("best_epoch"),
+            "epochs_run": len(log["epochs"]), "train_seconds": round(seconds, 1),
+            "train_tokens": sum(len(d.tokens) for d in train),
+            "score_correct": sum(right) / len(right) if right else None,
+            "score_wrong": sum(wrong) / len(wrong) if wrong else None,
+            "model_options": model_options, "version": tagger.version}
+
+
+def _fmt(x, spec=".1f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--langs", nargs="*", default=list(PUBLISHED_CNN_BILSTM_CRF),
+                    help="MasakhaNER 1.0 languages (default: all ten)")
+    ap.add_argument("--il-langs", nargs="*", default=list(IL_LANGS),
+                    help="IL-NER languages (il-ner tagset); pass none to skip")
+    ap.add_argument("--epochs", type=int, default=40, help="maximum epochs per language")
+    ap.add_argument("--patience", type=int, default=6, help="early-stopping patience (epochs)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--limit", type=int, default=None, help="documents per split (smoke runs)")
+    ap.add_argument("--model-options", default="{}", help="engine model options as JSON")
+    ap.add_argument("--spacy-default-baseline", action="store_true",
+                    help="also train with spaCy's stock affixes (prefix 1, suffix 3)")
+    ap.add_argument("--json", default=None, help="append each result as a JSON line here")
+    args = ap.parse_args(argv)
+    opts = json.loads(args.model_options)
+    jobs = [("masakhaner1", lg, "nerdata") for lg in args.langs]
+    jobs += [("il-ner", lg, "il-ner") for lg in args.il_langs]
+    header = (f"{'corpus/lang':18} {'published':>9} {'ours':>6} {'diff':>6} {'P':>6} {'R':>6} "
+              f"{'dev':>6} {'ep':>5} {'train s':>8} {'score ok/wrong':>15}"
+              + ("  stock-affix F1" if args.spacy_default_baseline else ""))
+    print(header, flush=True)
+    rows = []
+    for corpus, lang, tagset in jobs:
+        r = run_one(corpus, lang, tagset, args, opts)
+        if args.spacy_default_baseline:
+            b = run_one(corpus, lang, tagset, args, {**opts, "prefixes": [1], "suffixes": [3]})
+            r["stock_affix_test_f1"] = b["test_f1"]
+        pub = PUBLISHED_CNN_BILSTM_CRF.get(lang) if corpus == "masakhaner1" else None
+        r["published"] = pub
+        rows.append(r)
+        diff = None if pub is None else r["test_f1"] - pub
+        line = (f"{corpus + '/' + lang:18} {_fmt(pub):>9} {r['test_f1']:6.1f} "
+                f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
+                f"{r['dev_f1']:6.1f} {str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
+                f"{r['train_seconds']:8.0f} "
+                f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
+        if args.spacy_default_baseline:
+            line += f"  {r['stock_affix_test_f1']:14.1f}"
+        print(line, flush=True)
+        if args.json:
+            with open(args.json, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(r) + "\n")
+    mk = [r for r in rows if r["published"] is not None]
+    if mk:
+        ours = sum(r["test_f1"] for r in mk) / len(mk)
+        pub = sum(r["published"] for r in mk) / len(mk)
+        wins = sum(r["test_f1"] >= r["published"] for r in mk)
+        print(f"{'MasakhaNER avg':18} {pub:9.1f} {ours:6.1f} {ours - pub:+6.1f}   "
+              f"({len(mk)} languages; at or above published on {wins}/{len(mk)}; "
+              f"ratio ours/published {ours / pub:.3f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.exit(main())

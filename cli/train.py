@@ -1,0 +1,340 @@
+"""``nerdata train|predict|evaluate``: training plans, prediction and evaluation.
+
+* ``nerdata train PLAN.yaml`` runs a progressive plan (a path or the name of a shipped plan);
+  ``nerdata train --corpus masakhaner1 --lang yor -o DIR`` trains one stage on the fly.
+* ``nerdata train adapt`` continues masked-language-model pre-training on unlabelled text
+  (transformers engine), leaving out lines found in any dev/test split.
+* ``nerdata predict MODEL INPUT -o OUT`` writes predictions as JSONL documents.
+* ``nerdata evaluate MODEL --corpus ID --lang L`` / ``--input FILE`` prints the report.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+
+from nerdata.errors import ConfigError
+
+from .common import echo_json, progress_bar
+
+
+class _TrainGroup(click.Group):
+    """A group whose first positional argument is either a subcommand or a plan file."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        takes_value = set()
+        for p in self.params:
+            if isinstance(p, click.Option) and not p.is_flag and not p.count:
+                takes_value.update(p.opts)
+        i = 0
+        while i < len(args):
+            a = args[i]
+            if a == "--":
+                break
+            if a.startswith("-"):
+                if a in takes_value:
+                    i += 1
+                i += 1
+                continue
+            if a not in self.commands:
+                args = args[:i] + ["--plan", a] + args[i + 1:]
+            break
+        return super().parse_args(ctx, args)
+
+
+def _plan_path(value: str):
+    from pathlib import Path
+
+    from nerdata.errors import NotFoundError
+    from nerdata.plans import example_plans
+
+    p = Path(value)
+    if p.exists():
+        return p
+    shipped = example_plans()
+    if value in shipped:
+        return shipped[value]
+    raise NotFoundError(f"plan {value!r}: no such file and no shipped plan of that name; "
+                        f"shipped plans: {', '.join(shipped)}")
+
+
+def _parse_json_opt(value: str | None, name: str) -> dict:
+    if not value:
+        return {}
+    try:
+        got = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name}: not valid JSON ({exc.msg}): {value!r}") from exc
+    if not isinstance(got, dict):
+        raise ConfigError(f"{name}: expected a JSON object, got {value!r}")
+    return got
+
+
+def _print_stage(st, result) -> None:
+    click.echo(f"stage {st.index} {st.name!r}: {st.train_documents} train / {st.dev_documents} "
+               f"dev documents, {st.seconds:.0f}s, model {st.model_dir} ({st.model_version})",
+               err=True)
+    click.echo(result.table(), err=True)
+
+
+def register(cli: click.Group) -> None:
+    @cli.group("train", cls=_TrainGroup, invoke_without_command=True)
+    @click.option("--plan", "plan", default=None, metavar="PLAN",
+                  help="Plan YAML file or shipped plan name (also accepted as the first argument).")
+    @click.option("--corpus", default=None, help="Train on this corpus id instead of a plan.")
+    @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
+    @click.option("--engine", type=click.Choice(["spacy", "transformers"]), default=None,
+                  help="Model engine (default: spacy, or the plan's).")
+    @click.option("--base-model", default=None,
+                  help="transformers: hub id or local checkpoint; spacy: saved model to continue.")
+    @click.option("--epochs", type=int, default=None, help="Epochs (overrides every stage's).")
+    @click.option("--tagset", default="nerdata", show_default=True,
+                  help="Target tagset for --corpus training.")
+    @click.option("--seed", type=int, default=None, help="Random seed (default: the plan's, or 0).")
+    @click.option("--limit", type=int, default=None,
+                  help="--corpus: at most this many documents per language and split.")
+    @click.option("--model-options", default=None, metavar="JSON",
+                  help='Engine model options as JSON, e.g. \'{"width": 96}\'.')
+    @click.option("--training-options", default=None, metavar="JSON",
+                  help='Engine training options as JSON, e.g. \'{"patience": 3}\'.')
+    @click.option("-o", "--output", default=None, help="Output directory (default: the plan's).")
+    @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the output directory.")
+    @click.option("--check", is_flag=True, help="Validate the plan, print it as JSON and stop.")
+    @click.option("--list-plans", is_flag=True, help="List the shipped example plans and stop.")
+    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    @click.pass_context
+    def train(ctx, plan, corpus, langs, engine, base_model, epochs, tagset, seed, limit,
+              model_options, training_options, output, overwrite, check, list_plans, no_progress):
+        """Train a model: `nerdata train PLAN.yaml` or `nerdata train --corpus ID --lang L`.
+
+        After every stage each evaluation language is scored on its dev/test split; the
+        stage x language F1 table is printed and written to OUTPUT/f1_table.csv.
+        """
+        if ctx.invoked_subcommand is not None:
+            return
+        from dataclasses import replace
+
+        from nerdata.plans import example_plans, load_plan, simple_plan
+        from nerdata.training import run_plan
+
+        if list_plans:
+            for name, path in example_plans().items():
+                click.echo(f"{name}\t{path}")
+            return
+        if plan and corpus:
+            raise ConfigError("give either a PLAN file or --corpus/--lang, not both")
+        if plan:
+            p = load_plan(_plan_path(plan))
+            if engine and engine != p.engine:
+                raise ConfigError(f"--engine {engine} contradicts the plan's engine {p.engine!r}; "
+                                  f"edit the plan")
+            if epochs:
+                p = replace(p, stages=tuple(replace(s, epochs=epochs) for s in p.stages))
+            if seed is not None:
+                p = replace(p, seed=seed)
+            if base_model:
+                p = replace(p, base_model=base_model)
+            extra_model = _parse_json_opt(model_options, "--model-options")
+            extra_train = _parse_json_opt(training_options, "--training-options")
+            if extra_model or extra_train:
+                p = replace(p, model={**p.model, **extra_model},
+                            training={**p.training, **extra_train})
+        elif corpus:
+            if not langs:
+                raise ConfigError("--corpus needs at least one --lang")
+            p = simple_plan(corpus, list(langs), engine=engine or "spacy", epochs=epochs or 30,
+                            output=output, tagset=tagset, base_model=base_model,
+                            seed=seed or 0, limit=limit,
+                            model=_parse_json_opt(model_options, "--model-options"),
+                            training=_parse_json_opt(training_options, "--training-options"))
+        else:
+            click.echo(ctx.get_help(), err=True)
+            raise ConfigError("nothing to train: give a PLAN file (see --list-plans) or "
+                              "--corpus ID --lang L")
+        if check:
+            from nerdata.training import _plan_dict
+
+            echo_json(_plan_dict(p))
+            return
+        with progress_bar(not no_progress) as cb:
+            result = run_plan(p, output=output, overwrite=overwrite, progress=cb,
+                              on_stage=_print_stage)
+        for s in result.skipped_eval:
+            click.echo(f"not evaluated: {s}", err=True)
+        click.echo(result.table())
+        click.echo(f"final model: {result.final_model}; table: {result.output}/f1_table.csv",
+                   err=True)
+
+    @train.command("adapt")
+    @click.option("--engine", type=click.Choice(["transformers", "spacy"]), default="transformers",
+                  show_default=True,
+                  help="transformers: masked-LM fine-tuning; spacy: tok2vec character pretraining.")
+    @click.option("--base-model", default=None,
+                  help="Checkpoint to adapt (hub id or path; required for transformers).")
+    @click.option("--corpus", default=None,
+                  help="Unlabelled corpus id (e.g. masakhane-monolingual) to read text from.")
+    @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
+    @click.option("--text", "text_files", multiple=True, type=click.Path(dir_okay=False),
+                  help="Plain-text file, one sentence per line (repeatable; '-' for stdin).")
+    @click.option("--exclude-corpus", multiple=True,
+                  help="Labelled corpus whose dev/test sentences are removed from the text "
+                       "(default: every local labelled corpus with these languages).")
+    @click.option("--epochs", type=int, default=1, show_default=True, help="Epochs over the text.")
+    @click.option("--max-steps", type=int, default=None, help="Stop after this many updates.")
+    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+    @click.option("--limit", type=int, default=None, help="At most this many lines per language.")
+    @click.option("--options", "options", default=None, metavar="JSON",
+                  help='Engine options as JSON, e.g. \'{"tagset": "il-ner", "width": 96}\' (spacy).')
+    @click.option("-o", "--output", required=True, help="Directory for the adapted model.")
+    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    def adapt_cmd(engine, base_model, corpus, langs, text_files, exclude_corpus, epochs,
+                  max_steps, seed, limit, options, output, no_progress):
+        """Language-adaptive pre-training on unlabelled text, leaving out dev/test sentences.
+
+        Lines equal to a dev/test sentence of a labelled corpus are removed first and
+        counted (lines_removed_overlap in the report printed as JSON).
+        """
+        from nerdata.adapt import adapt
+
+        texts = _adapt_texts(corpus, langs, text_files, limit)
+        exclude = _dev_test_docs(exclude_corpus, langs or sorted({d.lang for d in texts if d.lang}))
+        with progress_bar(not no_progress) as cb:
+            report = adapt(engine, texts, base_model=base_model, output=output, exclude=exclude,
+                           epochs=epochs, seed=seed, max_steps=max_steps, progress=cb,
+                           **_parse_json_opt(options, "--options"))
+        echo_json(report.to_dict())
+        click.echo(f"removed {report.lines_removed_overlap} of {report.lines_in} lines found in "
+                   f"dev/test splits; adapted on {report.lines_used}; output {report.output}",
+                   err=True)
+
+    @cli.command("predict")
+    @click.argument("model", type=click.Path(exists=True, file_okay=False))
+    @click.argument("input", default="-")
+    @click.option("-o", "--output", default="-", show_default=True,
+                  help="Output JSONL (documents with predicted spans); '-' for stdout.")
+    @click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
+    @click.option("--tagset", default=None, help="Fail unless the model was trained on this tagset.")
+    @click.option("--device", default=None, help="transformers: auto, cpu or cuda.")
+    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    def predict_cmd(model, input, output, batch_size, tagset, device, no_progress):
+        """Predict entities for JSONL documents (INPUT, '-' for stdin).
+
+        Predicted spans replace the input's spans; they start and end on the documents'
+        tokens (documents without tokens are split on whitespace).
+        """
+        from dataclasses import replace
+
+        from nerdata.jsonl import read_documents, write_documents
+
+        tagger = _load_model(model, tagset, device)
+        docs = read_documents(input)
+        with progress_bar(not no_progress) as cb:
+            preds = tagger.predict(docs, batch_size=batch_size, progress=cb)
+        n = write_documents((replace(d, spans=tuple(p)) for d, p in zip(docs, preds)), output,
+                            model_version=tagger.version)
+        click.echo(f"{n} documents, {sum(len(p) for p in preds)} predicted spans "
+                   f"({tagger.version})", err=True)
+
+    @cli.command("evaluate")
+    @click.argument("model", type=click.Path(exists=True, file_okay=False))
+    @click.option("--corpus", default=None, help="Evaluate on this corpus id.")
+    @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (default: all).")
+    @click.option("--split", default="test", show_default=True, help="Split of --corpus.")
+    @click.option("--input", "input_file", default=None,
+                  help="Gold JSONL documents instead of --corpus ('-' for stdin).")
+    @click.option("--input-tagset", default=None,
+                  help="Tagset of --input when it is not the model's (mapped with the tagset mapping).")
+    @click.option("--limit", type=int, default=None, help="At most this many documents per language.")
+    @click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
+    @click.option("--device", default=None, help="transformers: auto, cpu or cuda.")
+    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    def evaluate_cmd(model, corpus, langs, split, input_file, input_tagset, limit, batch_size,
+                     device, as_json, no_progress):
+        """Strict span P/R/F1 of MODEL per language and type (seqeval strict mode)."""
+        from nerdata.evaluation import evaluate_tagger
+
+        if bool(corpus) == bool(input_file):
+            raise ConfigError("give exactly one of --corpus or --input")
+        tagger = _load_model(model, None, device)
+        tagset = tagger.card.tagset.split("@")[0]
+        docs = _gold_docs(corpus, langs, split, input_file, input_tagset, tagset, limit)
+        with progress_bar(not no_progress) as cb:
+            ev = evaluate_tagger(tagger, docs, batch_size=batch_size, progress=cb)
+        if as_json:
+            echo_json(ev.to_dict())
+        else:
+            src = f"{corpus}/{','.join(langs) or 'all'}/{split}" if corpus else input_file
+            click.echo(ev.format(title=f"{model} on {src}"))
+
+
+def _load_model(model: str, tagset: str | None, device: str | None):
+    from nerdata.engines.base import ModelCard, load_tagger
+
+    card = ModelCard.load(model)
+    if tagset:
+        card.check_tagset(tagset, model)
+    return load_tagger(model, **({"device": device} if device else {}))
+
+
+def _gold_docs(corpus, langs, split, input_file, input_tagset, tagset, limit):
+    if corpus:
+        from nerdata.corpora import get_card, load_documents
+
+        card = get_card(corpus)
+        docs = []
+        for lang in langs or card.languages:
+            if split not in card.splits_for(lang) and not langs:
+                continue  # all languages: skip the ones without this split
+            docs += load_documents(card, lang, split, map_to=tagset, limit=limit)
+        return docs
+    from nerdata.jsonl import read_documents
+    from nerdata.tagsets import load_mapping
+
+    docs = read_documents(input_file)
+    if input_tagset and input_tagset != tagset:
+        m = load_mapping(input_tagset, tagset)
+        docs = [m.apply(d) for d in docs]
+    return docs[:limit] if limit else docs
+
+
+def _adapt_texts(corpus, langs, text_files, limit):
+    from dataclasses import replace
+
+    from nerdata.doc import Document
+
+    if not corpus and not text_files:
+        raise ConfigError("give unlabelled text with --corpus ID --lang L or --text FILE")
+    docs = []
+    if corpus:
+        from nerdata.corpora import load_text
+
+        if not langs:
+            raise ConfigError("--corpus needs at least one --lang")
+        for lang in langs:
+            docs += load_text(corpus, lang, limit=limit)
+    for f in text_files:
+        stream = click.open_file(f, encoding="utf-8")
+        with stream:
+            for i, line in enumerate(stream, 1):
+                line = line.strip()
+                if line:
+                    d = Document.from_dict({"id": f"{f}:{i}", "text": line})
+                    docs.append(replace(d, lang=langs[0]) if len(langs) == 1 else d)
+    return docs
+
+
+def _dev_test_docs(corpora, langs):
+    from nerdata.corpora import get_card, list_cards, load_documents
+
+    cards = [get_card(c) for c in corpora] if corpora else [
+        c for c in list_cards() if c.labelled and c.local and set(langs) & set(c.languages)]
+    out = []
+    for card in cards:
+        for lang in langs:
+            if lang not in card.languages:
+                continue
+            for split in ("dev", "test"):
+                if split in card.splits_for(lang):
+                    out += load_documents(card, lang, split)
+    return out

@@ -1,0 +1,177 @@
+"""Training plans: validation with clear errors, and tiny real runs end to end."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from nerdata.engines.base import ModelCard
+from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
+from nerdata.plans import example_plans, load_plan, parse_plan, simple_plan
+
+TINY_MODEL = {"width": 32, "feature_width": 16, "depth": 1}
+
+
+@pytest.fixture(autouse=True)
+def _corpora_env(corpora_dir, monkeypatch):
+    monkeypatch.setenv("NERDATA_CORPORA", str(corpora_dir))
+
+
+def _plan(**over):
+    raw = {"name": "t", "stages": [{"data": [{"corpus": "masakhaner1", "langs": ["hau"]}]}]}
+    raw.update(over)
+    return raw
+
+
+def test_shipped_plans_validate():
+    plans = example_plans()
+    assert {"il-ner-progressive", "masakhaner-polyglot-then-mono",
+            "single-language-baseline"} <= set(plans)
+    il = load_plan(plans["il-ner-progressive"])
+    assert il.tagset == "il-ner" and il.engine == "spacy"
+    assert [s.data[0].langs for s in il.stages] == [
+        ("hin",), ("hin", "urd"), ("hin", "urd", "ory"), ("hin", "urd", "ory", "tel")]
+    poly = load_plan(plans["masakhaner-polyglot-then-mono"])
+    assert len(poly.stages[0].data[0].langs) == 10 and poly.stages[1].data[0].langs == ("luo",)
+    assert len(poly.evaluate[0].langs) == 10 and poly.evaluate[0].splits == ("dev", "test")
+    load_plan(plans["single-language-baseline"])
+
+
+@pytest.mark.parametrize("raw, path, words", [
+    (_plan(stages=[{"data": [{"corpus": "masakhaner9"}]}]), "stages[0].data[0].corpus",
+     ["'masakhaner9'", "masakhaner1", "il-ner"]),
+    (_plan(stages=[{"data": [{"corpus": "il-ner", "langs": ["hin", "hau"]}]}]),
+     "stages[0].data[0].langs[1]", ["'hau'", "hin, ory, tel, urd"]),
+    (_plan(stages=[{"data": [{"corpus": "il-ner", "lang": "ory", "splits": ["test"]}]}]),
+     "stages[0].data[0].splits", ["ory", "blind", "train, dev"]),
+    (_plan(stages=[{"data": [{"corpus": "il-ner", "splits": ["validation"]}]}]),
+     "stages[0].data[0].splits[0]", ["'validation'", "train, dev, test"]),
+    (_plan(stages=[{"data": [{"corpus": "il-ner"}], "epoch": 3}]), "stages[0].epoch",
+     ["unknown key 'epoch'", "epochs"]),
+    (_plan(stages=[{"data": [{"corpus": "il-ner", "language": "hin"}]}]),
+     "stages[0].data[0].language", ["unknown key", "langs"]),
+    (_plan(learning_rate=1), "learning_rate", ["unknown key", "stages"]),
+    (_plan(engine="bert"), "engine", ["'bert'", "spacy, transformers"]),
+    (_plan(engine="transformers"), "base_model", ["needs base_model"]),
+    (_plan(tagset="conll"), "tagset", ["'conll'", "nerdata", "il-ner"]),
+    (_plan(stages=[{"data": [{"corpus": "masakhane-monolingual"}]}]),
+     "stages[0].data[0].corpus", ["unlabelled"]),
+    (_plan(stages=[]), "stages", ["non-empty"]),
+    (_plan(stages=[{"epochs": 0, "data": [{"corpus": "il-ner"}]}]), "stages[0].epochs",
+     ["positive integer"]),
+    (_plan(evaluate={"data": [{"corpus": "il-ner", "langs": ["xx"]}]}),
+     "evaluate.data[0].langs[0]", ["'xx'"]),
+    (_plan(stages=[{"data": [{"jsonl": "nope.jsonl"}]}]), "stages[0].data[0].jsonl",
+     ["does not exist"]),
+])
+def test_invalid_plans_name_file_key_and_options(raw, path, words):
+    with pytest.raises(ConfigError) as exc:
+        parse_plan(raw, source="plans/p.yaml")
+    msg = str(exc.value)
+    assert msg.startswith(f"plans/p.yaml: {path}:"), msg
+    for w in words:
+        assert w in msg, msg
+
+
+def test_plan_file_errors(tmp_path):
+    with pytest.raises(NotFoundError, match="does not exist"):
+        load_plan(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="bad.yaml: not valid YAML"):
+        load_plan(bad)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("name: x\nstages:\n  - data: [{corpus: il-ner, langs: [kor]}]\n", "utf-8")
+    with pytest.raises(ConfigError, match=r"wrong.yaml: stages\[0\].data\[0\].langs\[0\]"):
+        load_plan(wrong)
+
+
+def test_default_evaluation_sets_follow_the_training_data():
+    p = parse_plan(_plan(stages=[
+        {"data": [{"corpus": "masakhaner1", "langs": ["hau"]}]},
+        {"data": [{"corpus": "masakhaner1", "langs": ["hau", "yor"]},
+                  {"corpus": "il-ner", "lang": "ory"}]}]))
+    assert [(r.corpus, r.langs, r.splits) for r in p.evaluate] == [
+        ("masakhaner1", ("hau", "yor"), ("dev", "test")), ("il-ner", ("ory",), ("dev", "test"))]
+
+
+def test_withheld_evaluation_split_is_skipped_and_reported():
+    from nerdata.training import load_eval_sets
+
+    p = parse_plan(_plan(tagset="il-ner", stages=[{"data": [{"corpus": "il-ner", "lang": "tel"}]}],
+                         evaluate={"data": [
+        {"corpus": "il-ner", "langs": ["ory"], "limit": 3}]}))
+    sets, skipped = load_eval_sets(p)
+    assert list(sets) == [("il-ner", "ory", "dev")] and len(sets[("il-ner", "ory", "dev")]) == 3
+    assert len(skipped) == 1 and skipped[0].startswith("il-ner/ory/test:")
+
+
+def test_two_stage_plan_runs_end_to_end(tmp_path):
+    from nerdata.training import REPORT_FILE, TABLE_FILE, run_plan
+
+    plan = parse_plan({
+        "name": "tiny", "tagset": "nerdata", "seed": 1, "model": TINY_MODEL,
+        "evaluate": {"data": [{"corpus": "masakhaner1", "langs": ["hau", "yor"], "limit": 20}]},
+        "stages": [
+            {"name": "hau", "epochs": 1, "data": [{"corpus": "masakhaner1", "langs": ["hau"],
+                                                    "limit": 40}]},
+            {"name": "+yor", "epochs": 1, "data": [{"corpus": "masakhaner1",
+                                                     "langs": ["hau", "yor"], "limit": 30}]},
+        ]}, source="tiny.yaml")
+    seen = []
+    result = run_plan(plan, output=tmp_path / "run", on_stage=lambda st, r: seen.append(st.name))
+    assert seen == ["hau", "+yor"]
+    with open(tmp_path / "run" / TABLE_FILE, encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["stage", "masakhaner1/hau/dev", "masakhaner1/hau/test",
+                       "masakhaner1/yor/dev", "masakhaner1/yor/test"]
+    assert [r[0] for r in rows[1:]] == ["hau", "+yor"]
+    assert all(0.0 <= float(v) <= 100.0 for r in rows[1:] for v in r[1:])
+    assert "masakhaner1/yor/test" in result.table()
+    report = json.loads((tmp_path / "run" / REPORT_FILE).read_text("utf-8"))
+    assert report["final_model"] == result.stages[-1].model_dir
+    # each stage continued from the previous one and recorded what it was trained on
+    card = ModelCard.load(result.stages[-1].model_dir)
+    assert len(card.training_config["train"]) == 2
+    files = [e for e in card.training_data if "file" in e]
+    assert {(e["stage"], e["lang"], e["split"]) for e in files} == {
+        (0, "hau", "train"), (1, "hau", "train"), (1, "yor", "train")}
+    from nerdata.corpora import get_card
+
+    checks = get_card("masakhaner1").checksums
+    assert all(e["sha256"] == checks[e["file"].split("/", 1)[1]] for e in files)
+    assert card.metrics["test_sets"]["masakhaner1/yor"]["support"] > 0
+    assert result.stages[0].model_version != result.stages[1].model_version
+    with pytest.raises(AlreadyExistsError, match="already there"):
+        run_plan(plan, output=tmp_path / "run")
+
+
+def test_simple_plan_is_one_stage_with_dev_and_test():
+    p = simple_plan("masakhaner1", ["yor"], epochs=3, output="out")
+    assert p.engine == "spacy" and p.tagset == "nerdata" and p.output == "out"
+    assert len(p.stages) == 1 and p.stages[0].epochs == 3
+    assert p.evaluate[0].splits == ("dev", "test")
+
+
+def test_runner_drives_the_transformers_engine_through_the_protocol(tmp_path):
+    pytest.importorskip("transformers")
+    from tiny_models import make_tiny_xlmr, torch_threads
+
+    from nerdata.corpora import load_documents
+    from nerdata.training import run_plan
+
+    texts = [d.text for d in load_documents("masakhaner1", "hau", "train", limit=60)]
+    base = make_tiny_xlmr(tmp_path / "base", texts)
+    plan = parse_plan({
+        "name": "hf", "engine": "transformers", "base_model": str(base),
+        "model": {"device": "cpu"}, "training": {"batch_size": 8},
+        "evaluate": {"data": [{"corpus": "masakhaner1", "langs": ["hau"], "limit": 10}]},
+        "stages": [{"name": "hau", "epochs": 1,
+                    "data": [{"corpus": "masakhaner1", "langs": ["hau"], "limit": 20}]}]})
+    with torch_threads(1):
+        result = run_plan(plan, output=tmp_path / "run")
+    card = ModelCard.load(result.final_model)
+    assert card.engine == "transformers" and card.version == result.stages[0].model_version
+    assert {r.column for r in result.stages[0].rows} == {"masakhaner1/hau/dev",
+                                                         "masakhaner1/hau/test"}

@@ -127,9 +127,12 @@ def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictio
 @click.option("-o", "--output", required=True, help="output JSONL of annotated documents ('-' = stdout)")
 @click.option("--policy", type=click.Choice(["snap", "reject", "keep"]), default="snap", show_default=True,
               help="spans off token boundaries: widen to tokens, drop, or keep (always counted)")
+@click.option("--conll", "conll_path", default=None,
+              help="also write CoNLL (IOB2, corpus tokens): one block per annotation, "
+                   "id '<doc id>#<annotator>'")
 @click.option("--no-progress", is_flag=True, help="do not draw progress bars")
 @_server_options
-def pull_cmd(project, output, policy, no_progress, url, api_key) -> None:
+def pull_cmd(project, output, policy, conll_path, no_progress, url, api_key) -> None:
     """Pull every task of PROJECT with its annotations and predictions.
 
     Prints a summary (tasks, annotated tasks, annotators, fixes) on stdout, or on stderr
@@ -142,6 +145,10 @@ def pull_cmd(project, output, policy, no_progress, url, api_key) -> None:
     with progress_bar(not no_progress) as cb:
         items = _client(url, api_key).pull(project, cb, policy=policy)
     summary = items.report.to_dict()
+    if conll_path:
+        from nerdata.label_studio.export import write_annotations_conll
+
+        summary["conll_blocks"] = write_annotations_conll(items, conll_path)
     header = {"nerdata_format": FORMAT_NAME, "version": FORMAT_VERSION, "label_studio_project": project}
     if output == "-":
         out = sys.stdout

@@ -61,7 +61,7 @@ def _two_label_variant(doc: Document) -> tuple[Span, ...]:
     return tuple(spans)
 
 
-def test_push_annotate_pull_nothing_lost(ls_client, ls_server, ls_title, multiscript_docs):
+def test_push_annotate_pull_nothing_lost(ls_client, ls_server, ls_title, multiscript_docs, tmp_path):
     docs = multiscript_docs
     pid = ls_client.get_or_create_project(ls_title, load_tagset("nerdata"), maximum_annotations=3)
     gold_preds = {d.id: [replace(s, source="prediction", score=0.9, model_version="gold")
@@ -108,6 +108,19 @@ def test_push_annotate_pull_nothing_lost(ls_client, ls_server, ls_title, multisc
         (pred,) = it.predictions
         assert pred.model_version == "gold" and [s.key for s in pred.spans] == [s.key for s in orig.spans]
         assert {a.annotator: a.lead_time for a in it.annotations}["bob"] == 7.0
+
+    # CoNLL built from our spans on the corpus tokens: one block per annotation, read back exactly
+    from nerdata.corpora.readers import read_conll
+    from nerdata.label_studio.export import write_annotations_conll
+
+    n_blocks = write_annotations_conll(pulled, tmp_path / "ann.conll")
+    back = {d.id: d for d in read_conll(tmp_path / "ann.conll")}
+    assert n_blocks == len(back) == rep.annotations
+    for it in pulled:
+        for a in it.annotations:
+            d = back[f"{it.id}#{a.annotator}"]
+            assert d.words == it.doc.words and [s.key for s in d.spans] == [s.key for s in a.spans]
+    assert ls_client.status(pid)["maximum_annotations"] == 3
 
     # what Label Studio stores are code-point offsets (what its 1.23 editor reads and writes)
     raw = ls_client.sdk.tasks.get(id=ids["emoji/0"])
@@ -234,7 +247,7 @@ def test_prediction_with_unknown_label(ls_client, ls_title):
 
 
 # ----------------------------------------------------------------------------- CLI
-def test_cli_push_pull_status(ls_server, ls_title, multiscript_docs, tmp_path):
+def test_cli_push_pull_status(ls_client, ls_server, ls_title, multiscript_docs, tmp_path, corpora_dir):
     from click.testing import CliRunner
 
     from nerdata.annotations import iter_annotated
@@ -250,13 +263,98 @@ def test_cli_push_pull_status(ls_server, ls_title, multiscript_docs, tmp_path):
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["created"] == 4 and ls_server[1] not in r.output
     out = tmp_path / "pulled.jsonl"
-    r = run(cli, ["ls", "pull", ls_title, "-o", str(out), "--no-progress"], env=env)
+    r = run(cli, ["ls", "pull", ls_title, "-o", str(out), "--conll", str(tmp_path / "p.conll"),
+                  "--no-progress"], env=env)
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output)
-    assert (summary["tasks"], summary["predictions"], summary["fixes"]) == (4, 4, {})
+    assert (summary["tasks"], summary["predictions"], summary["fixes"], summary["conll_blocks"]) == (4, 4, {}, 0)
     items = list(iter_annotated(out))
     assert [it.doc.text for it in items] == [d.text for d in multiscript_docs[-4:]]
     r = run(cli, ["ls", "status", ls_title], env=env)
     assert r.exit_code == 0 and json.loads(r.output)["model_versions"] == {"gold": 4}
+    # a corpus id: read, mapped to the project tagset, right-to-left layout for Urdu
+    r = run(cli, ["ls", "push", "il-ner", "--lang", "urd", "--split", "dev", "--limit", "3",
+                  "--project", ls_title + "-u", "--no-progress"], env={**env, "NERDATA_CORPORA": str(corpora_dir)})
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["created"] == 3
+    pid = ls_client._project_id(ls_title + "-u")
+    assert "direction: rtl" in ls_client.sdk.projects.get(id=pid).label_config
     r = run(cli, ["ls", "status", ls_title], env={**env, "LABEL_STUDIO_API_KEY": "bad-key-0000"})
     assert r.exit_code == 1 and "rejected the API key" in r.output and "bad-key-0000" not in r.output
+
+
+# ----------------------------------------------------------------------------- ML backend
+def _tiny_backend(user: str, password: str):
+    """A minimal ML backend (the endpoints Label Studio calls) with HTTP Basic auth."""
+    import base64
+    import threading
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from nerdata.label_studio.tasks import spans_to_results
+
+    want = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def guarded(handler):
+        async def endpoint(request):
+            if request.headers.get("authorization") != want:
+                return JSONResponse({"detail": "auth"}, status_code=401)
+            return JSONResponse(await handler(request))
+        return endpoint
+
+    async def health(request):
+        return {"status": "UP", "model_class": "FirstToken"}
+
+    async def setup(request):
+        return {"model_version": "first-token-v1"}
+
+    async def predict(request):
+        out = []
+        for t in (await request.json())["tasks"]:
+            text = t["data"]["text"]
+            first = text.split(" ")[0]
+            out.append({"result": spans_to_results(text, [Span(0, len(first), "PER")]),
+                        "score": 0.5, "model_version": "first-token-v1"})
+        return {"results": out}
+
+    async def webhook(request):
+        return {"status": "ok"}
+
+    app = Starlette(routes=[Route("/health", guarded(health)), Route("/setup", guarded(setup), methods=["POST"]),
+                            Route("/predict", guarded(predict), methods=["POST"]),
+                            Route("/webhook", guarded(webhook), methods=["POST"])])
+    port = pick_free_port(19100)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+def test_connect_ml_backend_with_basic_auth(ls_client, ls_title, multiscript_docs):
+    server, thread, url = _tiny_backend("nerdata", "s3cret-pass")
+    try:
+        pid = ls_client.get_or_create_project(ls_title, load_tagset("nerdata"))
+        ls_client.push(pid, multiscript_docs[:3])
+        with pytest.raises(ServiceError, match="connecting ML backend"):
+            ls_client.connect_ml_backend(pid, url, "first-token")  # no credentials: refused
+        bid = ls_client.connect_ml_backend(pid, url, "first-token", basic_auth=("nerdata", "s3cret-pass"))
+        assert ls_client.connect_ml_backend(pid, url, "first-token", basic_auth=("nerdata", "s3cret-pass")) == bid
+        (backend,) = ls_client.status(pid)["ml_backends"]
+        assert backend["id"] == bid and backend["state"] == "CO"
+        ids = list(ls_client.task_ids_by_doc(pid).values())
+        ls_client.sdk.actions.create(id="retrieve_tasks_predictions", project=pid,
+                                     selected_items={"all": False, "included": ids})
+        items = ls_client.pull(pid)
+        for it in items:
+            (p,) = it.predictions
+            assert p.model_version == "first-token-v1" and [s.key for s in p.spans] == \
+                [(0, it.doc.tokens[0].end, "PER")]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

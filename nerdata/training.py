@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 
 from nerdata.doc import Document
 from nerdata.engines.base import get_engine
-from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
+from nerdata.errors import AlreadyExistsError, ConfigError, IntegrityError, NotFoundError
 from nerdata.evaluation import evaluate_tagger, format_table
 from nerdata.plans import DataRef, Plan
 from nerdata.progress import ProgressCallback
@@ -138,41 +138,60 @@ def load_ref(ref: DataRef, tagset: str, *, split: str | None = None,
     return docs, ident
 
 
-def _release_docs(ref: DataRef, tagset: str, splits: Sequence[str]):
-    from nerdata.release import read_manifest, resolve_release_dir
+def release_row_document(row: dict[str, Any], names: Sequence[str]) -> Document:
+    """A release row (:func:`nerdata.release_rows.document_row`) back as a :class:`Document`."""
+    from nerdata.doc import Span, Token
+    from nerdata.tags import tags_to_spans
 
-    try:
-        from nerdata.release_rows import row_document  # type: ignore[attr-defined]
-    except ImportError:
-        raise ConfigError(f"{ref.where}: release entries need nerdata.release_rows.row_document "
-                          f"(not available in this installation); export the release to JSONL "
-                          f"and use a 'jsonl:' entry instead") from None
+    text, tokens, pos = row["text"], [], 0
+    for k, w in enumerate(row["tokens"]):
+        i = text.find(w, pos)
+        if i < 0:
+            raise IntegrityError(f"release row {row['id']!r}: token {k} {w!r} is not in the text "
+                                 f"after offset {pos}; the release is corrupt, rebuild it")
+        tokens.append(Token(i, i + len(w), w))
+        pos = i + len(w)
+    tags = [names[t] for t in row["ner_tags"]]
+    spans = [Span(tokens[a].start, tokens[b - 1].end, lab)
+             for a, b, lab in tags_to_spans(tags, "IOB2", "raise")]
+    masked = [Span(tokens[m["start"]].start, tokens[m["end"] - 1].end, m["label"])
+              for m in row.get("masked_spans") or ()]
+    lang = row.get("lang")
+    return Document(row["id"], text, tuple(tokens), tuple(spans),
+                    None if lang in (None, "und") else lang,
+                    {"release_split": row.get("split"), "source": row.get("source")},
+                    tuple(masked), frozenset(row.get("missing_labels") or ()))
+
+
+def _release_docs(ref: DataRef, tagset: str, splits: Sequence[str]):
     import nerdata
+    from nerdata.release import read_manifest, resolve_release_dir
 
     root = resolve_release_dir(ref.path)
     manifest = read_manifest(root)
-    dd = nerdata.load_release(root)
-    names = dd[next(iter(dd))].features["ner_tags"].feature.names
-    rel_tagset = str(manifest.get("tagset", {}).get("name", tagset)) \
-        if isinstance(manifest.get("tagset"), dict) else str(manifest.get("tagset", tagset))
-    if rel_tagset.split("@")[0] != tagset.split("@")[0]:
-        raise ConfigError(f"{ref.where}: release {root} uses tagset {rel_tagset!r}, the plan "
+    rel = manifest.get("tagset") or {}
+    rel_name = rel.get("name") if isinstance(rel, dict) else str(rel)
+    if rel_name != tagset.split("@")[0]:
+        raise ConfigError(f"{ref.where}: release {root} uses tagset {rel_name!r}, the plan "
                           f"{tagset!r}; build the release on the plan's tagset")
+    dd = nerdata.load_release(root)
     docs: list[Document] = []
     for sp in splits:
         if sp not in dd:
             raise NotFoundError(f"{ref.where}: release {root} has no split {sp!r}; splits: "
                                 f"{', '.join(dd)}")
+        names = dd[sp].features["ner_tags"].feature.names
         n = 0
         for row in dd[sp]:
             if ref.langs and row["lang"] not in ref.langs:
                 continue
             if ref.limit and n >= ref.limit:
                 break
-            docs.append(row_document(row, names))
+            docs.append(release_row_document(row, names))
             n += 1
-    return docs, [{"release": str(root), "version": manifest.get("version"),
-                   "splits": list(splits), "documents": len(docs)}]
+    return docs, [{"release": str(root), "name": manifest.get("name"),
+                   "version": manifest.get("version"), "splits": list(splits),
+                   "langs": list(ref.langs), "documents": len(docs)}]
 
 
 def _load_many(refs: Sequence[DataRef], tagset: str, progress: ProgressCallback | None):

@@ -175,3 +175,33 @@ def test_runner_drives_the_transformers_engine_through_the_protocol(tmp_path):
     assert card.engine == "transformers" and card.version == result.stages[0].model_version
     assert {r.column for r in result.stages[0].rows} == {"masakhaner1/hau/dev",
                                                          "masakhaner1/hau/test"}
+
+
+def test_release_entries_train_from_a_built_release(tmp_path):
+    pytest.importorskip("datasets")
+    from nerdata.corpora import load_documents
+    from nerdata.release import build_release
+    from nerdata.release_inputs import documents_input
+    from nerdata.training import load_ref, run_plan
+
+    docs = (load_documents("masakhaner1", "hau", "train", map_to="nerdata", limit=40)
+            + load_documents("il-ner", "tel", "train", map_to="nerdata", limit=20))
+    build_release("tiny", "1.0.0", [documents_input("docs", docs, licence="CC-BY-4.0")],
+                  releases_dir=tmp_path, use_git=False)
+    plan = parse_plan({
+        "name": "rel", "model": TINY_MODEL,
+        "evaluate": {"data": [{"corpus": "masakhaner1", "langs": ["hau"], "limit": 10}]},
+        "stages": [{"name": "release", "epochs": 1,
+                    "data": [{"release": str(tmp_path / "tiny" / "1.0.0"),
+                              "splits": ["train"]}]}]})
+    got, ident = load_ref(plan.stages[0].data[0], "nerdata")
+    by_id = {d.id: d for d in docs}
+    assert len(got) == len(docs) and ident[0]["version"] == "1.0.0"
+    for d in got:  # the release round-trips text, tokens, spans and masked regions
+        src = by_id[d.id]
+        assert (d.text, d.tokens, [s.key for s in d.spans], [m.key for m in d.masked]) == (
+            src.text, src.tokens, [s.key for s in src.spans], [m.key for m in src.masked])
+    assert any(d.masked for d in got)
+    result = run_plan(plan, output=tmp_path / "run")
+    card = ModelCard.load(result.final_model)
+    assert any(e.get("release", "").endswith("1.0.0") for e in card.training_data)

@@ -33,7 +33,7 @@ def _corpus_input(spec: str, tagset: str) -> ReleaseInput:
                      "source": dict(card.source), "citation": card.citation,
                      "licence_note": card.licence.note or None}
 
-    def open_docs():
+    def open_docs(validate: bool = True):
         log = RepairLog()
         yield from iter_documents(card, lang, split, repairs=log, map_to=tagset)
         details["repairs"] = dict(sorted(log.counts.items()))
@@ -42,28 +42,35 @@ def _corpus_input(spec: str, tagset: str) -> ReleaseInput:
                         licence=card.licence.id, details=details)
 
 
-def _label_studio_input(spec: str, workdir: Path, licence: str | None) -> ReleaseInput:
-    from nerdata.annotations import AnnotatedDocument, iter_annotated, write_annotated
+def _label_studio_input(spec: str, workdir: Path, licence: str | None,
+                        adjudicate: str | None) -> ReleaseInput:
+    from nerdata.annotations import iter_annotated, write_annotated
     from nerdata.label_studio.client import LabelStudioClient
 
     project = spec[len("ls:"):]
     if not project:
         raise ConfigError(f"--from {spec!r}: expected ls:PROJECT (a Label Studio project id)")
-    items = LabelStudioClient().pull(int(project) if project.isdigit() else project)
+    pulled = LabelStudioClient().pull(project)
     snapshot = workdir / f"ls-{hashlib.sha1(project.encode()).hexdigest()[:8]}.jsonl"
-    write_annotated((it if isinstance(it, AnnotatedDocument) else AnnotatedDocument(it)
-                     for it in items), snapshot, project=project)
-    return ReleaseInput(spec, "label-studio", lambda: iter_annotated(snapshot), licence=licence,
-                        details={"project": project, "export_sha256": file_sha256(snapshot)})
+    write_annotated(pulled, snapshot, project=project)
+    report = getattr(pulled, "report", None)
+    details = {"project": project, "export_sha256": file_sha256(snapshot)}
+    if report is not None:
+        details.update(project_id=report.project_id, tasks=report.tasks,
+                       annotated_tasks=report.annotated_tasks, annotations=report.annotations)
+    return ReleaseInput(spec, "label-studio",
+                        lambda validate=True: iter_annotated(snapshot, validate=validate),
+                        licence=licence, details=details, adjudicate=adjudicate)
 
 
-def resolve_input(spec: str, tagset: str, workdir: Path, licence: str | None = None) -> ReleaseInput:
+def resolve_input(spec: str, tagset: str, workdir: Path, licence: str | None = None,
+                  adjudicate: str | None = None) -> ReleaseInput:
     """A ``--from`` spec as a :class:`ReleaseInput`."""
     if spec.startswith("corpus:"):
         return _corpus_input(spec, tagset)
     if spec.startswith("ls:"):
-        return _label_studio_input(spec, workdir, licence)
-    return jsonl_input(spec, licence=licence)
+        return _label_studio_input(spec, workdir, licence, adjudicate)
+    return jsonl_input(spec, licence=licence, adjudicate=adjudicate)
 
 
 def register(cli: click.Group) -> None:
@@ -85,6 +92,9 @@ def register(cli: click.Group) -> None:
                   help="Agreement figures from `nerdata agree --json` to record.")
     @click.option("--licence", "licence", default=None,
                   help="Licence of inputs without a corpus card (JSONL, Label Studio), e.g. 'CC BY 4.0'.")
+    @click.option("--adjudicate", default=None, metavar="RULE",
+                  help="Adjudicate annotated inputs (Label Studio, annotated JSONL) with RULE: "
+                       "majority, reviewer or priority:NAME; contested regions are masked.")
     @click.option("--split-ratios", default="0.8,0.1,0.1", show_default=True,
                   help="train,dev,test fractions for sentences whose input has no split.")
     @click.option("--shard-rows", default=250_000, show_default=True, type=click.IntRange(1),
@@ -92,8 +102,8 @@ def register(cli: click.Group) -> None:
     @click.option("--no-git", is_flag=True, help="Do not commit and tag the release in git.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
-    def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, split_ratios,
-                  shard_rows, no_git, as_json, progress):
+    def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, adjudicate,
+                  split_ratios, shard_rows, no_git, as_json, progress):
         """Build release NAME version X.Y.Z from one or more inputs."""
         from nerdata.release import build_release
 
@@ -103,7 +113,11 @@ def register(cli: click.Group) -> None:
             raise click.BadParameter(f"expected three numbers like 0.8,0.1,0.1, got {split_ratios!r}",
                                      param_hint="--split-ratios") from None
         with tempfile.TemporaryDirectory(prefix="nerdata-release-") as tmp:
-            resolved = [resolve_input(s, tagset, Path(tmp), licence) for s in inputs]
+            if adjudicate:
+                from nerdata.adjudicate import parse_rule
+
+                parse_rule(adjudicate)  # a wrong rule fails before any input is read
+            resolved = [resolve_input(s, tagset, Path(tmp), licence, adjudicate) for s in inputs]
             with progress_bar(progress) as cb:
                 result = build_release(name, version, resolved, releases_dir=releases_dir,
                                        tagset=tagset, agreement=agreement, split_ratios=ratios,

@@ -10,9 +10,9 @@
     .git/                          one commit and tag ``vX.Y.Z`` per version
 
 Configs: one per language plus ``all`` (the default; its ``data_files`` are globs over
-every language).  The build reads its inputs twice and never holds the rows: the first
-pass checks ids and labels and chooses which copy of each duplicate survives, the
-second streams rows into parquet row groups.  Identical inputs give byte-identical
+every language).  The build never holds the rows (:mod:`nerdata.release_build`): pass 1
+reads each input once, validates, spools rows to parquet and chooses which copy of each
+duplicate survives; pass 2 filters the spools into the final row groups and shards.  Identical inputs give byte-identical
 parquet files and card; the creation time lives only in ``manifest.json``.
 
 A version is immutable: building it again raises :class:`AlreadyExistsError`;
@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,18 +30,15 @@ from typing import Any, Mapping, Sequence
 
 from nerdata.errors import AlreadyExistsError, ConfigError, InputError, IntegrityError, NotFoundError
 from nerdata.progress import ProgressCallback
-from nerdata.release_inputs import ReleaseInput, file_sha256, iter_gold
-from nerdata.release_rows import (RESERVED_CONFIG, SPLIT_RANK, ShardWriter, SplitRule, dedup_key,
-                                  document_row, id_digest, normalize_split, release_features,
-                                  spans_digest)
+from nerdata.release_build import write_data
+from nerdata.release_inputs import ReleaseInput, file_sha256
+from nerdata.release_rows import RESERVED_CONFIG, SplitRule, release_features
 
 FORMAT = "nerdata-release"
 FORMAT_VERSION = 1
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-CONFIG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 MANIFEST = "manifest.json"
-_M64 = (1 << 64) - 1
 
 __all__ = ["build_release", "verify_release", "load_release", "push_release", "resolve_release_dir",
            "list_versions", "read_manifest", "BuildResult", "VerifyReport"]
@@ -111,55 +107,6 @@ class BuildResult:
                 "duplicates_removed": m["duplicates"]["removed"], "commit": m.get("git", {}).get("tag")}
 
 
-@dataclass
-class _Stats:
-    splits: dict = field(default_factory=lambda: defaultdict(Counter))
-    langs: dict = field(default_factory=lambda: defaultdict(lambda: defaultdict(Counter)))
-    labels: dict = field(default_factory=lambda: defaultdict(Counter))
-    lang_labels: dict = field(default_factory=lambda: defaultdict(Counter))
-    scripts: dict = field(default_factory=lambda: defaultdict(Counter))
-    dups: dict = field(default_factory=lambda: defaultdict(Counter))
-    conflicting: int = 0
-    sources: Counter = field(default_factory=Counter)
-    annotators: set = field(default_factory=set)
-    adjudication: Counter = field(default_factory=Counter)
-    models: Counter = field(default_factory=Counter)
-
-    def add(self, row: Mapping[str, Any], doc) -> None:
-        split, lang = row["split"], row["lang"]
-        counts = {"sentences": 1, "tokens": len(row["tokens"]), "entities": len(doc.spans),
-                  "masked_tokens": sum(row["ner_mask"])}
-        self.splits[split].update(counts)
-        self.langs[lang][split].update(counts)
-        for s in doc.spans:
-            self.labels[s.label][split] += 1
-            self.lang_labels[lang][s.label] += 1
-        self.scripts[lang][row["script"]] += 1
-        self.sources[row["source"]] += 1
-        self.annotators.update(row["annotators"])
-        if row["adjudication"]:
-            self.adjudication[row["adjudication"]] += 1
-        self.models.update(row["model_versions"])
-
-    def counts(self, label_order: Sequence[str]) -> dict:
-        zero = {"sentences": 0, "tokens": 0, "entities": 0, "masked_tokens": 0}
-        order = [s for s in ("train", "dev", "test") if s in self.splits]
-        totals = Counter()
-        for c in self.splits.values():
-            totals.update(c)
-        return {
-            "totals": {**zero, **totals},
-            "splits": {s: {**zero, **self.splits[s]} for s in order},
-            "langs": {lang: {s: {**zero, **self.langs[lang][s]} for s in order if s in self.langs[lang]}
-                      for lang in sorted(self.langs)},
-            "labels": {lab: {s: self.labels[lab][s] for s in order if self.labels[lab][s]}
-                       for lab in label_order if lab in self.labels},
-            "lang_labels": {lang: {lab: self.lang_labels[lang][lab] for lab in label_order
-                                   if self.lang_labels[lang][lab]} for lang in sorted(self.langs)},
-            "scripts": {lang: dict(sorted(self.scripts[lang].items())) for lang in sorted(self.scripts)},
-        }
-
-
 def _load_agreement(agreement: Mapping | str | Path | None) -> dict | None:
     if agreement is None or isinstance(agreement, Mapping):
         return dict(agreement) if agreement is not None else None
@@ -175,44 +122,12 @@ def _load_agreement(agreement: Mapping | str | Path | None) -> dict | None:
     return data
 
 
-def _plan(inputs: Sequence[ReleaseInput], tagset, rule: SplitRule,
-          progress: ProgressCallback | None) -> tuple[dict[int, int], int]:
-    """Pass 1: check ids and labels; for each content key, the (rank, id, spans) kept."""
-    ids: dict[int, int] = {}
-    best: dict[int, int] = {}
-    labels = set(tagset.labels)
-    n = 0
-    for inp in inputs:
-        for doc, prov in iter_gold(inp):
-            for s in doc.spans:
-                if s.label not in labels:
-                    raise InputError(f"{inp.ident}: document {doc.id!r}: label {s.label!r} is not "
-                                     f"in tagset {tagset.ident} ({', '.join(tagset.labels)}); map "
-                                     f"the documents to it first or choose another --tagset")
-            up = doc.meta.get("split")
-            split = normalize_split(up, f"{inp.ident}: document {doc.id!r}") if up else rule.assign(doc.id)
-            i64, key = id_digest(doc.id), dedup_key(doc)
-            seen = ids.setdefault(i64, key)
-            if seen != key:
-                raise InputError(f"{inp.ident}: document id {doc.id!r} occurs twice with different "
-                                 f"text or tokens; ids must be unique within a release -- rename one")
-            packed = (SPLIT_RANK[split] << 128) | (i64 << 64) | spans_digest(doc)
-            cur = best.get(key)
-            if cur is None or packed >> 64 < cur >> 64:
-                best[key] = packed
-            n += 1
-            if progress is not None and n % 10_000 == 0:
-                progress(n, None, "reading inputs")
-    if progress is not None:
-        progress(n, n, "reading inputs")
-    return best, n
-
-
 def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
                   releases_dir: str | Path = ".", tagset: str = "nerdata",
                   agreement: Mapping | str | Path | None = None,
                   split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
-                  shard_rows: int = 250_000, row_group_rows: int = 10_000, use_git: bool = True,
+                  shard_rows: int = 250_000, row_group_rows: int = 10_000,
+                  max_buffered_rows: int = 50_000, use_git: bool = True,
                   progress: ProgressCallback | None = None) -> BuildResult:
     """Build release ``name`` ``version`` from ``inputs`` under ``releases_dir/name/version``."""
     from nerdata import __version__
@@ -246,52 +161,17 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
     agreement_data = _load_agreement(agreement)
     created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
-    best, total = _plan(inputs, ts, rule, progress)
     names = ts.iob2_names()
-    label_ids = {n: i for i, n in enumerate(names)}
     features = release_features(names)
-    schema = features.arrow_schema
     staging = name_dir / f".{version}.building"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        stats, writers = _Stats(), {}
-        emitted: set[int] = set()
-        done = 0
-        for inp in inputs:
-            for doc, prov in iter_gold(inp):
-                done += 1
-                if progress is not None and done % 10_000 == 0:
-                    progress(done, total, "writing rows")
-                i64, key = id_digest(doc.id), dedup_key(doc)
-                up = doc.meta.get("split")
-                split = normalize_split(up, doc.id) if up else rule.assign(doc.id)
-                win = best[key]
-                lang = doc.lang or "und"
-                if i64 in emitted or ((SPLIT_RANK[split] << 64) | i64) != win >> 64:
-                    stats.dups[lang][split] += 1
-                    if spans_digest(doc) != win & _M64:
-                        stats.conflicting += 1
-                    continue
-                emitted.add(i64)
-                if not CONFIG_RE.match(lang) or lang == RESERVED_CONFIG:
-                    raise InputError(f"{inp.ident}: document {doc.id!r}: language {lang!r} cannot "
-                                     f"name a config (use an ISO 639-3 code)")
-                row = document_row(doc, label_ids, split, normalize_split(up, doc.id) if up else None,
-                                   prov)
-                w = writers.get((lang, split))
-                if w is None:
-                    w = writers[(lang, split)] = ShardWriter(staging / "data" / lang, split, schema,
-                                                             shard_rows, row_group_rows)
-                w.add(row)
-                stats.add(row, doc)
-        if progress is not None:
-            progress(done, total, "writing rows")
-        if not emitted:
-            raise InputError("the inputs hold no sentences: nothing to release")
-        configs = _finish_shards(writers, staging)
+        configs, stats = write_data(inputs, ts, rule, staging, features.arrow_schema,
+                                    {n: i for i, n in enumerate(names)}, shard_rows=shard_rows,
+                                    row_group_rows=row_group_rows,
+                                    max_buffered_rows=max_buffered_rows, progress=progress)
         licences = strictest_licence({i.ident: i.licence for i in inputs})
-        dup_total = sum(sum(c.values()) for c in stats.dups.values())
         manifest: dict[str, Any] = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "version": version,
             "created": created, "tool": {"name": "nerdata", "version": __version__},
@@ -301,8 +181,7 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
             "inputs": [i.manifest_entry() for i in inputs],
             "licence": licences.to_dict(),
             "counts": stats.counts(ts.labels),
-            "duplicates": {"removed": dup_total, "conflicting": stats.conflicting,
-                           "by_lang": {lang: dict(sorted(c.items())) for lang, c in sorted(stats.dups.items())}},
+            "duplicates": stats.duplicates(),
             "sources": dict(sorted(stats.sources.items())),
             "provenance": {"annotators": len(stats.annotators),
                            "annotator_ids": sorted(stats.annotators),
@@ -333,23 +212,6 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
 def _bump(version: str) -> str:
     a, b, c = _semver(version)
     return f"{a}.{b}.{c + 1}"
-
-
-def _finish_shards(writers: dict, root: Path) -> dict:
-    configs: dict[str, dict] = {RESERVED_CONFIG: {}}
-    for (lang, split), w in sorted(writers.items()):
-        paths = w.close()
-        size = sum(p.stat().st_size for p in paths)
-        entry = {"files": [p.relative_to(root).as_posix() for p in paths],
-                 "num_examples": w.rows, "num_bytes": w.arrow_bytes, "download_size": size}
-        configs.setdefault(lang, {})[split] = entry
-        agg = configs[RESERVED_CONFIG].setdefault(split, {"files": [], "num_examples": 0,
-                                                          "num_bytes": 0, "download_size": 0})
-        agg["files"] += entry["files"]
-        for k in ("num_examples", "num_bytes", "download_size"):
-            agg[k] += entry[k]
-    order = {"train": 0, "dev": 1, "test": 2}
-    return {c: dict(sorted(v.items(), key=lambda kv: order[kv[0]])) for c, v in configs.items()}
 
 
 def _release_files(root: Path) -> list[str]:

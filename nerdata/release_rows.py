@@ -117,15 +117,21 @@ class Provenance:
 
 
 def document_row(doc: Document, label_ids: Mapping[str, int], split: str,
-                 source_split: str | None, prov: Provenance) -> dict[str, Any]:
-    """One release row; raises :class:`InputError` naming the document for bad spans."""
+                 source_split: str | None, prov: Provenance, *,
+                 script: str | None = None) -> dict[str, Any]:
+    """One release row; raises :class:`InputError` naming the document for bad spans.
+
+    ``script`` is the text's script when already detected (in batches), else detected here.
+    """
     n = len(doc.tokens)
     if n == 0:
         raise InputError(f"{prov.source}: document {doc.id!r} has no tokens; drop it from the "
                          f"input or give it tokens")
     token_spans = []
+    starts, ends = doc.token_index()
     for s in doc.spans:
-        rng = doc.span_tokens(s)
+        i, j = starts.get(s.start), ends.get(s.end)
+        rng = (i, j + 1) if i is not None and j is not None and j >= i else None
         if rng is None:
             raise InputError(f"{prov.source}: document {doc.id!r}: span {s.label} [{s.start},"
                              f"{s.end}) {doc.text[s.start:s.end]!r} does not start and end on "
@@ -156,7 +162,8 @@ def document_row(doc: Document, label_ids: Mapping[str, int], split: str,
         "id": doc.id, "text": doc.text, "tokens": [t.text for t in doc.tokens],
         "ner_tags": ner_tags, "ner_mask": mask, "masked_spans": masked_spans,
         "missing_labels": sorted(doc.missing_labels),
-        "lang": doc.lang or UNDETERMINED_LANG, "script": detect_script(doc.text),
+        "lang": doc.lang or UNDETERMINED_LANG,
+        "script": script if script is not None else detect_script(doc.text),
         "split": split, "source_split": source_split, "source": prov.source,
         "annotators": list(prov.annotators), "adjudication": prov.adjudication,
         "model_versions": list(prov.model_versions),
@@ -209,20 +216,33 @@ def shard_name(split: str, index: int, total: int) -> str:
 
 @dataclass
 class ShardWriter:
-    """Streams rows of one (config, split) into row groups and shards of bounded size."""
+    """Streams rows of one (config, split) into parquet row groups and shards.
+
+    Rows come one by one (:meth:`add`) or as record batches (:meth:`add_batch`); row
+    groups hold exactly ``row_group_rows`` rows (the last of a shard fewer, or fewer where
+    :meth:`flush` forces one out), a row group never spans shards, and shards hold at
+    most ``shard_rows`` rows.  ``options`` are the parquet writer options.
+    """
 
     directory: Path
     split: str
-    schema: Any  # pyarrow.Schema with the datasets features in its metadata
+    schema: Any  # pyarrow.Schema (the release's carries the datasets features as metadata)
     shard_rows: int = 250_000
     row_group_rows: int = 10_000
+    options: Mapping[str, Any] = field(default_factory=lambda: dict(PARQUET_OPTIONS))
     rows: int = 0
     arrow_bytes: int = 0
     _buffer: dict[str, list] = field(default_factory=dict)
     _buffered: int = 0
+    _batches: list = field(default_factory=list)
+    _batched: int = 0
     _writer: Any = None
     _shard_rows: int = 0
     _tmp_paths: list[Path] = field(default_factory=list)
+
+    @property
+    def buffered(self) -> int:
+        return self._buffered + self._batched
 
     def add(self, row: Mapping[str, Any]) -> None:
         if not self._buffer:
@@ -230,39 +250,64 @@ class ShardWriter:
         for c, values in self._buffer.items():
             values.append(row[c])
         self._buffered += 1
-        if self._buffered >= self.row_group_rows or \
-                self._shard_rows + self._buffered >= self.shard_rows:
-            self._flush()
+        if self._buffered >= self.row_group_rows:
+            self._rows_to_batch()
+            self._write(force=False)
 
-    def _flush(self) -> None:
-        if not self._buffered:
+    def add_batch(self, batch) -> None:
+        """Append a record batch (columns in schema order; metadata taken from the schema)."""
+        import pyarrow as pa
+
+        if batch.num_rows == 0:
             return
+        self._rows_to_batch()
+        self._batches.append(pa.RecordBatch.from_arrays(batch.columns, schema=self.schema))
+        self._batched += batch.num_rows
+        self._write(force=False)
+
+    def flush(self) -> None:
+        """Write everything buffered now, as one (possibly short) row group."""
+        self._rows_to_batch()
+        self._write(force=True)
+
+    def _rows_to_batch(self) -> None:
+        import pyarrow as pa
+
+        if self._buffered:
+            self._batches.append(pa.RecordBatch.from_pydict(self._buffer, schema=self.schema))
+            self._batched += self._buffered
+            self._buffer, self._buffered = {}, 0
+
+    def _write(self, force: bool) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if self._writer is None:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / f".{self.split}-{len(self._tmp_paths):05d}.parquet.tmp"
-            self._tmp_paths.append(path)
-            self._writer = pq.ParquetWriter(path, self.schema, **PARQUET_OPTIONS)
-        batch = pa.RecordBatch.from_pydict(self._buffer, schema=self.schema)
-        self._writer.write_batch(batch, row_group_size=self.row_group_rows)
-        self.arrow_bytes += batch.nbytes
-        self.rows += self._buffered
-        self._shard_rows += self._buffered
-        self._buffer, self._buffered = {}, 0
-        if self._shard_rows >= self.shard_rows:
-            self._close_shard()
-
-    def _close_shard(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer, self._shard_rows = None, 0
+        while self._batched >= self.row_group_rows or (force and self._batched):
+            room = self.shard_rows - self._shard_rows
+            n = min(self.row_group_rows, room, self._batched)
+            table = pa.Table.from_batches(self._batches, schema=self.schema)
+            group, rest = table.slice(0, n), table.slice(n)
+            if self._writer is None:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                path = self.directory / f".{self.split}-{len(self._tmp_paths):05d}.parquet.tmp"
+                self._tmp_paths.append(path)
+                self._writer = pq.ParquetWriter(path, self.schema, **self.options)
+            self._writer.write_table(group, row_group_size=n)
+            self.arrow_bytes += group.nbytes
+            self.rows += n
+            self._shard_rows += n
+            self._batches = rest.combine_chunks().to_batches() if rest.num_rows else []
+            self._batched -= n
+            if self._shard_rows >= self.shard_rows:
+                self._writer.close()
+                self._writer, self._shard_rows = None, 0
 
     def close(self) -> list[Path]:
         """Finish and give shards their final ``split-0000k-of-0000N`` names."""
-        self._flush()
-        self._close_shard()
+        self.flush()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
         total = len(self._tmp_paths)
         out = []
         for k, tmp in enumerate(self._tmp_paths):

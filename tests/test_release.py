@@ -302,10 +302,22 @@ def test_annotated_documents_give_provenance_and_need_adjudication(corpora_dir, 
     # two annotators who disagree and no adjudicated spans: refuse, naming the document
     d = next(x for x in docs if x.spans)
     bad = AnnotatedDocument(replace(d, spans=()), (Annotation("ada", d.spans), Annotation("bola", ())))
-    write_annotated([bad], path)
+    nobody = AnnotatedDocument(replace(docs[0], id="unannotated", spans=()), ())
+    write_annotated([bad, nobody], path)
     with pytest.raises(InputError, match=f"{d.id}.*adjudicate"):
         build_release("ann", "1.0.1", [jsonl_input(path)], releases_dir=tmp_path, use_git=False)
     assert not (tmp_path / "ann" / "1.0.1").exists()
+    # with a rule the project's adjudication decides; a 1-1 tie is masked, never O;
+    # the document nobody annotated is skipped and counted, not released as "no entity"
+    r = build_release("ann", "1.0.1", [jsonl_input(path, adjudicate="majority")],
+                      releases_dir=tmp_path, use_git=False)
+    m = r.manifest
+    assert m["counts"]["totals"]["sentences"] == 1 and m["inputs"][0]["unannotated_skipped"] == 1
+    assert m["provenance"] == {"annotators": 2, "annotator_ids": ["ada", "bola"],
+                               "adjudication": {"majority": 1}}
+    assert m["counts"]["totals"]["entities"] == 0
+    assert m["counts"]["totals"]["masked_tokens"] == sum(
+        len(range(*d.span_tokens(s))) for s in d.spans)
 
 
 def test_bad_inputs_give_clear_errors(corpora_dir, tmp_path):
@@ -371,3 +383,32 @@ def test_cli_build_prints_a_summary(slices, tmp_path):
     again = CliRunner().invoke(cli, ["release", "build", "cli", "--version", "0.1.0",
                                      "--from", str(slices["hau"]), "-o", str(out), "--no-progress"])
     assert again.exit_code == 1 and "already exists" in again.output
+
+
+def test_row_groups_and_shards_are_bounded_and_independent_of_buffering(release, slices, tmp_path):
+    import pyarrow.parquet as pq
+
+    small = dict(shard_rows=25, row_group_rows=10)
+    a = build_release("s", "1.0.0", _inputs(slices), releases_dir=tmp_path / "a", use_git=False,
+                      max_buffered_rows=3, **small)
+    b = build_release("s", "1.0.0", _inputs(slices), releases_dir=tmp_path / "b", use_git=False,
+                      **small)
+    assert _data_files(a.path) == _data_files(b.path)
+    m = a.manifest
+    for lang, splits in m["configs"].items():
+        if lang == "all":
+            continue
+        for split, entry in splits.items():
+            n = entry["num_examples"]
+            assert len(entry["files"]) == -(-n // 25)
+            total = len(entry["files"])
+            for k, f in enumerate(entry["files"]):
+                assert f.endswith(f"{split}-{k:05d}-of-{total:05d}.parquet")
+                meta = pq.ParquetFile(a.path / f).metadata
+                sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+                assert all(s == 10 for s in sizes[:-1]) and 0 < sizes[-1] <= 10
+                assert sum(sizes) == min(25, n - 25 * k)
+    # same rows in the same order as the default layout
+    ds_small, ds_default = load_release(a.path), load_release(release.path)
+    for split in ds_default:
+        assert ds_small[split]["id"] == ds_default[split]["id"]

@@ -3,15 +3,25 @@
 >>> from nerdata.corpora import list_cards, load_documents
 >>> docs = load_documents("masakhaner2", "hau", "dev", map_to="nerdata")   # doctest: +SKIP
 
+* catalogue: :func:`list_cards`, :func:`get_card`, :func:`corpora_root`, :func:`corpus_files`;
+* loading: :func:`load_documents`, :func:`iter_documents`, :func:`load_text`, and the opt-in
+  :func:`load_from_hub` (never automatic);
+* writing: :mod:`nerdata.corpora.writers` (JSONL, CoNLL, spaCy, HF datasets);
+* reports: :func:`corpus_stats`, :func:`validate_corpora`.
+
 Layer: uses the core (``nerdata.*``); never imported by it.
 """
 from __future__ import annotations
 
 from nerdata.corpora.catalogue import (CorpusCard, CorpusFile, corpora_root, corpus_files,
                                        file_sha256, get_card, list_cards)
+from nerdata.corpora.hub import load_from_hub
 from nerdata.corpora.loading import iter_documents, load_documents, load_text
+from nerdata.corpora.readers import read_conll
+from nerdata.corpora.stats import corpus_stats, validate_corpora
 
 __all__ = [
     "CorpusCard", "CorpusFile", "corpora_root", "corpus_files", "file_sha256", "get_card",
-    "list_cards", "iter_documents", "load_documents", "load_text",
+    "list_cards", "iter_documents", "load_documents", "load_text", "load_from_hub", "read_conll",
+    "corpus_stats", "validate_corpora",
 ]

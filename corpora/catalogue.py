@@ -41,7 +41,8 @@ class HubInfo:
     note: str = ""
 
     def config_for(self, lang: str) -> str | None:
-        return self.configs.get(lang, lang) if self.configs else None
+        """The hub config of ``lang``: the card's entry (``null`` = no config), else ``lang``."""
+        return self.configs[lang] if lang in self.configs else lang
 
     def split_for(self, split: str) -> str:
         return self.splits.get(split, split)

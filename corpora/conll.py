@@ -203,19 +203,28 @@ def iter_conll(text: str, rel: str, cols: Columns, log: RepairLog, *,
 
 
 def iter_tsv(text: str, rel: str, cols: Columns, log: RepairLog, *,
-             header: bool = True) -> Iterator[RawSentence]:
+             header: bool | list[str] = True) -> Iterator[RawSentence]:
     """One token per row; a sentence is a run of rows with the same ``sentence_id`` value
-    (L3Cube: ``words<TAB>labels<TAB>sentence_id``, float ids, no blank lines)."""
+    (L3Cube: ``words<TAB>labels<TAB>sentence_id``, float ids, no blank lines).
+
+    ``header``: True (a header row whose sentence-id field is not a number) or the exact
+    column names; a missing or different header is unrecoverable (``bad-header``)."""
     if "sentence_id" not in cols.names:
         raise ValueError("iter_tsv needs a 'sentence_id' column")
     si = cols.names.index("sentence_id")
     lines = text.split("\n")
     start = 0
     if header:
-        if not lines or len(cols.split(lines[0])) != len(cols.names):
-            log.add_fatal(rel, 1, "bad-header",
-                          f"expected a header of {len(cols.names)} columns {list(cols.names)}, "
-                          f"got {lines[0][:80] if lines else ''!r}")
+        first = cols.split(lines[0]) if lines else []
+        if isinstance(header, (list, tuple)):
+            bad = [f.strip() for f in first] != list(header)
+            want = f"the header {list(header)}"
+        else:
+            bad = len(first) != len(cols.names) or _is_number(first[si])
+            want = f"a header of {len(cols.names)} columns {list(cols.names)}"
+        if bad:
+            log.add_fatal(rel, 1, "bad-header", f"expected {want}, got {lines[0][:80] if lines else ''!r}; "
+                          f"the file cannot be read as this corpus")
             return
         start = 1
     parser = LineParser(Columns(cols.separator, ("token", "tag"), cols.labels), rel, log)
@@ -248,6 +257,14 @@ def iter_tsv(text: str, rel: str, cols: Columns, log: RepairLog, *,
             cur.lines.append(lineno)
     if cur is not None and cur.start_line:
         yield cur
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def iter_text_lines(text: str) -> Iterable[tuple[int, str]]:

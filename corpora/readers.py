@@ -66,7 +66,9 @@ def _read_columns(card: CorpusCard, f: CorpusFile, opts: Mapping[str, Any],
                               mojibake=opts.get("mojibake"), lang=f.lang, meta=_base_meta(card, f))
     text = read_text(f.path, f.rel, log)
     if card.reader == "tsv":
-        sentences = iter_tsv(text, f.rel, cols, log, header=bool(opts.get("header", True)))
+        header = opts.get("header", True)
+        sentences = iter_tsv(text, f.rel, cols, log,
+                             header=list(header) if isinstance(header, list) else bool(header))
     else:
         sentences = iter_conll(text, f.rel, cols, log)
     for raw in sentences:

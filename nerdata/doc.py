@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -133,13 +134,15 @@ class Document:
                     f"document {self.id!r}: token {i} {t.text!r} at [{t.start},{t.end}) does not "
                     f"match the text ({self.text[t.start:t.end]!r}); rebuild tokens from the text")
             prev = t.end
+        starts, ends = self.token_index() if require_token_alignment and self.tokens else ({}, {})
         for group in (self.spans, self.masked):
             for s in group:
                 if not (0 <= s.start < s.end <= n):
                     raise AlignmentError(
                         f"document {self.id!r}: span {s.label} [{s.start},{s.end}) is outside "
                         f"the text (length {n})")
-                if require_token_alignment and self.tokens and self.span_tokens(s) is None:
+                if starts and (s.start not in starts or s.end not in ends
+                               or ends[s.end] < starts[s.start]):
                     raise AlignmentError(
                         f"document {self.id!r}: span {s.label} [{s.start},{s.end}) "
                         f"{self.text[s.start:s.end]!r} does not start and end on token boundaries")
@@ -174,19 +177,12 @@ class Document:
                    frozenset(d.get("missing_labels", ())))
 
 
+_NON_SPACE = re.compile(r"\S+")  # \s in str patterns is exactly str.isspace()
+
+
 def whitespace_tokens(text: str) -> tuple[Token, ...]:
-    """Tokens of ``text`` split on whitespace, with their offsets."""
-    out, i, n = [], 0, len(text)
-    while i < n:
-        while i < n and text[i].isspace():
-            i += 1
-        j = i
-        while j < n and not text[j].isspace():
-            j += 1
-        if j > i:
-            out.append(Token(i, j, text[i:j]))
-        i = j
-    return tuple(out)
+    """Tokens of ``text`` split on whitespace (``str.isspace``), with their offsets."""
+    return tuple(Token(m.start(), m.end(), m.group()) for m in _NON_SPACE.finditer(text))
 
 
 def _span_order(s: Span) -> tuple[int, int, str]:

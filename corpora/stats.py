@@ -1,0 +1,116 @@
+"""Corpus statistics and the validation (repair) report behind ``nerdata corpora stats|validate``."""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nerdata.progress import ProgressCallback
+from nerdata.repairs import RepairLog
+from nerdata.text import detect_script
+
+from .catalogue import CorpusCard, corpus_files, get_card, list_cards
+from .readers import read_corpus_file
+
+
+@dataclass
+class FileStats:
+    corpus: str
+    lang: str
+    split: str
+    file: str
+    sentences: int = 0
+    tokens: int = 0
+    entities: Counter = field(default_factory=Counter)
+    masked: Counter = field(default_factory=Counter)
+    scripts: Counter = field(default_factory=Counter)
+    repairs: RepairLog = field(default_factory=RepairLog)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"corpus": self.corpus, "lang": self.lang, "split": self.split, "file": self.file,
+                "sentences": self.sentences, "tokens": self.tokens,
+                "entities": dict(sorted(self.entities.items())),
+                "masked": dict(sorted(self.masked.items())),
+                "scripts": dict(self.scripts.most_common()),
+                "repairs": dict(sorted(self.repairs.counts.items()))}
+
+
+def corpus_stats(corpus_id: str | CorpusCard, lang: str | None = None, split: str | None = None, *,
+                 root: str | Path | None = None, scripts: bool = True,
+                 progress: ProgressCallback | None = None) -> list[FileStats]:
+    """Per-file sentences, tokens, entities per type, masked regions per type, the detected
+    script of each document (majority script; ``Unknown`` without letters) and repair counts."""
+    card = get_card(corpus_id)
+    files = corpus_files(card, lang, split, root)
+    out = []
+    for k, f in enumerate(files):
+        st = FileStats(card.id, f.lang, f.split, f.rel)
+        for doc in read_corpus_file(card, f, st.repairs):
+            st.sentences += 1
+            st.tokens += len(doc.tokens)
+            st.entities.update(s.label for s in doc.spans)
+            st.masked.update(s.label for s in doc.masked)
+            if scripts:
+                st.scripts[detect_script(doc.text)] += 1
+        out.append(st)
+        if progress:
+            progress(k + 1, len(files), f"stats {card.id}")
+    return out
+
+
+@dataclass
+class ValidationReport:
+    """Repairs per file, checksum mismatches and unrecoverable input for one or more corpora."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+    totals: Counter = field(default_factory=Counter)
+
+    @property
+    def fatal(self) -> list[str]:
+        return [x for f in self.files for x in f["fatal"]]
+
+    @property
+    def ok(self) -> bool:
+        return not self.fatal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "totals": dict(sorted(self.totals.items())), "files": self.files,
+                "skipped": self.skipped}
+
+
+def validate_corpora(corpus_ids: list[str] | None = None, *, root: str | Path | None = None,
+                     checksums: bool = True, max_examples: int = 3,
+                     progress: ProgressCallback | None = None) -> ValidationReport:
+    """Read every local file of the given corpora (all when None) and collect the repair report.
+
+    A checksum that differs from the card is reported (``checksum-mismatch``), not fatal; only
+    input the readers could not recover makes the report not ``ok``.
+    """
+    cards = [get_card(c) for c in corpus_ids] if corpus_ids else list_cards()
+    rep = ValidationReport()
+    todo = []
+    for card in cards:
+        if not card.local:
+            rep.skipped.append({"corpus": card.id, "reason": f"no local files (hub: "
+                                                             f"{card.hub.id if card.hub else 'none'})"})
+            continue
+        todo += [(card, f) for f in corpus_files(card, root=root)]
+    for k, (card, f) in enumerate(todo):
+        log = RepairLog(max_examples=max_examples)
+        n = 0
+        for _ in read_corpus_file(card, f, log):
+            n += 1
+        entry: dict[str, Any] = {"corpus": card.id, "lang": f.lang, "split": f.split, "file": f.rel,
+                                 "documents": n}
+        if checksums and f.expected_sha256 and f.sha256 != f.expected_sha256:
+            log.add(f.rel, 0, "checksum-mismatch", f"sha256 {f.sha256} differs from the card's "
+                    f"{f.expected_sha256}", action="reported")
+        d = log.to_dict()
+        entry.update(repairs=d["counts"], examples=d["examples"], fatal=d["fatal"])
+        rep.files.append(entry)
+        rep.totals.update(log.counts)
+        if progress:
+            progress(k + 1, len(todo), "validating")
+    return rep

@@ -227,3 +227,31 @@ def test_golden_evaluate_equals_seqeval_strict(trained, hau):
     for lab, prf in rep.per_label.items():
         if prf.support:
             assert prf.f1 == pytest.approx(per[lab]["f1-score"])
+
+
+def test_long_sentences_are_read_whole(trained, hau):
+    tagger, _ = trained
+    _, dev = hau
+    words = [w for d in dev for w in d.words]
+    long = Document.from_tokens("long", words)
+    assert len(long.tokens) > 1000
+    spans = tagger.predict([long])[0]
+    starts, ends = _token_bounds(long)
+    assert all(s.start in starts and s.end in ends for s in spans)
+    assert max(s.end for s in spans) > long.tokens[len(long.tokens) * 3 // 4].end
+
+
+def test_base_model_continues_from_saved_weights(trained, saved, hau):
+    tagger, _ = trained
+    _, dev = hau
+    cont = SpacyTagger("nerdata", base_model=saved)
+    assert cont.card.base_model == str(saved)
+    assert cont.card.extra["base_model_version"] == tagger.version
+    assert len(cont.card.training_config["train"]) == 1  # the base model's history
+    assert cont.version == tagger.version  # same weights until trained
+    assert [[s.key for s in p] for p in cont.predict(dev[:20])] == \
+        [[s.key for s in p] for p in tagger.predict(dev[:20])]
+    with pytest.raises(ConfigError, match="width: 64 there, 96 here"):
+        SpacyTagger("nerdata", base_model=saved, width=96)
+    with pytest.raises(ConfigError, match="il-ner"):
+        SpacyTagger("il-ner", base_model=saved)

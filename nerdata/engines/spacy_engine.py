@@ -172,7 +172,8 @@ class SpacyTagger:
             "tok2vec": {
                 "@architectures": "spacy.Tok2Vec.v2",
                 "embed": {"@architectures": spacy_features.ARCH, "width": o["width"],
-                          "feature_width": o["feature_width"], "norm_rows": o["norm_rows"], "shape_rows": o["shape_rows"],
+                          "feature_width": o["feature_width"], "norm_rows": o["norm_rows"],
+                          "shape_rows": o["shape_rows"],
                           "affix_rows": o["affix_rows"], "prefixes": list(o["prefixes"]),
                           "suffixes": list(o["suffixes"])},
                 "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2",
@@ -197,9 +198,9 @@ class SpacyTagger:
         clash = {k: (v, base.options.get(k)) for k, v in self._given.items()
                  if base.options.get(k) != v}
         if clash:
+            diff = ", ".join(f"{k}: {b!r} there, {v!r} here" for k, (v, b) in clash.items())
             raise ConfigError(f"base_model {str(path)!r} was built with other model options "
-                              f"({', '.join(f'{k}: {b!r} there, {v!r} here' for k, (v, b) in clash.items())}); "
-                              f"drop them or use a base model built with them")
+                              f"({diff}); drop them or use a base model built with them")
         self.options = dict(base.options)
         # the new model's history starts with the base model's
         self.card.training_config["train"] = list(base.card.training_config.get("train", []))
@@ -207,6 +208,7 @@ class SpacyTagger:
         self.card.extra.update({k: v for k, v in base.card.extra.items()
                                 if k not in self.card.extra})
         self.card.extra["base_model_version"] = base.version
+        self.card.version = base.version  # until training changes the weights
         self._initialized = True
         return base._nlp
 

@@ -57,6 +57,9 @@ def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Docum
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object (a document), got "
+                                 f"{type(obj).__name__}")
             if "nerdata_format" in obj:
                 if obj.get("version", 1) > FORMAT_VERSION:
                     raise InputError(f"{path}:{lineno}: format version {obj.get('version')} is "

@@ -109,3 +109,10 @@ def test_annotated_documents_round_trip(tmp_path_factory, doc, annotators):
     back = list(iter_annotated(path))
     assert back == [item]
     assert back[0].annotators() == [a for k, a in enumerate(annotators) if k != 2]
+
+
+def test_jsonl_line_that_is_not_an_object(tmp_path):
+    p = tmp_path / "odd.jsonl"
+    p.write_text("5\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"odd.jsonl:1: expected a JSON object"):
+        read_documents(p)

@@ -78,7 +78,8 @@ def _print_stage(st, result) -> None:
 
 
 def register(cli: click.Group) -> None:
-    @cli.group("train", cls=_TrainGroup, invoke_without_command=True)
+    @cli.group("train", cls=_TrainGroup, invoke_without_command=True,
+               subcommand_metavar="[PLAN.yaml | adapt [ARGS]...]")
     @click.option("--plan", "plan", default=None, metavar="PLAN",
                   help="Plan YAML file or shipped plan name (also accepted as the first argument).")
     @click.option("--corpus", default=None, help="Train on this corpus id instead of a plan.")

@@ -1,0 +1,137 @@
+"""The zero-shot matrix end to end (tiny 2x2 with the spaCy engine), correlations against
+scipy, multi-source training and the report."""
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nerdata.cli.main import cli
+from nerdata.transfer_matrix import correlate, take
+
+SIZES = ["--langs", "hau,yor", "--train-size", "150", "--dev-size", "20", "--test-size", "40",
+         "--no-progress"]
+MATRIX_ARGS = [*SIZES, "--epochs", "3"]
+
+
+def test_correlate_equals_scipy_and_handles_degenerate_input():
+    from scipy import stats
+
+    xs, ys = [1.0, 2.0, 4.0, 3.5, 7.0], [0.1, 0.3, 0.2, 0.5, 0.9]
+    c = correlate(xs, ys)
+    assert c["n"] == 5
+    assert c["pearson_r"] == pytest.approx(stats.pearsonr(xs, ys).statistic)
+    assert c["pearson_p"] == pytest.approx(stats.pearsonr(xs, ys).pvalue)
+    assert c["spearman_rho"] == pytest.approx(stats.spearmanr(xs, ys).statistic)
+    assert c["spearman_p"] == pytest.approx(stats.spearmanr(xs, ys).pvalue)
+    const = correlate([1.0, 1.0, 1.0], [0.1, 0.2, 0.3])
+    assert const["pearson_r"] is None and "constant" in const["note"]
+    assert correlate([1.0], [2.0])["pearson_r"] is None
+
+
+def test_take_is_a_seeded_sample_in_corpus_order():
+    items = list(range(100))
+    a = take(items, 10, seed=1)
+    assert a == sorted(a) and len(a) == 10
+    assert a == take(items, 10, seed=1) and a != take(items, 10, seed=2)
+    assert take(items, None) == items and take(items, 500) == items
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory, corpora_dir):
+    """A results folder: a 2x2 matrix, a recommendation, a multi-source run, robustness."""
+    root = tmp_path_factory.mktemp("transfer")
+    env = {"NERDATA_CORPORA": str(corpora_dir)}
+    run = CliRunner()
+    res = run.invoke(cli, ["transfer", "matrix", *MATRIX_ARGS, "-o", str(root / "matrix")],
+                     env=env)
+    assert res.exit_code == 0, res.output
+    return root, env, res
+
+
+def test_matrix_writes_csv_png_and_correlations(results):
+    root, _env, res = results
+    out = root / "matrix"
+    scores = json.loads((out / "scores.json").read_text("utf-8"))
+    assert set(scores) == {"hau->hau", "hau->yor", "yor->hau", "yor->yor"}
+    rows = list(csv.reader((out / "matrix.csv").open(encoding="utf-8")))
+    assert rows[0] == ["source\\target", "hau", "yor"]
+    for row in rows[1:]:
+        for tgt, cell in zip(rows[0][1:], row[1:]):
+            assert float(cell) == pytest.approx(100 * scores[f"{row[0]}->{tgt}"]["f1"], abs=0.01)
+    assert (out / "heatmap.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert scores["hau->hau"]["f1"] > 0  # the in-language model learnt something
+    corr = {r["predictor"]: r for r in csv.DictReader((out / "correlations.csv").open())}
+    assert {"token_overlap", "entity_overlap", "geographic", "genetic", "source_size"} <= set(corr)
+    assert all(r["n"] == "2" for r in corr.values())  # the 2 off-diagonal pairs
+    pairs = list(csv.DictReader((out / "pairs.csv").open()))
+    assert [(p["source"], p["target"]) for p in pairs] == [("hau", "yor"), ("yor", "hau")]
+    # symmetric predictors are equal on both pairs -> no correlation, said so
+    assert pairs[0]["token_overlap"] == pairs[1]["token_overlap"]
+    assert corr["token_overlap"]["pearson_r"] == "" and "constant" in corr["token_overlap"]["note"]
+    f1s = {scores["hau->yor"]["f1"], scores["yor->hau"]["f1"]}
+    if len(f1s) == 2 and pairs[0]["source_size"] != pairs[1]["source_size"]:
+        assert abs(float(corr["source_size"]["pearson_r"])) == pytest.approx(1.0)
+    assert "F1 x 100" in res.stdout
+
+
+def test_matrix_resumes_and_refuses_other_settings(results):
+    root, env, _ = results
+    out = root / "matrix"
+    before = (out / "models" / "hau" / "training.json").stat().st_mtime_ns
+    scores = (out / "scores.json").read_text("utf-8")
+    res = CliRunner().invoke(cli, ["transfer", "matrix", *MATRIX_ARGS, "-o", str(out)], env=env)
+    assert res.exit_code == 0, res.output
+    assert "training on" not in res.stderr
+    assert (out / "models" / "hau" / "training.json").stat().st_mtime_ns == before
+    assert (out / "scores.json").read_text("utf-8") == scores
+    res = CliRunner().invoke(cli, ["transfer", "matrix", *SIZES, "--epochs", "4", "-o", str(out)],
+                             env=env)
+    assert res.exit_code == 1 and "other settings (epochs)" in res.output
+
+
+def test_multi_source_and_report(results, corpora_dir):
+    root, env, _ = results
+    run = CliRunner()
+    res = run.invoke(cli, [
+        "transfer", "multi-source", "--target", "hau", "--candidates", "yor,pcm,swa",
+        "--target-data", "masakhaner1/hau:dev", "--k", "1", "--seeds", "0,1",
+        "--train-size", "60", "--dev-size", "10", "--test-size", "30", "--epochs", "1",
+        "-o", str(root / "multi_source_hau.json")], env=env)
+    assert res.exit_code == 0, res.output
+    multi = json.loads((root / "multi_source_hau.json").read_text("utf-8"))
+    top = multi["recommendation"]["ranking"][0]
+    rec_runs = [r for r in multi["runs"] if r["arm"] == "recommended"]
+    rnd_runs = [r for r in multi["runs"] if r["arm"] == "random"]
+    assert [r["sources"] for r in rec_runs] == [[top], [top]]
+    assert len(rnd_runs) == 2 and all(len(r["sources"]) == 1 for r in rnd_runs)
+    assert "masakhaner1/hau" not in {s for r in multi["runs"] for s in r["sources"]}
+    assert multi["summary"]["recommended"]["n"] == 2
+
+    res = run.invoke(cli, ["transfer", "recommend", "--target", "hau", "--target-data",
+                           "masakhaner1/hau:dev", "--candidates", "yor,pcm", "--corpus",
+                           "masakhaner1", "--max-docs", "40", "-o",
+                           str(root / "recommend_hau.json")], env=env)
+    assert res.exit_code == 0, res.output
+    res = run.invoke(cli, ["robust", "--model", str(root / "matrix" / "models" / "yor"),
+                           "--data", "masakhaner1/hau", "--entities", "masakhaner1/swa",
+                           "--limit", "20", "--kinds", "entity", "--export",
+                           str(root / "robust_yor_on_hau")], env=env)
+    assert res.exit_code == 0, res.output
+
+    res = run.invoke(cli, ["transfer", "report", str(root)], env=env)
+    assert res.exit_code == 0, res.output
+    md = (root / "report.md").read_text("utf-8")
+    for head in ("## Source recommendation for `hau`", "## Zero-shot matrix",
+                 "### Predictors vs zero-shot F1", "## Multi-source training for `hau`",
+                 "## Robustness"):
+        assert head in md
+    for png in ("report_matrix_heatmap.png", "report_recommend_0.png", "report_robust_0.png"):
+        assert f"]({png})" in md and (root / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_report_without_results_is_an_error(tmp_path):
+    res = CliRunner().invoke(cli, ["transfer", "report", str(tmp_path)])
+    assert res.exit_code == 1 and "no transfer results found" in res.output

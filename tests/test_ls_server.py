@@ -177,6 +177,26 @@ def test_push_killed_half_way_resumes_without_duplicates(ls_client, ls_server, l
     assert ls_client.status(pid)["tasks"] == n  # exactly one task per document
 
 
+def test_extra_task_from_a_late_request_is_removed_keeping_the_annotated_one(ls_client, ls_title,
+                                                                              multiscript_docs):
+    from nerdata.label_studio.tasks import document_to_task
+
+    docs = multiscript_docs[:3]
+    pid = ls_client.get_or_create_project(ls_title, load_tagset("nerdata"))
+    ls_client.push(pid, docs)
+    first = ls_client.task_ids_by_doc(pid)[docs[0].id]
+    # a request of a killed push that the server committed after the re-run listed the tasks
+    config = ls_client.project_config(pid)
+    late = ls_client.sdk.projects.import_tasks(id=pid, request=[document_to_task(docs[0], config)],
+                                               return_task_ids=True).task_ids[0]
+    ls_client.create_annotation(late, docs[0].spans, user="dora")
+    report = ls_client.push(pid, docs)
+    assert (report.created, report.duplicates_removed, report.tasks_in_project) == (0, 1, 3)
+    assert ls_client.task_ids_by_doc(pid)[docs[0].id] == late != first  # the annotated copy stays
+    (item,) = [it for it in ls_client.pull(pid) if it.id == docs[0].id]
+    assert item.annotators() == ["dora"]
+
+
 def test_utf16_offsets_from_older_editors_are_converted_and_counted(ls_client, ls_title):
     pid = ls_client.get_or_create_project(ls_title, load_tagset("nerdata"))
     text = "🙂🙂 Adé lọ sí Èkó"

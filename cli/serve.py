@@ -96,8 +96,9 @@ def register(cli: click.Group) -> None:
                   help="Largest request body accepted (Label Studio sends ~1.5 KB per task).")
     @click.option("--max-text-chars", default=20000, show_default=True,
                   type=click.IntRange(1, 10_000_000), help="Longest task text predicted; longer -> 413.")
-    @click.option("--max-tasks", default=20000, show_default=True, type=click.IntRange(1),
-                  help="Most tasks in one /predict request.")
+    @click.option("--max-tasks", default=2000, show_default=True, type=click.IntRange(1),
+                  help="Most tasks in one /predict request (Label Studio waits 100 s; for whole "
+                       "projects use `nerdata ls predict`).")
     @click.option("--allow-partial-labels", is_flag=True,
                   help="Accept projects with labels the model cannot predict (reported, not refused).")
     @click.option("--retrain/--no-retrain", default=True, show_default=True,

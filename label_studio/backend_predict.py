@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
@@ -56,7 +58,7 @@ class ApiError(InputError):
 
 @dataclass(frozen=True)
 class Limits:
-    max_tasks: int = 20_000
+    max_tasks: int = 2_000
     max_text_chars: int = 20_000
     max_tokens: int = 5_000
 
@@ -133,7 +135,9 @@ def validate_tasks(body: Any, text_key: str, limits: Limits) -> list[TaskInput]:
                        f"{_kind(tasks)}", [{"field": "tasks"}])
     if len(tasks) > limits.max_tasks:
         raise ApiError(413, "too_many_tasks", f"{len(tasks)} tasks in one request; the limit is "
-                       f"{limits.max_tasks}: select fewer tasks or raise --max-tasks")
+                       f"{limits.max_tasks} (Label Studio waits 100 s for an answer): select "
+                       f"fewer tasks in the Data Manager, pre-annotate the whole project with "
+                       f"'nerdata ls predict', or raise --max-tasks")
     problems: list[dict[str, Any]] = []
     too_long = False
     out: list[TaskInput] = []
@@ -227,6 +231,88 @@ def predict_documents(tagger: Any, docs: Sequence[Document], batch_size: int,
     return [(list(s), confidence_from_spans(s)) for s in tagger.predict(docs, batch_size=batch_size)]
 
 
+# --------------------------------------------------------------------------- batching
+class Combiner:
+    """Predicts for concurrent requests of one model in shared engine calls.
+
+    A request queues its documents (in chunks of ``max_docs // 2``) and takes the model's
+    lock; whoever holds the lock runs the queued chunks -- smallest first, up to
+    ``max_docs`` documents per engine call -- and hands each request its results.  An idle
+    server adds no delay; under concurrent one-task requests (Label Studio opening tasks
+    for several annotators) the engine sees batches instead of single sentences, and a
+    task opened while a large "Retrieve predictions" request runs waits for one chunk, not
+    for the whole request.  A batch that fails is retried chunk by chunk, so one bad
+    request cannot fail the others.
+    """
+
+    def __init__(self, slot: ModelSlot, batch_size: int, max_docs: int = 256) -> None:
+        self.slot, self.batch_size, self.max_docs = slot, batch_size, max(2, max_docs)
+        self._cond = threading.Condition()
+        self._pending: list[tuple[int, list[Document], Future]] = []  # (seq, docs, future)
+        self._busy = False  # a thread is running batches
+        self._seq = 0
+        self.calls = 0
+        self.requests = 0
+
+    def predict(self, docs: list[Document]) -> tuple[list[tuple[list[Span], float]], str]:
+        step = self.max_docs // 2
+        futs: list[Future] = []
+        with self._cond:
+            for i in range(0, max(1, len(docs)), step):
+                futs.append(Future())
+                self._seq += 1
+                self._pending.append((self._seq, docs[i:i + step], futs[-1]))
+            self.requests += 1
+            while not all(f.done() for f in futs) and self._busy:
+                self._cond.wait()  # another thread runs batches, maybe ours
+            lead = not all(f.done() for f in futs)
+            if lead:
+                self._busy = True
+        if lead:
+            try:
+                with self.slot.lock:  # a retrain swap also waits here
+                    while not all(f.done() for f in futs):
+                        with self._cond:
+                            self._pending.sort(key=lambda j: (len(j[1]), j[0]))
+                            jobs, n = [], 0
+                            while self._pending and (
+                                    not jobs or n + len(self._pending[0][1]) <= self.max_docs):
+                                job = self._pending.pop(0)
+                                jobs.append(job)
+                                n += len(job[1])
+                        self._run([(d, f) for _, d, f in jobs])
+                        with self._cond:
+                            self._cond.notify_all()
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+        outs: list[tuple[list[Span], float]] = []
+        version = ""
+        for f in futs:
+            part, version = f.result()
+            outs += part
+        return outs, version
+
+    def _run(self, jobs: list[tuple[list[Document], Future]]) -> None:
+        self.calls += 1
+        try:
+            tagger = self.slot.tagger
+            version = tagger.version
+            outs = predict_documents(tagger, [d for docs, _ in jobs for d in docs], self.batch_size)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing request
+            if len(jobs) == 1:
+                jobs[0][1].set_exception(exc)
+            else:
+                for job in jobs:
+                    self._run([job])
+            return
+        k = 0
+        for docs, fut in jobs:
+            fut.set_result((outs[k:k + len(docs)], version))
+            k += len(docs)
+
+
 # --------------------------------------------------------------------------- the predictor
 class Predictor:
     """Routes tasks to models, predicts in batches and builds Label Studio results."""
@@ -236,6 +322,15 @@ class Predictor:
         self.registry, self.batch_size, self.limits = registry, batch_size, limits
         self.allow_partial_labels = allow_partial_labels
         self._targets: OrderedDict[str, LabelConfig] = OrderedDict()
+        self._combiners: dict[str, Combiner] = {}
+        self._combiners_lock = threading.Lock()
+
+    def combiner(self, slot: ModelSlot) -> Combiner:
+        with self._combiners_lock:
+            c = self._combiners.get(slot.name)
+            if c is None or c.slot is not slot:
+                c = self._combiners[slot.name] = Combiner(slot, self.batch_size)
+            return c
 
     # ------------------------------------------------------------------ config
     def target(self, label_config: str) -> LabelConfig:
@@ -300,14 +395,12 @@ class Predictor:
                                      for s in failed) + "; see /health, fix the model directory "
                            "and restart the backend")
         self.check_coverage(target, slots)
-        version = self.registry.model_version
         preds: list[Prediction | None] = [None] * len(tasks)
         for name, idx in groups.items():
             slot = self.registry.slots[name]
             built = [task_document(tasks[k]) for k in idx]
-            docs = [d for d, _ in built]
-            with slot.lock:  # a retrain swap waits for running predictions
-                outs = predict_documents(slot.tagger, docs, self.batch_size)
+            outs, slot_version = self.combiner(slot).predict([d for d, _ in built])
+            version = slot_version if len(self.registry.slots) == 1 else self.registry.model_version
             for k, (doc, omap), (spans, conf) in zip(idx, built, outs):
                 preds[k] = Prediction(_to_task_text(tasks[k], doc, omap, spans, version),
                                       conf, version, name)

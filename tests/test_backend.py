@@ -296,6 +296,68 @@ def test_fuzz_never_5xx_and_server_stays_healthy(model_dir, tmp_path):
     assert min(statuses.get(k, 0) for k in (200, 400, 401, 404, 405, 422)) > 5, statuses
 
 
+def test_concurrent_requests_share_engine_calls_and_get_their_own_results(model_dir, tmp_path):
+    import threading
+    import time
+
+    backend, _ = _client(model_dir, tmp_path)
+    texts = [pair_doc(300 + i).text for i in range(8)] + ["Garba da Aisha sun tafi kasuwa"]
+    bodies = [{"tasks": [_task(i, t)], "label_config": CONFIG} for i, t in enumerate(texts)]
+    bodies.append({"tasks": [_task(50 + i, t) for i, t in enumerate(texts)],
+                   "label_config": CONFIG})
+    alone = [backend.predict(b)["results"] for b in bodies]
+    slot = backend.registry.slots["default"]
+    comb = backend.predictor.combiner(slot)
+    calls, requests = comb.calls, comb.requests
+    got: dict[int, list] = {}
+    with slot.lock:  # the model is busy: every request queues behind it
+        threads = [threading.Thread(target=lambda k=k: got.__setitem__(k, backend.predict(
+            bodies[k])["results"])) for k in range(len(bodies))]
+        for t in threads:
+            t.start()
+        end = time.monotonic() + 30
+        while len(comb._pending) < len(bodies):
+            assert time.monotonic() < end
+            time.sleep(0.01)
+    for t in threads:
+        t.join(30)
+    assert [got[k] for k in range(len(bodies))] == alone  # each its own, identical results
+    assert comb.requests - requests == len(bodies) and comb.calls - calls == 1  # one engine call
+
+
+def test_a_large_request_does_not_hold_up_a_task_opened_meanwhile(model_dir, tmp_path):
+    import threading
+    import time
+
+    from nerdata.label_studio.backend_predict import Combiner
+
+    backend, _ = _client(model_dir, tmp_path)
+    slot = backend.registry.slots["default"]
+    comb = Combiner(slot, batch_size=4, max_docs=8)  # chunks of 4 documents
+    big = [pair_doc(400 + i) for i in range(20)]
+    small = [pair_doc(500)]
+    finished: list[str] = []
+    out: dict[str, tuple] = {}
+
+    def run(name, docs):
+        out[name] = comb.predict(docs)
+        finished.append(name)
+
+    with slot.lock:
+        tb = threading.Thread(target=run, args=("big", big))
+        tb.start()
+        while len(comb._pending) < 5:
+            time.sleep(0.01)
+        ts = threading.Thread(target=run, args=("small", small))
+        ts.start()
+        while len(comb._pending) < 6:
+            time.sleep(0.01)
+    tb.join(60)
+    ts.join(60)
+    assert finished == ["small", "big"] and comb.calls >= 3
+    assert [s for s, _ in out["big"][0]] == slot.tagger.predict(big)  # chunks reassembled in order
+
+
 # --------------------------------------------------------------------------- several models
 def test_models_per_language_and_a_failed_model(model_dir, tmp_path):
     other = tmp_path / "yor-model"

@@ -158,6 +158,8 @@ class LabelStudioClient:
         An existing project's config must offer every type of ``tagset``
         (:class:`ConfigError` naming the missing labels otherwise).
         """
+        if not title or len(title) > 50:
+            raise ConfigError(f"project title {title!r} must have 1 to 50 characters (Label Studio's limit)")
         found = self._find_projects(title)
         if len(found) > 1:
             raise ConfigError(f"Label Studio at {self.url} has {len(found)} projects titled {title!r}; "

@@ -207,6 +207,10 @@ class LabelStudioServer:
         os.replace(tmp, self.state_path)
 
     def _credentials(self, old: ServerInfo | None) -> tuple[str, str, str]:
+        if old is not None and (self.data_dir / "label_studio.sqlite3").exists():
+            # the database already holds the admin user and its key: environment values
+            # only apply to a first start
+            return old.username, old.password, old.token
         env = os.environ
         user = env.get("LABEL_STUDIO_USERNAME") or (old.username if old else DEFAULT_USERNAME)
         password = env.get("LABEL_STUDIO_PASSWORD") or (old.password if old else secrets.token_urlsafe(12))

@@ -491,3 +491,31 @@ def test_serve_cli_rejects_bad_options(tmp_path):
     assert r.exit_code == 1 and "no such directory" in r.output
     r = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path), "--basic-auth", "nopass"])
     assert r.exit_code == 1 and "USER:PASS" in r.output
+
+
+def test_transformers_model_is_served_with_sentence_confidence(tmp_path):
+    """A transformers model (tiny XLM-R built locally): spans and the task score equal the
+    engine's decoded spans and :func:`nerdata.align.sentence_confidence`, not a span score."""
+    pytest.importorskip("torch")
+    from tiny_models import make_tiny_xlmr
+
+    from nerdata.engines.hf_engine import TransformersTagger
+
+    docs = [pair_doc(i) for i in range(40)]
+    base = make_tiny_xlmr(tmp_path, [d.text for d in docs])
+    tagger = TransformersTagger("nerdata", base_model=str(base), device="cpu")
+    tagger.train(docs, epochs=1, seed=0, lr=5e-3, batch_size=8, max_steps=4)
+    saved = tagger.save(tmp_path / "hf-model")
+    backend, c = _client(saved, tmp_path, device="cpu")
+    assert c.get("/health").json()["models"]["default"]["engine"] == "transformers"
+    texts = [pair_doc(600 + i).text for i in range(5)] + ["Garba da Aisha 😀 sun tafi kasuwa"]
+    r = c.post("/predict", json={"tasks": [_task(i, t) for i, t in enumerate(texts)],
+                                 "label_config": CONFIG})
+    assert r.status_code == 200, r.text
+    served = load_tagger(saved, device="cpu")
+    decoded = served.predict_decoded([Document.from_tokens(str(i), t.split())
+                                      for i, t in enumerate(texts)])
+    for res, d, text in zip(r.json()["results"], decoded, texts):
+        assert _spans_of(res["result"], text) == [(s.start, s.end, s.label) for s in d.spans]
+        assert res["score"] == pytest.approx(d.confidence, abs=1e-5)
+        assert res["model_version"] == served.version

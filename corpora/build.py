@@ -40,44 +40,48 @@ class DocumentBuilder:
         self.mojibake = mojibake
         self.lang = lang
         self.meta = dict(meta or {})
-        self._cache: dict[str, tuple[str, list[str]]] = {}
+        # raw tag -> (cleaned tag, repair kinds, tag for decoding, is bare, unknown prefix)
+        self._cache: dict[str, tuple[str, list[str], str, bool, str | None]] = {
+            "O": ("O", [], "O", False, None)}
 
     # ------------------------------------------------------------------ tags
     def clean_tag(self, raw: str) -> tuple[str, list[str]]:
+        return self._tag_info(raw)[:2]
+
+    def _tag_info(self, raw: str) -> tuple[str, list[str], str, bool, str | None]:
         hit = self._cache.get(raw)
         if hit is None:
-            hit = clean_raw_tag(raw, hyphenless=self.hyphenless,
-                                known_types=self.labels if self.hyphenless else None)
+            tag, kinds = clean_raw_tag(raw, hyphenless=self.hyphenless,
+                                       known_types=self.labels if self.hyphenless else None)
+            prefix, _ = split_tag(tag)
+            decoded = tag if self.scheme in ("BIOES", "BILOU") else lenient_scheme_tag(tag)
+            hit = (tag, kinds, decoded, prefix == "", prefix if prefix not in _KNOWN_PREFIXES else None)
             self._cache[raw] = hit
         return hit
 
     def decode(self, raw_tags: Sequence[str], lines: Sequence[int]
                ) -> tuple[list[tuple[int, int, str]], list[tuple[int, int, str]]]:
         """Token spans and masked token spans of one sentence."""
-        log, rel = self.log, self.rel
-        cleaned: list[str] = []
+        log, rel, info = self.log, self.rel, self._tag_info
+        decoded: list[str] = []
         bare: set[int] = set()
         for k, raw in enumerate(raw_tags):
-            if raw == "O":
-                cleaned.append("O")
+            tag, kinds, dec, is_bare, bad_prefix = info(raw)
+            decoded.append(dec)
+            if tag == "O" and not kinds:
                 continue
-            tag, kinds = self.clean_tag(raw)
             for kind in kinds:
                 log.add(rel, lines[k], kind, f"tag {raw!r} read as {tag!r}")
-            prefix, label = split_tag(tag)
-            if prefix == "":
+            if is_bare:
                 bare.add(k)
                 if "missing-prefix" not in kinds:
                     log.add(rel, lines[k], "bare-tag", f"tag {raw!r} has no prefix; read IO-style")
-            elif prefix not in _KNOWN_PREFIXES:
-                log.add(rel, lines[k], "bad-prefix", f"tag {raw!r}: unknown prefix {prefix!r}; "
+            elif bad_prefix is not None:
+                log.add(rel, lines[k], "bad-prefix", f"tag {raw!r}: unknown prefix {bad_prefix!r}; "
                         f"read as I- (continues a same-type span, else opens one)")
-            cleaned.append(tag)
         issues: list[TagIssue] = []
-        if self.scheme in ("BIOES", "BILOU"):
-            spans = tags_to_spans(cleaned, self.scheme, "repair", issues)
-        else:
-            spans = tags_to_spans([lenient_scheme_tag(t) for t in cleaned], "IOB2", "repair", issues)
+        lenient = self.scheme not in ("BIOES", "BILOU")
+        spans = tags_to_spans(decoded, "IOB2" if lenient else self.scheme, "repair", issues)
         for iss in issues:
             if iss.index in bare or (iss.kind == "orphan-inside" and self.scheme in ("IOB1", "IO")):
                 continue

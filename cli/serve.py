@@ -112,12 +112,15 @@ def register(cli: click.Group) -> None:
     @click.option("--train-data", "train_data", multiple=True, metavar="[LANG=]FILE",
                   help="The model's original training JSONL, mixed into each retrain (checked "
                        "against the model card's data hash when it has one).")
+    @click.option("--label-studio-url", envvar="LABEL_STUDIO_URL",
+                  help="Where retraining pulls annotations from (default: the hostname Label "
+                       "Studio reports in /setup) [env LABEL_STUDIO_URL].")
     @click.option("--log-level", default="info", show_default=True,
                   type=click.Choice(["critical", "error", "warning", "info", "debug"]),
                   help="Server log level (logs go to stderr).")
     def serve_cmd(models, host, port, device, basic_auth, state_dir, batch_size, max_body_mb,
                   max_text_chars, max_tasks, allow_partial_labels, retrain, retrain_every,
-                  retrain_epochs, dev, train_data, log_level):
+                  retrain_epochs, dev, train_data, label_studio_url, log_level):
         from nerdata.errors import require
 
         require("fastapi", "serve")
@@ -135,7 +138,8 @@ def register(cli: click.Group) -> None:
             allow_partial_labels=allow_partial_labels, retrain=retrain,
             training=TrainingSettings(state, min_annotations=retrain_every, epochs=retrain_epochs,
                                       dev=_pairs(dev, "--dev"),
-                                      train_data=_pairs(train_data, "--train-data")))
+                                      train_data=_pairs(train_data, "--train-data"),
+                                      ls_url=label_studio_url))
         for name, path in settings.models.items():
             if not Path(path).is_dir():
                 raise ConfigError(f"--model {name}={path}: no such directory")

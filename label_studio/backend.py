@@ -172,13 +172,14 @@ class Backend:
         if self.queue is not None:
             if action == "START_TRAINING":
                 for name in self.registry.slots:
+                    self.training.take_if_due(name, force=True)
                     self.queue.request(name, "START_TRAINING")
-                    self.training.mark_queued(name)
                     queued.append(name)
-            elif out.get("used") and self.training.due_for_retrain(out["slot"]):
-                self.queue.request(out["slot"], f"{action} x{self.training.new_since_queue[out['slot']]}")
-                self.training.mark_queued(out["slot"])
-                queued.append(out["slot"])
+            elif out.get("used"):
+                n = self.training.take_if_due(out["slot"])
+                if n is not None:
+                    self.queue.request(out["slot"], f"{n} new annotations")
+                    queued.append(out["slot"])
         return {"status": "ok", **out, "retrain_queued": queued}
 
     def versions(self) -> dict[str, Any]:

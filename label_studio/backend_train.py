@@ -54,6 +54,7 @@ class TrainingSettings:
     dev: dict[str, str] = field(default_factory=dict)  # slot or "default" -> JSONL file
     train_data: dict[str, str] = field(default_factory=dict)  # slot -> original training JSONL
     pull: bool = True  # refresh annotations from Label Studio when credentials are known
+    ls_url: str | None = None  # pull from here instead of the hostname /setup reports
 
 
 def _project_id(value: Any) -> str | None:
@@ -183,11 +184,15 @@ class TrainingLog:
         self.new_since_queue[slot.name] = self.new_since_queue.get(slot.name, 0) + 1
         return {"used": True, "slot": slot.name, "spans": len(doc.spans)}
 
-    def due_for_retrain(self, slot: str) -> bool:
-        return self.new_since_queue.get(slot, 0) >= max(1, self.settings.min_annotations)
-
-    def mark_queued(self, slot: str) -> None:
-        self.new_since_queue[slot] = 0
+    def take_if_due(self, slot: str, force: bool = False) -> int | None:
+        """The number of new annotations of ``slot`` if a retrain is due (the counter is
+        reset), else None."""
+        with self._lock:
+            n = self.new_since_queue.get(slot, 0)
+            if force or n >= max(1, self.settings.min_annotations):
+                self.new_since_queue[slot] = 0
+                return n
+            return None
 
     # ------------------------------------------------------------------ retraining data
     def _pulled(self) -> tuple[dict[tuple[str, str], Document], list[str]]:
@@ -197,15 +202,16 @@ class TrainingLog:
         if not self.settings.pull:
             return out, notes
         for pid, info in list(self.projects.items()):
-            if not info.get("hostname") or not info.get("access_token"):
+            host = self.settings.ls_url or info.get("hostname")
+            if not host or not info.get("access_token"):
                 continue
             try:
                 from .client import LabelStudioClient
 
-                client = LabelStudioClient(info["hostname"], info["access_token"])
+                client = LabelStudioClient(host, info["access_token"])
                 docs = client.pull(int(pid))
             except Exception as exc:  # noqa: BLE001 - fall back to the webhook copies
-                notes.append(f"project {pid}: pull from {info['hostname']} failed "
+                notes.append(f"project {pid}: pull from {host} failed "
                              f"({type(exc).__name__}: {str(exc)[:200]}); used webhook copies")
                 continue
             n = 0
@@ -216,7 +222,7 @@ class TrainingLog:
                 tid = str(adoc.doc.meta.get("ls_task_id"))
                 out[(pid, tid)] = adoc.as_document(done[-1])
                 n += 1
-            notes.append(f"project {pid}: pulled {n} annotated tasks from {info['hostname']}")
+            notes.append(f"project {pid}: pulled {n} annotated tasks from {host}")
         return out, notes
 
     def prepare(self, slot: str, reason: str) -> RetrainSpec | RetrainResult:

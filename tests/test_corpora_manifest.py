@@ -262,3 +262,15 @@ def test_ijcnlp_malformed_type_is_masked_not_dropped(manifest, summaries):
     assert "/NEO=" in rows[key]["entities"]
     assert s["log"].counts["unknown-type"] == rows[key]["entities"]["/NEO="]
     assert any("/NEO=" in r.detail for r in s["log"].examples["unknown-type"])
+
+
+def test_nfc_normalisation_where_the_manifest_says_text_is_not_nfc(manifest, summaries):
+    _, notes = manifest
+    assert "`yor` (train/dev/test) is NOT NFC" in notes["masakhaner2"]
+    assert "MasakhaNER 1.0 `yor` is NFC" in notes["masakhaner2"]
+    for split in ("train", "dev", "test"):
+        assert summaries[("masakhaner2", f"yor/{split}.txt")]["log"].counts["not-nfc"] > 0
+        assert summaries[("masakhaner1", f"yor/{split}.txt")]["log"].counts["not-nfc"] == 0
+    for key in (("il-ner", "hin/train.txt"), ("il-ner", "urd/train.txt"), ("il-ner", "ory/train.txt"),
+                ("masakhaner2", "mos/test.txt"), ("masakhaner2", "kin/train.txt")):
+        assert summaries[key]["log"].counts["not-nfc"] > 0, key

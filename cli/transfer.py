@@ -178,6 +178,8 @@ def register(cli: click.Group) -> None:
              f"predictors used: {', '.join(sorted(rec.predictors))}")
         for p, why in rec.unavailable.items():
             _log(f"  not used: {p}: {why}")
+        for note in rec.notes:
+            _log(f"  note: {note}")
         _print_table(rec.rows())
 
     @transfer.command("matrix")

@@ -248,12 +248,15 @@ class EmbeddingNeighbours:
     Candidates are vocabulary pieces that start a word (SentencePiece ``▁``, byte-BPE ``Ġ``,
     or WordPiece pieces without ``##``) and contain a letter; a word's query vector is the
     mean of its pieces' embeddings; the neighbour is the most cosine-similar candidate
-    whose surface differs (case-folded) and is not in ``excluded`` (entity words).
+    whose surface differs (case-folded) and is not in ``excluded`` (entity words).  With a
+    ``vocabulary`` (words of the language), only pieces that are whole words of it are
+    candidates -- a word-initial piece is otherwise often a fragment (``▁ts``).
     ``top`` > 1 draws at random among the ``top`` nearest (seeded by the caller's rng)."""
 
     name = "embedding"
 
-    def __init__(self, tagger: Any, excluded: Iterable[str] = (), top: int = 1) -> None:
+    def __init__(self, tagger: Any, excluded: Iterable[str] = (), top: int = 1,
+                 vocabulary: Iterable[str] | None = None) -> None:
         import torch
 
         if hasattr(tagger, "_ensure_model"):
@@ -270,6 +273,7 @@ class EmbeddingNeighbours:
         sp = any(p.startswith(marks) for p in vocab)
         skip = set(getattr(tok, "all_special_tokens", []) or [])
         excl = {w.casefold() for w in excluded}
+        known = None if vocabulary is None else {w.casefold() for w in vocabulary}
         ids, words = [], []
         for piece, i in vocab.items():
             if piece in skip:
@@ -282,11 +286,13 @@ class EmbeddingNeighbours:
                 if piece.startswith("##"):
                     continue
                 word = piece
-            if word and _has_letter(word) and word.casefold() not in excl:
+            if word and _has_letter(word) and word.casefold() not in excl and (
+                    known is None or word.casefold() in known):
                 ids.append(i)
                 words.append(word)
         if not ids:
-            raise ConfigError("the model's vocabulary has no whole-word pieces to draw from")
+            raise ConfigError("the model's vocabulary has no whole-word pieces to draw from"
+                              + ("" if known is None else " that are words of the given data"))
         self.cand_ids = torch.tensor(ids)
         self.cand_words = words
         self._cache: dict[str, list[str]] = {}
@@ -432,59 +438,7 @@ def perturb(docs: Sequence[Document], kind: str, *, seed: int = 0, pool: EntityP
     return out, stats
 
 
-# ----------------------------------------------------------------------------- evaluation
-@dataclass
-class RobustnessResult:
-    model: str
-    data: str
-    seed: int
-    rate: float
-    scores: dict[str, dict[str, Any]]  # kind ("original", ...) -> {"f1", "precision", ...}
-    stats: dict[str, dict[str, Any]]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def rows(self) -> list[dict[str, Any]]:
-        base = self.scores["original"]["f1"]
-        return [{"set": k, "f1": v["f1"], "precision": v["precision"], "recall": v["recall"],
-                 "drop": round(base - v["f1"], 6),
-                 "relative_drop": round((base - v["f1"]) / base, 6) if base else None}
-                for k, v in self.scores.items()]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "data": self.data, "seed": self.seed, "rate": self.rate,
-                "results": self.rows(), "scores": self.scores, "stats": self.stats,
-                "settings": self.settings}
-
-
-def evaluate_robustness(tagger: Any, docs: Sequence[Document], *, pool: EntityPool | None,
-                        context: ContextReplacer | None, kinds: Sequence[str] = KINDS,
-                        seed: int = 0, rate: float = 0.5, model_name: str = "",
-                        data_name: str = "", progress=None,
-                        ) -> tuple[RobustnessResult, dict[str, list[Document]]]:
-    """Score ``tagger`` on ``docs`` and on each perturbed copy; returns the result and the
-    perturbed sets (for export)."""
-    from nerdata.metrics import evaluate
-
-    if not docs:
-        raise InputError(f"{data_name or 'robustness data'}: no documents to perturb")
-    sets: dict[str, list[Document]] = {"original": list(docs)}
-    stats: dict[str, dict[str, Any]] = {}
-    for kind in kinds:
-        sets[kind], st = perturb(docs, kind, seed=seed, pool=pool, context=context, rate=rate)
-        stats[kind] = st.to_dict()
-    scores: dict[str, dict[str, Any]] = {}
-    for name, ds in sets.items():
-        preds = tagger.predict(ds, progress=progress)
-        rep = evaluate(ds, preds)
-        scores[name] = {"f1": rep.micro.f1, "precision": rep.micro.precision,
-                        "recall": rep.micro.recall, "support": rep.micro.support,
-                        "per_label": {k: v.f1 for k, v in sorted(rep.per_label.items())}}
-    settings = {"kinds": list(kinds), "entity_pool": pool.name if pool else None,
-                "entity_pool_sizes": pool.sizes() if pool else None,
-                "context": getattr(context, "name", None)}
-    return RobustnessResult(model_name, data_name, seed, rate, scores, stats, settings), sets
-
-
+# ----------------------------------------------------------------------------- checks
 def check_perturbation(original: Document, perturbed: Document, kind: str) -> list[str]:
     """Problems found when comparing a perturbed doc with its original ([] = clean).
 

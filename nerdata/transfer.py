@@ -396,6 +396,10 @@ def recommend(target: str, candidates: Sequence[DataRef], source: DataSource, *,
         raise InputError(f"no predictor could be computed for target {target!r}: "
                          + "; ".join(f"{p}: {r}" for p, r in unavailable.items()))
     comb = combine(usable, w, keys)
+    if any(p in usable for p in URIEL_PREDICTORS):
+        from nerdata.transfer_uriel import coverage_notes
+
+        notes += coverage_notes([target, *(c.lang for c in candidates if c.lang)])
     if all(w.get(p, 0) <= 0 for p in usable):
         notes.append("every usable predictor has weight 0: all combined scores are 0")
     return Recommendation(target, target_data.id if target_data else None, kind, keys, usable,

@@ -35,6 +35,8 @@ def _pct(v: Any) -> str:
 def _num(v: Any, nd: int = 3) -> str:
     if v is None:
         return "n/a"
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1:
+        return str(int(v))  # counts
     if isinstance(v, float):
         return f"{v:.{nd}f}" if abs(v) >= 10 ** -nd or v == 0 else f"{v:.1e}"
     return str(v)
@@ -68,7 +70,9 @@ def _section_recommend(d: Mapping[str, Any], name: str, out: Path, idx: int) -> 
     lines += _table(["rank", "candidate", "combined", *show],
                     [[r["rank"], r["candidate"], _num(r["combined"]),
                       *(_num(preds[p][r["candidate"]]) for p in show)] for r in rows])
-    lines += ["", f"Formula: {d.get('formula', '')}", "", f"![ranking]({png.name})", ""]
+    lines += ["", f"Formula: {d.get('formula', '')}", ""]
+    lines += [f"- {n}" for n in d.get("notes", [])] + ([""] if d.get("notes") else [])
+    lines += [f"![ranking]({png.name})", ""]
     return lines
 
 

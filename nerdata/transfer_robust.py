@@ -8,25 +8,77 @@ could not be changed, settings) and one JSONL per set (``original.jsonl``,
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
-from nerdata.errors import ConfigError, IntegrityError
+from nerdata.doc import Document
+from nerdata.errors import ConfigError, InputError, IntegrityError
 from nerdata.robust import (KINDS, ContextReplacer, EmbeddingNeighbours, EntityPool,
-                            FrequencyBands, RobustnessResult, check_perturbation,
-                            evaluate_robustness)
+                            FrequencyBands, check_perturbation, perturb)
 from nerdata.transfer import DataRef, DataSource
 from nerdata.transfer_matrix import take
+
+
+@dataclass
+class RobustnessResult:
+    model: str
+    data: str
+    seed: int
+    rate: float
+    scores: dict[str, dict[str, Any]]  # kind ("original", ...) -> {"f1", "precision", ...}
+    stats: dict[str, dict[str, Any]]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        base = self.scores["original"]["f1"]
+        return [{"set": k, "f1": v["f1"], "precision": v["precision"], "recall": v["recall"],
+                 "drop": round(base - v["f1"], 6),
+                 "relative_drop": round((base - v["f1"]) / base, 6) if base else None}
+                for k, v in self.scores.items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "data": self.data, "seed": self.seed, "rate": self.rate,
+                "results": self.rows(), "scores": self.scores, "stats": self.stats,
+                "settings": self.settings}
+
+
+def evaluate_robustness(tagger: Any, docs: Sequence[Document], *, pool: EntityPool | None,
+                        context: ContextReplacer | None, kinds: Sequence[str] = KINDS,
+                        seed: int = 0, rate: float = 0.5, model_name: str = "",
+                        data_name: str = "", progress=None,
+                        ) -> tuple[RobustnessResult, dict[str, list[Document]]]:
+    """Score ``tagger`` on ``docs`` and on each perturbed copy; returns the result and the
+    perturbed sets (for export)."""
+    from nerdata.metrics import evaluate
+
+    if not docs:
+        raise InputError(f"{data_name or 'robustness data'}: no documents to perturb")
+    sets: dict[str, list[Document]] = {"original": list(docs)}
+    stats: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        sets[kind], st = perturb(docs, kind, seed=seed, pool=pool, context=context, rate=rate)
+        stats[kind] = st.to_dict()
+    scores: dict[str, dict[str, Any]] = {}
+    for name, ds in sets.items():
+        preds = tagger.predict(ds, progress=progress)
+        rep = evaluate(ds, preds)
+        scores[name] = {"f1": rep.micro.f1, "precision": rep.micro.precision,
+                        "recall": rep.micro.recall, "support": rep.micro.support,
+                        "per_label": {k: v.f1 for k, v in sorted(rep.per_label.items())}}
+    settings = {"kinds": list(kinds), "entity_pool": pool.name if pool else None,
+                "entity_pool_sizes": pool.sizes() if pool else None,
+                "context": getattr(context, "name", None)}
+    return RobustnessResult(model_name, data_name, seed, rate, scores, stats, settings), sets
+
 
 
 def context_replacer(mode: str, data_ref: DataRef, source: DataSource, *,
                      context_ref: DataRef | None = None, tagger=None,
                      exclude: Sequence[str] = ()) -> ContextReplacer:
     """Frequency bands from the language's data (default: the data's own train split), or
-    embedding neighbours of ``tagger``."""
-    if mode == "embedding":
-        return EmbeddingNeighbours(tagger, excluded=exclude)
-    if mode != "frequency":
+    embedding neighbours of ``tagger`` restricted to words of that data."""
+    if mode not in ("frequency", "embedding"):
         raise ConfigError(f"unknown context mode {mode!r}; choose frequency or embedding")
     ref = context_ref
     if ref is None:
@@ -34,6 +86,15 @@ def context_replacer(mode: str, data_ref: DataRef, source: DataSource, *,
             raise ConfigError(f"{data_ref.id}: give --context-data (same-language text or "
                               f"training data for word frequencies)")
         ref = DataRef(data_ref.lang, data_ref.corpus, "train")
+    if mode == "embedding":
+        labelled = source.is_labelled(ref)
+        docs = source.documents(ref, ref.split or "train") if labelled else source.text(ref)
+        names = {t.text for d in docs for s in d.spans for t in d.tokens
+                 if s.start <= t.start and t.end <= s.end} if labelled else set()
+        nb = EmbeddingNeighbours(tagger, excluded=[*exclude, *names],
+                                 vocabulary={t.text for d in docs for t in d.tokens})
+        nb.name = f"embedding:{ref.id}"
+        return nb
     if source.is_labelled(ref):
         bands = FrequencyBands.from_documents(source.documents(ref, ref.split or "train"), exclude)
     else:

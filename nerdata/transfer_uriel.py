@@ -283,18 +283,37 @@ def _observed_db() -> dict[str, np.ndarray]:
 def coverage(lang: str) -> dict[str, float]:
     """Share of each typological feature family observed in URIEL's sources (the rest of
     the ``*_knn`` vector is predicted); genetic and geographic data are always complete."""
-    code = uriel_code(lang)
+    return coverage_table([lang])[lang]
+
+
+def coverage_table(langs: Sequence[str]) -> dict[str, dict[str, float]]:
+    """:func:`coverage` for several languages (reads the observed-feature file once)."""
+    codes = {lang: uriel_code(lang) for lang in langs}
     db = _observed_db()
-    idx = np.where(db["langs"] == code)[0]
-    out: dict[str, float] = {}
-    for kind, (prefix, sources) in _OBSERVED.items():
-        feats = np.array([str(f).startswith(prefix) for f in db["feats"]])
-        if idx.size == 0:
-            out[kind] = 0.0
-            continue
-        src = np.isin(db["sources"], sources)
-        block = db["data"][idx[0]][feats][:, src]
-        out[kind] = float((block >= 0).any(axis=1).mean())
-    out["genetic"] = 1.0
-    out["geographic"] = 1.0
+    row = {str(c): i for i, c in enumerate(db["langs"])}
+    out: dict[str, dict[str, float]] = {}
+    for lang, code in codes.items():
+        cov: dict[str, float] = {}
+        for kind, (prefix, sources) in _OBSERVED.items():
+            feats = np.array([str(f).startswith(prefix) for f in db["feats"]])
+            if code not in row:
+                cov[kind] = 0.0
+                continue
+            src = np.isin(db["sources"], sources)
+            block = db["data"][row[code]][feats][:, src]
+            cov[kind] = float((block >= 0).any(axis=1).mean())
+        cov["genetic"] = 1.0
+        cov["geographic"] = 1.0
+        out[lang] = cov
     return out
+
+
+def coverage_notes(langs: Sequence[str], below: float = 0.5) -> list[str]:
+    """One line per language whose typology is mostly kNN-predicted, not observed."""
+    notes = []
+    for lang, cov in coverage_table(list(dict.fromkeys(langs))).items():
+        weak = [f"{k} {100 * v:.0f}%" for k, v in cov.items() if v < below]
+        if weak:
+            notes.append(f"{lang} ({uriel_code(lang)}): URIEL observed only {', '.join(weak)} "
+                         f"of its features; the rest are kNN predictions")
+    return notes

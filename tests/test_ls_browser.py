@@ -2,13 +2,13 @@
 writes code-point offsets, also after astral characters (emoji, mathematical letters)."""
 from __future__ import annotations
 
-import shutil
 import time
 import unicodedata
 import uuid
 
 import pytest
 
+from browser_helpers import chromium_page, chromium_path, highlight_texts, login, open_task
 from nerdata.annotations import Annotation
 from nerdata.doc import Document, Span
 from nerdata.tagsets import load_tagset
@@ -31,10 +31,7 @@ JS_WORD_CENTRE = """(word) => {
 
 
 def test_editor_shows_and_writes_code_point_offsets(ls_client, ls_title):
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (make chromium)")
-    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    chromium_path()  # skip early when there is no browser
 
     words = [unicodedata.normalize("NFC", w) for w in
              ["Ọlá", "🙂", "lọ", "sí", "Èkó", "🇳🇬", "pẹ̀lú", "𝔸𝕓", "Adé", "."]]
@@ -49,37 +46,25 @@ def test_editor_shows_and_writes_code_point_offsets(ls_client, ls_title):
     email, password = f"browser-{uuid.uuid4().hex[:8]}@example.org", "Str0ng-pass-9"
     ls_client.signup_annotator(email, password)
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(f"{ls_client.url}/user/login/")
-            page.fill("input[name=email]", email)
-            page.fill("input[name=password]", password)
-            page.click("button[type=submit], input[type=submit]")
-            page.wait_for_load_state("networkidle")
-            page.goto(f"{ls_client.url}/projects/{pid}/data?task={tid}")
-            page.wait_for_selector(".htx-highlight", timeout=90_000)
-            time.sleep(1)
-            # alice's imported annotation, drawn by the editor from our code-point offsets
-            shown = page.eval_on_selector_all(".htx-highlight", "els => els.map(e => e.textContent)")
-            assert shown == ["Èkó", "Adé"]
-            # a new annotation made in the editor: PER (hotkey 1) on the word after the astral chars
-            page.click("button[aria-label='Create an annotation'], .lsf-annotations-carousel__add, "
-                       "button:has-text('+')", timeout=20_000)
-            time.sleep(1)
-            page.keyboard.press("1")
-            x, y = page.evaluate(JS_WORD_CENTRE, "Adé")
-            page.mouse.dblclick(x, y)
-            page.wait_for_selector(".htx-highlight", timeout=20_000)
-            assert page.eval_on_selector_all(".htx-highlight", "els => els.map(e => e.textContent)") == ["Adé"]
-            page.click("button:has-text('Submit')", timeout=20_000)
-            page.wait_for_load_state("networkidle")
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and len(ls_client.sdk.tasks.get(id=tid).annotations) < 2:
-                time.sleep(0.5)
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        login(page, ls_client.url, email, password)
+        open_task(page, ls_client.url, pid, tid)
+        # alice's imported annotation, drawn by the editor from our code-point offsets
+        assert highlight_texts(page) == ["Èkó", "Adé"]
+        # a new annotation made in the editor: PER (hotkey 1) on the word after the astral chars
+        page.click("button[aria-label='Create an annotation'], .lsf-annotations-carousel__add, "
+                   "button:has-text('+')", timeout=20_000)
+        time.sleep(1)
+        page.keyboard.press("1")
+        x, y = page.evaluate(JS_WORD_CENTRE, "Adé")
+        page.mouse.dblclick(x, y)
+        page.wait_for_selector(".htx-highlight", timeout=20_000)
+        assert highlight_texts(page) == ["Adé"]
+        page.click("button:has-text('Submit')", timeout=20_000)
+        page.wait_for_load_state("networkidle")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and len(ls_client.sdk.tasks.get(id=tid).annotations) < 2:
+            time.sleep(0.5)
 
     pulled = ls_client.pull(pid)
     (item,) = pulled

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from nerdata.errors import ConfigError
-from nerdata.transfer import DataRef, DataSource, Recommendation, rank, recommend
+from nerdata.transfer import (DataRef, DataSource, Recommendation, profile_documents, rank,
+                              recommend)
 from nerdata.transfer_matrix import Factory, score_tagger, take
 
 
@@ -83,8 +84,10 @@ def run_multi_source(target: str, candidates: Sequence[DataRef], source: DataSou
     if not seeds:
         raise ConfigError("give at least one seed")
     say = log or (lambda _m: None)
+    profiles = {c.key: profile_documents(take(source.documents(c, "train"), train_size, seeds[0]),
+                                         c.key, c.lang) for c in cands}
     rec = recommend(target, cands, source, target_data=target_data, weights=weights,
-                    max_docs=train_size)
+                    profiles=profiles)
     top = choose(rec, k, by)
     by_key = {c.key: c for c in cands}
     test = take(source.documents(target_test, target_test.split or "test"), test_size, 0)

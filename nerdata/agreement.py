@@ -23,8 +23,8 @@ returns an :class:`AgreementReport`:
   :mod:`nerdata.agreement_unitizing`.
 * **breakdowns** by label (that label against every other label, token figures on the
   collapsed 2-category data), language, script (``nerdata.text.detect_script``) and
-  annotator (the pairs that include the annotator; Fleiss/alpha on the documents the
-  annotator worked on; ``alpha_without`` = alpha of all data with that annotator removed),
+  annotator (that annotator against each other one, pooled over pairs; ``alpha_without`` =
+  alpha of all data with that annotator removed),
   each with its counts (``n_docs``, ``n_tokens``, ``n_spans``, ``n_pairs``).
 * **corrections** -- pre-annotations against final annotations (:mod:`nerdata.agreement_corrections`).
 """
@@ -60,11 +60,15 @@ DEFINITIONS = {
     "fleiss_kappa": "over tokens of documents with the modal number of annotators in the group "
                     "(ties: the larger number); other tokens are counted in 'n_items_excluded'",
     "krippendorff_alpha": "nominal, token units, any number of annotators per document",
+    "unitizing_alpha": "Krippendorff's u-alpha per label and combined on character offsets, over "
+                       "documents with the modal number of annotators (gaps cut at document "
+                       "boundaries); checked against Krippendorff's published worked examples",
     "label_breakdown": "span F1 restricted to the label; token figures on the label versus all "
                        "other labels (2 categories)",
-    "annotator_breakdown": "span F1 and Cohen's kappa over the pairs including the annotator (the "
-                           "annotator is the reference); Fleiss and alpha on the documents the "
-                           "annotator annotated; alpha_without: alpha of all data without them",
+    "annotator_breakdown": "the annotator against every other annotator: span F1, Cohen's kappa, "
+                           "Fleiss' kappa (2 raters, = Scott's pi) and alpha over the pooled pairs "
+                           "(annotator, other) with the annotator as reference; alpha_without: alpha "
+                           "of all data with the annotator's annotations removed",
 }
 
 
@@ -133,15 +137,6 @@ def _comparisons(data: AgreementData):
     return doc, ra, rb, pair.astype(np.int64), pair_keys, sa, sb
 
 
-def _col_sums(matrix: np.ndarray, groups: np.ndarray, G: int) -> np.ndarray:
-    """(G, K) sums of the rows of ``matrix`` by group (rows with group -1 left out)."""
-    keep = groups >= 0
-    g, mat = groups[keep], matrix[keep]
-    K = mat.shape[1]
-    return np.stack([np.bincount(g, weights=mat[:, k], minlength=G) for k in range(K)], axis=1) \
-        if K else np.zeros((G, 0))
-
-
 def _fleiss(stats: TokenStats, g: int, label: int | None = None) -> dict[str, Any]:
     mm = stats.modal_raters(g)
     total_items = int(stats.items[g].sum())
@@ -185,56 +180,70 @@ def analyse(data: AgreementData, *, by: Sequence[str] = FAMILIES) -> AgreementRe
     ann_spans = np.where(data.ann_set >= 0, data.set_size[np.maximum(data.ann_set, 0)], 0)
     spans_per_doc = ann_spans.sum(1)
 
-    def family(group_of_doc: np.ndarray, names: list[str]) -> dict[str, dict[str, Any]]:
+    # one token pass over (language, script) combinations; every breakdown sums it
+    god = np.where(multi, data.doc_lang.astype(np.int64) * len(data.script_names) + data.doc_script, -1)
+    combo_keys, inv = np.unique(god[multi], return_inverse=True)
+    god[multi] = inv
+    st_combo = token_stats(ctx, data, god, len(combo_keys), confusion=True)
+    u_tot = {k: getattr(counts, k).sum(1) for k in ("exact", "partial", "n_a", "n_b")}
+
+    def family(combo_to_group: np.ndarray, names: list[str]) -> tuple[dict[str, dict[str, Any]], TokenStats]:
         G = len(names)
-        god = np.where(multi, group_of_doc, -1)
-        st = token_stats(ctx, data, god, G, confusion=True)
-        gu = god[u_doc]
-        ex, pa = _col_sums(counts.exact, gu, G).sum(1), _col_sums(counts.partial, gu, G).sum(1)
-        na, nb = _col_sums(counts.n_a, gu, G).sum(1), _col_sums(counts.n_b, gu, G).sum(1)
-        n_docs = np.bincount(god[god >= 0], minlength=G)
-        n_tok = np.bincount(god[god >= 0], weights=tok_per_doc[god >= 0], minlength=G)
-        n_sp = np.bincount(god[god >= 0], weights=spans_per_doc[god >= 0], minlength=G)
+        st = st_combo.regroup(combo_to_group, G, P)
+        gdoc = np.full(D, -1, dtype=np.int64)
+        gdoc[god >= 0] = combo_to_group[god[god >= 0]]
+        gu = gdoc[u_doc]
+        ok = gu >= 0
+        tot = {k: np.bincount(gu[ok], weights=v[ok], minlength=G) for k, v in u_tot.items()}
+        inc = gdoc >= 0
+        n_docs = np.bincount(gdoc[inc], minlength=G)
+        n_tok = np.bincount(gdoc[inc], weights=tok_per_doc[inc], minlength=G)
+        n_sp = np.bincount(gdoc[inc], weights=spans_per_doc[inc], minlength=G)
+        n_cmp = np.bincount(gu[ok], minlength=G)
+        seen_pairs = np.bincount(gu[ok] * max(P, 1) + u_pair[ok], minlength=G * max(P, 1)) > 0
+        n_pairs = seen_pairs.reshape(G, max(P, 1)).sum(1)
         combo_g = st.combos // max(P, 1)
         out = {}
         for g, name in enumerate(names):
             if n_docs[g] == 0:
                 continue
-            pairs_g = np.unique(u_pair[gu == g])
             out[name] = {
                 "n_docs": int(n_docs[g]), "n_tokens": int(n_tok[g]), "n_spans": int(n_sp[g]),
-                "n_pairs": int(len(pairs_g)), "n_comparisons": int((gu == g).sum()),
-                "exact": prf(ex[g], na[g], nb[g]), "partial": prf(pa[g], na[g], nb[g]),
+                "n_pairs": int(n_pairs[g]), "n_comparisons": int(n_cmp[g]),
+                "exact": prf(tot["exact"][g], tot["n_a"][g], tot["n_b"][g]),
+                "partial": prf(tot["partial"][g], tot["n_a"][g], tot["n_b"][g]),
                 "cohen_kappa": _kappas(list(st.confusion[combo_g == g])),
                 "fleiss_kappa": _fleiss(st, g),
                 "krippendorff_alpha": _alpha(st.coincidence[g], st.items[g].sum()),
             }
         return out, st
 
-    overall_map, overall_st = family(np.zeros(D, dtype=np.int64), ["all"])
+    NS = len(data.script_names)
+    overall_map, overall_st = family(np.zeros(len(combo_keys), dtype=np.int64), ["all"])
     overall = overall_map.get("all") or _empty_group()
     pair_conf = np.zeros((P, K, K))
     if overall_st.confusion is not None and len(overall_st.combos):
         pair_conf[overall_st.combos % max(P, 1)] = overall_st.confusion
     result_by: dict[str, dict[str, dict[str, Any]]] = {}
     if "lang" in by:
-        result_by["lang"] = family(data.doc_lang.astype(np.int64), data.lang_names)[0]
+        result_by["lang"] = family(combo_keys // max(NS, 1), data.lang_names)[0]
     if "script" in by:
-        result_by["script"] = family(data.doc_script.astype(np.int64), data.script_names)[0]
+        result_by["script"] = family(combo_keys % max(NS, 1), data.script_names)[0]
     if "label" in by:
         result_by["label"] = _by_label(data, ctx, counts, overall_st, pair_conf, u_doc, u_pair, multi)
     if "annotator" in by:
         result_by["annotator"] = _by_annotator(data, ctx, counts, overall_st, pair_conf, pair_keys,
                                                u_ra, u_rb, multi, tok_per_doc, ann_spans)
     pairs = []
+    per_pair = {k: np.bincount(u_pair, weights=v, minlength=P) for k, v in u_tot.items()}
+    docs_per_pair = np.bincount(u_pair, minlength=P)
     for p, key in enumerate(pair_keys):
-        sel = u_pair == p
         a, b = divmod(int(key), A)
-        tp_e, tp_p = counts.exact[sel].sum(), counts.partial[sel].sum()
-        ng, npred = counts.n_a[sel].sum(), counts.n_b[sel].sum()
-        pairs.append({"a": data.annotators[a], "b": data.annotators[b], "n_docs": int(sel.sum()),
+        ng, npred = per_pair["n_a"][p], per_pair["n_b"][p]
+        pairs.append({"a": data.annotators[a], "b": data.annotators[b], "n_docs": int(docs_per_pair[p]),
                       "n_tokens": int(pair_conf[p].sum()), "n_spans": int(ng + npred),
-                      "exact": prf(tp_e, ng, npred), "partial": prf(tp_p, ng, npred),
+                      "exact": prf(per_pair["exact"][p], ng, npred),
+                      "partial": prf(per_pair["partial"][p], ng, npred),
                       "cohen_kappa": cohen_kappa(pair_conf[p])})
     return AgreementReport(
         coverage=_coverage(data), overall=overall, by=result_by, pairs=pairs,
@@ -272,12 +281,14 @@ def _coverage(data: AgreementData) -> dict[str, Any]:
 def _by_label(data, ctx, counts: SpanCounts, st: TokenStats, pair_conf, u_doc, u_pair, multi):
     K = data.n_labels
     V = ctx.values
-    seen = np.zeros((len(V), K), dtype=bool)
-    for s in range(data.n_slots):
-        rows = np.flatnonzero(ctx.m > s)
-        seen[rows, V[rows, s]] = True
-    n_tok = seen.sum(0)
-    del seen
+    n_tok = np.zeros(K, dtype=np.int64)  # tokens given the label by >= 1 annotator
+    for lo in range(0, len(V), 1 << 20):
+        v = V[lo:lo + (1 << 20)]
+        seen = np.zeros((len(v), K), dtype=bool)
+        for s in range(data.n_slots):
+            rows = np.flatnonzero(v[:, s] >= 0)
+            seen[rows, v[rows, s]] = True
+        n_tok += seen.sum(0)
     lab = data.span_label.astype(np.int64)
     ann_sets = data.ann_set[multi]
     ann_sets = ann_sets[ann_sets >= 0]
@@ -294,7 +305,8 @@ def _by_label(data, ctx, counts: SpanCounts, st: TokenStats, pair_conf, u_doc, u
         confs = [binary(c, j) for c in pair_conf]
         out[data.labels[j]] = {
             "n_docs": int(docs_with[j]), "n_tokens": int(n_tok[j]), "n_spans": int(n_spans[j]),
-            "n_pairs": int(len(np.unique(u_pair[sel]))), "n_comparisons": int(sel.sum()),
+            "n_pairs": int((np.bincount(u_pair[sel], minlength=len(pair_conf)) > 0).sum()),
+            "n_comparisons": int(sel.sum()),
             "exact": prf(tp_e, ng, npred), "partial": prf(tp_p, ng, npred),
             "cohen_kappa": _kappas(confs),
             "fleiss_kappa": _fleiss(st, 0, label=j),
@@ -308,10 +320,6 @@ def _by_annotator(data, ctx, counts: SpanCounts, st_all: TokenStats, pair_conf, 
     A = len(data.annotators)
     if A == 0:
         return {}
-    st = None
-    for r in range(data.n_slots):
-        part = token_stats(ctx, data, None, A, slot=r)
-        st = part if st is None else st + part
     wo = alpha_without(ctx, data)
     tot = lambda m: m.sum(1)  # noqa: E731
     # the annotator as reference (A side) or as the other (B side)
@@ -335,14 +343,19 @@ def _by_annotator(data, ctx, counts: SpanCounts, st_all: TokenStats, pair_conf, 
         if docs_of[a] == 0:
             continue
         pidx = np.flatnonzero((pair_ab[:, 0] == a) | (pair_ab[:, 1] == a))
+        confs = [pair_conf[p] if pair_ab[p, 0] == a else pair_conf[p].T for p in pidx]  # rows: a
+        pooled = np.sum(confs, axis=0) if confs else np.zeros((data.n_labels,) * 2)
+        n = int(pooled.sum())
         out[name] = {
             "n_docs": int(docs_of[a]), "n_tokens": int(tok_of[a]), "n_spans": int(spans_of[a]),
             "n_pairs": int(len(pidx)), "n_comparisons": int(n_cmp[a]),
             "exact": prf(tp_e[a], n_own[a], n_other[a]), "partial": prf(tp_p[a], n_own[a], n_other[a]),
-            "cohen_kappa": _kappas([pair_conf[p] if pair_ab[p, 0] == a else pair_conf[p].T for p in pidx]),
-            "fleiss_kappa": _fleiss(st, a),
-            "krippendorff_alpha": _alpha(st.coincidence[a], st.items[a].sum()),
-            "alpha_without": krippendorff_alpha(o_all - st.coincidence[a] + wo[a]),
+            "cohen_kappa": _kappas(confs),
+            # two raters per pooled item (the annotator, one other): Fleiss' kappa = Scott's pi
+            "fleiss_kappa": {"value": fleiss_kappa(np.trace(pooled), n, 2, pooled.sum(0) + pooled.sum(1)),
+                             "raters": 2, "n_items": n, "n_items_excluded": 0},
+            "krippendorff_alpha": _alpha(pooled + pooled.T, n),
+            "alpha_without": krippendorff_alpha(o_all + wo[a]),
         }
     return out
 

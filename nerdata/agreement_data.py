@@ -21,6 +21,7 @@ kept for span figures but labels no token (``spans_without_tokens``).
 """
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
@@ -116,15 +117,15 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     doc_script: list[int] = []
     doc_len: list[int] = []
     tok_counts: list[int] = []
-    tok_s: list[int] = []
-    tok_e: list[int] = []
+    tok_s = array("q")  # flat typed arrays: no Python int objects
+    tok_e = array("q")
     doc_raters: list[list[int]] = []
     doc_sets: list[list[int]] = []
-    set_doc: list[int] = []
-    set_sizes: list[int] = []
-    sp_s: list[int] = []
-    sp_e: list[int] = []
-    sp_l: list[int] = []
+    set_doc = array("q")
+    set_sizes = array("q")
+    sp_s = array("q")
+    sp_e = array("q")
+    sp_l = array("q")
     pred_sets: list[int] = []
     pred_model: list[int] = []
     corr_pred: list[int] = []
@@ -133,26 +134,27 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     seen: set[str] = set()
     texts: list[str] = []
 
-    def add_set(d: int, spans, text: str, who: str) -> int:
-        m = len(set_sizes)
-        n = 0
+    label_get = label_ix.get
+    sp_s_add, sp_e_add, sp_l_add = sp_s.append, sp_e.append, sp_l.append
+
+    def add_set(d: int, spans, n_text: int, kind: str, name: str) -> int:
         for s in spans:
-            if not (0 <= s.start < s.end <= len(text)):
-                raise InputError(f"document {doc_ids[d]!r}: {who} span {s.label} [{s.start},{s.end}) "
-                                 f"is outside the text (length {len(text)}); fix the offsets")
-            lab = label_ix.get(s.label)
+            st, en, lab_name = s.start, s.end, s.label
+            if not (0 <= st < en <= n_text):
+                raise InputError(f"document {doc_ids[d]!r}: {kind} {name!r} span {lab_name} [{st},{en}) "
+                                 f"is outside the text (length {n_text}); fix the offsets")
+            lab = label_get(lab_name)
             if lab is None:
-                if s.label == OUTSIDE:
-                    raise InputError(f"document {doc_ids[d]!r}: {who} has a span labelled 'O' at "
-                                     f"[{s.start},{s.end}); 'O' means no entity, remove the span")
-                lab = label_ix[s.label] = len(label_ix)
-            sp_s.append(s.start)
-            sp_e.append(s.end)
-            sp_l.append(lab)
-            n += 1
+                if lab_name == OUTSIDE:
+                    raise InputError(f"document {doc_ids[d]!r}: {kind} {name!r} has a span labelled 'O' "
+                                     f"at [{st},{en}); 'O' means no entity, remove the span")
+                lab = label_ix[lab_name] = len(label_ix)
+            sp_s_add(st)
+            sp_e_add(en)
+            sp_l_add(lab)
         set_doc.append(d)
-        set_sizes.append(n)
-        return m
+        set_sizes.append(len(spans))
+        return len(set_sizes) - 1
 
     for item in track(items, progress, desc="reading annotations", every=1000):
         doc = item.doc
@@ -170,7 +172,8 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
         tok_counts.append(len(toks))
         tok_s.extend([t.start for t in toks])
         tok_e.extend([t.end for t in toks])
-        doc_len.append(len(doc.text))
+        n_text = len(doc.text)
+        doc_len.append(n_text)
         # completed annotations, one per annotator (the last one wins, counted)
         chosen: dict[str, object] = {}
         for a in item.annotations:
@@ -183,14 +186,14 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
         raters, sets = [], []
         for name, a in chosen.items():
             raters.append(annot_ix.setdefault(name, len(annot_ix)))
-            sets.append(add_set(d, a.spans, doc.text, f"annotator {name!r}"))
+            sets.append(add_set(d, a.spans, n_text, "annotator", name))
         doc_raters.append(raters)
         doc_sets.append(sets)
         # predictions and which annotations started from them
         for p in item.predictions:
             mv = p.model_version or p.annotator or "unknown"
             row = len(pred_sets)
-            pred_sets.append(add_set(d, p.spans, doc.text, f"prediction {mv!r}"))
+            pred_sets.append(add_set(d, p.spans, n_text, "prediction", mv))
             pred_model.append(model_ix.setdefault(mv, len(model_ix)))
             for a, m in zip(chosen.values(), sets):
                 if a.from_prediction is None or a.from_prediction == mv:
@@ -211,7 +214,7 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     tok_ptr = np.zeros(D + 1, dtype=np.int64)
     np.cumsum(tok_counts, out=tok_ptr[1:])
     set_ptr = np.zeros(len(set_sizes) + 1, dtype=np.int64)
-    np.cumsum(set_sizes, out=set_ptr[1:])
+    np.cumsum(_np(set_sizes), out=set_ptr[1:])
     data = AgreementData(
         doc_ids=doc_ids, labels=list(label_ix), annotators=list(annot_ix),
         model_versions=list(model_ix), lang_names=list(lang_ix), script_names=list(script_ix),
@@ -219,15 +222,14 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
         doc_len=np.asarray(doc_len, dtype=np.int64),
         n_ann=n_ann, raters=raters, ann_set=ann_set, tok_ptr=tok_ptr,
         values=np.zeros((0, S), dtype=np.int16),
-        set_doc=np.asarray(set_doc, dtype=np.int64), set_ptr=set_ptr,
-        span_start=np.asarray(sp_s, dtype=np.int64), span_end=np.asarray(sp_e, dtype=np.int64),
-        span_label=np.asarray(sp_l, dtype=np.int16),
+        set_doc=_np(set_doc), set_ptr=set_ptr,
+        span_start=_np(sp_s), span_end=_np(sp_e), span_label=_np(sp_l).astype(np.int16),
         pred_sets=np.asarray(pred_sets, dtype=np.int64), pred_model=np.asarray(pred_model, dtype=np.int32),
         corr_pred=np.asarray(corr_pred, dtype=np.int64), corr_ann=np.asarray(corr_ann, dtype=np.int64),
         repairs=repairs, cancelled=cancelled)
     if len(label_ix) > np.iinfo(np.int16).max:
         raise InputError(f"{len(label_ix)} distinct labels; agreement supports at most 32767")
-    data.values = _token_values(data, np.asarray(tok_s, dtype=np.int64), np.asarray(tok_e, dtype=np.int64))
+    data.values = _token_values(data, _np(tok_s), _np(tok_e))
     return data
 
 
@@ -278,6 +280,11 @@ def _token_values(data: AgreementData, tok_s: np.ndarray, tok_e: np.ndarray) -> 
         labels_by_rank = data.span_label[idx][order]
         values[toks, s] = labels_by_rank[span_rank]
     return values
+
+
+def _np(a: array) -> np.ndarray:
+    """An int64 numpy copy of a typed array (empty-safe)."""
+    return np.frombuffer(a, dtype=np.int64).copy() if len(a) else np.zeros(0, dtype=np.int64)
 
 
 def slot_pairs(n_slots: int) -> list[tuple[int, int]]:

@@ -13,10 +13,11 @@ character) is a candidate with a class:
 
 A matching takes the candidates whose class is allowed, sorted by (class, larger
 overlap first, A start, B start, A index, B index), and walks them greedily, keeping a
-candidate when neither span is matched yet.  The walk is computed in rounds without a
-Python loop over candidates: a round keeps every candidate that comes first for both of
-its spans among the remaining ones (this is exactly what the sequential walk keeps),
-then drops candidates touching a matched span.
+candidate when neither span is matched yet.  The walk is computed without a Python loop
+over candidates: a candidate whose spans have no other candidate is kept outright; the
+others go through rounds, each keeping every candidate that comes first for both of its
+spans among the remaining ones (exactly what the sequential walk keeps), then dropping
+candidates touching a matched span.
 
 * exact match (``{EXACT}``) = the multiset intersection of ``(start, end, label)``, i.e.
   :func:`nerdata.metrics.compare_spans` / seqeval strict;
@@ -49,7 +50,9 @@ class Comparisons:
     cand_a: np.ndarray  # (C,) A entry of each candidate
     cand_b: np.ndarray  # (C,) B entry
     cand_class: np.ndarray  # (C,) int8
-    cand_rank: np.ndarray  # (C,) position in the greedy order
+    cand_overlap: np.ndarray  # (C,) shared characters
+    cand_start_a: np.ndarray  # (C,) start of the A span
+    cand_start_b: np.ndarray  # (C,) start of the B span
 
     @property
     def n_units(self) -> int:
@@ -87,34 +90,44 @@ def compare(data: AgreementData, set_a: np.ndarray, set_b: np.ndarray) -> Compar
     cls[same_lab] = BOUNDARY
     cls[same_off & ~same_lab] = RELABEL
     cls[same_off & same_lab] = EXACT
-    order = np.lexsort((cand_b, cand_a, sb, sa, -ov, cls))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    return Comparisons(set_a, set_b, a_unit, a_span, b_unit, b_span, cand_a, cand_b, cls, rank)
+    return Comparisons(set_a, set_b, a_unit, a_span, b_unit, b_span, cand_a, cand_b, cls, ov, sa, sb)
 
 
 def greedy_match(cmp: Comparisons, classes: tuple[int, ...]) -> np.ndarray:
-    """Indices of the candidates kept by the greedy one-to-one walk over ``classes``."""
+    """Indices of the candidates kept by the greedy one-to-one walk over ``classes``.
+
+    A candidate whose two spans have no other candidate is kept outright (no walk can
+    refuse it); only the rest is ranked and walked in rounds."""
     alive = np.flatnonzero(np.isin(cmp.cand_class, classes))
     na, nb = len(cmp.a_unit), len(cmp.b_unit)
-    used_a = np.zeros(na, dtype=bool)
-    used_b = np.zeros(nb, dtype=bool)
-    big = np.iinfo(np.int64).max
-    picked = []
-    while alive.size:
-        ca, cb, r = cmp.cand_a[alive], cmp.cand_b[alive], cmp.cand_rank[alive]
-        best_a = np.full(na, big, dtype=np.int64)
-        best_b = np.full(nb, big, dtype=np.int64)
-        np.minimum.at(best_a, ca, r)
-        np.minimum.at(best_b, cb, r)
-        win = (best_a[ca] == r) & (best_b[cb] == r)
-        chosen = alive[win]
-        picked.append(chosen)
-        used_a[cmp.cand_a[chosen]] = True
-        used_b[cmp.cand_b[chosen]] = True
-        rest = alive[~win]
-        alive = rest[~used_a[cmp.cand_a[rest]] & ~used_b[cmp.cand_b[rest]]]
-    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+    ca, cb = cmp.cand_a[alive], cmp.cand_b[alive]
+    single = (np.bincount(ca, minlength=na)[ca] == 1) & (np.bincount(cb, minlength=nb)[cb] == 1)
+    picked = [alive[single]]
+    alive = alive[~single]
+    if alive.size:
+        order = np.lexsort((cmp.cand_b[alive], cmp.cand_a[alive], cmp.cand_start_b[alive],
+                            cmp.cand_start_a[alive], -cmp.cand_overlap[alive], cmp.cand_class[alive]))
+        rank_of = np.empty(len(alive), dtype=np.int64)
+        rank_of[order] = np.arange(len(alive))
+        rank = np.empty(len(cmp.cand_a), dtype=np.int64)
+        rank[alive] = rank_of
+        used_a = np.zeros(na, dtype=bool)
+        used_b = np.zeros(nb, dtype=bool)
+        big = np.iinfo(np.int64).max
+        while alive.size:
+            ca, cb, r = cmp.cand_a[alive], cmp.cand_b[alive], rank[alive]
+            best_a = np.full(na, big, dtype=np.int64)
+            best_b = np.full(nb, big, dtype=np.int64)
+            np.minimum.at(best_a, ca, r)
+            np.minimum.at(best_b, cb, r)
+            win = (best_a[ca] == r) & (best_b[cb] == r)
+            chosen = alive[win]
+            picked.append(chosen)
+            used_a[cmp.cand_a[chosen]] = True
+            used_b[cmp.cand_b[chosen]] = True
+            rest = alive[~win]
+            alive = rest[~used_a[cmp.cand_a[rest]] & ~used_b[cmp.cand_b[rest]]]
+    return np.sort(np.concatenate(picked))
 
 
 @dataclass

@@ -50,13 +50,16 @@ def unitizing_from_arrays(doc_len: np.ndarray, observers: int, doc: np.ndarray, 
     if m < 2 or L == 0:
         return out
     base = np.cumsum(doc_len) - doc_len
-    for c in np.unique(label):
-        sel = label == c
-        d, o, b, e = doc[sel], obs[sel], start[sel] + base[doc[sel]], end[sel] + base[doc[sel]]
+    order = np.lexsort((start, doc, label))  # one sort: labels, then documents, then starts
+    doc, obs, label = doc[order], obs[order], label[order]
+    start, end = start[order] + base[doc], end[order] + base[doc]
+    labels, first = np.unique(label, return_index=True)
+    bounds = list(first) + [len(label)]
+    for k, c in enumerate(labels):
+        sl = slice(bounds[k], bounds[k + 1])
+        d, o, b, e = doc[sl], obs[sl], start[sl], end[sl]
         ln = (e - b).astype(np.float64)
         # ---- observed: every pair of units of the same document, different observers
-        order = np.lexsort((b, d))
-        d, o, b, e, ln = d[order], o[order], b[order], e[order], ln[order]
         n = len(d)
         grp_end = np.searchsorted(d, d, side="right")
         reps = grp_end - np.arange(n) - 1

@@ -93,7 +93,7 @@ def test_cohen_kappa_equals_sklearn_per_pair(items, report):
     assert checked == 6
 
 
-def test_cohen_kappa_of_annotator_pools_its_pairs(items, report):
+def test_annotator_against_all_others_pools_its_pairs(items, report):
     from sklearn.metrics import cohen_kappa_score
 
     a = "ada"
@@ -105,8 +105,19 @@ def test_cohen_kappa_of_annotator_pools_its_pairs(items, report):
                 if b != a:
                     ya += token_labels(it.doc, anns[a].spans)
                     yo += token_labels(it.doc, ann.spans)
-    got = report.by["annotator"][a]["cohen_kappa"]["pooled"]
-    assert got == pytest.approx(cohen_kappa_score(ya, yo), abs=1e-12)
+    g = report.by["annotator"][a]
+    assert g["cohen_kappa"]["pooled"] == pytest.approx(cohen_kappa_score(ya, yo), abs=1e-12)
+    # "the annotator against every other": each (a, other) token is one unit with 2 values
+    import krippendorff
+    from statsmodels.stats.inter_rater import fleiss_kappa
+
+    labels = sorted(set(ya) | set(yo))
+    rel = np.array([[labels.index(x) for x in ya], [labels.index(x) for x in yo]], dtype=float)
+    assert g["krippendorff_alpha"]["value"] == pytest.approx(
+        krippendorff.alpha(reliability_data=rel, level_of_measurement="nominal"), abs=1e-10)
+    table = np.array([[(x == lab) + (y == lab) for lab in labels] for x, y in zip(ya, yo)])
+    assert g["fleiss_kappa"]["value"] == pytest.approx(fleiss_kappa(table, method="fleiss"), abs=1e-12)
+    assert g["fleiss_kappa"]["n_items"] == len(ya)
 
 
 def _table(items, labels, raters):

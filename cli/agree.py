@@ -159,7 +159,11 @@ def render(rep: dict[str, Any]) -> str:
 @click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
 def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None,
               jsonl_path: str | None, top: int, progress: bool) -> None:
-    """Inter-annotator agreement of INPUT: span F1, Cohen/Fleiss kappa, Krippendorff alpha."""
+    """Inter-annotator agreement of INPUT: span F1, Cohen/Fleiss kappa, Krippendorff alpha.
+
+    INPUT is an annotated-documents JSONL file, a Label Studio JSON export, '-' (stdin) or
+    ls:PROJECT (a Label Studio project title or id; LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY).
+    """
     from nerdata.agreement import compute_agreement
     from nerdata.errors import ConfigError
 
@@ -207,7 +211,12 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
 @click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
 def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, conflicts_path: str | None,
                    progress: bool) -> None:
-    """Adjudicate INPUT's annotations into gold documents by RULE."""
+    """Adjudicate INPUT's annotations into gold documents by --rule.
+
+    INPUT is an annotated-documents JSONL file, a Label Studio JSON export, '-' (stdin) or
+    ls:PROJECT.  Ties and overlapping winners are reported on stderr (and --conflicts), never
+    broken silently.
+    """
     from nerdata.adjudicate import adjudicate, parse_rule
     from nerdata.jsonl import write_documents
 

@@ -90,7 +90,8 @@ def write_jsonl(records: Sequence[dict[str, Any]], path: str | Path, **header: A
 
 # ----------------------------------------------------------------------------- HTML
 _CSS = """
-body{font-family:system-ui,sans-serif;margin:1.5rem;color:#111;max-width:70rem}
+body{font-family:system-ui,"Noto Sans","Noto Naskh Arabic","Noto Nastaliq Urdu","Noto Sans Ethiopic",sans-serif;
+  margin:1.5rem;color:#111;max-width:70rem}
 h1{font-size:1.3rem} .doc{border:1px solid #ccc;border-radius:6px;margin:1rem 0;padding:.6rem .9rem}
 .meta{color:#555;font-size:.85rem;margin-bottom:.4rem} table{border-collapse:collapse;width:100%}
 td,th{border-top:1px solid #eee;padding:.3rem .4rem;vertical-align:top;text-align:start}

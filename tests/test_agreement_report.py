@@ -162,3 +162,23 @@ def test_agree_and_adjudicate_a_label_studio_project(ls_client, ls_server, ls_ti
     gold = {d.id: d for d in read_documents(out)}
     for it in items:
         assert [s.key for s in gold[it.id].spans] == sorted(s.key for s in it.annotations[0].spans)
+
+
+@pytest.mark.browser
+def test_html_renders_urdu_right_to_left_in_chromium(mixed, tmp_path):
+    from browser_helpers import chromium_page
+
+    rep = compute_agreement(mixed)
+    records = disagreements(rep, mixed, top=None)
+    with chromium_page() as page:
+        page.set_content(render_html(records, title="agreement"))
+        directions = page.eval_on_selector_all(
+            "section.doc", "secs => secs.map(s => Array.from(s.querySelectorAll('td.text'))"
+                           ".map(td => getComputedStyle(td).direction))")
+        marks = page.eval_on_selector_all("mark", "els => els.map(e => getComputedStyle(e).backgroundColor)")
+        page.screenshot(path=str(tmp_path / "disagreements.png"))
+    assert len(directions) == len(records)
+    for rec, dirs in zip(records, directions):
+        want = "rtl" if rec["lang"] == "urd" else "ltr"
+        assert dirs == [want] * rec["n_annotators"], rec["id"]
+    assert marks and all(c not in ("rgba(0, 0, 0, 0)", "transparent") for c in marks)

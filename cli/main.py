@@ -13,7 +13,7 @@ import click
 from nerdata import __version__
 from nerdata.errors import NerdataError
 
-AREAS = ("corpora", "ls", "serve", "train", "agree", "release", "transfer", "report")
+AREAS = ("corpora", "ls", "serve", "train", "agree", "release", "transfer", "report", "demo")
 
 
 class NerdataGroup(click.Group):

@@ -33,7 +33,8 @@ JS_HIGHLIGHTS = """els => els.map(e => ({text: e.textContent, label: e.dataset.l
   end: e.dataset.end === undefined ? null : Number(e.dataset.end)}))"""
 
 JS_REGIONS = """els => els.map(e => ({
-  label: (e.querySelector('.lsf-labels-list .lsf-labels-list, .lsf-labels-list') || {}).textContent || null,
+  label: (e.querySelector('.lsf-labels-list .lsf-labels-list, .lsf-labels-list') || {})
+    .textContent || null,
   text: (e.querySelector('.lsf-outliner-item__text') || {}).textContent || null}))"""
 
 

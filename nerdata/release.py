@@ -12,8 +12,9 @@
 Configs: one per language plus ``all`` (the default; its ``data_files`` are globs over
 every language).  The build never holds the rows (:mod:`nerdata.release_build`): pass 1
 reads each input once, validates, spools rows to parquet and chooses which copy of each
-duplicate survives; pass 2 filters the spools into the final row groups and shards.  Identical inputs give byte-identical
-parquet files and card; the creation time lives only in ``manifest.json``.
+duplicate survives; pass 2 filters the spools into the final row groups and shards.
+Identical inputs give byte-identical parquet files and card; the creation time lives
+only in ``manifest.json``.
 
 A version is immutable: building it again raises :class:`AlreadyExistsError`;
 :func:`verify_release` re-hashes every file; :func:`load_release` verifies first.

@@ -126,7 +126,8 @@ def render_card(manifest: Mapping[str, Any], features) -> str:
               f"({', '.join(f'{k} {v:g}' for k, v in manifest['split_rule']['ratios'].items())}), "
               "so a sentence never changes split between versions. Duplicates (same "
               "normalised text and tokens) are removed, keeping the copy in the highest split "
-              "(test, then dev, then train) and then the smallest id.", "",
+              "(test, then dev, then train), then the one whose id has the smallest hash; the "
+              "counts are in `manifest.json`.", "",
               "## Statistics", "",
               _table(["split", "sentences", "tokens", "entities", "masked tokens"],
                      [[s, c["splits"][s]["sentences"], c["splits"][s]["tokens"],

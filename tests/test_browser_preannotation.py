@@ -58,7 +58,7 @@ def _png_size(path) -> tuple[int, int]:
 
 
 def test_annotator_sees_the_models_spans_with_labels(ls_client, ls_title, predicted, tmp_path):
-    chromium_path()  # skip early (before any server work) when there is no browser
+    chromium_path()  # skip when Debian's chromium is missing (never download one)
     version, dev, preds = predicted
     # the dev sentence where the model found the most kinds of entities, then the most spans
     k = max(range(len(dev)), key=lambda i: (len({s.label for s in preds[i]}), len(preds[i]), -i))

@@ -31,7 +31,7 @@ JS_WORD_CENTRE = """(word) => {
 
 
 def test_editor_shows_and_writes_code_point_offsets(ls_client, ls_title):
-    chromium_path()  # skip early when there is no browser
+    chromium_path()  # skip when Debian's chromium is missing (never download one)
 
     words = [unicodedata.normalize("NFC", w) for w in
              ["Ọlá", "🙂", "lọ", "sí", "Èkó", "🇳🇬", "pẹ̀lú", "𝔸𝕓", "Adé", "."]]

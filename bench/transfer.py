@@ -50,12 +50,15 @@ def main(argv=None) -> int:
     ap.add_argument("--beam-width", type=int, default=1,
                     help="spaCy span-score beam (1: greedy only; F1 is the same, faster)")
     ap.add_argument("--text-corpus", default="masakhane-monolingual")
+    ap.add_argument("--exclude", default="amh",
+                    help="also correlate without pairs involving these languages (amh is the "
+                         "only non-Latin script: every pair with it scores ~0)")
     ap.add_argument("--out", default=str(ROOT / ".work" / "transfer" / "bench-matrix"))
     args = ap.parse_args(argv)
 
     from nerdata.cli.transfer import CatalogueSource
     from nerdata.transfer import (DataRef, profile_documents, rank, recommend)
-    from nerdata.transfer_matrix import engine_factory, run_matrix, take
+    from nerdata.transfer_matrix import engine_factory, fit_weights, run_matrix, take
 
     langs = [x for x in args.langs.replace(",", " ").split() if x]
     src = CatalogueSource(map_to="nerdata")
@@ -90,6 +93,7 @@ def main(argv=None) -> int:
               f"{_f(c['spearman_rho']):>9} {_g(c['spearman_p']):>9}  {c.get('note', '')}")
     print("reference (published, not measured here): overlap R = 0.73 over 90 MasakhaNER "
           "pairs; geographic/genetic distance weaker. Distances should correlate negatively.")
+    _robustness_of_correlations(res, args.exclude)
 
     # ------------------------------------------------------------ recommendation
     profiles = {f"{args.corpus}/{s}": profile_documents(
@@ -113,6 +117,10 @@ def main(argv=None) -> int:
                          "rank_of_recommended": sorted(vals, reverse=True).index(f1[top]) + 1})
             for p, v in rec.predictors.items():
                 single.setdefault(p, []).append(f1[rank(v, p)[0]])
+            learnt = recommend(t, cands, src, target_data=tref(t), profiles=profiles,
+                               weights=fit_weights(res, exclude_targets=[t]))
+            single.setdefault("combined, learnt weights (leave target out)", []).append(
+                f1[learnt.ranking[0]])
         print(f"\nrecommendation with target data: {name}")
         print(f"{'target':7} {'recommended':>11} {'F1':>6} {'best':>12} {'median':>7} {'rank':>5}")
         for r in rows:
@@ -120,12 +128,16 @@ def main(argv=None) -> int:
                   f"{r['best_source']:>5} {100 * r['best']:6.1f} {100 * r['median']:7.1f} "
                   f"{r['rank_of_recommended']:>5}")
         m = {k: statistics.fmean(r[k] for r in rows) for k in ("f1", "best", "median", "mean")}
-        hits = sum(r["rank_of_recommended"] == 1 for r in rows)
+        tied = [r["target"] for r in rows if r["best"] == min(
+            res.f1[s][r["target"]] for s in res.langs if s != r["target"])]
+        hits = sum(r["rank_of_recommended"] == 1 for r in rows if r["target"] not in tied)
         print(f"mean F1: recommended {100 * m['f1']:.1f}, best {100 * m['best']:.1f}, median "
               f"{100 * m['median']:.1f}, random (mean) {100 * m['mean']:.1f}; top-1 = best in "
-              f"{hits}/{len(rows)}; ratio recommended/median = {_ratio(m['f1'], m['median'])}, "
-              f"recommended/best = {_ratio(m['f1'], m['best'])}")
-        print("  top-1 by a single predictor, mean F1 (ratio to median): " + ", ".join(
+              f"{hits}/{len(rows) - len(tied)} targets with a choice (all sources tie on "
+              f"{', '.join(tied) or 'none'}); ratio recommended/median = "
+              f"{_ratio(m['f1'], m['median'])}, recommended/best = {_ratio(m['f1'], m['best'])}")
+        print("  top-1 by a single predictor (or learnt combination), mean F1 (ratio to median): "
+              + ", ".join(
             f"{p} {100 * statistics.fmean(v):.1f} ({_ratio(statistics.fmean(v), m['median'])})"
             for p, v in sorted(single.items(), key=lambda kv: -statistics.fmean(kv[1]))))
         summary["settings"][name] = {"rows": rows, "means": m, "hits": hits,
@@ -135,6 +147,41 @@ def main(argv=None) -> int:
     out.write_text(json.dumps(summary, indent=2, default=float) + "\n", "utf-8")
     print(f"\n# details: {out}")
     return 0
+
+
+def _robustness_of_correlations(res, exclude: str) -> None:
+    """Correlations without the excluded languages, and the mean per-target Spearman (how
+    well a predictor orders the sources of one target: what recommendation needs)."""
+    from nerdata.transfer_matrix import correlate
+
+    drop = {x for x in exclude.replace(",", " ").split() if x}
+    pairs = [(s, t) for s, t in res.pairs() if s not in drop and t not in drop]
+    if drop and pairs:
+        print(f"\nwithout pairs involving {', '.join(sorted(drop))} ({len(pairs)} pairs):")
+        print(f"{'predictor':22} {'Pearson r':>9} {'p':>9} {'Spearman':>9} {'p':>9}")
+        for p in SHOW:
+            xs = [res.predictors[f"{s}->{t}"].get(p) for s, t in pairs]
+            if None in xs:
+                continue
+            c = correlate(xs, [res.f1[s][t] for s, t in pairs])
+            print(f"{p:22} {_f(c['pearson_r']):>9} {_g(c['pearson_p']):>9} "
+                  f"{_f(c['spearman_rho']):>9} {_g(c['spearman_p']):>9}  {c['note']}")
+    print("\nmean over targets of the Spearman rho between a predictor and F1 across that "
+          "target's sources (targets whose sources all score the same are skipped):")
+    line = []
+    for p in SHOW:
+        rhos = []
+        for t in res.targets:
+            srcs = [s for s in res.langs if s != t]
+            xs = [res.predictors[f"{s}->{t}"].get(p) for s in srcs]
+            if None in xs:
+                continue
+            c = correlate(xs, [res.f1[s][t] for s in srcs])
+            if c["spearman_rho"] is not None:
+                rhos.append(c["spearman_rho"])
+        if rhos:
+            line.append(f"{p} {statistics.fmean(rhos):+.2f} (n={len(rhos)})")
+    print("  " + ", ".join(line))
 
 
 def _f(v) -> str:

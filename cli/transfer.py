@@ -97,6 +97,18 @@ def _weights(spec: str | None) -> dict[str, float]:
     return out
 
 
+def _learnt_weights(matrix_dir: str | None, target: str) -> dict[str, float]:
+    if not matrix_dir:
+        return {}
+    from nerdata.transfer_matrix import MatrixResult, fit_weights
+
+    w = fit_weights(MatrixResult.load(matrix_dir), exclude_targets=[target])
+    if not any(w.values()):
+        raise ConfigError(f"{matrix_dir}: no predictor ordered sources better than chance; "
+                          f"cannot learn weights from this matrix")
+    return w
+
+
 def _engine_options(engine: str, base_model: str | None, device: str | None) -> dict[str, Any]:
     opts: dict[str, Any] = {}
     if engine == "transformers":
@@ -152,6 +164,9 @@ def register(cli: click.Group) -> None:
                   help="Map labelled data to this tagset before comparing entity types.")
     @click.option("--weights", default=None,
                   help="Override combined-score weights: NAME=W,NAME=W (0 drops a predictor).")
+    @click.option("--weights-from", default=None, type=click.Path(file_okay=False),
+                  help="Learn the weights from a matrix output folder (mean per-target "
+                       "Spearman of each predictor with F1; the target itself is left out).")
     @click.option("--max-docs", type=int, default=None,
                   help="Read at most this many sentences per data set (speed).")
     @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
@@ -159,16 +174,20 @@ def register(cli: click.Group) -> None:
     @click.option("-o", "--output", default=None,
                   help="Also write the recommendation as JSON here (name it recommend*.json "
                        "for 'nerdata transfer report').")
-    def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, max_docs, fmt,
-                      output):
+    def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weights_from,
+                      max_docs, fmt, output):
         """Rank candidate source data for a target language by each predictor and combined."""
         from nerdata.transfer import recommend
 
         src = CatalogueSource(map_to=tagset)
         cands = [parse_ref(c, default_corpus=corpus) for c in _many(candidates)]
         tref = parse_ref(target_data, lang=target) if target_data else None
-        rec = recommend(target, cands, src, target_data=tref, weights=_weights(weights),
-                        max_docs=max_docs)
+        w = _learnt_weights(weights_from, target)
+        w.update(_weights(weights))
+        rec = recommend(target, cands, src, target_data=tref, weights=w, max_docs=max_docs)
+        if weights_from:
+            rec.notes.append(f"weights learnt from the matrix in {weights_from} "
+                             f"(target {target} left out)")
         if output:
             _write_json(output, rec.to_dict())
         if fmt == "json":

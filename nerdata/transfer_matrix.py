@@ -310,3 +310,30 @@ def engine_factory(engine: str, tagset: str = "nerdata", **options: Any) -> Fact
         return cls(tagset, **options)
 
     return make
+
+
+def fit_weights(res: MatrixResult, *, exclude_targets: Sequence[str] = (),
+                predictors: Sequence[str] = PREDICTORS) -> dict[str, float]:
+    """Combined-score weights learnt from a matrix: for each predictor, the mean over
+    targets of the Spearman rho between the predictor and zero-shot F1 across that target's
+    sources, signed so that "orders sources well" is positive, floored at 0.
+
+    ``exclude_targets`` leaves targets out (leave-one-target-out evaluation); targets whose
+    sources all score the same carry no ranking information and are skipped."""
+    from nerdata.transfer import LOWER_IS_BETTER
+
+    out: dict[str, float] = {}
+    for p in predictors:
+        rhos = []
+        for t in res.targets:
+            if t in exclude_targets:
+                continue
+            srcs = [s for s in res.langs if s != t]
+            xs = [res.predictors.get(_pair(s, t), {}).get(p) for s in srcs]
+            if not srcs or None in xs:
+                continue
+            rho = correlate(xs, [res.f1[s][t] for s in srcs])["spearman_rho"]
+            if rho is not None:
+                rhos.append(-rho if p in LOWER_IS_BETTER else rho)
+        out[p] = max(0.0, sum(rhos) / len(rhos)) if rhos else 0.0
+    return out

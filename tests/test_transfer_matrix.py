@@ -135,3 +135,25 @@ def test_multi_source_and_report(results, corpora_dir):
 def test_report_without_results_is_an_error(tmp_path):
     res = CliRunner().invoke(cli, ["transfer", "report", str(tmp_path)])
     assert res.exit_code == 1 and "no transfer results found" in res.output
+
+
+def test_fit_weights_reward_predictors_that_order_sources():
+    from nerdata.transfer_matrix import MatrixResult, fit_weights
+
+    langs = ["a", "b", "c", "d"]
+    f1 = {s: {t: (0.9 if s == t else 0.1 * (ord(s) - 96)) for t in langs} for s in langs}
+    preds = {}
+    for s in langs:
+        for t in langs:
+            if s != t:
+                k = ord(s) - 96  # grows with F1
+                preds[f"{s}->{t}"] = {"token_overlap": float(k), "geographic": 1.0 / k,
+                                      "source_size": float(-k), "genetic": 0.5}
+    res = MatrixResult(langs, langs, f1, {}, preds, {})
+    w = fit_weights(res, predictors=["token_overlap", "geographic", "source_size", "genetic"])
+    assert w["token_overlap"] == pytest.approx(1.0)  # perfect order
+    assert w["geographic"] == pytest.approx(1.0)  # a distance: lower is better, sign flipped
+    assert w["source_size"] == 0.0  # anti-correlated: floored at 0
+    assert w["genetic"] == 0.0  # constant: no information
+    loo = fit_weights(res, exclude_targets=["a", "b", "c"], predictors=["token_overlap"])
+    assert loo["token_overlap"] == pytest.approx(1.0)

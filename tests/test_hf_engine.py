@@ -102,6 +102,8 @@ def test_batching_and_padding_do_not_change_predictions(trained, yor):
 
 
 def test_save_load_roundtrip_predicts_identically(trained, yor, tmp_path):
+    from nerdata.engines.hf_engine import TransformersTagger
+
     tagger, _ = trained
     out = tagger.save(tmp_path / "model")
     assert (out / "model.safetensors").exists() and (out / "tokenizer.json").exists()
@@ -121,6 +123,10 @@ def test_save_load_roundtrip_predicts_identically(trained, yor, tmp_path):
     for x, y in zip(a, b):
         for s, t in zip(x, y):
             assert s.score == pytest.approx(t.score, abs=1e-6)
+    # opt-in bf16 autocast on CPU: close to fp32
+    half = TransformersTagger.load(out, precision="bf16")
+    for p32, p16 in zip(again.predict_probs(docs[:8]), half.predict_probs(docs[:8])):
+        np.testing.assert_allclose(p32, p16, atol=0.1)
 
 
 def test_seeds_make_training_reproducible_and_train_continues(base, yor):
@@ -178,22 +184,51 @@ def test_partial_label_loss_is_minus_log_of_allowed_mass():
 
 # ------------------------------------------------------------------ long inputs
 @pytest.fixture(scope="module")
-def pattern(tmp_path_factory, yor):
-    """A tiny model trained until it tags a lexical pattern perfectly; every word is one
-    subword, so window boundaries fall on known word positions."""
-    from nerdata.engines.hf_engine import TransformersTagger
-
+def pattern_data(tmp_path_factory, yor):
+    """Sentences whose tags follow from the words (see tiny_models.pattern_corpus) and a
+    tiny base model whose tokenizer keeps each of their words as one subword."""
     fillers = sorted({t.text for d in yor for t in d.tokens if t.text.isalpha()})[:30]
     first, last = ["Adé", "Bọ́lá", "Kẹ́mi", "Túndé"], ["Ọlá", "Àjàyí"]
     places = ["Èkó", "Ìbàdàn"]
-    data = pattern_corpus(fillers, first, last, places, n=160, length=14, seed=3)
+    data = pattern_corpus(fillers, first, last, places, n=200, length=14, seed=3)
     base = make_tiny_xlmr(tmp_path_factory.mktemp("pattern"), [" ".join(w) for w, _ in data],
                           vocab_size=200, whole_words=fillers + first + last + places,
                           name="pattern")
     docs = [_doc(f"p{k}", w, t) for k, (w, t) in enumerate(data)]
+    return docs, base, (fillers, first, last, places)
+
+
+@pytest.fixture(scope="module")
+def pattern(pattern_data):
+    """A tiny model trained until it tags the lexical pattern perfectly; every word is one
+    subword, so window boundaries fall on known word positions."""
+    from nerdata.engines.hf_engine import TransformersTagger
+
+    docs, base, words = pattern_data
     tagger = TransformersTagger(TAGSET, base_model=str(base), max_length=32, stride=8)
-    tagger.train(docs, epochs=10, seed=0, lr=5e-3, batch_size=16, warmup_ratio=0.0)
-    return tagger, fillers, first, last, places
+    tagger.train(docs[:160], epochs=10, seed=0, lr=5e-3, batch_size=16, warmup_ratio=0.0)
+    return (tagger, *words)
+
+
+def test_early_stopping_keeps_the_best_dev_epoch(pattern_data):
+    from nerdata.engines.hf_engine import TransformersTagger
+
+    docs, base, _ = pattern_data
+    train, dev = docs[:64], docs[160:]
+    t = TransformersTagger(TAGSET, base_model=str(base))
+    # a learning rate high enough that dev F1 can move both ways between epochs
+    log = t.train(train, dev, epochs=8, seed=0, lr=2e-2, batch_size=8, warmup_ratio=0.0,
+                  early_stopping_patience=2)
+    f1s = [e["dev"]["f1"] for e in log["epochs"]]
+    assert max(f1s) > 0.5
+    assert log["best_dev_f1"] == max(f1s) and f1s[log["best_epoch"] - 1] == max(f1s)
+    final = evaluate(dev, t.predict(dev)).micro.f1
+    assert final == pytest.approx(log["best_dev_f1"])  # the best epoch's weights are kept
+    if "stopped_early" in log:  # stopped `patience` epochs after the last improvement
+        assert len(f1s) == log["best_epoch"] + 2 < 8
+        assert max(f1s[log["best_epoch"]:]) <= log["best_dev_f1"]
+    else:
+        assert len(f1s) == 8
 
 
 def test_long_document_windows_lose_no_entity_at_the_seams(pattern):
@@ -255,7 +290,7 @@ def test_clear_errors(base, yor):
         with pytest.raises(ConfigError, match="CUDA"):
             TransformersTagger(TAGSET, base_model=str(base), device="cuda").predict(yor[:1])
         with pytest.raises(ConfigError, match="needs a CUDA device"):
-            t = TransformersTagger(TAGSET, base_model=str(base), precision="bf16")
+            t = TransformersTagger(TAGSET, base_model=str(base), precision="fp16")
             t.train(yor[:2], epochs=1)
     with pytest.raises(NotFoundError, match="cannot load checkpoint"):
         TransformersTagger(TAGSET, base_model="nerdata-test/no-such-model").predict(yor[:1])

@@ -14,8 +14,9 @@ training then raises instead of returning noise.
   dynamic padding; each word takes its prediction from the window where it is most
   central.  Nothing is truncated or dropped.
 * ``device="auto"|"cpu"|"cuda"``; ``precision="auto"`` is bf16 (fp16 where bf16 is not
-  supported) autocast on CUDA and fp32 on CPU.  The CUDA path is written for GPUs but
-  this project's CI runs on CPU only.
+  supported) autocast on CUDA and fp32 on CPU (``precision="bf16"`` opts in to bf16
+  autocast on CPU).  The CUDA path is written for GPUs but this project's CI runs on CPU
+  only.
 * ``save()`` writes safetensors weights, the tokenizer and ``model_card.json``;
   ``load()`` reads them back; ``version`` (a digest of the weights) is stamped on every
   prediction.  Training: :mod:`nerdata.engines.hf_train`.
@@ -32,7 +33,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from nerdata.align import Decoded, decode_spans, merge_window_probs
+from nerdata.align import (CONFIDENCE_METHODS, SPAN_SCORES, Decoded, decode_spans,
+                           merge_window_probs)
 from nerdata.doc import Document, Span, whitespace_tokens
 from nerdata.engines.base import CARD_FILE, ModelCard
 from nerdata.errors import AlreadyExistsError, ConfigError, IntegrityError, NotFoundError
@@ -48,12 +50,24 @@ ENGINE = "transformers"
 
 
 def _tagset_of(tagset: str | Tagset, labels: Sequence[str] | None) -> Tagset:
+    """The tagset (registry name, YAML path or object), optionally narrowed to ``labels``
+    (in that order); a name unknown to the registry needs ``labels``."""
     if isinstance(tagset, Tagset):
-        return tagset
-    if labels is not None:
+        base = tagset
+    else:
         name, _, version = tagset.partition("@")
-        return Tagset(name, version or "1", tuple(labels), {lab: "" for lab in labels})
-    return load_tagset(tagset.partition("@")[0])
+        try:
+            base = load_tagset(name)
+        except NotFoundError:
+            if labels is None:
+                raise
+            return Tagset(name, version or "1", tuple(labels), {lab: "" for lab in labels})
+    if labels is None:
+        return base
+    for lab in labels:
+        base.check_label(lab, "transformers engine labels")
+    return Tagset(base.name, base.version, tuple(labels),
+                  {lab: base.descriptions.get(lab, "") for lab in labels}, base.description)
 
 
 def weights_digest(model) -> str:
@@ -79,6 +93,12 @@ class TransformersTagger:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
         if precision not in PRECISIONS:
             raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if span_score not in SPAN_SCORES:
+            raise ConfigError(f"span_score must be one of {', '.join(SPAN_SCORES)}, "
+                              f"got {span_score!r}")
+        if confidence not in CONFIDENCE_METHODS:
+            raise ConfigError(f"confidence must be one of {', '.join(CONFIDENCE_METHODS)}, "
+                              f"got {confidence!r}")
         self.tagset = _tagset_of(tagset, labels)
         self.id2label: list[str] = self.tagset.iob2_names()
         self.base_model = str(base_model)
@@ -309,6 +329,9 @@ class TransformersTagger:
                                  f"the model card is incomplete")
         name, _, version = card.tagset.partition("@")
         tagset = Tagset(name, version or "1", tuple(card.labels), {lab: "" for lab in card.labels})
+        for key in ("max_length", "stride"):  # predict with the windows it was trained with
+            if card.extra.get(key) is not None:
+                options.setdefault(key, int(card.extra[key]))
         self = cls(tagset, card.base_model or str(d), **options)
         self.card = card
         self._source = str(d)

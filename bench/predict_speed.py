@@ -1,6 +1,6 @@
 """Batched transformers prediction vs the ``transformers`` token-classification pipeline.
 
-    python bench/predict_speed.py [--sentences 2000] [--train-steps 150] [--threads 1]
+    python bench/predict_speed.py [--sentences 2000] [--repeats 2] [--threads 1] [--train-steps 0]
 
 Same model, same device, same 2,000 real sentences (MasakhaNER 2.0 hau/yor/swa and IL-NER
 hin/tel/urd test splits, half each), one run.  The model is XLM-R-shaped but small
@@ -18,14 +18,18 @@ the agreement of decoding, not about accuracy.
   sentence text -- with its default ``batch_size`` (1) and with ``--batch-size``.
 
 Prints sentences/s of each (best of ``--repeats`` interleaved passes: the CPUs are shared),
-the ratios, and how many sentences' spans differ between ours and the default pipeline.  Pipeline entities are character offsets on the text; each is
-mapped onto our tokens (the tokens it overlaps).  Differences are classified: ``truncated``
-(the sentence is longer than the model's 512 subwords: the pipeline truncates, we use
-windows), ``heuristic-split`` (on raw text the pipeline guesses word starts from
-offsets; a word whose first piece is a bare ``▁`` or that contains ``<unk>`` after its first
-piece becomes two "words", and the second one's label can differ from the first-subword
-label we use; counted when every differing span overlaps or touches such a word), ``cut-word`` (a pipeline entity boundary falls inside one of our tokens),
-``other`` (printed).
+the ratios, and how many sentences' spans differ between ours and the default pipeline.
+Pipeline entities are character offsets on the text; each is mapped onto our tokens (the
+tokens it overlaps).  Differences are classified:
+
+* ``truncated``: the sentence is longer than the model's 512 subwords (the pipeline
+  truncates, we use windows);
+* ``heuristic-split``: on raw text the pipeline guesses word starts from offsets; a word
+  whose first piece is a bare ``▁`` or that has ``<unk>`` after its first piece becomes two
+  "words", and the second one's label can differ from the first-subword label we use
+  (counted when every differing span overlaps or touches such a word);
+* ``cut-word``: a pipeline entity boundary falls inside one of our tokens;
+* ``other`` (printed).
 """
 from __future__ import annotations
 

@@ -10,7 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tiny_models import make_tiny_xlmr, pattern_corpus, torch_threads  # noqa: E402
+from tiny_models import (make_tiny_roberta, make_tiny_xlmr, pattern_corpus,  # noqa: E402
+                         torch_threads)
 
 from nerdata.align import plan_windows  # noqa: E402
 from nerdata.corpora import load_documents  # noqa: E402
@@ -273,6 +274,17 @@ def test_same_type_neighbours_stay_separate_end_to_end(pattern):
     assert [(doc.span_text(s), s.label) for s in pred] == [
         (first[0], "PER"), (first[1], "PER"), (f"{first[2]} {last[0]}", "PER"),
         (places[0], "LOC"), (places[1], "LOC")]
+
+
+def test_byte_level_bpe_checkpoint(tmp_path, yor):
+    """RoBERTa-style tokenizers need a prefix space for pre-split words; the engine adds it."""
+    from nerdata.engines.hf_engine import TransformersTagger
+
+    base = make_tiny_roberta(tmp_path, [d.text for d in yor[:60]])
+    t = TransformersTagger(TAGSET, base_model=str(base))
+    log = t.train(yor[:16], epochs=1, seed=0, lr=1e-3, batch_size=8)
+    assert log["steps"] == 2 and t.tokenizer.add_prefix_space is True
+    assert len(t.predict(yor[:3])) == 3
 
 
 # ------------------------------------------------------------------ errors

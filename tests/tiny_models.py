@@ -126,3 +126,27 @@ def pattern_corpus(fillers: Sequence[str], first: Sequence[str], last: Sequence[
                 tags.append("O")
         out.append((words, tags))
     return out
+
+
+def make_tiny_roberta(tmp_path: str | Path, texts: Iterable[str], *, vocab_size: int = 600,
+                      max_length: int = 128, seed: int = 0) -> Path:
+    """A tiny RoBERTa (byte-level BPE tokenizer, ``add_prefix_space=False`` as saved by
+    RoBERTa checkpoints) masked-LM checkpoint: the other common tokenizer family."""
+    import torch
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaConfig, RobertaForMaskedLM, RobertaTokenizer
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(list(texts), vocab_size=vocab_size, special_tokens=SPECIALS,
+                            show_progress=False)
+    model = json.loads(bpe._tokenizer.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split()) for m in model["merges"]]
+    tok = RobertaTokenizer(vocab=model["vocab"], merges=merges, model_max_length=max_length)
+    cfg = RobertaConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=64,
+                        max_position_embeddings=max_length + 2, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    out = Path(tmp_path) / "tiny-roberta-mlm"
+    RobertaForMaskedLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

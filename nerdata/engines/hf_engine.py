@@ -134,6 +134,9 @@ class TransformersTagger:
 
         try:
             tok = AutoTokenizer.from_pretrained(src)
+            if getattr(tok, "add_prefix_space", None) is False:
+                # byte-level BPE (RoBERTa, DeBERTa): pre-split words need a prefix space
+                tok = AutoTokenizer.from_pretrained(src, add_prefix_space=True)
             cfg = AutoConfig.from_pretrained(src)
         except OSError as exc:
             raise NotFoundError(f"cannot load checkpoint {src!r} (hub id or local path): {exc}; "

@@ -273,7 +273,7 @@ def register(cli: click.Group) -> None:
     @click.option("--lang", default="yor", show_default=True, help="Language (ISO 639-3).")
     @click.option("--tasks", "n_tasks", type=click.IntRange(2, 5000), default=40, show_default=True,
                   help="Sentences (dev split) to import into the project.")
-    @click.option("--epochs", type=click.IntRange(1, 200), default=15, show_default=True,
+    @click.option("--epochs", type=click.IntRange(1, 200), default=5, show_default=True,
                   help="Maximum epochs for the default model (early stopping on dev).")
     @click.option("--exit/--wait", "exit_", envvar="DEMO_EXIT", default=False,
                   help="Stop the servers and exit at the end (DEMO_EXIT=1) instead of leaving "

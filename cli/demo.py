@@ -12,8 +12,6 @@ of :mod:`nerdata.agreement_noise` (drops, relabels, boundary shifts, spurious sp
 """
 from __future__ import annotations
 
-import os
-import sys
 import time
 from pathlib import Path
 from typing import Any

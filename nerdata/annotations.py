@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
 from nerdata.doc import Document, Span
-from nerdata.errors import InputError, NotFoundError
+from nerdata.errors import InputError
 
 FORMAT_NAME = "annotated-documents"
 FORMAT_VERSION = 1
@@ -106,23 +106,16 @@ def write_annotated(items: Iterable[AnnotatedDocument], path: str | Path, **head
 
 
 def iter_annotated(path: str | Path, *, validate: bool = True) -> Iterator[AnnotatedDocument]:
-    p = Path(path)
-    if not p.exists():
-        raise NotFoundError(f"{p}: no such file")
-    with open(p, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{p}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if "nerdata_format" in obj:
-                continue
-            try:
-                item = AnnotatedDocument.from_dict(obj)
-                if validate:
-                    item.validate()
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(f"{p}:{lineno}: not an annotated document: {exc}") from exc
-            yield item
+    """Read annotated documents (``-``: stdin); a bad line raises with file:line."""
+    from nerdata.jsonl import check_header, iter_json_objects
+
+    for lineno, obj in iter_json_objects(path):
+        if check_header(obj, path, lineno, FORMAT_VERSION):
+            continue
+        try:
+            item = AnnotatedDocument.from_dict(obj)
+            if validate:
+                item.validate()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}:{lineno}: not an annotated document: {exc}") from exc
+        yield item

@@ -40,10 +40,11 @@ def write_documents(docs: Iterable[Document], path: str | Path, *, with_header: 
     return n
 
 
-def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Document]:
-    """Read documents; raises :class:`InputError` with file:line on a bad line."""
+def iter_json_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for every non-blank line of a JSON Lines file (``-``:
+    stdin); a BOM is accepted, a bad line raises :class:`InputError` with file:line."""
     if str(path) == "-":
-        fh = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8")
+        fh = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
     else:
         p = Path(path)
         if not p.exists():
@@ -60,22 +61,35 @@ def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Docum
             if not isinstance(obj, dict):
                 raise InputError(f"{path}:{lineno}: expected a JSON object (a document), got "
                                  f"{type(obj).__name__}")
-            if "nerdata_format" in obj:
-                if obj.get("version", 1) > FORMAT_VERSION:
-                    raise InputError(f"{path}:{lineno}: format version {obj.get('version')} is "
-                                     f"newer than this nerdata reads ({FORMAT_VERSION}); upgrade")
-                continue
+            yield lineno, obj
+
+
+def check_header(obj: dict, path: str | Path, lineno: int, version: int = FORMAT_VERSION) -> bool:
+    """True when ``obj`` is a format header line (raises when its version is too new)."""
+    if "nerdata_format" not in obj:
+        return False
+    if obj.get("version", 1) > version:
+        raise InputError(f"{path}:{lineno}: format version {obj.get('version')} is newer than "
+                         f"this nerdata reads ({version}); upgrade nerdata")
+    return True
+
+
+def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Document]:
+    """Read documents; raises :class:`InputError` with file:line on a bad line."""
+    for lineno, obj in iter_json_objects(path):
+        if check_header(obj, path, lineno):
+            continue
+        try:
+            doc = Document.from_dict(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}:{lineno}: not a document ({exc!r}); expected keys "
+                             f"id, text, tokens, spans") from exc
+        if validate:
             try:
-                doc = Document.from_dict(obj)
-            except (KeyError, TypeError, ValueError) as exc:
-                raise InputError(f"{path}:{lineno}: not a document ({exc!r}); expected keys "
-                                 f"id, text, tokens, spans") from exc
-            if validate:
-                try:
-                    doc.validate()
-                except InputError as exc:
-                    raise InputError(f"{path}:{lineno}: {exc}") from exc
-            yield doc
+                doc.validate()
+            except InputError as exc:
+                raise InputError(f"{path}:{lineno}: {exc}") from exc
+        yield doc
 
 
 def read_documents(path: str | Path, **kw) -> list[Document]:

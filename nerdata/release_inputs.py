@@ -66,17 +66,12 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def sniff_jsonl_kind(path: Path) -> str:
     """``annotated-jsonl`` when the file holds annotated documents, else ``jsonl``."""
-    with open(path, encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if "nerdata_format" in obj:
-                return "annotated-jsonl" if obj["nerdata_format"] == ANNOTATED_FORMAT else "jsonl"
-            return "annotated-jsonl" if "annotations" in obj else "jsonl"
+    from nerdata.jsonl import iter_json_objects
+
+    for _lineno, obj in iter_json_objects(path):
+        if "nerdata_format" in obj:
+            return "annotated-jsonl" if obj["nerdata_format"] == ANNOTATED_FORMAT else "jsonl"
+        return "annotated-jsonl" if "annotations" in obj else "jsonl"
     return "jsonl"
 
 

@@ -154,8 +154,9 @@ def register(cli: click.Group) -> None:
     @transfer.command("recommend")
     @click.option("--target", required=True, help="Target language (ISO 639-3 code).")
     @click.option("--target-data", default=None,
-                  help="Target data: corpus/lang[:split] (labelled or unlabelled text, e.g. "
-                       "masakhane-monolingual/hau), or a .jsonl/.txt file. Omit: URIEL only.")
+                  help="Target data: corpus/lang[:split] (labelled, split default train; or "
+                       "unlabelled text, e.g. masakhane-monolingual/hau), or a .jsonl/.txt "
+                       "file. Omit: URIEL distances and source size only.")
     @click.option("--candidates", multiple=True, required=True,
                   help="Candidate sources: corpus/lang IDs or languages (repeat, or separate "
                        "with commas/spaces).")
@@ -312,6 +313,9 @@ def register(cli: click.Group) -> None:
     @click.option("--entities", required=True,
                   help="Where replacement entities come from: another corpus/lang[:split] or "
                        ".jsonl (default split train).")
+    @click.option("--unseen-in", default=None,
+                  help="Drop pool entities that occur (same type and words) in this data, e.g. "
+                       "the model's training split: probe with entities it never saw.")
     @click.option("--context-data", default=None,
                   help="Same-language data for word frequencies: corpus/lang[:split] (labelled "
                        "or text) or a file. Default: the --data corpus/lang train split.")
@@ -328,8 +332,8 @@ def register(cli: click.Group) -> None:
     @click.option("--limit", type=int, default=None, help="Use at most this many test sentences.")
     @click.option("--export", "export_dir", default=None,
                   help="Write robust.json and each perturbed set as JSONL into this folder.")
-    def robust_cmd(model_dir, data, entities, context_data, context_mode, kinds, rate, seed,
-                   tagset, limit, export_dir):
+    def robust_cmd(model_dir, data, entities, unseen_in, context_data, context_mode, kinds, rate,
+                   seed, tagset, limit, export_dir):
         """F1 on a test set and on perturbed copies (entities / context / both replaced)."""
         from nerdata.transfer_robust import run_robustness
 
@@ -337,7 +341,8 @@ def register(cli: click.Group) -> None:
                              CatalogueSource(map_to=tagset),
                              context_ref=parse_ref(context_data) if context_data else None,
                              context_mode=context_mode, kinds=_many((kinds,)), rate=rate,
-                             seed=seed, limit=limit, export_dir=export_dir)
+                             seed=seed, limit=limit, export_dir=export_dir,
+                             unseen_ref=parse_ref(unseen_in) if unseen_in else None)
         _print_table(res.rows())
         if export_dir:
             _log(f"wrote robust.json and perturbed JSONL to {export_dir}")

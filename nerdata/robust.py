@@ -153,6 +153,15 @@ class EntityPool:
         others = [c for c in options if tuple(w.casefold() for w in c) != key]
         return others[rng.randrange(len(others))] if others else None
 
+    def excluding(self, docs: Iterable[Document]) -> "EntityPool":
+        """The pool without entities (same type, same case-folded words) found in ``docs``
+        -- e.g. the model's training data, to probe with entities it never saw."""
+        seen = {(s.label, tuple(t.text.casefold() for t in d.tokens[r[0]:r[1]]))
+                for d in docs for s in d.spans if (r := d.span_tokens(s)) is not None}
+        return EntityPool({lab: [e for e in ents
+                                 if (lab, tuple(w.casefold() for w in e)) not in seen]
+                           for lab, ents in self.by_label.items()}, self.name)
+
     def sizes(self) -> dict[str, int]:
         return {k: len(v) for k, v in sorted(self.by_label.items())}
 

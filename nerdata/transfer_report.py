@@ -35,7 +35,7 @@ def _pct(v: Any) -> str:
 def _num(v: Any, nd: int = 3) -> str:
     if v is None:
         return "n/a"
-    if isinstance(v, float) and v.is_integer() and abs(v) >= 1:
+    if isinstance(v, float) and v.is_integer() and (abs(v) >= 1 or v == 0):
         return str(int(v))  # counts
     if isinstance(v, float):
         return f"{v:.{nd}f}" if abs(v) >= 10 ** -nd or v == 0 else f"{v:.1e}"
@@ -156,6 +156,12 @@ def _section_robust(d: Mapping[str, Any], where: Path, out: Path, idx: int) -> l
     lines += _table(["set", "F1", "P", "R", "drop", "relative drop"],
                     [[r["set"], _pct(r["f1"]), _pct(r["precision"]), _pct(r["recall"]),
                       _pct(r["drop"]), _pct(r.get("relative_drop"))] for r in d["results"]])
+    labels = sorted({lab for v in d.get("scores", {}).values() for lab in v.get("per_label", {})})
+    if labels:
+        lines += ["", "F1 per type:", ""]
+        lines += _table(["set", *labels],
+                        [[k, *(_pct(v["per_label"].get(lab)) for lab in labels)]
+                         for k, v in d["scores"].items()])
     st = d.get("stats", {})
     if st:
         lines += ["", "Changes made:", ""]
@@ -189,11 +195,13 @@ def build_report(directory: str | Path, output: str | Path | None = None) -> Pat
     for i, p in enumerate(found["recommend"]):
         lines += _section_recommend(_load(p), str(p.relative_to(root)), out, i)
     for p in found["matrix"]:
-        lines += _section_matrix(_load(p), p.parent.relative_to(root), out)
+        lines += _section_matrix(_load(p), p.parent.relative_to(root) if p.parent != root
+                                 else Path(root.name), out)
     for p in found["multi"]:
         lines += _section_multi(_load(p), str(p.relative_to(root)))
     for i, p in enumerate(found["robust"]):
-        lines += _section_robust(_load(p), p.parent.relative_to(root), out, i)
+        lines += _section_robust(_load(p), p.parent.relative_to(root) if p.parent != root
+                                 else Path(root.name), out, i)
     md = out / "report.md"
     md.write_text("\n".join(lines).rstrip() + "\n", "utf-8")
     return md

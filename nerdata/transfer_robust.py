@@ -107,6 +107,7 @@ def run_robustness(model_dir: str | Path, data_ref: DataRef, entities_ref: DataR
                    source: DataSource, *, context_ref: DataRef | None = None,
                    context_mode: str = "frequency", kinds: Sequence[str] = KINDS,
                    rate: float = 0.5, seed: int = 0, limit: int | None = None,
+                   unseen_ref: DataRef | None = None,
                    export_dir: str | Path | None = None, progress=None) -> RobustnessResult:
     """Score the model in ``model_dir`` on ``data_ref`` and its perturbed copies."""
     from nerdata.engines.base import load_tagger
@@ -123,6 +124,9 @@ def run_robustness(model_dir: str | Path, data_ref: DataRef, entities_ref: DataR
     docs = take(source.documents(data_ref, split), limit, seed)
     pool = EntityPool.from_documents(source.documents(entities_ref, esplit),
                                      f"{entities_ref.key}:{esplit}")
+    if unseen_ref is not None:
+        pool = pool.excluding(source.documents(unseen_ref, unseen_ref.split or "train"))
+        pool.name += f" minus {unseen_ref.key}:{unseen_ref.split or 'train'}"
     if not pool.by_label:
         raise ConfigError(f"--entities {entities_ref.id}: no token-aligned entities to draw from")
     tagger = load_tagger(model_dir)

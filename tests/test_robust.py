@@ -70,6 +70,15 @@ def test_entity_perturbation_changes_entities_only():
     assert again[0].text == p.text  # seeded
 
 
+def test_pool_excluding_seen_entities():
+    seen = [Document.from_tokens("s", ["Musa", "ya", "je", "Lagos"]).with_spans(
+        [Span(0, 4, "PER"), Span(11, 16, "LOC")])]
+    pool = POOL.excluding(seen)
+    assert ("Musa",) not in pool.by_label["PER"] and ("Lagos",) not in pool.by_label["LOC"]
+    assert ("Halima",) in pool.by_label["PER"] and pool.sizes()["DATE"] == 2
+    assert ("Musa",) in POOL.by_label["PER"]  # the original pool is unchanged
+
+
 def test_entity_without_pool_entry_is_kept_and_counted():
     d = _doc()
     pool = pool_from_mapping({"PER": [["Amina"]]})

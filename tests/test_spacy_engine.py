@@ -255,3 +255,13 @@ def test_base_model_continues_from_saved_weights(trained, saved, hau):
         SpacyTagger("nerdata", base_model=saved, width=96)
     with pytest.raises(ConfigError, match="il-ner"):
         SpacyTagger("il-ner", base_model=saved)
+
+
+def test_bilstm_encoder_option_trains_saves_and_reloads(hau, tmp_path):
+    pytest.importorskip("torch")
+    train, dev = hau
+    t = SpacyTagger("nerdata", lstm_depth=1, **TINY)
+    t.train(train[:30], None, epochs=1, seed=0, **TRAIN_OPTS)
+    again = load_tagger(t.save(tmp_path / "lstm"))
+    assert again.options["lstm_depth"] == 1
+    assert again.predict(dev[:10]) == t.predict(dev[:10])

@@ -60,6 +60,9 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "affix_rows": 5000,
     "prefixes": [1, 2, 3, 4],
     "suffixes": [1, 2, 3, 4],
+    "lstm_depth": 0,  # >0: a BiLSTM (PyTorch) over the CNN output, whole-sentence context
+    "lstm_dropout": 0.0,
+    "strips": [],  # stem features: the word without its first/last n code points
 }
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dropout": 0.2,
@@ -69,6 +72,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "missing_labels": "auto",  # auto | missing | outside
     "L2": 1e-6,
     "grad_clip": 1.0,
+    "average": True,  # predict and save with the running average of the weights
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
 }
 
@@ -165,6 +169,12 @@ class SpacyTagger:
 
         o = self.options
         nlp = spacy.blank(o["lang"])
+        encode = {"@architectures": "spacy.MaxoutWindowEncoder.v2", "width": o["width"],
+                  "depth": o["depth"], "window_size": o["window_size"],
+                  "maxout_pieces": o["maxout_pieces"]}
+        if o["lstm_depth"]:
+            encode = {**encode, "@architectures": spacy_features.ENCODER_ARCH,
+                      "lstm_depth": o["lstm_depth"], "lstm_dropout": o["lstm_dropout"]}
         model = {
             "@architectures": "spacy.TransitionBasedParser.v2", "state_type": "ner",
             "extra_state_tokens": False, "hidden_width": o["hidden_width"], "maxout_pieces": 2,
@@ -175,10 +185,8 @@ class SpacyTagger:
                           "feature_width": o["feature_width"], "norm_rows": o["norm_rows"],
                           "shape_rows": o["shape_rows"],
                           "affix_rows": o["affix_rows"], "prefixes": list(o["prefixes"]),
-                          "suffixes": list(o["suffixes"])},
-                "encode": {"@architectures": "spacy.MaxoutWindowEncoder.v2",
-                           "width": o["width"], "depth": o["depth"],
-                           "window_size": o["window_size"], "maxout_pieces": o["maxout_pieces"]},
+                          "suffixes": list(o["suffixes"]), "strips": list(o["strips"])},
+                "encode": encode,
             },
         }
         ner = nlp.add_pipe("ner", config={"model": model, "update_with_oracle_cut_size": 100})
@@ -321,7 +329,8 @@ class SpacyTagger:
             examples.append(eg)
             n_missing += k
         dev_docs = [d for d in (dev or ()) if d.tokens]
-        optimizer = Adam(opts["learn_rate"], L2=opts["L2"], grad_clip=opts["grad_clip"])
+        optimizer = Adam(opts["learn_rate"], L2=opts["L2"], grad_clip=opts["grad_clip"],
+                         use_averages=bool(opts["average"]))
         if not self._initialized:
             self._nlp.initialize(lambda: examples[:1000], sgd=optimizer)
             self._initialized = True
@@ -351,22 +360,24 @@ class SpacyTagger:
                 if progress:
                     progress(done, total, "training")
             entry = {"epoch": epoch, "loss": round(float(losses.get("ner", 0.0)), 4)}
-            if dev_docs:
-                rep = evaluate(dev_docs, self._predict_greedy(dev_docs, 64))
-                entry["dev_f1"] = round(rep.micro.f1, 6)
-                if rep.micro.f1 > best_f1:
-                    best_f1, best_epoch, waited = rep.micro.f1, epoch, 0
-                    best_bytes = ner.model.to_bytes()
-                else:
-                    waited += 1
+            with self._averaged(optimizer):
+                if dev_docs:
+                    rep = evaluate(dev_docs, self._predict_greedy(dev_docs, 64))
+                    entry["dev_f1"] = round(rep.micro.f1, 6)
+                    if rep.micro.f1 > best_f1:
+                        best_f1, best_epoch, waited = rep.micro.f1, epoch, 0
+                        best_bytes = ner.model.to_bytes()
+                    else:
+                        waited += 1
+                last_bytes = ner.model.to_bytes()
             entry["seconds"] = round(time.perf_counter() - t0, 2)
             log["epochs"].append(entry)
             if dev_docs and opts["patience"] is not None and waited >= opts["patience"]:
                 break
         if progress:
             progress(total, total, "training")
+        ner.model.from_bytes(best_bytes if best_bytes is not None else last_bytes)
         if best_bytes is not None:
-            ner.model.from_bytes(best_bytes)
             log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
         log["stopped_early"] = len(log["epochs"]) < epochs
         stage = len(self.card.training_config["train"])
@@ -382,6 +393,14 @@ class SpacyTagger:
             self.card.metrics["dev"] = {"f1": best_f1, "epoch": best_epoch}
         log["version"] = self.card.version
         return log
+
+    def _averaged(self, optimizer):
+        """Use the optimizer's parameter averages (when kept) inside the block."""
+        from contextlib import nullcontext
+
+        if optimizer.averages:
+            return self._nlp.use_params(optimizer.averages)
+        return nullcontext()
 
     # ------------------------------------------------------------------ prediction
     def _predict_greedy(self, docs: Sequence[Document], batch_size: int) -> list[list[Span]]:

@@ -25,10 +25,15 @@ from thinc.api import (HashEmbed, Maxout, Model, chain, concatenate, list2ragged
 ARCH = "nerdata.AffixHashEmbed.v1"
 
 
-def _affix_extractor(prefixes: Sequence[int], suffixes: Sequence[int]) -> Model:
-    """Docs -> one uint64 array per doc: [NORM, SHAPE, prefix hashes..., suffix hashes...]."""
+def _affix_extractor(prefixes: Sequence[int], suffixes: Sequence[int],
+                     strips: Sequence[int] = ()) -> Model:
+    """Docs -> one uint64 array per doc: [NORM, SHAPE, prefixes..., suffixes..., stems...].
+
+    A stem feature for ``n`` is the word without its first ``n`` and, separately, without
+    its last ``n`` code points (a clitic or class prefix stripped: Amharic ``በአዲስ`` ->
+    ``አዲስ``)."""
     cache: dict[str, list[int]] = {}
-    n_aff = len(prefixes) + len(suffixes)
+    n_aff = len(prefixes) + len(suffixes) + 2 * len(strips)
 
     def affixes(word: str) -> list[int]:
         got = cache.get(word)
@@ -36,6 +41,9 @@ def _affix_extractor(prefixes: Sequence[int], suffixes: Sequence[int]) -> Model:
             low = word.lower()
             got = [hash_string(f"<{n}:{low[:n]}") for n in prefixes]
             got += [hash_string(f">{n}:{low[-n:]}") for n in suffixes]
+            for n in strips:
+                got.append(hash_string(f"-<{n}:{low[n:] if len(low) > n else low}"))
+                got.append(hash_string(f"->{n}:{low[:-n] if len(low) > n else low}"))
             if len(cache) < 500_000:
                 cache[word] = got
         return got
@@ -58,19 +66,35 @@ def _affix_extractor(prefixes: Sequence[int], suffixes: Sequence[int]) -> Model:
 
 @spacy.registry.architectures(ARCH)
 def AffixHashEmbed(width: int, feature_width: int, norm_rows: int, shape_rows: int,
-                   affix_rows: int, prefixes: List[int], suffixes: List[int]) -> Model:
+                   affix_rows: int, prefixes: List[int], suffixes: List[int],
+                   strips: List[int] = []) -> Model:  # noqa: B006 (spaCy config default)
     """Hash embeddings of NORM, SHAPE and code-point prefixes/suffixes, mixed by maxout.
 
     The word itself is embedded at ``width``; shape and affixes at ``feature_width``
     (narrower tables keep the mixing layer cheap on CPU)."""
-    rows = [norm_rows, shape_rows] + [affix_rows] * (len(prefixes) + len(suffixes))
+    rows = [norm_rows, shape_rows] + [affix_rows] * (len(prefixes) + len(suffixes)
+                                                     + 2 * len(strips))
     widths = [width] + [feature_width] * (len(rows) - 1)
     embeddings = [HashEmbed(w, r, column=i, seed=11 + i, dropout=0.0)
                   for i, (w, r) in enumerate(zip(widths, rows))]
     return chain(
-        _affix_extractor(list(prefixes), list(suffixes)),
+        _affix_extractor(list(prefixes), list(suffixes), list(strips)),
         list2ragged(),
         with_array(concatenate(*embeddings)),
         with_array(Maxout(width, sum(widths), nP=3, dropout=0.0, normalize=True)),
         ragged2list(),
     )
+
+
+ENCODER_ARCH = "nerdata.CNNBiLSTMEncoder.v1"
+
+
+@spacy.registry.architectures(ENCODER_ARCH)
+def CNNBiLSTMEncoder(width: int, window_size: int, maxout_pieces: int, depth: int,
+                     lstm_depth: int, lstm_dropout: float) -> Model:
+    """spaCy's maxout CNN followed by a bidirectional LSTM over the sentence (PyTorch):
+    the CNN sees ``depth`` words either side, the LSTM the whole sentence."""
+    from spacy.ml.models.tok2vec import BiLSTMEncoder, MaxoutWindowEncoder
+
+    return chain(MaxoutWindowEncoder(width, window_size, maxout_pieces, depth),
+                 BiLSTMEncoder(width, lstm_depth, lstm_dropout))

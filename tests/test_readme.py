@@ -20,8 +20,22 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_cli_reference_is_generated_from_help():
-    from nerdata.cli.reference import block
+    import difflib
 
+    import os
+    import subprocess
+    import sys
+
+    from nerdata.cli.reference import BEGIN, END
+
+    # a fresh interpreter: earlier tests may have changed click's global state
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LABEL_STUDIO_", "NERDATA_", "COLUMNS", "LINES"))}
+    out = subprocess.run([sys.executable, "-m", "nerdata.cli.reference"], capture_output=True,
+                         text=True, check=True, cwd=ROOT, env=env).stdout
     text = (ROOT / "README.md").read_text("utf-8")
-    assert block() in text, ("README's CLI reference is stale: run "
-                             "`.venv/bin/python -m nerdata.cli.reference --write`")
+    current = text[text.index(BEGIN):text.index(END) + len(END)]
+    diff = "".join(difflib.unified_diff(current.splitlines(True), out.rstrip("\n").splitlines(True),
+                                        n=1))
+    assert not diff, ("README's CLI reference is stale: run "
+                      "`.venv/bin/python -m nerdata.cli.reference --write`\n" + diff[:3000])

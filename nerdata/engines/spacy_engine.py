@@ -8,8 +8,10 @@
   spaCy's transition-based NER.  There is no sentence length limit: the CNN and the
   transition system read whole sentences of any length.
 * Training: spaCy's ``nlp.update`` with Adam, dropout, minibatches, a fixed seed
-  (same seed + data + options -> same weights and ``version``) and early stopping on dev F1
-  (the best epoch's weights are kept).
+  (same seed + data + options -> same weights and ``version``), weight averaging (the
+  running average of the weights is what is evaluated and saved) and early stopping on dev
+  F1 (the best epoch's weights are kept).  ``lstm_depth=1`` adds a PyTorch BiLSTM over the
+  CNN (measured on MasakhaNER ibo: no better, slower -- off by default).
 * Masked regions (``Document.masked``) become *missing* annotation ("-" in spaCy's BILUO),
   never ``O``.  In documents whose source never annotated some types
   (``Document.missing_labels``) a non-entity token may be an unannotated entity, so with

@@ -23,8 +23,8 @@ from nerdata.errors import ConfigError, NotFoundError
 from nerdata.progress import ProgressCallback
 
 from .hf_data import model_max_length, quiet_transformers
-from .hf_train import (param_groups, autocast_context, linear_schedule, resolve_device,
-                       resolve_precision, seed_everything)
+from .hf_train import (autocast_context, linear_schedule, optimizer_step, param_groups,
+                       resolve_device, resolve_precision, seed_everything)
 
 MLM_DEFAULTS: dict[str, Any] = {
     "lr": 5e-5, "batch_size": 16, "weight_decay": 0.01, "warmup_ratio": 0.1,
@@ -130,16 +130,7 @@ def mlm_adapt(lines: Sequence[str], *, base_model: str, output: Path, epochs: in
             if not bool((labels != -100).any()):
                 loss = logits.sum() * 0.0
             (scaler.scale(loss) if scaler else loss).backward()
-            if scaler:
-                scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), float(o["max_grad_norm"]))
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            optimizer_step(optimizer, scheduler, scaler, model.parameters(), o["max_grad_norm"])
             step += 1
             total_loss += float(loss.detach())
             n += 1

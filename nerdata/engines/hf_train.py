@@ -94,6 +94,20 @@ DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
+def optimizer_step(optimizer, scheduler, scaler, params, max_grad_norm: float) -> None:
+    """Clip, step (through the fp16 grad scaler when there is one), advance the schedule."""
+    if scaler:
+        scaler.unscale_(optimizer)
+    torch.nn.utils.clip_grad_norm_(params, float(max_grad_norm))
+    if scaler:
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+
+
 def resolve_device(requested: str) -> torch.device:
     """``auto`` -> CUDA when torch sees a GPU, else CPU; ``cuda`` without a GPU is an error."""
     if requested not in DEVICES:
@@ -263,17 +277,8 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
             (scaler.scale(loss / accum) if scaler else loss / accum).backward()
             micro += 1
             if micro % accum == 0 or b + bs >= len(order):
-                if scaler:
-                    scaler.unscale_(optimizer)
-                params = [p for m in modules for p in m.parameters()]
-                torch.nn.utils.clip_grad_norm_(params, float(opts["max_grad_norm"]))
-                if scaler:
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                optimizer_step(optimizer, scheduler, scaler,
+                               [p for m in modules for p in m.parameters()], opts["max_grad_norm"])
                 step += 1
                 tagger._head_fresh = False
                 if progress is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from nerdata.doc import Document
-from nerdata.errors import AlignmentError, ConfigError, InputError, require
+from nerdata.errors import ConfigError, InputError, require
 from nerdata.tags import check_scheme, spans_to_tags
 
 from .build import MASK_MARK
@@ -44,22 +44,10 @@ def write_jsonl(docs: Iterable[Document], path: str | Path, **header: Any) -> in
     return write_documents(checked(), path, **header)
 
 
-def _token_spans(doc: Document, spans, what: str) -> list[tuple[int, int, str]]:
-    out = []
-    for s in spans:
-        rng = doc.span_tokens(s)
-        if rng is None:
-            raise AlignmentError(f"document {doc.id!r}: {what} {s.label} [{s.start},{s.end}) "
-                                 f"{doc.text[s.start:s.end]!r} does not align to token boundaries; "
-                                 f"it cannot be written as tags")
-        out.append((rng[0], rng[1], s.label))
-    return out
-
-
 def document_tags(doc: Document, scheme: str = "IOB2", *, mask_mark: str = MASK_MARK) -> list[str]:
     """One tag per token; masked regions carry ``mask_mark`` before their type."""
-    spans = _token_spans(doc, doc.spans, "span")
-    spans += [(i, j, f"{mask_mark}{lab}") for i, j, lab in _token_spans(doc, doc.masked, "masked region")]
+    spans = doc.token_spans()
+    spans += [(i, j, f"{mask_mark}{lab}") for i, j, lab in doc.token_spans(doc.masked, "masked region")]
     return spans_to_tags(spans, len(doc.tokens), scheme)
 
 
@@ -118,8 +106,8 @@ def to_spacy_docs(docs: Iterable[Document], vocab=None) -> list:
         spaces = [d.tokens[k + 1].start > t.end if k + 1 < len(d.tokens) else t.end < len(d.text)
                   for k, t in enumerate(d.tokens)]
         sdoc = Doc(vocab, words=words, spaces=spaces)
-        ents = [SpacySpan(sdoc, i, j, label=lab) for i, j, lab in _token_spans(d, d.spans, "span")]
-        missing = [SpacySpan(sdoc, i, j) for i, j, _ in _token_spans(d, d.masked, "masked region")]
+        ents = [SpacySpan(sdoc, i, j, label=lab) for i, j, lab in d.token_spans()]
+        missing = [SpacySpan(sdoc, i, j) for i, j, _ in d.token_spans(d.masked, "masked region")]
         sdoc.set_ents(ents, missing=missing, default="outside")
         sdoc.user_data["id"] = d.id
         if d.lang:
@@ -151,9 +139,9 @@ def to_hf_dataset(docs: Sequence[Document], tagset: str):
     cols: dict[str, list] = {"id": [], "lang": [], "tokens": [], "ner_tags": [], "ner_mask": []}
     for d in docs:
         d.validate()
-        tags = spans_to_tags(_token_spans(d, d.spans, "span"), len(d.tokens), "IOB2")
+        tags = spans_to_tags(d.token_spans(), len(d.tokens), "IOB2")
         mask = [False] * len(d.tokens)
-        for i, j, _ in _token_spans(d, d.masked, "masked region"):
+        for i, j, _ in d.token_spans(d.masked, "masked region"):
             for k in range(i, j):
                 mask[k] = True
                 if tags[k] != "O":

@@ -117,6 +117,22 @@ class Document:
             return None
         return i, j + 1
 
+    def token_spans(self, spans: Iterable[Span] | None = None, what: str = "span"
+                    ) -> list[tuple[int, int, str]]:
+        """``(i, j, label)`` token ranges of ``spans`` (default: the document's spans);
+        raises :class:`AlignmentError` naming the document for a span off token boundaries."""
+        starts, ends = self.token_index()
+        out = []
+        for s in self.spans if spans is None else spans:
+            i, j = starts.get(s.start), ends.get(s.end)
+            if i is None or j is None or j < i:
+                raise AlignmentError(
+                    f"document {self.id!r}: {what} {s.label} [{s.start},{s.end}) "
+                    f"{self.text[s.start:s.end]!r} does not start and end on token boundaries; "
+                    f"fix the span or the tokenisation")
+            out.append((i, j + 1, s.label))
+        return out
+
     def content_hash(self) -> str:
         """Stable hash of text, tokens and gold spans (used for idempotent imports)."""
         payload = json.dumps([self.text, [(t.start, t.end) for t in self.tokens],

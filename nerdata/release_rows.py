@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from nerdata.doc import Document, snap_to_tokens
-from nerdata.errors import ConfigError, InputError, TagError
+from nerdata.errors import AlignmentError, ConfigError, InputError, TagError
 from nerdata.tags import spans_to_tags
 from nerdata.text import detect_script
 
@@ -127,16 +127,10 @@ def document_row(doc: Document, label_ids: Mapping[str, int], split: str,
     if n == 0:
         raise InputError(f"{prov.source}: document {doc.id!r} has no tokens; drop it from the "
                          f"input or give it tokens")
-    token_spans = []
-    starts, ends = doc.token_index()
-    for s in doc.spans:
-        i, j = starts.get(s.start), ends.get(s.end)
-        rng = (i, j + 1) if i is not None and j is not None and j >= i else None
-        if rng is None:
-            raise InputError(f"{prov.source}: document {doc.id!r}: span {s.label} [{s.start},"
-                             f"{s.end}) {doc.text[s.start:s.end]!r} does not start and end on "
-                             f"token boundaries; fix the span or the tokenisation")
-        token_spans.append((rng[0], rng[1], s.label))
+    try:
+        token_spans = doc.token_spans()
+    except AlignmentError as exc:
+        raise InputError(f"{prov.source}: {exc}") from exc
     try:
         tags = spans_to_tags(token_spans, n, "IOB2")
     except TagError as exc:

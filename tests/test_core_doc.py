@@ -116,3 +116,15 @@ def test_jsonl_line_that_is_not_an_object(tmp_path):
     p.write_text("5\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"odd.jsonl:1: expected a JSON object"):
         read_documents(p)
+
+
+def test_token_spans_maps_aligned_spans_and_names_misaligned_ones():
+    import pytest
+
+    from nerdata.doc import Document, Span
+    from nerdata.errors import AlignmentError
+
+    doc = Document.from_tokens("d1", ["Ọlá", "lọ", "sí", "Èkó"], [Span(0, 3, "PER"), Span(10, 13, "LOC")])
+    assert doc.token_spans() == [(0, 1, "PER"), (3, 4, "LOC")]
+    with pytest.raises(AlignmentError, match=r"document 'd1': masked region LOC \[11,13\)"):
+        doc.token_spans([Span(11, 13, "LOC")], "masked region")

@@ -37,7 +37,7 @@ from typing import Any, Sequence
 from nerdata import __version__
 from nerdata.doc import Document, Span
 from nerdata.engines.base import CARD_FILE, ModelCard
-from nerdata.errors import (AlignmentError, AlreadyExistsError, ConfigError, InputError,
+from nerdata.errors import (AlreadyExistsError, ConfigError, InputError,
                             NotFoundError, TagError, require)
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
@@ -87,19 +87,13 @@ def training_targets(doc: Document, labels: Sequence[str], *, o_is_missing: bool
     with ``o_is_missing`` and ``doc.missing_labels`` every non-entity token is missing too.
     Raises a clear error for spans off token boundaries, overlapping spans or labels the
     model does not have."""
-    token_spans = []
     for s in doc.spans:
         if s.label not in labels:
             raise ConfigError(
                 f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) {doc.span_text(s)!r} "
                 f"has a label outside the model's labels ({', '.join(labels)}); map the data "
                 f"to the model's tagset {tagset} first")
-        rng = doc.span_tokens(s)
-        if rng is None:
-            raise AlignmentError(f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) "
-                                 f"{doc.span_text(s)!r} does not align to token boundaries; "
-                                 f"fix the span or the tokenization")
-        token_spans.append((rng[0], rng[1], s.label))
+    token_spans = doc.token_spans()
     try:
         targets = spans_to_tags(token_spans, len(doc.tokens), "BILOU")
     except TagError as exc:

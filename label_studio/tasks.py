@@ -115,6 +115,14 @@ def _resolve_offsets(text: str, start: int, end: int, vtext: str | None, log: Re
                     f"read as code points", "reported")
         return start, end
     if in_range and text[start:end] == vtext:
+        if has_astral(text):
+            cs, ce = utf16_to_cp(text, start), utf16_to_cp(text, end)
+            if cs is not None and ce is not None and (cs, ce) != (start, end) \
+                    and text[cs:ce] == vtext:
+                # the same text at both readings: Label Studio 1.23 writes code points, so
+                # keep that reading, but never silently
+                log.add(where, 0, "offsets-ambiguous", f"{label} [{start},{end}) {vtext!r} also "
+                        f"at UTF-16 reading [{cs},{ce}); kept as code points", "reported")
         return start, end
     if has_astral(text):
         cs, ce = utf16_to_cp(text, start), utf16_to_cp(text, end)

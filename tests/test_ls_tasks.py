@@ -93,9 +93,18 @@ def test_round_trip_property(words, data):
     span = Span(doc.tokens[i].start, doc.tokens[j - 1].end, "LOC")
     for unit in ("codepoints", "utf16"):
         res = spans_to_results(doc.text, [span], offsets=unit)
-        back = results_to_spans(doc.text, res, tokens=doc.tokens)
-        assert [s.key for s in back] == [span.key]
+        log = RepairLog()
+        back = results_to_spans(doc.text, res, tokens=doc.tokens, log=log)
         assert doc.text[back[0].start:back[0].end] == res[0]["value"]["text"]
+        v = res[0]["value"]
+        if unit == "utf16" and (v["start"], v["end"]) != (span.start, span.end) \
+                and v["end"] <= len(doc.text) and doc.text[v["start"]:v["end"]] == v["text"]:
+            # the same words sit at the code-point reading of the UTF-16 offsets: ambiguous,
+            # resolved as code points (what Label Studio 1.23 writes) and reported
+            assert log.counts["offsets-ambiguous"] == 1
+            assert [s.key for s in back] == [(v["start"], v["end"], "LOC")]
+        else:
+            assert [s.key for s in back] == [span.key]
 
 
 def test_mismatched_text_is_relocated_or_refused():
@@ -184,3 +193,19 @@ def test_cancelled_and_reviewer_flags(config):
 def _res(start, end, text, label):
     return {"type": "labels", "from_name": "label", "to_name": "text",
             "value": {"start": start, "end": end, "text": text, "labels": [label]}}
+
+
+def test_ambiguous_offsets_are_kept_as_code_points_and_reported():
+    # 'lọ' twice after astral characters: the UTF-16 offsets of the first one read as code
+    # points land exactly on the second one
+    doc = Document.from_tokens("a", ["Ọlá", "🙂", "🇳🇬", "lọ", "lọ"])
+    first = Span(doc.tokens[3].start, doc.tokens[3].end, "LOC")
+    res = spans_to_results(doc.text, [first], offsets="utf16")
+    log = RepairLog()
+    back = results_to_spans(doc.text, res, tokens=doc.tokens, log=log)
+    assert [s.key for s in back] == [(doc.tokens[4].start, doc.tokens[4].end, "LOC")]
+    assert log.counts["offsets-ambiguous"] == 1
+    # code-point offsets (what Label Studio 1.23 writes) are unambiguous and unreported
+    log = RepairLog()
+    back = results_to_spans(doc.text, spans_to_results(doc.text, [first]), tokens=doc.tokens, log=log)
+    assert [s.key for s in back] == [first.key] and not log.counts["offsets-ambiguous"]

@@ -265,3 +265,46 @@ def test_bilstm_encoder_option_trains_saves_and_reloads(hau, tmp_path):
     again = load_tagger(t.save(tmp_path / "lstm"))
     assert again.options["lstm_depth"] == 1
     assert again.predict(dev[:10]) == t.predict(dev[:10])
+
+
+def test_marginal_spans_keep_the_most_probable_non_overlapping():
+    from nerdata.engines.spacy_engine import marginal_spans
+
+    scores = {(0, 2, "PER"): 0.7, (1, 2, "PER"): 0.2, (1, 3, "ORG"): 0.4,
+              (3, 4, "LOC"): 0.35, (4, 5, "LOC"): 0.3}
+    assert marginal_spans(scores, 0.5) == [(0, 2, "PER", 0.7)]
+    # (1, 3) overlaps the more probable (0, 2); same-type neighbours (3,4) and (4,5) both stay
+    assert marginal_spans(scores, 0.3) == [(0, 2, "PER", 0.7), (3, 4, "LOC", 0.35),
+                                           (4, 5, "LOC", 0.3)]
+    assert marginal_spans(scores, 0.9) == []
+
+
+def test_tuned_decoding_is_chosen_on_dev_recorded_and_reloaded(hau, tmp_path):
+    train, dev = hau
+    t = SpacyTagger("nerdata", **TINY)
+    log = t.train(train, dev, epochs=3, seed=3, patience=None, decode="tuned", **TRAIN_OPTS)
+    choice = log["decode"]
+    assert choice == t.card.extra["decode"]
+    by_t = choice["dev_f1_by_threshold"]
+    assert set(by_t) == {f"{0.1 + 0.05 * i:.2f}".rstrip("0") for i in range(11)}
+    best = max(by_t.values())
+    if choice["mode"] == "marginal":  # chosen only when it beats greedy on dev
+        assert by_t[str(choice["threshold"])] == best > choice["dev_f1_greedy"]
+    else:
+        assert choice["dev_f1_greedy"] >= best
+    # the dev F1 the choice promises is what predict() delivers
+    got = evaluate(dev, t.predict(dev)).micro.f1
+    promised = (by_t[str(choice["threshold"])] if choice["mode"] == "marginal"
+                else choice["dev_f1_greedy"])
+    assert got == pytest.approx(promised, abs=1e-6)
+    back = SpacyTagger.load(t.save(tmp_path / "m"))
+    assert back.card.extra["decode"] == choice
+    assert [[(s.start, s.end, s.label) for s in p] for p in back.predict(dev)] == \
+        [[(s.start, s.end, s.label) for s in p] for p in t.predict(dev)]
+    # forcing each mode on the same weights: marginal spans never overlap
+    t.card.extra["decode"] = {"mode": "marginal", "threshold": 0.1}
+    for doc, spans in zip(dev, t.predict(dev)):
+        ends = sorted((s.start, s.end) for s in spans)
+        assert all(a[1] <= b[0] for a, b in zip(ends, ends[1:])), doc.id
+    with pytest.raises(ConfigError, match="decode must be one of"):
+        t.train(train[:5], None, epochs=1, decode="beam")

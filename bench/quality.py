@@ -55,14 +55,7 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict) -> d
             "score_correct": sum(right) / len(right) if right else None,
             "score_wrong": sum(wrong) / len(wrong) if wrong else None,
             "model_options": model_options, "train_options": json.loads(args.train_options),
-            "decode": log.get("decode"), "version": tagger.version}
-
-
-def _decode(d) -> str:
-    """greedy, or the beam-marginal threshold chosen on dev (``decode: tuned``)."""
-    if not d or d.get("mode") != "marginal":
-        return "greedy"
-    return f"t={d['threshold']:.2f}"
+            "version": tagger.version}
 
 
 def _fmt(x, spec=".1f") -> str:
@@ -81,7 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="documents per split (smoke runs)")
     ap.add_argument("--model-options", default="{}", help="engine model options as JSON")
     ap.add_argument("--train-options", default="{}",
-                    help='engine training options as JSON, e.g. \'{"decode": "tuned"}\'')
+                    help='engine training options as JSON, e.g. \'{"dropout": 0.3}\'')
     ap.add_argument("--spacy-default-baseline", action="store_true",
                     help="also train with spaCy's stock affixes (prefix 1, suffix 3)")
     ap.add_argument("--json", default=None, help="append each result as a JSON line here")
@@ -90,7 +83,7 @@ def main(argv=None) -> int:
     jobs = [("masakhaner1", lg, "nerdata") for lg in args.langs]
     jobs += [("il-ner", lg, "il-ner") for lg in args.il_langs]
     header = (f"{'corpus/lang':18} {'published':>9} {'ours':>6} {'diff':>6} {'P':>6} {'R':>6} "
-              f"{'dev':>6} {'ep':>5} {'train s':>8} {'score ok/wrong':>15} {'decode':>8}"
+              f"{'dev':>6} {'ep':>5} {'train s':>8} {'score ok/wrong':>15}"
               + ("  stock-affix F1" if args.spacy_default_baseline else ""))
     print(header, flush=True)
     rows = []
@@ -107,8 +100,7 @@ def main(argv=None) -> int:
                 f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
                 f"{r['dev_f1']:6.1f} {str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
                 f"{r['train_seconds']:8.0f} "
-                f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15} "
-                f"{_decode(r['decode']):>8}")
+                f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
         if args.spacy_default_baseline:
             line += f"  {r['stock_affix_test_f1']:14.1f}"
         print(line, flush=True)

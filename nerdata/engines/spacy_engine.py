@@ -21,10 +21,6 @@
   probability mass of the beam parses containing it (``beam_width`` candidates, as spaCy's
   ``beam_ner`` ``scored_ents``): 1.0 when every competing analysis agrees, lower when the
   model hesitates, 0.0 when the span fell out of the beam.
-* Decoding: greedy by default.  With the training option ``decode="tuned"`` the model also
-  tries, on dev, the spans whose beam marginal reaches a threshold t (non-overlapping, most
-  probable first; t from 0.10 to 0.60) and keeps greedy or the best t, whichever scores
-  higher -- a recall/precision trade-off chosen on dev and recorded in the model card.
 """
 from __future__ import annotations
 
@@ -70,24 +66,6 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "lstm_dropout": 0.0,
     "strips": [],  # stem features: the word without its first/last n code points
 }
-DECODE_MODES = ("greedy", "tuned")
-THRESHOLDS = tuple(round(0.1 + 0.05 * i, 2) for i in range(11))  # 0.10 .. 0.60
-
-
-def marginal_spans(scores: dict, threshold: float) -> list[tuple[int, int, str, float]]:
-    """Non-overlapping ``(start, end, label, p)`` token spans with beam marginal ``p >=
-    threshold``, most probable first (ties: earlier, then shorter)."""
-    cand = sorted(((float(p), a, b, lab) for (a, b, lab), p in scores.items() if p >= threshold),
-                  key=lambda c: (-c[0], c[1], c[2] - c[1]))
-    taken: set[int] = set()
-    out = []
-    for p, a, b, lab in cand:
-        if taken.isdisjoint(range(a, b)):
-            taken.update(range(a, b))
-            out.append((a, b, lab, min(1.0, p)))
-    return sorted(out)
-
-
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dropout": 0.2,
     "learn_rate": 0.001,
@@ -97,10 +75,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "L2": 1e-6,
     "grad_clip": 1.0,
     "average": True,  # predict and save with the running average of the weights
-    # greedy: the transition model's greedy parse.  tuned: after training, also try span
-    # selection by beam marginal probability (non-overlapping spans scoring >= t) and keep
-    # whichever of greedy / the best t scores higher on dev (needs dev data and beam_width > 1)
-    "decode": "greedy",
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
 }
 
@@ -327,9 +301,6 @@ class SpacyTagger:
             raise ConfigError(f"spaCy engine: unknown training option(s) {', '.join(unknown)}; "
                               f"valid: {', '.join(sorted(TRAIN_DEFAULTS))}")
         opts = {**TRAIN_DEFAULTS, **options}
-        if opts["decode"] not in DECODE_MODES:
-            raise ConfigError(f"decode must be one of {', '.join(DECODE_MODES)}, "
-                              f"got {opts['decode']!r}")
         if opts["missing_labels"] not in ("auto", "missing", "outside"):
             raise ConfigError(f"missing_labels must be auto, missing or outside, "
                               f"got {opts['missing_labels']!r}")
@@ -404,9 +375,6 @@ class SpacyTagger:
         ner.model.from_bytes(best_bytes if best_bytes is not None else last_bytes)
         if best_bytes is not None:
             log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
-        self.card.extra["decode"] = {"mode": "greedy"}
-        if opts["decode"] == "tuned":
-            log["decode"] = self._tune_decode(dev_docs)
         log["stopped_early"] = len(log["epochs"]) < epochs
         stage = len(self.card.training_config["train"])
         identity = opts.pop("training_data") or []
@@ -421,38 +389,6 @@ class SpacyTagger:
             self.card.metrics["dev"] = {"f1": best_f1, "epoch": best_epoch}
         log["version"] = self.card.version
         return log
-
-    def _tune_decode(self, dev: Sequence[Document]) -> dict[str, Any]:
-        """Choose greedy or a beam-marginal threshold by dev F1 (kept in the card)."""
-        if not dev or self.beam_width <= 1:
-            raise ConfigError("decode 'tuned' needs dev documents and beam_width > 1")
-        greedy = evaluate(dev, self._predict_greedy(dev, 64)).micro.f1
-        scores = self._beam_scores(dev, 64)
-        by_t = {t: evaluate(dev, [self._marginal(d, sc, t) for d, sc in zip(dev, scores)]).micro.f1
-                for t in THRESHOLDS}
-        best_t = max(THRESHOLDS, key=lambda t: (by_t[t], -abs(t - 0.5)))
-        choice: dict[str, Any] = {"mode": "greedy", "dev_f1_greedy": round(greedy, 6),
-                                  "dev_f1_by_threshold": {str(t): round(f, 6)
-                                                          for t, f in by_t.items()}}
-        if by_t[best_t] > greedy:
-            choice.update(mode="marginal", threshold=best_t)
-        self.card.extra["decode"] = choice
-        return choice
-
-    def _beam_scores(self, docs: Sequence[Document], batch_size: int) -> list[dict]:
-        ner = self._nlp.get_pipe("ner")
-        out: list[dict] = []
-        for b in range(0, len(docs), batch_size):
-            # fresh docs: preset entities would constrain the beam
-            beams = ner.beam_parse([self._make_doc(d) for d in docs[b:b + batch_size]],
-                                   beam_width=self.beam_width, beam_density=0.0001)
-            out += ner.scored_ents(beams)
-        return out
-
-    def _marginal(self, doc: Document, scores: dict, threshold: float) -> list[Span]:
-        return [Span(doc.tokens[a].start, doc.tokens[b - 1].end, lab, round(p, 4),
-                     "prediction", None, self.version)
-                for a, b, lab, p in marginal_spans(scores, threshold)]
 
     def _averaged(self, optimizer):
         """Use the optimizer's parameter averages (when kept) inside the block."""
@@ -483,30 +419,25 @@ class SpacyTagger:
 
     def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
                 progress: ProgressCallback | None = None) -> list[list[Span]]:
-        """Spans per doc, each scored by its beam marginal probability: the greedy parse, or
-        (``decode`` tuned to a threshold on dev) the spans whose marginal reaches it."""
+        """Greedy-decoded spans per doc, each scored by its beam marginal probability."""
         if not self._initialized:
             raise ConfigError("spaCy engine: the model is untrained; train or load one first")
         ner = self._nlp.get_pipe("ner")
-        decode = self.card.extra.get("decode") or {"mode": "greedy"}
-        marginal = decode.get("mode") == "marginal" and self.beam_width > 1
         out: list[list[Span]] = [[] for _ in docs]
         idx = [i for i, d in enumerate(docs) if d.tokens]
         if progress:
             progress(0, len(docs), "predicting")
         for b in range(0, len(idx), batch_size):
             chunk = idx[b:b + batch_size]
-            scores: list = [None] * len(chunk)
-            if self.beam_width > 1:
-                scores = self._beam_scores([docs[i] for i in chunk], batch_size)
-            if marginal:
-                for i, sc in zip(chunk, scores):
-                    out[i] = self._marginal(docs[i], sc, float(decode["threshold"]))
-            else:
-                sdocs = list(ner.pipe([self._make_doc(docs[i]) for i in chunk],
-                                      batch_size=batch_size))
-                for i, sd, sc in zip(chunk, sdocs, scores):
-                    out[i] = self._spans(docs[i], sd, sc)
+            sdocs = list(ner.pipe([self._make_doc(docs[i]) for i in chunk],
+                                  batch_size=batch_size))
+            scores: list = [None] * len(sdocs)
+            if self.beam_width > 1:  # fresh docs: preset entities would constrain the beam
+                beams = ner.beam_parse([self._make_doc(docs[i]) for i in chunk],
+                                       beam_width=self.beam_width, beam_density=0.0001)
+                scores = ner.scored_ents(beams)
+            for i, sd, sc in zip(chunk, sdocs, scores):
+                out[i] = self._spans(docs[i], sd, sc)
             if progress:
                 progress(min(len(docs), chunk[-1] + 1), len(docs), "predicting")
         if progress:

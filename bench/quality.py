@@ -28,7 +28,8 @@ PUBLISHED_CNN_BILSTM_CRF = {"amh": 51.8, "hau": 85.2, "ibo": 79.5, "kin": 62.6, 
 IL_LANGS = ("hin", "urd", "tel")
 
 
-def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict) -> dict:
+def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
+            train_options: dict) -> dict:
     from nerdata.corpora import load_documents
     from nerdata.engines.spacy_engine import SpacyTagger
     from nerdata.metrics import evaluate
@@ -40,7 +41,7 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict) -> d
     tagger = SpacyTagger(tagset, **model_options)
     t0 = time.perf_counter()
     log = tagger.train(train, dev, epochs=args.epochs, seed=args.seed, patience=args.patience,
-                       **json.loads(args.train_options))
+                       **train_options)
     seconds = time.perf_counter() - t0
     preds = tagger.predict(test)
     rep = evaluate(test, preds)
@@ -54,7 +55,7 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict) -> d
             "train_tokens": sum(len(d.tokens) for d in train),
             "score_correct": sum(right) / len(right) if right else None,
             "score_wrong": sum(wrong) / len(wrong) if wrong else None,
-            "model_options": model_options, "train_options": json.loads(args.train_options),
+            "model_options": model_options, "train_options": train_options,
             "version": tagger.version}
 
 
@@ -80,6 +81,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="append each result as a JSON line here")
     args = ap.parse_args(argv)
     opts = json.loads(args.model_options)
+    train_opts = json.loads(args.train_options)
     jobs = [("masakhaner1", lg, "nerdata") for lg in args.langs]
     jobs += [("il-ner", lg, "il-ner") for lg in args.il_langs]
     header = (f"{'corpus/lang':18} {'published':>9} {'ours':>6} {'diff':>6} {'P':>6} {'R':>6} "
@@ -88,9 +90,10 @@ def main(argv=None) -> int:
     print(header, flush=True)
     rows = []
     for corpus, lang, tagset in jobs:
-        r = run_one(corpus, lang, tagset, args, opts)
+        r = run_one(corpus, lang, tagset, args, opts, train_opts)
         if args.spacy_default_baseline:
-            b = run_one(corpus, lang, tagset, args, {**opts, "prefixes": [1], "suffixes": [3]})
+            b = run_one(corpus, lang, tagset, args, {**opts, "prefixes": [1], "suffixes": [3]},
+                        train_opts)
             r["stock_affix_test_f1"] = b["test_f1"]
         pub = PUBLISHED_CNN_BILSTM_CRF.get(lang) if corpus == "masakhaner1" else None
         r["published"] = pub

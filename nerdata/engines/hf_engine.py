@@ -16,7 +16,7 @@ training then raises instead of returning noise.
 * ``device="auto"|"cpu"|"cuda"``; ``precision="auto"`` is bf16 (fp16 where bf16 is not
   supported) autocast on CUDA and fp32 on CPU (``precision="bf16"`` opts in to bf16
   autocast on CPU: faster only where the CPU has native bf16 (AVX512-BF16/AMX); on a CPU
-  without it ``bench/predict_speed.py`` measured it 4-7x slower than fp32, and it changes
+  without it ``bench/predict_speed.py`` measured it 7-8x slower than fp32, and it changes
   the spans of ~8% of sentences).  The CUDA path is written for GPUs but this project's CI
   runs on CPU only.
 * ``save()`` writes safetensors weights, the tokenizer and ``model_card.json``;

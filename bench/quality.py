@@ -9,6 +9,14 @@ is listed for them).  ``--spacy-default-baseline`` also trains, in the same run,
 with spaCy's stock lexical features (1-character prefix, 3-character suffix) to show
 what the code-point affix features add.
 
+``--adapt-epochs N`` first pretrains each MasakhaNER language's tok2vec for N epochs on its
+unlabelled news text (``masakhane-monolingual``, the source text of the annotation) with the
+character objective, after removing every line that is a dev/test sentence of any local
+labelled corpus (the count removed is printed), then trains NER from that tok2vec.  The
+pretrained models are kept under ``--adapt-dir`` and reused when their report shows the
+same epochs, seed and model options.  IL-NER languages have no unlabelled text here and
+are trained from scratch.
+
 It also reports whether the beam scores mean something: the mean score of correct versus
 wrong predicted spans on test.
 
@@ -28,6 +36,30 @@ PUBLISHED_CNN_BILSTM_CRF = {"amh": 51.8, "hau": 85.2, "ibo": 79.5, "kin": 62.6, 
 IL_LANGS = ("hin", "urd", "tel")
 
 
+ADAPT_CORPUS = "masakhane-monolingual"
+
+
+def pretrained(lang: str, args, model_options: dict) -> tuple[Path, dict, bool]:
+    """The tok2vec pretrained on ``lang``'s unlabelled text (dev/test lines removed)."""
+    from nerdata.adapt import REPORT_FILE, adapt, evaluation_documents
+    from nerdata.corpora import load_text
+
+    out = Path(args.adapt_dir) / lang
+    report = out / REPORT_FILE
+    if report.exists():
+        rep = json.loads(report.read_text(encoding="utf-8"))
+        used = rep["details"].get("model_options", {})
+        if (rep["epochs"] == args.adapt_epochs and rep["seed"] == args.seed
+                and all(used.get(k) == v for k, v in model_options.items())):
+            return out, rep, True
+        raise SystemExit(f"{out}: holds a pretraining with other settings (epochs "
+                         f"{rep['epochs']}, seed {rep['seed']}); choose another --adapt-dir")
+    texts = load_text(ADAPT_CORPUS, lang)
+    rep = adapt("spacy", texts, base_model=None, output=out, exclude=evaluation_documents([lang]),
+                epochs=args.adapt_epochs, seed=args.seed, **model_options).to_dict()
+    return out, rep, False
+
+
 def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
             train_options: dict) -> dict:
     from nerdata.corpora import load_documents
@@ -38,7 +70,22 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
     train = load_documents(corpus, lang, "train", map_to=tagset, limit=lim)
     dev = load_documents(corpus, lang, "dev", map_to=tagset, limit=lim)
     test = load_documents(corpus, lang, "test", map_to=tagset, limit=lim)
-    tagger = SpacyTagger(tagset, **model_options)
+    adapted = None
+    if args.adapt_epochs and corpus == "masakhaner1":
+        t0 = time.perf_counter()
+        path, rep, reused = pretrained(lang, args, model_options)
+        adapted = {"path": str(path), "epochs": rep["epochs"], "lines_in": rep["lines_in"],
+                   "lines_removed_overlap": rep["lines_removed_overlap"],
+                   "lines_used": rep["lines_used"], "steps": rep["steps"],
+                   "pretrain_seconds": rep["seconds"], "losses": rep["losses"]}
+        print(f"  {lang}: tok2vec pretrained {rep['epochs']} epochs on {rep['lines_used']} "
+              f"lines of {ADAPT_CORPUS} ({rep['lines_removed_overlap']} of {rep['lines_in']} "
+              f"removed as dev/test sentences) in {rep['seconds']:.0f} s"
+              + (f" (reused from {path})" if reused else ""),
+              flush=True)
+        tagger = SpacyTagger(tagset, base_model=path, **model_options)
+    else:
+        tagger = SpacyTagger(tagset, **model_options)
     t0 = time.perf_counter()
     log = tagger.train(train, dev, epochs=args.epochs, seed=args.seed, patience=args.patience,
                        **train_options)
@@ -56,7 +103,7 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
             "score_correct": sum(right) / len(right) if right else None,
             "score_wrong": sum(wrong) / len(wrong) if wrong else None,
             "model_options": model_options, "train_options": train_options,
-            "version": tagger.version}
+            "adapted": adapted, "version": tagger.version}
 
 
 def _fmt(x, spec=".1f") -> str:
@@ -78,6 +125,11 @@ def main(argv=None) -> int:
                     help='engine training options as JSON, e.g. \'{"dropout": 0.3}\'')
     ap.add_argument("--spacy-default-baseline", action="store_true",
                     help="also train with spaCy's stock affixes (prefix 1, suffix 3)")
+    ap.add_argument("--adapt-epochs", type=int, default=0,
+                    help="pretrain tok2vec on the language's unlabelled text for this many "
+                         "epochs first (0: from scratch)")
+    ap.add_argument("--adapt-dir", default="bench-adapted",
+                    help="where pretrained tok2vecs are written and reused")
     ap.add_argument("--json", default=None, help="append each result as a JSON line here")
     args = ap.parse_args(argv)
     opts = json.loads(args.model_options)

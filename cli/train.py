@@ -195,10 +195,11 @@ def register(cli: click.Group) -> None:
         Lines equal to a dev/test sentence of a labelled corpus are removed first and
         counted (lines_removed_overlap in the report printed as JSON).
         """
-        from nerdata.adapt import adapt
+        from nerdata.adapt import adapt, evaluation_documents
 
         texts = _adapt_texts(corpus, langs, text_files, limit)
-        exclude = _dev_test_docs(exclude_corpus, langs or sorted({d.lang for d in texts if d.lang}))
+        exclude = evaluation_documents(langs or sorted({d.lang for d in texts if d.lang}),
+                                       exclude_corpus)
         with progress_bar(not no_progress) as cb:
             report = adapt(engine, texts, base_model=base_model, output=output, exclude=exclude,
                            epochs=epochs, seed=seed, max_steps=max_steps, progress=cb,
@@ -323,19 +324,3 @@ def _adapt_texts(corpus, langs, text_files, limit):
                     d = Document.from_dict({"id": f"{f}:{i}", "text": line})
                     docs.append(replace(d, lang=langs[0]) if len(langs) == 1 else d)
     return docs
-
-
-def _dev_test_docs(corpora, langs):
-    from nerdata.corpora import get_card, list_cards, load_documents
-
-    cards = [get_card(c) for c in corpora] if corpora else [
-        c for c in list_cards() if c.labelled and c.local and set(langs) & set(c.languages)]
-    out = []
-    for card in cards:
-        for lang in langs:
-            if lang not in card.languages:
-                continue
-            for split in ("dev", "test"):
-                if split in card.splits_for(lang):
-                    out += load_documents(card, lang, split)
-    return out

@@ -22,6 +22,7 @@ wrong predicted spans on test.
 
     python bench/quality.py                        # all 10 + hin/urd/tel (hours on 2 cores)
     python bench/quality.py --langs hau luo --il-langs tel --epochs 20
+    python bench/quality.py --langs pcm --il-langs --seed 0 1 2   # mean +- sd over seeds
 """
 from __future__ import annotations
 
@@ -49,19 +50,19 @@ def pretrained(lang: str, args, model_options: dict) -> tuple[Path, dict, bool]:
     if report.exists():
         rep = json.loads(report.read_text(encoding="utf-8"))
         used = rep["details"].get("model_options", {})
-        if (rep["epochs"] == args.adapt_epochs and rep["seed"] == args.seed
+        if (rep["epochs"] == args.adapt_epochs and rep["seed"] == args.seed[0]
                 and all(used.get(k) == v for k, v in model_options.items())):
             return out, rep, True
         raise SystemExit(f"{out}: holds a pretraining with other settings (epochs "
                          f"{rep['epochs']}, seed {rep['seed']}); choose another --adapt-dir")
     texts = load_text(ADAPT_CORPUS, lang)
     rep = adapt("spacy", texts, base_model=None, output=out, exclude=evaluation_documents([lang]),
-                epochs=args.adapt_epochs, seed=args.seed, **model_options).to_dict()
+                epochs=args.adapt_epochs, seed=args.seed[0], **model_options).to_dict()
     return out, rep, False
 
 
 def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
-            train_options: dict) -> dict:
+            train_options: dict, seed: int) -> dict:
     from nerdata.corpora import load_documents
     from nerdata.engines.spacy_engine import SpacyTagger
     from nerdata.metrics import evaluate
@@ -87,7 +88,7 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
     else:
         tagger = SpacyTagger(tagset, **model_options)
     t0 = time.perf_counter()
-    log = tagger.train(train, dev, epochs=args.epochs, seed=args.seed, patience=args.patience,
+    log = tagger.train(train, dev, epochs=args.epochs, seed=seed, patience=args.patience,
                        **train_options)
     seconds = time.perf_counter() - t0
     preds = tagger.predict(test)
@@ -95,7 +96,8 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
     gold = [{s.key for s in d.spans} for d in test]
     right = [s.score for g, p in zip(gold, preds) for s in p if s.key in g]
     wrong = [s.score for g, p in zip(gold, preds) for s in p if s.key not in g]
-    return {"corpus": corpus, "lang": lang, "tagset": tagset, "test_f1": 100 * rep.micro.f1,
+    return {"corpus": corpus, "lang": lang, "tagset": tagset, "seed": seed,
+            "test_f1": 100 * rep.micro.f1,
             "test_p": 100 * rep.micro.precision, "test_r": 100 * rep.micro.recall,
             "dev_f1": 100 * log.get("best_dev_f1", 0.0), "best_epoch": log.get("best_epoch"),
             "epochs_run": len(log["epochs"]), "train_seconds": round(seconds, 1),
@@ -104,6 +106,16 @@ def run_one(corpus: str, lang: str, tagset: str, args, model_options: dict,
             "score_wrong": sum(wrong) / len(wrong) if wrong else None,
             "model_options": model_options, "train_options": train_options,
             "adapted": adapted, "version": tagger.version}
+
+
+def summarise(lang: str, published: float | None, runs: list[dict]) -> dict:
+    """One language over its seeds: mean and sd of test F1, and the best-dev seed's test F1."""
+    f1 = [r["test_f1"] for r in runs]
+    mean = sum(f1) / len(f1)
+    sd = (sum((x - mean) ** 2 for x in f1) / (len(f1) - 1)) ** 0.5 if len(f1) > 1 else 0.0
+    best = max(runs, key=lambda r: (r["dev_f1"], -r["seed"]))
+    return {"lang": lang, "published": published, "test_f1": mean, "test_sd": sd,
+            "dev_best_seed": best["seed"], "dev_best_test_f1": best["test_f1"]}
 
 
 def _fmt(x, spec=".1f") -> str:
@@ -118,7 +130,10 @@ def main(argv=None) -> int:
                     help="IL-NER languages (il-ner tagset); pass none to skip")
     ap.add_argument("--epochs", type=int, default=40, help="maximum epochs per language")
     ap.add_argument("--patience", type=int, default=6, help="early-stopping patience (epochs)")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0],
+                    help="one or more seeds; with several, each language is trained once per "
+                         "seed and summarised by the mean +- sd of test F1 (the figure compared "
+                         "and averaged) and by the test F1 of the seed with the best dev F1")
     ap.add_argument("--limit", type=int, default=None, help="documents per split (smoke runs)")
     ap.add_argument("--model-options", default="{}", help="engine model options as JSON")
     ap.add_argument("--train-options", default="{}",
@@ -136,40 +151,53 @@ def main(argv=None) -> int:
     train_opts = json.loads(args.train_options)
     jobs = [("masakhaner1", lg, "nerdata") for lg in args.langs]
     jobs += [("il-ner", lg, "il-ner") for lg in args.il_langs]
-    header = (f"{'corpus/lang':18} {'published':>9} {'ours':>6} {'diff':>6} {'P':>6} {'R':>6} "
-              f"{'dev':>6} {'ep':>5} {'train s':>8} {'score ok/wrong':>15}"
+    header = (f"{'corpus/lang':18} {'seed':>4} {'published':>9} {'ours':>6} {'diff':>6} {'P':>6} "
+              f"{'R':>6} {'dev':>6} {'ep':>5} {'train s':>8} {'score ok/wrong':>15}"
               + ("  stock-affix F1" if args.spacy_default_baseline else ""))
     print(header, flush=True)
     rows = []
     for corpus, lang, tagset in jobs:
-        r = run_one(corpus, lang, tagset, args, opts, train_opts)
-        if args.spacy_default_baseline:
-            b = run_one(corpus, lang, tagset, args, {**opts, "prefixes": [1], "suffixes": [3]},
-                        train_opts)
-            r["stock_affix_test_f1"] = b["test_f1"]
         pub = PUBLISHED_CNN_BILSTM_CRF.get(lang) if corpus == "masakhaner1" else None
-        r["published"] = pub
-        rows.append(r)
-        diff = None if pub is None else r["test_f1"] - pub
-        line = (f"{corpus + '/' + lang:18} {_fmt(pub):>9} {r['test_f1']:6.1f} "
-                f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
-                f"{r['dev_f1']:6.1f} {str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
-                f"{r['train_seconds']:8.0f} "
-                f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
-        if args.spacy_default_baseline:
-            line += f"  {r['stock_affix_test_f1']:14.1f}"
-        print(line, flush=True)
-        if args.json:
-            with open(args.json, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(r) + "\n")
+        runs = []
+        for seed in args.seed:
+            r = run_one(corpus, lang, tagset, args, opts, train_opts, seed)
+            if args.spacy_default_baseline:
+                b = run_one(corpus, lang, tagset, args, {**opts, "prefixes": [1], "suffixes": [3]},
+                            train_opts, seed)
+                r["stock_affix_test_f1"] = b["test_f1"]
+            r["published"] = pub
+            runs.append(r)
+            diff = None if pub is None else r["test_f1"] - pub
+            line = (f"{corpus + '/' + lang:18} {seed:4d} {_fmt(pub):>9} {r['test_f1']:6.1f} "
+                    f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
+                    f"{r['dev_f1']:6.1f} {str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
+                    f"{r['train_seconds']:8.0f} "
+                    f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
+            if args.spacy_default_baseline:
+                line += f"  {r['stock_affix_test_f1']:14.1f}"
+            print(line, flush=True)
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(r) + "\n")
+        rows.append(summarise(lang, pub, runs))
+        if len(runs) > 1:
+            s = rows[-1]
+            print(f"{corpus + '/' + lang:18} {'all':>4} {_fmt(pub):>9} {s['test_f1']:6.1f} "
+                  f"{_fmt(None if pub is None else s['test_f1'] - pub, '+.1f'):>6}   "
+                  f"mean of {len(runs)} seeds, sd {s['test_sd']:.1f}; best dev "
+                  f"(seed {s['dev_best_seed']}) -> test {s['dev_best_test_f1']:.1f}", flush=True)
     mk = [r for r in rows if r["published"] is not None]
     if mk:
-        ours = sum(r["test_f1"] for r in mk) / len(mk)
         pub = sum(r["published"] for r in mk) / len(mk)
-        wins = sum(r["test_f1"] >= r["published"] for r in mk)
-        print(f"{'MasakhaNER avg':18} {pub:9.1f} {ours:6.1f} {ours - pub:+6.1f}   "
-              f"({len(mk)} languages; at or above published on {wins}/{len(mk)}; "
-              f"ratio ours/published {ours / pub:.3f})", flush=True)
+        for key, what in (("test_f1", "mean over seeds" if len(args.seed) > 1 else ""),
+                          ("dev_best_test_f1", "seed with the best dev F1")):
+            if key == "dev_best_test_f1" and len(args.seed) == 1:
+                continue
+            ours = sum(r[key] for r in mk) / len(mk)
+            wins = sum(r[key] >= r["published"] for r in mk)
+            print(f"{'MasakhaNER avg':18} {'':>4} {pub:9.1f} {ours:6.1f} {ours - pub:+6.1f}   "
+                  f"({len(mk)} languages{'; ' + what if what else ''}; at or above published "
+                  f"on {wins}/{len(mk)}; ratio ours/published {ours / pub:.3f})", flush=True)
     return 0
 
 

@@ -1,0 +1,32 @@
+"""bench/quality.py's per-language summary over seeds (the figures the closing table uses)."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_SPEC = importlib.util.spec_from_file_location(
+    "bench_quality", Path(__file__).resolve().parent.parent / "bench" / "quality.py")
+quality = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(quality)
+
+
+def _run(seed, test, dev):
+    return {"seed": seed, "test_f1": test, "dev_f1": dev}
+
+
+def test_summary_is_mean_and_sample_sd_with_the_best_dev_seed():
+    s = quality.summarise("pcm", 69.9, [_run(0, 68.5, 83.8), _run(1, 66.9, 83.8),
+                                         _run(2, 70.1, 84.0)])
+    assert s["test_f1"] == pytest.approx((68.5 + 66.9 + 70.1) / 3)
+    assert s["test_sd"] == pytest.approx(1.6)  # sample sd of 68.5, 66.9, 70.1
+    assert (s["dev_best_seed"], s["dev_best_test_f1"]) == (2, 70.1)
+    assert s["published"] == 69.9
+
+
+def test_dev_ties_keep_the_lower_seed_and_one_seed_has_no_spread():
+    s = quality.summarise("hau", 85.2, [_run(3, 84.0, 90.2), _run(1, 83.2, 90.2)])
+    assert s["dev_best_seed"] == 1 and s["dev_best_test_f1"] == 83.2
+    one = quality.summarise("hau", None, [_run(0, 84.4, 90.2)])
+    assert (one["test_f1"], one["test_sd"], one["dev_best_seed"]) == (84.4, 0.0, 0)

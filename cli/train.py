@@ -195,7 +195,8 @@ def register(cli: click.Group) -> None:
         Lines equal to a dev/test sentence of a labelled corpus are removed first and
         counted (lines_removed_overlap in the report printed as JSON).
         """
-        from nerdata.adapt import adapt, evaluation_documents
+        from nerdata.adapt import adapt
+        from nerdata.corpora import evaluation_documents
 
         texts = _adapt_texts(corpus, langs, text_files, limit)
         exclude = evaluation_documents(langs or sorted({d.lang for d in texts if d.lang}),

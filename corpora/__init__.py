@@ -16,12 +16,13 @@ from __future__ import annotations
 from nerdata.corpora.catalogue import (CorpusCard, CorpusFile, corpora_root, corpus_files,
                                        file_sha256, get_card, list_cards)
 from nerdata.corpora.hub import load_from_hub
-from nerdata.corpora.loading import iter_documents, load_documents, load_text
+from nerdata.corpora.loading import (evaluation_documents, iter_documents, load_documents,
+                                     load_text)
 from nerdata.corpora.readers import read_conll
 from nerdata.corpora.stats import corpus_stats, validate_corpora
 
 __all__ = [
     "CorpusCard", "CorpusFile", "corpora_root", "corpus_files", "file_sha256", "get_card",
-    "list_cards", "iter_documents", "load_documents", "load_text", "load_from_hub", "read_conll",
-    "corpus_stats", "validate_corpora",
+    "list_cards", "evaluation_documents", "iter_documents", "load_documents", "load_text",
+    "load_from_hub", "read_conll", "corpus_stats", "validate_corpora",
 ]

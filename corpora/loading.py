@@ -16,7 +16,7 @@ from nerdata.errors import ConfigError
 from nerdata.progress import ProgressCallback
 from nerdata.repairs import RepairLog
 
-from .catalogue import CorpusCard, corpus_files, get_card
+from .catalogue import CorpusCard, corpus_files, get_card, list_cards
 from .readers import read_corpus_file
 
 
@@ -91,4 +91,24 @@ def load_text(corpus_id: str | CorpusCard, lang: str, *, root: str | Path | None
             if limit is not None and len(out) >= limit:
                 return out
             out.append(doc)
+    return out
+
+
+def evaluation_documents(langs: list[str] | tuple[str, ...], corpora: list[str] | None = None, *,
+                         root: str | Path | None = None) -> list[Document]:
+    """Dev and test documents of ``langs``: the sentences to keep out of adaptation text.
+
+    ``corpora``: labelled corpus ids to take them from; empty or None means every local
+    labelled corpus that has one of ``langs``.
+    """
+    cards = [get_card(c) for c in corpora] if corpora else [
+        c for c in list_cards() if c.labelled and c.local and set(langs) & set(c.languages)]
+    out: list[Document] = []
+    for card in cards:
+        for lang in langs:
+            if lang not in card.languages:
+                continue
+            for split in ("dev", "test"):
+                if split in card.splits_for(lang):
+                    out += load_documents(card, lang, split, root=root)
     return out

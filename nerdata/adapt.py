@@ -46,30 +46,6 @@ def overlap_key(text: str) -> str:
     return _WS.sub("", unicodedata.normalize("NFC", text))
 
 
-def evaluation_documents(langs: Iterable[str], corpora: Iterable[str] | None = None
-                         ) -> list[Document]:
-    """Dev and test documents of ``langs`` to keep out of adaptation text.
-
-    ``corpora``: labelled corpus ids to take them from; empty or None means every local
-    labelled corpus that has one of ``langs``.
-    """
-    from nerdata.corpora import get_card, list_cards, load_documents
-
-    langs = list(langs)
-    corpora = list(corpora or ())
-    cards = [get_card(c) for c in corpora] if corpora else [
-        c for c in list_cards() if c.labelled and c.local and set(langs) & set(c.languages)]
-    out: list[Document] = []
-    for card in cards:
-        for lang in langs:
-            if lang not in card.languages:
-                continue
-            for split in ("dev", "test"):
-                if split in card.splits_for(lang):
-                    out += load_documents(card, lang, split)
-    return out
-
-
 @dataclass
 class DedupResult:
     lines: list[str]

@@ -6,9 +6,8 @@ import unicodedata
 
 import pytest
 
-from nerdata.adapt import (REPORT_FILE, adapt, evaluation_documents, overlap_key,
-                           remove_eval_overlap)
-from nerdata.corpora import load_documents, load_text
+from nerdata.adapt import REPORT_FILE, adapt, overlap_key, remove_eval_overlap
+from nerdata.corpora import evaluation_documents, load_documents, load_text
 from nerdata.doc import Document
 from nerdata.errors import AlreadyExistsError, ConfigError, InputError
 
@@ -58,10 +57,10 @@ def test_dedup_on_real_data_matches_the_manifest(corpora_dir, yor_test, yor_text
 
 
 def test_evaluation_documents_take_dev_and_test_of_every_labelled_corpus(corpora_dir, yor_test):
-    one = evaluation_documents(["yor"], ["masakhaner1"])
+    one = evaluation_documents(["yor"], ["masakhaner1"], root=corpora_dir)
     dev = load_documents("masakhaner1", "yor", "dev", root=corpora_dir)
     assert [d.text for d in one] == [d.text for d in dev] + [d.text for d in yor_test]
-    every = evaluation_documents(["yor"])
+    every = evaluation_documents(["yor"], root=corpora_dir)
     assert len(every) > len(one)  # masakhaner2 and other corpora with Yoruba dev/test too
     assert {d.text for d in one} <= {d.text for d in every}
     assert {d.id.split("/")[2] for d in every} == {"dev", "test"}

@@ -265,3 +265,41 @@ def test_bilstm_encoder_option_trains_saves_and_reloads(hau, tmp_path):
     again = load_tagger(t.save(tmp_path / "lstm"))
     assert again.options["lstm_depth"] == 1
     assert again.predict(dev[:10]) == t.predict(dev[:10])
+
+
+def test_entity_augmentation_swaps_entities_and_keeps_context(hau):
+    from nerdata.engines.spacy_engine import _EntityAugmenter
+    from nerdata.robust import check_perturbation
+
+    train, _ = hau
+    with_ents = [d for d in train if d.spans]
+    aug = _EntityAugmenter(train, 1.0, seed=5)
+    copies = aug.examples(lambda d: d)
+    assert len(copies) == len(with_ents) == aug.expected()
+    by_id = {d.id: d for d in with_ents}
+    changed = 0
+    for c in copies:
+        orig = by_id[c.id]
+        assert check_perturbation(orig, c, "entity") == []
+        changed += sum(orig.span_text(a) != c.span_text(b) for a, b in zip(orig.spans, c.spans))
+        assert all(c.span_text(s) for s in c.spans)
+    assert changed > len(copies) // 2
+    again = _EntityAugmenter(train, 1.0, seed=5).examples(lambda d: d)
+    assert [c.text for c in again] == [c.text for c in copies]
+    assert 0 < len(_EntityAugmenter(train, 0.5, seed=5).examples(lambda d: d)) < len(with_ents)
+    assert len(_EntityAugmenter(train, 2.0, seed=5).examples(lambda d: d)) == 2 * len(with_ents)
+    with pytest.raises(ConfigError, match="augment_entities"):
+        _EntityAugmenter(train, -1, seed=5)
+
+
+def test_training_with_entity_augmentation(hau):
+    train, dev = hau
+    small = train[:40]
+    runs = []
+    for share in (0.0, 1.0, 1.0):
+        t = SpacyTagger("nerdata", **TINY)
+        log = t.train(small, dev[:20], epochs=2, seed=7, augment_entities=share, **TRAIN_OPTS)
+        runs.append((t.version, log))
+    assert "augmented" not in runs[0][1]["epochs"][0]
+    assert all(e["augmented"] == sum(1 for d in small if d.spans) for e in runs[1][1]["epochs"])
+    assert runs[1][0] == runs[2][0] != runs[0][0]

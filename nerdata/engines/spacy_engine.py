@@ -12,6 +12,10 @@
   running average of the weights is what is evaluated and saved) and early stopping on dev
   F1 (the best epoch's weights are kept).  ``lstm_depth=1`` adds a PyTorch BiLSTM over the
   CNN (measured on MasakhaNER ibo: no better, slower -- off by default).
+* ``augment_entities`` (training option, off by default) adds, each epoch, copies of
+  training documents whose entities are swapped for other training entities of the same
+  type (mention replacement).  Measured on MasakhaNER 1.0 (seed 0, dropout 0.35, share 1.0):
+  pcm test 67.8 vs 66.4 without, hau 83.0 vs 83.8 -- not a default.
 * Masked regions (``Document.masked``) become *missing* annotation ("-" in spaCy's BILUO),
   never ``O``.  In documents whose source never annotated some types
   (``Document.missing_labels``) a non-entity token may be an unannotated entity, so with
@@ -76,6 +80,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "grad_clip": 1.0,
     "average": True,  # predict and save with the running average of the weights
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
+    "augment_entities": 0.0,  # per epoch, this share of documents with entities gets a copy
+    #                           whose entities are swapped for others of the same type
 }
 
 
@@ -108,6 +114,43 @@ def training_targets(doc: Document, labels: Sequence[str], *, o_is_missing: bool
     for i in missing - inside:
         targets[i] = MISSING
     return targets
+
+
+class _EntityAugmenter:
+    """Mention replacement: fresh copies of training documents each epoch, their entities
+    swapped for other entities of the same type from the training data (context kept).
+
+    ``share`` of the documents that have entities get a copy per epoch (above 1: several).
+    Entities inside masked regions or off token boundaries are left as they are (see
+    :func:`nerdata.robust.perturb_document`).  Seeded: same data, share and seed, same copies.
+    """
+
+    def __init__(self, train: Sequence[Document], share: float, seed: int) -> None:
+        if not 0.0 <= float(share) <= 10.0:
+            raise ConfigError(f"augment_entities must be between 0 and 10 (copies per "
+                              f"document with entities), got {share}")
+        from nerdata.robust import EntityPool
+
+        self.share = float(share)
+        self.docs = [d for d in train if d.tokens and d.spans]
+        self.pool = EntityPool.from_documents(self.docs, "training data")
+        self.rng = random.Random(f"augment:{seed}")
+
+    def __bool__(self) -> bool:
+        return self.share > 0 and bool(self.docs)
+
+    def expected(self) -> int:
+        return round(self.share * len(self.docs))
+
+    def examples(self, to_example) -> list:
+        from nerdata.robust import perturb_document
+
+        whole, frac = divmod(self.share, 1.0)
+        out = []
+        for d in self.docs:
+            for _ in range(int(whole) + (self.rng.random() < frac)):
+                out.append(to_example(perturb_document(d, "entity", self.rng, pool=self.pool)))
+        return out
 
 
 def _data_identity(docs: Sequence[Document]) -> dict[str, Any]:
@@ -325,6 +368,7 @@ class SpacyTagger:
             examples.append(eg)
             n_missing += k
         dev_docs = [d for d in (dev or ()) if d.tokens]
+        augment = _EntityAugmenter(train, opts["augment_entities"], seed)
         optimizer = Adam(opts["learn_rate"], L2=opts["L2"], grad_clip=opts["grad_clip"],
                          use_averages=bool(opts["average"]))
         if not self._initialized:
@@ -339,8 +383,10 @@ class SpacyTagger:
                                "docs_with_missing_labels": with_missing,
                                "o_in_missing_label_docs": "missing" if o_missing else "outside",
                                "seed": seed}
+        if augment:
+            log["augment_entities"] = {"share": augment.share, "pool": augment.pool.sizes()}
         best_f1, best_bytes, best_epoch, waited = -1.0, None, 0, 0
-        total = epochs * len(examples)
+        total = epochs * (len(examples) + (augment.expected() if augment else 0))
         done = 0
         if progress:
             progress(0, total, "training")
@@ -348,14 +394,19 @@ class SpacyTagger:
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             order = list(examples)
+            if augment:
+                extra = augment.examples(lambda d: self._example(d, o_missing)[0])
+                order.extend(extra)
             rng.shuffle(order)
             losses: dict[str, float] = {}
             for batch in minibatch(order, size=sizes):
                 self._nlp.update(batch, drop=opts["dropout"], sgd=optimizer, losses=losses)
                 done += len(batch)
                 if progress:
-                    progress(done, total, "training")
+                    progress(min(done, total), total, "training")
             entry = {"epoch": epoch, "loss": round(float(losses.get("ner", 0.0)), 4)}
+            if augment:
+                entry["augmented"] = len(extra)
             with self._averaged(optimizer):
                 if dev_docs:
                     rep = evaluate(dev_docs, self._predict_greedy(dev_docs, 64))

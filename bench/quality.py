@@ -23,6 +23,9 @@ wrong predicted spans on test.
     python bench/quality.py                        # all 10 + hin/urd/tel (hours on 2 cores)
     python bench/quality.py --langs hau luo --il-langs tel --epochs 20
     python bench/quality.py --langs pcm --il-langs --seed 0 1 2   # mean +- sd over seeds
+
+With three or more seeds it also scores the majority vote of the seeds' models (a span is
+kept when more than half of them predict it) -- an ensemble, printed as its own row.
 """
 from __future__ import annotations
 
@@ -107,7 +110,30 @@ def run_one(corpus: str, lang: str, tagset: str, splits: dict[str, list], args,
             "score_correct": sum(right) / len(right) if right else None,
             "score_wrong": sum(wrong) / len(wrong) if wrong else None,
             "model_options": model_options, "train_options": train_options,
-            "adapted": adapted, "version": tagger.version}
+            "adapted": adapted, "version": tagger.version, "_test_predictions": preds}
+
+
+def vote(test: list, predictions: list[list[list]]) -> dict:
+    """Test F1 of the seeds' majority vote: a span (offsets + type) is kept when more than
+    half the models predict it.  Two kept spans cannot overlap (each model's spans are
+    disjoint, so two overlapping spans cannot both have a majority)."""
+    from collections import Counter
+
+    from nerdata.metrics import evaluate
+
+    need = len(predictions) // 2 + 1
+    voted = []
+    for i in range(len(test)):
+        counts = Counter(s.key for preds in predictions for s in preds[i])
+        first = {}
+        for preds in predictions:
+            for s in preds[i]:
+                first.setdefault(s.key, s)
+        voted.append(sorted((first[k] for k, n in counts.items() if n >= need),
+                            key=lambda s: (s.start, s.end)))
+    rep = evaluate(test, voted)
+    return {"test_f1": 100 * rep.micro.f1, "test_p": 100 * rep.micro.precision,
+            "test_r": 100 * rep.micro.recall, "models": len(predictions)}
 
 
 def summarise(lang: str, published: float | None, runs: list[dict]) -> dict:
@@ -164,7 +190,7 @@ def main(argv=None) -> int:
     for corpus, lang, tagset in jobs:
         pub = PUBLISHED_CNN_BILSTM_CRF.get(lang) if corpus == "masakhaner1" else None
         splits = load_splits(corpus, lang, tagset, args.limit)
-        runs = []
+        runs, test_predictions = [], []
         for seed in args.seed:
             r = run_one(corpus, lang, tagset, splits, args, opts, train_opts, seed)
             if args.spacy_default_baseline:
@@ -173,6 +199,7 @@ def main(argv=None) -> int:
                 r["stock_affix_test_f1"] = b["test_f1"]
             r["published"] = pub
             runs.append(r)
+            test_predictions.append(r.pop("_test_predictions"))
             diff = None if pub is None else r["test_f1"] - pub
             line = (f"{corpus + '/' + lang:18} {seed:4d} {_fmt(pub):>9} {r['test_f1']:6.1f} "
                     f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
@@ -192,11 +219,26 @@ def main(argv=None) -> int:
                   f"{_fmt(None if pub is None else s['test_f1'] - pub, '+.1f'):>6}   "
                   f"mean of {len(runs)} seeds, sd {s['test_sd']:.1f}; best dev "
                   f"(seed {s['dev_best_seed']}) -> test {s['dev_best_test_f1']:.1f}", flush=True)
+        if len(runs) > 2:
+            v = vote(splits["test"], test_predictions)
+            s = rows[-1]
+            s["vote_test_f1"] = v["test_f1"]
+            print(f"{corpus + '/' + lang:18} {'vote':>4} {_fmt(pub):>9} {v['test_f1']:6.1f} "
+                  f"{_fmt(None if pub is None else v['test_f1'] - pub, '+.1f'):>6} "
+                  f"{v['test_p']:6.1f} {v['test_r']:6.1f}   majority vote of the "
+                  f"{len(runs)} seeds' models (a span kept when more than half predict it)",
+                  flush=True)
+            if args.json:
+                with open(args.json, "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps({"corpus": corpus, "lang": lang, "vote": v,
+                                         "seeds": list(args.seed)}) + "\n")
     mk = [r for r in rows if r["published"] is not None]
     if mk:
         pub = sum(r["published"] for r in mk) / len(mk)
         summaries = [("test_f1", "")] if len(args.seed) == 1 else [
             ("test_f1", "mean over seeds"), ("dev_best_test_f1", "seed with the best dev F1")]
+        if all("vote_test_f1" in r for r in mk):
+            summaries.append(("vote_test_f1", "majority vote of the seeds' models"))
         for key, what in summaries:
             ours = sum(r[key] for r in mk) / len(mk)
             wins = sum(r[key] >= r["published"] for r in mk)

@@ -30,3 +30,18 @@ def test_dev_ties_keep_the_lower_seed_and_one_seed_has_no_spread():
     assert s["dev_best_seed"] == 1 and s["dev_best_test_f1"] == 83.2
     one = quality.summarise("hau", None, [_run(0, 84.4, 90.2)])
     assert (one["test_f1"], one["test_sd"], one["dev_best_seed"]) == (84.4, 0.0, 0)
+
+
+def test_vote_keeps_spans_most_models_predict():
+    from nerdata.doc import Document, Span
+
+    gold = [Document.from_tokens("d", ["Ade", "went", "to", "Lagos", "Monday"],
+                                 [Span(0, 3, "PER"), Span(12, 17, "LOC")])]
+    per, loc, org = Span(0, 3, "PER"), Span(12, 17, "LOC"), Span(12, 17, "ORG")
+    date = Span(18, 24, "DATE")
+    models = [[[per, loc]], [[per, org, date]], [[loc]]]
+    v = quality.vote(gold, models)
+    assert v["models"] == 3
+    assert v["test_p"] == pytest.approx(100.0) and v["test_r"] == pytest.approx(100.0)
+    two = quality.vote(gold, models[:2])  # two models: a span needs both
+    assert two["test_r"] == pytest.approx(50.0) and two["test_p"] == pytest.approx(100.0)

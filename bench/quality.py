@@ -124,10 +124,10 @@ def vote(test: list, predictions: list[list[list]]) -> dict:
     need = len(predictions) // 2 + 1
     voted = []
     for i in range(len(test)):
-        counts = Counter(s.key for preds in predictions for s in preds[i])
-        first = {}
+        counts, first = Counter(), {}
         for preds in predictions:
             for s in preds[i]:
+                counts[s.key] += 1
                 first.setdefault(s.key, s)
         voted.append(sorted((first[k] for k, n in counts.items() if n >= need),
                             key=lambda s: (s.start, s.end)))

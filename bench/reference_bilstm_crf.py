@@ -22,9 +22,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-PUBLISHED = {"amh": 51.8, "hau": 85.2, "ibo": 79.5, "kin": 62.6, "lug": 75.5,
-             "luo": 63.5, "pcm": 69.9, "swa": 79.0, "wol": 56.6, "yor": 66.7}
-
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quality import PUBLISHED_CNN_BILSTM_CRF  # noqa: E402  (bench/quality.py: the figures compared)
 
 def build(torch, n_words, n_chars, n_tags, a):
     nn = torch.nn
@@ -101,7 +100,7 @@ def build(torch, n_words, n_chars, n_tags, a):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--langs", nargs="*", default=list(PUBLISHED))
+    ap.add_argument("--langs", nargs="*", default=list(PUBLISHED_CNN_BILSTM_CRF))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=50)
     ap.add_argument("--patience", type=int, default=8)
@@ -122,7 +121,7 @@ def main(argv=None) -> int:
     from nerdata.corpora import load_documents
     from nerdata.doc import Span
     from nerdata.metrics import evaluate
-    from nerdata.tags import spans_to_tags
+    from nerdata.tags import spans_to_tags, tags_to_spans
 
     print(f"{'lang':6} {'published':>9} {'bilstm-crf':>10} {'diff':>6} {'dev':>6} {'ep':>6} "
           f"{'train s':>8}", flush=True)
@@ -170,16 +169,9 @@ def main(argv=None) -> int:
                     chunk = docs[i:i + 64]
                     W, Ch, _, M = tensors(chunk)
                     for d, path in zip(chunk, net.crf.decode(net.emissions(W, Ch), M)):
-                        spans, cur = [], None
-                        for t, p in enumerate(path + [0]):
-                            tag = tags[p]
-                            if cur and (tag == "O" or tag.startswith("B-") or tag[2:] != cur[2]):
-                                spans.append(Span(d.tokens[cur[0]].start, d.tokens[t - 1].end,
-                                                  cur[2]))
-                                cur = None
-                            if tag != "O" and cur is None:
-                                cur = (t, tag[:1], tag[2:])
-                        out.append(spans)
+                        spans = tags_to_spans([tags[p] for p in path], "IOB2", on_invalid="keep")
+                        out.append([Span(d.tokens[i].start, d.tokens[j - 1].end, lab)
+                                    for i, j, lab in spans])
             return out
 
         net = build(torch, len(wix) + 2, len(cix) + 2, len(tags), a)
@@ -210,7 +202,7 @@ def main(argv=None) -> int:
         seconds = time.perf_counter() - t0
         net.load_state_dict(best_state)
         test_f1 = 100 * evaluate(split["test"], predict(net, split["test"])).micro.f1
-        pub = PUBLISHED.get(lang)
+        pub = PUBLISHED_CNN_BILSTM_CRF.get(lang)
         print(f"{lang:6} {pub:9.1f} {test_f1:10.1f} {test_f1 - pub:+6.1f} {100 * best:6.1f} "
               f"{best_ep:>3}/{ep_run:<2} {seconds:8.0f}", flush=True)
         if a.json:

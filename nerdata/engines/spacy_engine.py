@@ -132,7 +132,7 @@ class _EntityAugmenter:
         from nerdata.robust import EntityPool
 
         self.share = float(share)
-        self.docs = [d for d in train if d.tokens and d.spans]
+        self.docs = [d for d in train if d.tokens and d.spans] if self.share else []
         self.pool = EntityPool.from_documents(self.docs, "training data")
         self.rng = random.Random(f"augment:{seed}")
 
@@ -386,7 +386,7 @@ class SpacyTagger:
         if augment:
             log["augment_entities"] = {"share": augment.share, "pool": augment.pool.sizes()}
         best_f1, best_bytes, best_epoch, waited = -1.0, None, 0, 0
-        total = epochs * (len(examples) + (augment.expected() if augment else 0))
+        total = epochs * (len(examples) + augment.expected())
         done = 0
         if progress:
             progress(0, total, "training")

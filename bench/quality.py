@@ -1,6 +1,7 @@
-"""Quality of the spaCy engine: MasakhaNER 1.0 test F1 next to the published CNN-BiLSTM-CRF.
+"""Quality of the engines: MasakhaNER 1.0 test F1 next to the published CNN-BiLSTM-CRF.
 
-For each MasakhaNER 1.0 language the spaCy engine is trained from scratch on the train
+For each MasakhaNER 1.0 language an engine (``--engine``: spacy, the default, or bilstm-crf)
+is trained from scratch on the train
 split (early stopping on dev F1) and scored on test with strict span F1 (= seqeval strict).
 The baseline is the CNN-BiLSTM-CRF trained from scratch in Adelani et al. (TACL 2021,
 Table 5); its figures are printed next to ours with the difference.  IL-NER hin/urd/tel are
@@ -23,6 +24,12 @@ wrong predicted spans on test.
     python bench/quality.py                        # all 10 + hin/urd/tel (hours on 2 cores)
     python bench/quality.py --langs hau luo --il-langs tel --epochs 20
     python bench/quality.py --langs pcm --il-langs --seed 0 1 2   # mean +- sd over seeds
+    python bench/quality.py --langs hau --il-langs --engine spacy bilstm-crf
+
+``--engine spacy bilstm-crf`` trains both engines on every language and seed and adds a
+``dev-pick`` row: per language and seed, the engine with the higher dev F1 (a choice that
+never looks at test).  Options may then be keyed by engine:
+``--train-options '{"spacy": {"dropout": 0.35}, "bilstm-crf": {}}'``.
 
 With three or more seeds it also scores the majority vote of the seeds' models (a span is
 kept when more than half of them predict it) -- an ensemble, printed as its own row.
@@ -38,6 +45,7 @@ from pathlib import Path
 PUBLISHED_CNN_BILSTM_CRF = {"amh": 51.8, "hau": 85.2, "ibo": 79.5, "kin": 62.6, "lug": 75.5,
                             "luo": 63.5, "pcm": 69.9, "swa": 79.0, "wol": 56.6, "yor": 66.7}
 IL_LANGS = ("hin", "urd", "tel")
+ENGINE_NAMES = ("spacy", "bilstm-crf")
 
 
 ADAPT_CORPUS = "masakhane-monolingual"
@@ -71,9 +79,19 @@ def load_splits(corpus: str, lang: str, tagset: str, limit: int | None) -> dict[
             for split in ("train", "dev", "test")}
 
 
+def engine_options(given: dict, engine: str, engines: list[str]) -> dict:
+    """``given`` as it is, or its ``engine`` entry when every key names an engine."""
+    if given and set(given) <= set(ENGINE_NAMES):
+        return dict(given.get(engine, {}))
+    if len(engines) > 1 and given:
+        raise SystemExit("with several engines, key the options by engine, e.g. "
+                         '\'{"spacy": {"dropout": 0.35}, "bilstm-crf": {}}\'')
+    return dict(given)
+
+
 def run_one(corpus: str, lang: str, tagset: str, splits: dict[str, list], args,
-            model_options: dict, train_options: dict, seed: int) -> dict:
-    from nerdata.engines.spacy_engine import SpacyTagger
+            model_options: dict, train_options: dict, seed: int, engine: str = "spacy") -> dict:
+    from nerdata.engines.base import get_engine
     from nerdata.metrics import evaluate
 
     train, dev, test = splits["train"], splits["dev"], splits["test"]
@@ -89,9 +107,9 @@ def run_one(corpus: str, lang: str, tagset: str, splits: dict[str, list], args,
               f"removed as dev/test sentences) in {rep['seconds']:.0f} s"
               + (f" (reused from {path})" if reused else ""),
               flush=True)
-        tagger = SpacyTagger(tagset, base_model=path, **model_options)
+        tagger = get_engine(engine)(tagset, base_model=path, **model_options)
     else:
-        tagger = SpacyTagger(tagset, **model_options)
+        tagger = get_engine(engine)(tagset, **model_options)
     t0 = time.perf_counter()
     log = tagger.train(train, dev, epochs=args.epochs, seed=seed, patience=args.patience,
                        **train_options)
@@ -101,7 +119,7 @@ def run_one(corpus: str, lang: str, tagset: str, splits: dict[str, list], args,
     gold = [{s.key for s in d.spans} for d in test]
     right = [s.score for g, p in zip(gold, preds) for s in p if s.key in g]
     wrong = [s.score for g, p in zip(gold, preds) for s in p if s.key not in g]
-    return {"corpus": corpus, "lang": lang, "tagset": tagset, "seed": seed,
+    return {"corpus": corpus, "lang": lang, "tagset": tagset, "seed": seed, "engine": engine,
             "test_f1": 100 * rep.micro.f1,
             "test_p": 100 * rep.micro.precision, "test_r": 100 * rep.micro.recall,
             "dev_f1": 100 * log.get("best_dev_f1", 0.0), "best_epoch": log.get("best_epoch"),
@@ -163,6 +181,8 @@ def main(argv=None) -> int:
                          "seed and summarised by the mean +- sd of test F1 (the figure compared "
                          "and averaged) and by the test F1 of the seed with the best dev F1")
     ap.add_argument("--limit", type=int, default=None, help="documents per split (smoke runs)")
+    ap.add_argument("--engine", nargs="+", default=["spacy"], choices=ENGINE_NAMES,
+                    help="engine(s) to train; with two, also the per-language dev-F1 pick")
     ap.add_argument("--model-options", default="{}", help="engine model options as JSON")
     ap.add_argument("--train-options", default="{}",
                     help='engine training options as JSON, e.g. \'{"dropout": 0.3}\'')
@@ -178,62 +198,93 @@ def main(argv=None) -> int:
     if args.adapt_epochs and args.spacy_default_baseline:
         ap.error("--spacy-default-baseline trains other lexical features, which a pretrained "
                  "tok2vec does not fit; run it without --adapt-epochs")
-    opts = json.loads(args.model_options)
-    train_opts = json.loads(args.train_options)
+    if (args.adapt_epochs or args.spacy_default_baseline) and args.engine != ["spacy"]:
+        ap.error("--adapt-epochs and --spacy-default-baseline are for --engine spacy alone")
+    if len(set(args.engine)) != len(args.engine):
+        ap.error("--engine: name each engine once")
+    opts = {e: engine_options(json.loads(args.model_options), e, args.engine) for e in args.engine}
+    train_opts = {e: engine_options(json.loads(args.train_options), e, args.engine)
+                  for e in args.engine}
     jobs = [("masakhaner1", lg, "nerdata") for lg in args.langs]
     jobs += [("il-ner", lg, "il-ner") for lg in args.il_langs]
-    header = (f"{'corpus/lang':18} {'seed':>4} {'published':>9} {'ours':>6} {'diff':>6} {'P':>6} "
-              f"{'R':>6} {'dev':>6} {'ep':>5} {'train s':>8} {'score ok/wrong':>15}"
+    header = (f"{'corpus/lang':18} {'engine':>10} {'seed':>4} {'published':>9} {'ours':>6} "
+              f"{'diff':>6} {'P':>6} {'R':>6} {'dev':>6} {'ep':>5} {'train s':>8} "
+              f"{'score ok/wrong':>15}"
               + ("  stock-affix F1" if args.spacy_default_baseline else ""))
     print(header, flush=True)
-    rows = []
+    kinds = list(args.engine) + (["dev-pick"] if len(args.engine) > 1 else [])
+    rows: dict[str, list[dict]] = {k: [] for k in kinds}
+
+    def emit(record: dict) -> None:
+        if args.json:
+            with open(args.json, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+
     for corpus, lang, tagset in jobs:
         pub = PUBLISHED_CNN_BILSTM_CRF.get(lang) if corpus == "masakhaner1" else None
+        name = f"{corpus}/{lang}"
         splits = load_splits(corpus, lang, tagset, args.limit)
-        runs, test_predictions = [], []
+        runs: dict[str, list[dict]] = {k: [] for k in kinds}
+        predictions: dict[str, list] = {k: [] for k in kinds}
         for seed in args.seed:
-            r = run_one(corpus, lang, tagset, splits, args, opts, train_opts, seed)
-            if args.spacy_default_baseline:
-                b = run_one(corpus, lang, tagset, splits, args,
-                            {**opts, "prefixes": [1], "suffixes": [3]}, train_opts, seed)
-                r["stock_affix_test_f1"] = b["test_f1"]
-            r["published"] = pub
-            runs.append(r)
-            test_predictions.append(r.pop("_test_predictions"))
-            diff = None if pub is None else r["test_f1"] - pub
-            line = (f"{corpus + '/' + lang:18} {seed:4d} {_fmt(pub):>9} {r['test_f1']:6.1f} "
-                    f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
-                    f"{r['dev_f1']:6.1f} {str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
-                    f"{r['train_seconds']:8.0f} "
-                    f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
-            if args.spacy_default_baseline:
-                line += f"  {r['stock_affix_test_f1']:14.1f}"
-            print(line, flush=True)
-            if args.json:
-                with open(args.json, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(r) + "\n")
-        rows.append(summarise(lang, pub, runs))
-        if len(runs) > 1:
-            s = rows[-1]
-            print(f"{corpus + '/' + lang:18} {'all':>4} {_fmt(pub):>9} {s['test_f1']:6.1f} "
-                  f"{_fmt(None if pub is None else s['test_f1'] - pub, '+.1f'):>6}   "
-                  f"mean of {len(runs)} seeds, sd {s['test_sd']:.1f}; best dev "
-                  f"(seed {s['dev_best_seed']}) -> test {s['dev_best_test_f1']:.1f}", flush=True)
-        if len(runs) > 2:
-            v = vote(splits["test"], test_predictions)
-            s = rows[-1]
-            s["vote_test_f1"] = v["test_f1"]
-            print(f"{corpus + '/' + lang:18} {'vote':>4} {_fmt(pub):>9} {v['test_f1']:6.1f} "
-                  f"{_fmt(None if pub is None else v['test_f1'] - pub, '+.1f'):>6} "
-                  f"{v['test_p']:6.1f} {v['test_r']:6.1f}   majority vote of the "
-                  f"{len(runs)} seeds' models (a span kept when more than half predict it)",
-                  flush=True)
-            if args.json:
-                with open(args.json, "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps({"corpus": corpus, "lang": lang, "vote": v,
-                                         "seeds": list(args.seed)}) + "\n")
-    mk = [r for r in rows if r["published"] is not None]
-    if mk:
+            for engine in args.engine:
+                r = run_one(corpus, lang, tagset, splits, args, opts[engine], train_opts[engine],
+                            seed, engine)
+                if args.spacy_default_baseline:
+                    b = run_one(corpus, lang, tagset, splits, args,
+                                {**opts[engine], "prefixes": [1], "suffixes": [3]},
+                                train_opts[engine], seed, engine)
+                    r["stock_affix_test_f1"] = b["test_f1"]
+                r["published"] = pub
+                runs[engine].append(r)
+                predictions[engine].append(r.pop("_test_predictions"))
+                diff = None if pub is None else r["test_f1"] - pub
+                line = (f"{name:18} {engine:>10} {seed:4d} {_fmt(pub):>9} {r['test_f1']:6.1f} "
+                        f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
+                        f"{r['dev_f1']:6.1f} "
+                        f"{str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
+                        f"{r['train_seconds']:8.0f} "
+                        f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
+                if args.spacy_default_baseline:
+                    line += f"  {r['stock_affix_test_f1']:14.1f}"
+                print(line, flush=True)
+                emit(r)
+            if len(args.engine) > 1:  # per seed, the engine with the higher dev F1
+                k = max(range(len(args.engine)),
+                        key=lambda e: (runs[args.engine[e]][-1]["dev_f1"], -e))
+                picked = dict(runs[args.engine[k]][-1], engine=args.engine[k])
+                runs["dev-pick"].append(picked)
+                predictions["dev-pick"].append(predictions[args.engine[k]][-1])
+                diff = None if pub is None else picked["test_f1"] - pub
+                print(f"{name:18} {'dev-pick':>10} {seed:4d} {_fmt(pub):>9} "
+                      f"{picked['test_f1']:6.1f} {_fmt(diff, '+.1f'):>6} {picked['test_p']:6.1f} "
+                      f"{picked['test_r']:6.1f} {picked['dev_f1']:6.1f}   {args.engine[k]} "
+                      f"(higher dev F1)", flush=True)
+                emit({"corpus": corpus, "lang": lang, "seed": seed, "dev_pick": args.engine[k],
+                      "test_f1": picked["test_f1"]})
+        for kind in kinds:
+            rows[kind].append(summarise(lang, pub, runs[kind]))
+            s = rows[kind][-1]
+            if len(args.seed) > 1:
+                print(f"{name:18} {kind:>10} {'all':>4} {_fmt(pub):>9} {s['test_f1']:6.1f} "
+                      f"{_fmt(None if pub is None else s['test_f1'] - pub, '+.1f'):>6}   "
+                      f"mean of {len(runs[kind])} seeds, sd {s['test_sd']:.1f}; best dev "
+                      f"(seed {s['dev_best_seed']}) -> test {s['dev_best_test_f1']:.1f}",
+                      flush=True)
+            if len(args.seed) > 2:
+                v = vote(splits["test"], predictions[kind])
+                s["vote_test_f1"] = v["test_f1"]
+                print(f"{name:18} {kind:>10} {'vote':>4} {_fmt(pub):>9} {v['test_f1']:6.1f} "
+                      f"{_fmt(None if pub is None else v['test_f1'] - pub, '+.1f'):>6} "
+                      f"{v['test_p']:6.1f} {v['test_r']:6.1f}   majority vote of the "
+                      f"{len(runs[kind])} seeds' models (a span kept when more than half "
+                      f"predict it)", flush=True)
+                emit({"corpus": corpus, "lang": lang, "engine": kind, "vote": v,
+                      "seeds": list(args.seed)})
+    for kind in kinds:
+        mk = [r for r in rows[kind] if r["published"] is not None]
+        if not mk:
+            continue
         pub = sum(r["published"] for r in mk) / len(mk)
         summaries = [("test_f1", "")] if len(args.seed) == 1 else [
             ("test_f1", "mean over seeds"), ("dev_best_test_f1", "seed with the best dev F1")]
@@ -242,9 +293,10 @@ def main(argv=None) -> int:
         for key, what in summaries:
             ours = sum(r[key] for r in mk) / len(mk)
             wins = sum(r[key] >= r["published"] for r in mk)
-            print(f"{'MasakhaNER avg':18} {'':>4} {pub:9.1f} {ours:6.1f} {ours - pub:+6.1f}   "
-                  f"({len(mk)} languages{'; ' + what if what else ''}; at or above published "
-                  f"on {wins}/{len(mk)}; ratio ours/published {ours / pub:.3f})", flush=True)
+            print(f"{'MasakhaNER avg':18} {kind:>10} {'':>4} {pub:9.1f} {ours:6.1f} "
+                  f"{ours - pub:+6.1f}   ({len(mk)} languages{'; ' + what if what else ''}; "
+                  f"at or above published on {wins}/{len(mk)}; ratio ours/published "
+                  f"{ours / pub:.3f})", flush=True)
     return 0
 
 

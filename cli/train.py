@@ -13,6 +13,7 @@ import json
 
 import click
 
+from nerdata.engines.base import ENGINES
 from nerdata.errors import ConfigError
 
 from .common import echo_json, progress_bar
@@ -84,10 +85,12 @@ def register(cli: click.Group) -> None:
                   help="Plan YAML file or shipped plan name (also accepted as the first argument).")
     @click.option("--corpus", default=None, help="Train on this corpus id instead of a plan.")
     @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
-    @click.option("--engine", type=click.Choice(["spacy", "transformers"]), default=None,
-                  help="Model engine (default: spacy, or the plan's).")
+    @click.option("--engine", type=click.Choice(ENGINES), default=None,
+                  help="Model engine (default: spacy, or the plan's). bilstm-crf: char-CNN + "
+                       "BiLSTM + CRF from scratch (PyTorch, CPU).")
     @click.option("--base-model", default=None,
-                  help="transformers: hub id or local checkpoint; spacy: saved model to continue.")
+                  help="transformers: hub id or local checkpoint; spacy / bilstm-crf: saved "
+                       "model to continue.")
     @click.option("--epochs", type=int, default=None, help="Epochs (overrides every stage's).")
     @click.option("--tagset", default="nerdata", show_default=True,
                   help="Target tagset for --corpus training.")

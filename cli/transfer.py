@@ -14,12 +14,11 @@ from typing import Any
 
 import click
 
+from nerdata.engines.base import ENGINES as ENGINE_CHOICES
 from nerdata.errors import ConfigError, InputError
 from nerdata.transfer import DataRef, FileSource, parse_ref
 
 from .common import echo_json, progress_bar
-
-ENGINE_CHOICES = ("spacy", "transformers")
 
 
 class CatalogueSource:

@@ -5,7 +5,7 @@ evaluation sets and a list of stages; each stage trains on its data starting fro
 previous stage's weights (see :mod:`nerdata.training` for the runner)::
 
     name: il-ner-progressive
-    engine: spacy                  # spacy | transformers
+    engine: spacy                  # spacy | transformers | bilstm-crf
     base_model: null               # transformers: hub id or local path (required)
     tagset: il-ner                 # default: nerdata (sources mapped with load_mapping)
     seed: 0

@@ -6,7 +6,9 @@ transformers or spacy are imported.  A saved model directory always holds
 """
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
@@ -15,7 +17,7 @@ from nerdata.doc import Document, Span
 from nerdata.errors import ConfigError, NotFoundError
 from nerdata.progress import ProgressCallback
 
-ENGINES = ("spacy", "transformers")
+ENGINES = ("spacy", "transformers", "bilstm-crf")
 CARD_FILE = "model_card.json"
 
 
@@ -60,6 +62,18 @@ class ModelCard:
                               f"retrain on the project's tagset or map the data first")
 
 
+def data_identity(docs: Sequence[Document]) -> dict[str, Any]:
+    """What a model was trained on: counts, languages, corpora and a content hash."""
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(d.content_hash().encode())
+    return {"documents": len(docs), "tokens": sum(len(d.tokens) for d in docs),
+            "spans": sum(len(d.spans) for d in docs),
+            "langs": dict(sorted(Counter(d.lang or "und" for d in docs).items())),
+            "corpora": sorted({str(d.meta["corpus"]) for d in docs if d.meta.get("corpus")}),
+            "sha256": h.hexdigest()[:16]}
+
+
 @runtime_checkable
 class Tagger(Protocol):
     """A trainable NER model producing scored, word-aligned character spans."""
@@ -97,4 +111,8 @@ def get_engine(name: str):
         from nerdata.engines.hf_engine import TransformersTagger
 
         return TransformersTagger
+    if name == "bilstm-crf":
+        from nerdata.engines.crf_engine import BiLstmCrfTagger
+
+        return BiLstmCrfTagger
     raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

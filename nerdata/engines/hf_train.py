@@ -27,6 +27,7 @@ import torch
 from nerdata.align import IGNORE, MISSING_POLICIES, word_targets
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError
+from nerdata.engines.base import data_identity
 from nerdata.progress import ProgressCallback
 
 from .hf_adversarial import POOLINGS, SCHEDULES, LanguageAdversary, grl_lambda
@@ -165,20 +166,6 @@ def linear_schedule(optimizer, warmup: int, total: int):
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def data_identity(docs: Sequence[Document]) -> dict[str, Any]:
-    """What a model was trained on: counts, languages, corpora and a content hash."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for d in docs:
-        h.update(d.content_hash().encode())
-    corpora = sorted({str(d.meta["corpus"]) for d in docs if d.meta.get("corpus")})
-    return {"documents": len(docs), "tokens": sum(len(d.tokens) for d in docs),
-            "spans": sum(len(d.spans) for d in docs),
-            "langs": dict(sorted(Counter(d.lang or "und" for d in docs).items())),
-            "corpora": corpora, "sha256": h.hexdigest()[:16]}
 
 
 def _lang_ids(docs: Sequence[Document], langs: Sequence[str] | None) -> tuple[list[str], list[int]]:

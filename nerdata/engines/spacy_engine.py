@@ -32,7 +32,6 @@ import hashlib
 import json
 import random
 import time
-from collections import Counter
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,7 +39,7 @@ from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard
+from nerdata.engines.base import CARD_FILE, ModelCard, data_identity
 from nerdata.errors import (AlreadyExistsError, ConfigError, InputError,
                             NotFoundError, TagError, require)
 from nerdata.metrics import evaluate
@@ -151,18 +150,6 @@ class _EntityAugmenter:
             for _ in range(int(whole) + (self.rng.random() < frac)):
                 out.append(to_example(perturb_document(d, "entity", self.rng, pool=self.pool)))
         return out
-
-
-def _data_identity(docs: Sequence[Document]) -> dict[str, Any]:
-    """Counts, languages, corpora and a content hash of the training documents."""
-    h = hashlib.sha256()
-    for d in docs:
-        h.update(d.content_hash().encode())
-    return {"documents": len(docs), "tokens": sum(len(d.tokens) for d in docs),
-            "spans": sum(len(d.spans) for d in docs),
-            "langs": dict(sorted(Counter(d.lang or "und" for d in docs).items())),
-            "corpora": sorted({str(d.meta["corpus"]) for d in docs if d.meta.get("corpus")}),
-            "sha256": h.hexdigest()[:16]}
 
 
 def _spacy():
@@ -429,7 +416,7 @@ class SpacyTagger:
         log["stopped_early"] = len(log["epochs"]) < epochs
         stage = len(self.card.training_config["train"])
         identity = opts.pop("training_data") or []
-        for entry in [_data_identity(train)] + list(identity):
+        for entry in [data_identity(train)] + list(identity):
             self.card.training_data.append({**entry, "stage": entry.get("stage", stage)})
         self.card.training_config["train"].append(
             {"epochs": epochs, "seed": seed, "epochs_run": len(log["epochs"]),

@@ -1,0 +1,340 @@
+"""The BiLSTM-CRF engine: the CRF against brute force, partial labels, real (tiny) training
+on a MasakhaNER slice, save/load, scores, model card, tagset checks, continued training and
+the CLI / plan path."""
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+
+import pytest
+
+from nerdata.doc import Document, Span
+from nerdata.engines.base import ModelCard, load_tagger
+from nerdata.errors import AlreadyExistsError, ConfigError
+from nerdata.metrics import evaluate
+from nerdata.tags import tags_to_spans
+
+torch = pytest.importorskip("torch")
+
+from nerdata.engines.crf_engine import (NEG, BiLstmCrfTagger, allowed_tags,  # noqa: E402
+                                        allowed_transitions, build_network, iob2_tags,
+                                        span_marginals)
+
+TINY = {"word_dim": 24, "char_dim": 12, "char_filters": 12, "hidden": 24}
+LABELS = ["PER", "ORG", "LOC", "DATE"]
+
+
+@pytest.fixture(scope="module")
+def hau(corpora_dir):
+    from nerdata.corpora import load_documents
+
+    train = load_documents("masakhaner1", "hau", "train", map_to="nerdata", limit=150,
+                           root=corpora_dir)
+    dev = load_documents("masakhaner1", "hau", "dev", map_to="nerdata", limit=60,
+                         root=corpora_dir)
+    return train, dev
+
+
+@pytest.fixture(scope="module")
+def trained(hau):
+    train, dev = hau
+    tagger = BiLstmCrfTagger("nerdata", **TINY)
+    log = tagger.train(train, dev, epochs=12, seed=3, patience=None, learn_rate=0.01,
+                       dropout=0.2)
+    return tagger, log
+
+
+@pytest.fixture(scope="module")
+def saved(trained, tmp_path_factory):
+    tagger, _ = trained
+    return tagger.save(tmp_path_factory.mktemp("crf") / "model")
+
+
+# ---------------------------------------------------------------------------- the CRF
+def _tiny_crf(labels=("PER", "LOC"), seed=0):
+    torch.manual_seed(seed)
+    tags = iob2_tags(labels)
+    ok, start_ok = allowed_transitions(tags)
+    net = build_network(5, 5, len(tags), {**TINY, "char_window": 3, "lstm_layers": 1,
+                                          "affix_dim": 0}, ok, start_ok)
+    with torch.no_grad():
+        for p in (net.crf.trans, net.crf.start, net.crf.end):
+            p.normal_()
+    return net.crf, tags
+
+
+def _path_score(crf, em, path):
+    trans, start, end = crf.scores()
+    s = start[path[0]] + em[0, path[0]]
+    for t in range(1, len(path)):
+        s = s + trans[path[t - 1], path[t]] + em[t, path[t]]
+    return s + end[path[-1]]
+
+
+def _valid(tags, path):
+    issues = []
+    tags_to_spans([tags[p] for p in path], "IOB2", on_invalid="keep", issues=issues)
+    return not issues
+
+
+def test_transition_constraints_are_iob2():
+    tags = iob2_tags(["PER", "LOC"])
+    ok, start_ok = allowed_transitions(tags)
+    allowed = {(a, b) for i, a in enumerate(tags) for j, b in enumerate(tags) if ok[i][j]}
+    assert ("O", "I-PER") not in allowed and ("B-LOC", "I-PER") not in allowed
+    assert ("I-LOC", "I-PER") not in allowed
+    assert {("B-PER", "I-PER"), ("I-PER", "I-PER"), ("I-PER", "B-PER"), ("O", "B-LOC"),
+            ("I-LOC", "O")} <= allowed
+    assert [t for t, s in zip(tags, start_ok) if not s] == ["I-PER", "I-LOC"]
+
+
+def test_partition_function_viterbi_and_partial_labels_match_brute_force():
+    crf, tags = _tiny_crf()
+    n, T = len(tags), 4
+    em = torch.randn(1, T, n)
+    mask = torch.ones(1, T, dtype=torch.bool)
+    paths = list(itertools.product(range(n), repeat=T))
+    scores = torch.stack([_path_score(crf, em[0], p) for p in paths])
+    assert torch.allclose(crf.log_partition(em, mask)[0], torch.logsumexp(scores, 0), atol=1e-4)
+    valid = [p for p in paths if _valid(tags, p)]
+    best = max(valid, key=lambda p: float(_path_score(crf, em[0], p).detach()))
+    assert crf.viterbi(em, mask)[0] == list(best)
+    # allowed sets: token 0 gold B-PER, tokens 1-2 unknown (any tag), token 3 O or B-LOC
+    allowed = torch.zeros(1, T, n, dtype=torch.bool)
+    allowed[0, 0, tags.index("B-PER")] = True
+    allowed[0, 1:3] = True
+    allowed[0, 3, [tags.index("O"), tags.index("B-LOC")]] = True
+    keep = [i for i, p in enumerate(paths) if all(allowed[0, t, p[t]] for t in range(T))]
+    expected = torch.logsumexp(scores, 0) - torch.logsumexp(scores[keep], 0)
+    assert torch.allclose(crf.nll(em, allowed, mask)[0], expected, atol=1e-3)
+    # a fully labelled sentence: -log P(gold path)
+    gold = (tags.index("B-PER"), tags.index("I-PER"), 0, tags.index("B-LOC"))
+    one = torch.zeros(1, T, n, dtype=torch.bool)
+    one[0, range(T), gold] = True
+    assert torch.allclose(crf.nll(em, one, mask)[0],
+                          torch.logsumexp(scores, 0) - _path_score(crf, em[0], gold), atol=1e-3)
+
+
+def test_padding_does_not_change_the_partition_function():
+    crf, tags = _tiny_crf(seed=1)
+    em = torch.randn(2, 5, len(tags))
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
+    both = crf.log_partition(em, mask)
+    assert torch.allclose(both[1], crf.log_partition(em[1:, :3], mask[1:, :3])[0], atol=1e-5)
+
+
+def test_span_marginals_match_brute_force():
+    crf, tags = _tiny_crf(seed=2)
+    T, n = 5, len(tags)
+    em = torch.randn(T, n)
+    paths = [p for p in itertools.product(range(n), repeat=T) if _valid(tags, p)]
+    weights = torch.stack([_path_score(crf, em, p) for p in paths])
+    probs = torch.softmax(weights, 0)
+    queries = [(0, 2, "PER"), (1, 2, "LOC"), (3, 5, "PER"), (4, 5, "LOC"), (0, 5, "PER")]
+
+    def truth(i, j, lab):
+        total = 0.0
+        for p, pr in zip(paths, probs):
+            spans = tags_to_spans([tags[x] for x in p], "IOB2")
+            total += float(pr) * ((i, j, lab) in spans)
+        return total
+
+    got = span_marginals(crf, em, [(i, j, f"B-{lab}", f"I-{lab}") for i, j, lab in queries], tags)
+    for q, g in zip(queries, got):
+        assert g == pytest.approx(truth(*q), abs=1e-4), q
+    assert NEG < -1000
+
+
+# ---------------------------------------------------------------------------- partial labels
+def test_masked_regions_and_missing_labels_are_partial_not_outside(corpora_dir):
+    from nerdata.corpora import load_documents
+
+    docs = load_documents("il-ner", "tel", "dev", map_to="nerdata", root=corpora_dir)
+    doc = next(d for d in docs if d.masked and d.spans)  # NEN/NEAR regions are masked
+    allowed = allowed_tags(doc, LABELS)
+    every = set(iob2_tags(LABELS))
+    for m in doc.masked:
+        i, j = doc.span_tokens(m)
+        assert all(allowed[k] == every for k in range(i, j))
+    for s in doc.spans:
+        i, j = doc.span_tokens(s)
+        assert allowed[i] == {f"B-{s.label}"} and all(len(a) == 1 for a in allowed[i:j])
+    plain = Document.from_tokens("d1", ["Ade", "came", "on", "Monday"], [Span(0, 3, "PER")])
+    plain = replace(plain, missing_labels=frozenset({"DATE"}))
+    assert allowed_tags(plain, LABELS) == [{"B-PER"}, {"O"}, {"O"}, {"O"}]
+    assert allowed_tags(plain, LABELS, o_is_missing=True)[1:] == [{"O", "B-DATE", "I-DATE"}] * 3
+
+
+def test_masked_tokens_do_not_train_as_outside():
+    """A word seen only inside masked regions is not taught to be O (see the spaCy test)."""
+    base = [Document.from_tokens(f"p{i}", ["Ade", name, "lives", "here"],
+                                 [Span(0, 3 + 1 + len(name), "PER")])
+            for i, name in enumerate(["Bello", "Musa", "Okafor", "Yusuf", "Ojo", "Sani"] * 4)]
+
+    def zx_tagged(masked: bool) -> bool:
+        d = Document.from_tokens("zx", ["Ade", "Zxq", "lives", "here"], [],
+                                 masked=[Span(0, 7, "NEN")] if masked else [])
+        t = BiLstmCrfTagger("nerdata", labels=LABELS, **TINY)
+        t.train(base + [d] * 12, None, epochs=15, seed=1, learn_rate=0.01, dropout=0.0,
+                unk_singletons=0.0)
+        probe = Document.from_tokens("probe", ["Ade", "Zxq", "lives", "here"])
+        return any(s.label == "PER" for s in t.predict([probe])[0])
+
+    assert zx_tagged(masked=True)
+    assert not zx_tagged(masked=False)
+
+
+# ---------------------------------------------------------------------------- training
+def test_training_learns_from_a_real_slice(trained, hau):
+    tagger, log = trained
+    train, _ = hau
+    losses = [e["loss"] for e in log["epochs"]]
+    assert losses[-1] < losses[0] / 2
+    assert evaluate(train, tagger.predict(train)).micro.f1 > 0.5
+    assert log["n_train"] == len(train) and all("dev_f1" in e for e in log["epochs"])
+    assert tagger.version.startswith("bilstm-crf-nerdata-") and "untrained" not in tagger.version
+
+
+def test_predictions_are_word_aligned_scored_and_versioned(trained, hau):
+    tagger, _ = trained
+    _, dev = hau
+    preds = tagger.predict(dev, batch_size=7)
+    assert len(preds) == len(dev)
+    scores = []
+    for doc, spans in zip(dev, preds):
+        starts, ends = {t.start for t in doc.tokens}, {t.end for t in doc.tokens}
+        for s in spans:
+            assert s.start in starts and s.end in ends, (doc.id, s)
+            assert s.source == "prediction" and s.model_version == tagger.version
+            assert 0.0 <= s.score <= 1.0
+            scores.append(s.score)
+    assert scores and len(set(scores)) > 1
+    assert preds == tagger.predict(dev, batch_size=64)  # batching does not change results
+
+
+def test_long_input_is_read_whole(trained, hau):
+    """A 600-token document (no windows, no truncation) gives word-aligned spans."""
+    tagger, _ = trained
+    train, _ = hau
+    words = [w for d in train for w in d.words][:600]
+    doc = Document.from_tokens("long", words)
+    assert len(doc.tokens) == 600
+    spans = tagger.predict([doc])[0]
+    starts, ends = {t.start for t in doc.tokens}, {t.end for t in doc.tokens}
+    assert spans and all(s.start in starts and s.end in ends for s in spans)
+    assert "no length limit" in tagger.card.extra["length_handling"]
+
+
+def test_save_load_predicts_identical_spans(trained, saved, hau):
+    tagger, _ = trained
+    _, dev = hau
+    again = load_tagger(saved)
+    assert isinstance(again, BiLstmCrfTagger) and again.version == tagger.version
+    assert again.predict(dev) == tagger.predict(dev)
+    assert {p.name for p in saved.iterdir()} == {"model.safetensors", "vocab.json",
+                                                 "model_card.json"}
+
+
+def test_model_card_contents(trained, saved):
+    tagger, _ = trained
+    card = ModelCard.load(saved)
+    assert card.engine == "bilstm-crf" and card.labels == LABELS
+    assert card.tagset == "nerdata@1.0" and card.base_model is None
+    assert card.training_config["model"]["hidden"] == 24
+    assert card.training_config["train"][0]["seed"] == 3
+    ident = card.training_data[0]
+    assert ident["documents"] == 150 and ident["langs"] == {"hau": 150}
+    assert ident["corpora"] == ["masakhaner1"] and len(ident["sha256"]) == 16
+    assert card.metrics["dev"]["epoch"] >= 1
+    with pytest.raises(AlreadyExistsError, match="immutable"):
+        tagger.save(saved)
+
+
+def test_tagset_mismatch_and_damaged_directories_fail_clearly(saved, tmp_path):
+    with pytest.raises(ConfigError, match="trained on tagset 'nerdata@1.0'.*'il-ner'"):
+        BiLstmCrfTagger.load(saved, tagset="il-ner")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model_card.json").write_text((saved / "model_card.json").read_text("utf-8"))
+    with pytest.raises(Exception, match="model.safetensors is missing"):
+        load_tagger(broken)
+
+
+def test_same_seed_same_model(hau):
+    train, _ = hau
+    versions = set()
+    for _ in range(2):
+        t = BiLstmCrfTagger("nerdata", **TINY)
+        t.train(train[:40], None, epochs=1, seed=7)
+        versions.add(t.version)
+    assert len(versions) == 1
+    t = BiLstmCrfTagger("nerdata", **TINY)
+    t.train(train[:40], None, epochs=1, seed=8)
+    assert t.version not in versions
+
+
+def test_affix_features_train_and_round_trip(hau, tmp_path):
+    train, dev = hau
+    t = BiLstmCrfTagger("nerdata", affix_dim=8, affix_rows=500, **TINY)
+    t.train(train[:60], dev[:20], epochs=2, seed=0)
+    again = load_tagger(t.save(tmp_path / "m"))
+    assert again.predict(dev[:20]) == t.predict(dev[:20])
+
+
+def test_continued_training_keeps_learnt_rows_and_adds_new_words(saved, hau, corpora_dir):
+    from nerdata.corpora import load_documents
+
+    base = load_tagger(saved)
+    yor = load_documents("masakhaner1", "yor", "train", map_to="nerdata", limit=40,
+                         root=corpora_dir)
+    t = BiLstmCrfTagger("nerdata", base_model=saved)
+    assert t.version == base.version and t.card.base_model == str(saved)
+    n_words = len(t.words)
+    row = t.net.wemb.weight[5].detach().clone()
+    grown = t._grow(yor)
+    assert grown["words"] > 0 and len(t.words) == n_words + grown["words"]
+    assert torch.equal(t.net.wemb.weight[5], row)  # learnt rows kept
+    log = t.train(yor, None, epochs=1, seed=0)
+    assert log["vocabulary_added"]["words"] == 0  # already added above
+    assert t.version != base.version
+    assert [e["stage"] for e in t.card.training_data] == [0, 1]
+    with pytest.raises(ConfigError, match="other model options"):
+        BiLstmCrfTagger("nerdata", base_model=saved, hidden=99)
+
+
+def test_clear_errors():
+    t = BiLstmCrfTagger("nerdata", **TINY)
+    bad_label = Document.from_tokens("x", ["Delhi"], [Span(0, 5, "NEL")])
+    with pytest.raises(ConfigError, match="'x'.*NEL.*map the data"):
+        t.train([bad_label], None, epochs=1)
+    cut = Document.from_tokens("y", ["Lagosian"], [Span(0, 5, "LOC")])
+    with pytest.raises(ValueError, match="'y'.*token boundaries"):
+        t.train([cut], None, epochs=1)
+    with pytest.raises(ConfigError, match="unknown model option"):
+        BiLstmCrfTagger("nerdata", hiden=3)
+    with pytest.raises(ConfigError, match="unknown training option.*valid"):
+        t.train([], None, lr=1)
+    with pytest.raises(ConfigError, match="untrained"):
+        t.predict([Document.from_tokens("z", ["a"])])
+    with pytest.raises(ConfigError, match="untrained"):
+        t.save("/tmp/never")
+
+
+# ---------------------------------------------------------------------------- CLI and plans
+def test_cli_trains_and_predicts_with_the_engine(corpora_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from nerdata.cli.main import cli
+
+    monkeypatch.setenv("NERDATA_CORPORA", str(corpora_dir))
+    out = tmp_path / "run"
+    res = CliRunner().invoke(cli, ["train", "--corpus", "masakhaner1", "--lang", "hau",
+                                   "--engine", "bilstm-crf", "--limit", "40", "--epochs", "2",
+                                   "--model-options", json.dumps(TINY), "-o", str(out),
+                                   "--no-progress"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    model = out / "stage-01-hau"
+    card = json.loads((model / "model_card.json").read_text("utf-8"))
+    assert card["engine"] == "bilstm-crf" and "test_sets" in card["metrics"]
+    assert (out / "f1_table.csv").exists()

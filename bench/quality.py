@@ -154,6 +154,13 @@ def vote(test: list, predictions: list[list[list]]) -> dict:
             "test_r": 100 * rep.micro.recall, "models": len(predictions)}
 
 
+def dev_pick(candidates: list[dict]) -> dict:
+    """Of one language and seed's runs (one per engine), the one with the highest dev F1;
+    a tie keeps the engine listed first.  Test F1 plays no part in the choice."""
+    best = max(range(len(candidates)), key=lambda k: (candidates[k]["dev_f1"], -k))
+    return dict(candidates[best])
+
+
 def summarise(lang: str, published: float | None, runs: list[dict]) -> dict:
     """One language over its seeds: mean and sd of test F1, and the best-dev seed's test F1."""
     f1 = [r["test_f1"] for r in runs]
@@ -250,17 +257,15 @@ def main(argv=None) -> int:
                 print(line, flush=True)
                 emit(r)
             if len(args.engine) > 1:  # per seed, the engine with the higher dev F1
-                k = max(range(len(args.engine)),
-                        key=lambda e: (runs[args.engine[e]][-1]["dev_f1"], -e))
-                picked = dict(runs[args.engine[k]][-1], engine=args.engine[k])
+                picked = dev_pick([runs[e][-1] for e in args.engine])
                 runs["dev-pick"].append(picked)
-                predictions["dev-pick"].append(predictions[args.engine[k]][-1])
+                predictions["dev-pick"].append(predictions[picked["engine"]][-1])
                 diff = None if pub is None else picked["test_f1"] - pub
                 print(f"{name:18} {'dev-pick':>10} {seed:4d} {_fmt(pub):>9} "
                       f"{picked['test_f1']:6.1f} {_fmt(diff, '+.1f'):>6} {picked['test_p']:6.1f} "
-                      f"{picked['test_r']:6.1f} {picked['dev_f1']:6.1f}   {args.engine[k]} "
+                      f"{picked['test_r']:6.1f} {picked['dev_f1']:6.1f}   {picked['engine']} "
                       f"(higher dev F1)", flush=True)
-                emit({"corpus": corpus, "lang": lang, "seed": seed, "dev_pick": args.engine[k],
+                emit({"corpus": corpus, "lang": lang, "seed": seed, "dev_pick": picked["engine"],
                       "test_f1": picked["test_f1"]})
         for kind in kinds:
             rows[kind].append(summarise(lang, pub, runs[kind]))

@@ -1,4 +1,5 @@
-"""bench/quality.py's per-language summary over seeds (the figures the closing table uses)."""
+"""bench/quality.py's per-language summary over seeds, the vote and the per-language engine
+pick (the figures the closing table uses)."""
 from __future__ import annotations
 
 import importlib.util
@@ -45,3 +46,20 @@ def test_vote_keeps_spans_most_models_predict():
     assert v["test_p"] == pytest.approx(100.0) and v["test_r"] == pytest.approx(100.0)
     two = quality.vote(gold, models[:2])  # two models: a span needs both
     assert two["test_r"] == pytest.approx(50.0) and two["test_p"] == pytest.approx(100.0)
+
+
+def test_dev_pick_chooses_on_dev_only_and_ties_keep_the_first_engine():
+    spacy = {**_run(0, 83.8, 90.7), "engine": "spacy"}
+    crf = {**_run(0, 84.6, 88.0), "engine": "bilstm-crf"}
+    assert quality.dev_pick([spacy, crf])["engine"] == "spacy"  # better test F1 is not looked at
+    assert quality.dev_pick([crf, {**spacy, "dev_f1": 88.0}])["engine"] == "bilstm-crf"
+
+
+def test_options_are_flat_or_keyed_by_engine():
+    both = ["spacy", "bilstm-crf"]
+    keyed = {"spacy": {"dropout": 0.35}, "bilstm-crf": {"batch_size": 16}}
+    assert quality.engine_options(keyed, "bilstm-crf", both) == {"batch_size": 16}
+    assert quality.engine_options({"spacy": {}}, "bilstm-crf", both) == {}
+    assert quality.engine_options({"dropout": 0.35}, "spacy", ["spacy"]) == {"dropout": 0.35}
+    with pytest.raises(SystemExit, match="key the options by engine"):
+        quality.engine_options({"dropout": 0.35}, "spacy", both)

@@ -12,8 +12,8 @@ Per task:
   text with :class:`nerdata.text.OffsetMap`, then converted to Label Studio results (UTF-16
   offsets) by :func:`.tasks.spans_to_results`.
 * Score of a task: the sentence's uncertainty-aware confidence (low = worth annotating
-  first).  Engines with word probabilities (``predict_decoded``: the transformers engine)
-  give :func:`nerdata.align.sentence_confidence` -- the smallest, over words, of the top
+  first).  Engines with word probabilities (``predict_decoded``: the transformers engine,
+  and the BiLSTM-CRF engine with its CRF word marginals) give :func:`nerdata.align.sentence_confidence` -- the smallest, over words, of the top
   label probability, so a sentence with no entity can still be uncertain.  Other engines
   (spaCy: beam-marginal span scores only) give the lowest span score of the sentence
   (:func:`.tasks.task_score`), and 1.0 for a sentence with no predicted entity.

@@ -305,8 +305,7 @@ def _identity_note(card: Any, docs: list[Document]) -> str:
     hashes = [e.get("sha256") for e in (card.training_data if card else []) if isinstance(e, dict)]
     if not any(hashes):
         return " (the model card records no content hash to check it against)"
-    # only the transformers engine records one, so torch is already loaded when we get here
-    from nerdata.engines.hf_train import data_identity
+    from nerdata.engines.base import data_identity
 
     ok = data_identity(docs)["sha256"] in hashes
     return (" (matches the model card's training data hash)" if ok else

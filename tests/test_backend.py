@@ -519,3 +519,29 @@ def test_transformers_model_is_served_with_sentence_confidence(tmp_path):
         assert _spans_of(res["result"], text) == [(s.start, s.end, s.label) for s in d.spans]
         assert res["score"] == pytest.approx(d.confidence, abs=1e-5)
         assert res["model_version"] == served.version
+
+
+def test_bilstm_crf_model_is_served_with_word_marginal_confidence(tmp_path):
+    """A BiLSTM-CRF model: spans and task score equal the engine's decoded spans and its
+    confidence from CRF word marginals (so a task without entities can still be uncertain)."""
+    pytest.importorskip("torch")
+    from nerdata.engines.crf_engine import BiLstmCrfTagger
+
+    docs = [pair_doc(i) for i in range(60)]
+    tagger = BiLstmCrfTagger("nerdata", word_dim=16, char_dim=8, char_filters=8, hidden=16)
+    tagger.train(docs, None, epochs=4, seed=0, learn_rate=0.01)
+    saved = tagger.save(tmp_path / "crf-model")
+    backend, c = _client(saved, tmp_path)
+    assert c.get("/health").json()["models"]["default"]["engine"] == "bilstm-crf"
+    texts = [pair_doc(600 + i).text for i in range(5)] + ["Garba da Aisha 😀 sun tafi kasuwa"]
+    r = c.post("/predict", json={"tasks": [_task(i, t) for i, t in enumerate(texts)],
+                                 "label_config": CONFIG})
+    assert r.status_code == 200, r.text
+    served = load_tagger(saved)
+    decoded = served.predict_decoded([Document.from_tokens(str(i), t.split())
+                                      for i, t in enumerate(texts)])
+    assert any(d.spans for d in decoded)
+    for res, d, text in zip(r.json()["results"], decoded, texts):
+        assert _spans_of(res["result"], text) == [(s.start, s.end, s.label) for s in d.spans]
+        assert res["score"] == pytest.approx(d.confidence, abs=1e-5) and 0 < d.confidence <= 1
+        assert res["model_version"] == served.version

@@ -116,12 +116,18 @@ def test_partition_function_viterbi_and_partial_labels_match_brute_force():
                           torch.logsumexp(scores, 0) - _path_score(crf, em[0], gold), atol=1e-3)
 
 
-def test_padding_does_not_change_the_partition_function():
+def test_padding_does_not_change_the_partition_function_or_posteriors():
     crf, tags = _tiny_crf(seed=1)
     em = torch.randn(2, 5, len(tags))
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]], dtype=torch.bool)
-    both = crf.log_partition(em, mask)
-    assert torch.allclose(both[1], crf.log_partition(em[1:, :3], mask[1:, :3])[0], atol=1e-5)
+    with torch.no_grad():
+        both = crf.log_partition(em, mask)
+        assert torch.allclose(both[1], crf.log_partition(em[1:, :3], mask[1:, :3])[0], atol=1e-5)
+        a2, b2, z2 = crf.forward_backward(em, mask)
+        a1, b1, z1 = crf.forward_backward(em[1:, :3], mask[1:, :3])
+        assert torch.allclose(z2, both, atol=1e-5) and torch.allclose(z2[1], z1[0], atol=1e-5)
+        assert torch.allclose(a2[1, :3], a1[0], atol=1e-5)
+        assert torch.allclose(b2[1, :3], b1[0], atol=1e-5)
 
 
 def test_span_marginals_match_brute_force():
@@ -140,9 +146,19 @@ def test_span_marginals_match_brute_force():
             total += float(pr) * ((i, j, lab) in spans)
         return total
 
-    got = span_marginals(crf, em, [(i, j, f"B-{lab}", f"I-{lab}") for i, j, lab in queries], tags)
-    for q, g in zip(queries, got):
-        assert g == pytest.approx(truth(*q), abs=1e-4), q
+    with torch.no_grad():
+        alpha, beta, log_z = crf.forward_backward(em.unsqueeze(0), torch.ones(1, T, dtype=torch.bool))
+        got = span_marginals(crf, em, alpha[0], beta[0], log_z[0],
+                             [(i, j, tags.index(f"B-{lab}"), tags.index(f"I-{lab}"))
+                              for i, j, lab in queries])
+        for q, g in zip(queries, got):
+            assert g == pytest.approx(truth(*q), abs=1e-4), q
+        # word marginals: P(tag at t) summed over the valid paths
+        words = torch.exp(alpha[0] + beta[0] - log_z[0])
+        for t in range(T):
+            for k in range(n):
+                want = sum(float(pr) for p, pr in zip(paths, probs) if p[t] == k)
+                assert float(words[t, k]) == pytest.approx(want, abs=1e-4)
     assert NEG < -1000
 
 

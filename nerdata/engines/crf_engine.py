@@ -168,6 +168,23 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
             return self.log_partition(em, mask) - self.log_partition(
                 em.masked_fill(~allowed, NEG), mask)
 
+        def forward_backward(self, em, mask):
+            """alpha (B x T x n: log-sum of prefixes ending in each tag, emission included),
+            beta (B x T x n: log-sum of the suffixes after each tag, end score included;
+            padding positions hold the end scores) and log Z (B)."""
+            trans, start, end = self.scores()
+            B, T, n = em.shape
+            alpha = [start + em[:, 0]]
+            for t in range(1, T):
+                nxt = torch.logsumexp(alpha[-1].unsqueeze(2) + trans, 1) + em[:, t]
+                alpha.append(torch.where(mask[:, t].unsqueeze(1), nxt, alpha[-1]))
+            beta = [end.expand(B, n)] * T
+            for t in range(T - 2, -1, -1):
+                nxt = torch.logsumexp(trans + (em[:, t + 1] + beta[t + 1]).unsqueeze(1), 2)
+                beta[t] = torch.where(mask[:, t + 1].unsqueeze(1), nxt, end.expand(B, n))
+            return (torch.stack(alpha, 1), torch.stack(beta, 1),
+                    torch.logsumexp(alpha[-1] + end, 1))
+
         def viterbi(self, em, mask):
             trans, start, end = self.scores()
             score = start + em[:, 0]
@@ -501,7 +518,7 @@ class BiLstmCrfTagger:
                     progress(done, total, "training")
             entry = {"epoch": epoch, "loss": round(loss_sum / len(docs), 4)}
             if dev_docs:
-                f1 = evaluate(dev_docs, self._decode(dev_docs, 64, scores=False)).micro.f1
+                f1 = evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False)]).micro.f1
                 entry["dev_f1"] = round(f1, 6)
                 if f1 > best_f1:
                     best_f1, best_epoch, waited = f1, epoch, 0
@@ -536,11 +553,15 @@ class BiLstmCrfTagger:
 
     # ------------------------------------------------------------------ prediction
     def _decode(self, docs: Sequence[Document], batch_size: int, *, scores: bool = True,
-                progress: ProgressCallback | None = None) -> list[list[Span]]:
+                progress: ProgressCallback | None = None) -> list:
+        """One :class:`nerdata.align.Decoded` per doc (spans, tags, confidence); with
+        ``scores=False`` (dev evaluation) only the Viterbi spans, unscored."""
+        from nerdata.align import Decoded, sentence_confidence
+
         torch = _torch()
         self._index()
         self.net.eval()
-        out: list[list[Span]] = [[] for _ in docs]
+        out: list = [Decoded([], [], 1.0) for _ in docs]
         idx = sorted((i for i, d in enumerate(docs) if d.tokens), key=lambda i: len(docs[i].tokens))
         done = len(docs) - len(idx)
         with torch.no_grad():
@@ -549,25 +570,38 @@ class BiLstmCrfTagger:
                 W, Ch, A, M, _ = self._tensors([self._encode(docs[i]) for i in chunk])
                 em = self.net.emissions(W, Ch, A)
                 paths = self.net.crf.viterbi(em, M)
+                post = self.net.crf.forward_backward(em, M) if scores else None
                 for k, (i, path) in enumerate(zip(chunk, paths)):
-                    out[i] = self._spans(docs[i], path, em[k, :len(path)] if scores else None)
+                    tags = [self.tags[p] for p in path]
+                    spans = tags_to_spans(tags, "IOB2", on_invalid="keep")
+                    if post is None:
+                        out[i] = Decoded(self._spans(docs[i], spans, [None] * len(spans)), tags, 1.0)
+                        continue
+                    n = len(path)
+                    alpha, beta, log_z = post[0][k, :n], post[1][k, :n], post[2][k]
+                    probs = span_marginals(self.net.crf, em[k, :n], alpha, beta, log_z,
+                                           [(i0, j0, self.tags.index(join_tag("B", lab)),
+                                             self.tags.index(join_tag("I", lab)))
+                                            for i0, j0, lab in spans])
+                    words = torch.exp(alpha + beta - log_z).numpy()
+                    out[i] = Decoded(self._spans(docs[i], spans, probs), tags,
+                                     sentence_confidence(words))
                 done += len(chunk)
                 if progress:
                     progress(done, len(docs), "predicting")
         return out
 
-    def _spans(self, doc: Document, path: list[int], em) -> list[Span]:
-        spans = tags_to_spans([self.tags[p] for p in path], "IOB2", on_invalid="keep")
-        probs = span_marginals(self.net.crf, em, [(i, j, join_tag("B", lab), join_tag("I", lab))
-                                                  for i, j, lab in spans], self.tags) \
-            if em is not None else [None] * len(spans)
+    def _spans(self, doc: Document, spans: list, probs: list) -> list[Span]:
         return [Span(doc.tokens[i].start, doc.tokens[j - 1].end, lab,
                      None if p is None else round(p, 4), "prediction", None, self.version)
                 for (i, j, lab), p in zip(spans, probs)]
 
-    def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
-                progress: ProgressCallback | None = None) -> list[list[Span]]:
-        """Viterbi spans per doc, each scored by its CRF marginal probability."""
+    def predict_decoded(self, docs: Sequence[Document], *, batch_size: int = 32,
+                        progress: ProgressCallback | None = None) -> list:
+        """Spans (scored by CRF marginals), Viterbi tags and a document confidence: the
+        smallest, over words, of the word's most probable tag's marginal probability
+        (:func:`nerdata.align.sentence_confidence`), so a sentence without entities can
+        still be uncertain."""
         if self.net is None:
             raise ConfigError(f"{ENGINE} engine: the model is untrained; train or load one first")
         if progress:
@@ -577,34 +611,29 @@ class BiLstmCrfTagger:
             progress(len(docs), len(docs), "predicting")
         return out
 
+    def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
+                progress: ProgressCallback | None = None) -> list[list[Span]]:
+        """Viterbi spans per doc, each scored by its CRF marginal probability."""
+        return [d.spans for d in self.predict_decoded(docs, batch_size=batch_size,
+                                                      progress=progress)]
+
     def predict_documents(self, docs: Sequence[Document], **kw: Any) -> list[Document]:
         """``docs`` with their spans replaced by predictions."""
         return [replace(d, spans=tuple(s)) for d, s in zip(docs, self.predict(docs, **kw))]
 
 
-def span_marginals(crf, em, spans: Sequence[tuple[int, int, str, str]],
-                   tags: Sequence[str]) -> list[float]:
+def span_marginals(crf, em, alpha, beta, log_z,
+                   spans: Sequence[tuple[int, int, int, int]]) -> list[float]:
     """P(tokens i..j-1 are ``B I ... I`` and token j does not continue with ``I``) under the
-    CRF, for each ``(i, j, b_tag, i_tag)``; ``em`` is one sentence's T x n emissions."""
-    if not spans:
-        return []
+    CRF, for each ``(i, j, b_index, i_index)``; ``em``, ``alpha``, ``beta``: one sentence's
+    T x n emissions and forward/backward scores (``crf.forward_backward``), ``log_z`` its
+    log partition."""
     torch = _torch()
-    trans, start, end = (x.detach() for x in crf.scores())
-    em = em.detach()
+    trans, _, end = (x.detach() for x in crf.scores())
     T = em.shape[0]
-    alpha = [start + em[0]]
-    for t in range(1, T):
-        alpha.append(torch.logsumexp(alpha[-1].unsqueeze(1) + trans, 0) + em[t])
-    beta = [None] * T
-    beta[T - 1] = end.clone()
-    for t in range(T - 2, -1, -1):
-        beta[t] = torch.logsumexp(trans + (em[t + 1] + beta[t + 1]).unsqueeze(0), 1)
-    log_z = torch.logsumexp(alpha[T - 1] + end, 0)
-    tix = {t: k for k, t in enumerate(tags)}
     out = []
-    for i, j, b_tag, i_tag in spans:
-        b, inner = tix[b_tag], tix[i_tag]
-        s = alpha[i][b]
+    for i, j, b, inner in spans:
+        s = alpha[i, b]
         last = b
         for t in range(i + 1, j):
             s = s + trans[last, inner] + em[t, inner]

@@ -36,6 +36,8 @@ def test_shipped_plans_validate():
     assert len(poly.stages[0].data[0].langs) == 10 and poly.stages[1].data[0].langs == ("luo",)
     assert len(poly.evaluate[0].langs) == 10 and poly.evaluate[0].splits == ("dev", "test")
     load_plan(plans["single-language-baseline"])
+    crf = load_plan(plans["masakhaner-bilstm-crf"])
+    assert crf.engine == "bilstm-crf" and crf.stages[0].epochs == 50
 
 
 @pytest.mark.parametrize("raw, path, words", [
@@ -205,3 +207,27 @@ def test_release_entries_train_from_a_built_release(tmp_path):
     result = run_plan(plan, output=tmp_path / "run")
     card = ModelCard.load(result.final_model)
     assert any(e.get("release", "").endswith("1.0.0") for e in card.training_data)
+
+
+def test_runner_drives_the_bilstm_crf_engine_progressively(tmp_path):
+    """Two stages with the BiLSTM-CRF engine: the second continues from the first's weights
+    and adds the new language's words to the vocabulary."""
+    pytest.importorskip("torch")
+    from nerdata.engines.base import load_tagger
+    from nerdata.training import run_plan
+
+    plan = parse_plan({
+        "name": "crf", "engine": "bilstm-crf", "seed": 0,
+        "model": {"word_dim": 16, "char_dim": 8, "char_filters": 8, "hidden": 16},
+        "evaluate": {"data": [{"corpus": "masakhaner1", "langs": ["hau", "yor"], "limit": 10}]},
+        "stages": [
+            {"name": "hau", "epochs": 1, "data": [{"corpus": "masakhaner1", "langs": ["hau"],
+                                                    "limit": 30}]},
+            {"name": "+yor", "epochs": 1, "data": [{"corpus": "masakhaner1", "langs": ["yor"],
+                                                     "limit": 30}]},
+        ]}, source="crf.yaml")
+    result = run_plan(plan, output=tmp_path / "run")
+    first, second = (load_tagger(st.model_dir) for st in result.stages)
+    assert second.words[:len(first.words)] == first.words and len(second.words) > len(first.words)
+    assert result.stages[1].log["vocabulary_added"]["words"] > 0
+    assert len(ModelCard.load(result.stages[1].model_dir).training_config["train"]) == 2

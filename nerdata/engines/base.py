@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence, runtime_checkable
 
 from nerdata.doc import Document, Span
-from nerdata.errors import ConfigError, NotFoundError
+from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.progress import ProgressCallback
 
 ENGINES = ("spacy", "transformers", "bilstm-crf")
@@ -60,6 +60,21 @@ class ModelCard:
             raise ConfigError(f"{where or 'model'}: trained on tagset {self.tagset!r} "
                               f"({', '.join(self.labels)}) but the project uses {tagset!r}; "
                               f"retrain on the project's tagset or map the data first")
+
+
+def model_directory(directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Check and create the directory a model is saved to.  Model directories are immutable:
+    saving over a model needs ``overwrite``; a non-empty directory that holds no model is
+    refused (nothing of the user's is written over)."""
+    directory = Path(directory)
+    if (directory / CARD_FILE).exists() and not overwrite:
+        raise AlreadyExistsError(f"{directory}: a model is already saved there; choose a new "
+                                 f"directory (model directories are immutable)")
+    if directory.exists() and any(directory.iterdir()) and not (directory / CARD_FILE).exists():
+        raise ConfigError(f"{directory}: exists, is not empty and is not a nerdata model; "
+                          f"choose a new output directory")
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
 
 
 def data_identity(docs: Sequence[Document]) -> dict[str, Any]:

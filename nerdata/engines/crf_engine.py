@@ -40,8 +40,8 @@ from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard, data_identity
-from nerdata.errors import AlreadyExistsError, ConfigError, InputError, NotFoundError, TagError, require
+from nerdata.engines.base import CARD_FILE, ModelCard, data_identity, model_directory
+from nerdata.errors import ConfigError, InputError, NotFoundError, TagError, require
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
 from nerdata.tags import join_tag, spans_to_tags, split_tag, tags_to_spans
@@ -334,16 +334,9 @@ class BiLstmCrfTagger:
         Model directories are immutable: saving over one needs ``overwrite=True``."""
         if self.net is None:
             raise ConfigError(f"{ENGINE} engine: the model is untrained; train it before saving")
-        directory = Path(directory)
-        if (directory / CARD_FILE).exists() and not overwrite:
-            raise AlreadyExistsError(f"{directory}: a model is already saved there; choose a new "
-                                     f"directory (model directories are immutable)")
-        if directory.exists() and any(directory.iterdir()) and not (directory / CARD_FILE).exists():
-            raise ConfigError(f"{directory}: exists, is not empty and is not a nerdata model; "
-                              f"choose a new output directory")
         from safetensors.torch import save_file
 
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = model_directory(directory, overwrite=overwrite)
         save_file({k: v.contiguous() for k, v in self.net.state_dict().items()},
                   str(directory / WEIGHTS_FILE))
         (directory / VOCAB_FILE).write_text(

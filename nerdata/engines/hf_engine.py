@@ -38,8 +38,8 @@ import torch
 from nerdata.align import (CONFIDENCE_METHODS, SPAN_SCORES, Decoded, decode_spans,
                            merge_window_probs)
 from nerdata.doc import Document, Span, whitespace_tokens
-from nerdata.engines.base import CARD_FILE, ModelCard
-from nerdata.errors import AlreadyExistsError, ConfigError, IntegrityError, NotFoundError
+from nerdata.engines.base import CARD_FILE, ModelCard, model_directory
+from nerdata.errors import ConfigError, IntegrityError, NotFoundError
 from nerdata.progress import ProgressCallback
 from nerdata.tagsets import Tagset, load_tagset
 
@@ -307,11 +307,7 @@ class TransformersTagger:
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write weights (safetensors), tokenizer and ``model_card.json`` to ``directory``."""
         self._ensure_model()
-        out = Path(directory)
-        if (out / CARD_FILE).exists() and not overwrite:
-            raise AlreadyExistsError(f"{out}: a model is already saved there; choose a new "
-                                     f"directory (model directories are immutable)")
-        out.mkdir(parents=True, exist_ok=True)
+        out = model_directory(directory, overwrite=overwrite)
         with quiet_transformers():
             self.model.save_pretrained(out)
             self.tokenizer.save_pretrained(out)

@@ -39,8 +39,8 @@ from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard, data_identity
-from nerdata.errors import (AlreadyExistsError, ConfigError, InputError,
+from nerdata.engines.base import CARD_FILE, ModelCard, data_identity, model_directory
+from nerdata.errors import (ConfigError, InputError,
                             NotFoundError, TagError, require)
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
@@ -287,14 +287,7 @@ class SpacyTagger:
         """Write ``spacy/`` (spaCy ``to_disk``) and ``model_card.json``; returns the directory.
 
         Model directories are immutable: saving over one needs ``overwrite=True``."""
-        directory = Path(directory)
-        if (directory / CARD_FILE).exists() and not overwrite:
-            raise AlreadyExistsError(f"{directory}: a model is already saved there; choose a new "
-                                     f"directory (model directories are immutable)")
-        if directory.exists() and any(directory.iterdir()) and not (directory / CARD_FILE).exists():
-            raise ConfigError(f"{directory}: exists, is not empty and is not a nerdata model; "
-                              f"choose a new output directory")
-        directory.mkdir(parents=True, exist_ok=True)
+        directory = model_directory(directory, overwrite=overwrite)
         self._nlp.to_disk(directory / SPACY_DIR)
         self.card.extra["beam_width"] = self.beam_width
         self.card.save(directory)

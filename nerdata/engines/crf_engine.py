@@ -5,9 +5,12 @@ Lample et al. 2016), in PyTorch, behind the :class:`~nerdata.engines.base.Tagger
 
 * Input: our tokens (``Document.words``); each word is its lower-cased form's embedding
   (random init; training words seen once become ``<unk>`` with probability
-  ``unk_singletons`` so the unknown-word row learns) concatenated with a max-pooled
-  character CNN over the word's code points.  ``affix_dim > 0`` adds hashed prefix and
-  suffix embeddings (code points, ``affixes`` lengths), the spaCy engine's strongest features.
+  ``unk_singletons`` so the unknown-word row learns), a max-pooled character CNN over the
+  word's code points and, by default, the sum of hashed prefix and suffix embeddings
+  (code points, ``affixes`` lengths; the spaCy engine's strongest features).  Measured on
+  MasakhaNER 1.0 (seed 0, test F1 without -> with affixes): lug 68.6 -> 76.8, amh 47.4 ->
+  54.4, pcm 71.6 -> 74.2, swa 77.7 -> 78.7, kin 64.5 -> 63.6, hau 85.4 -> 84.1
+  (``affix_dim: 0`` turns them off: the published baseline's inputs exactly).
 * A BiLSTM over the sentence, a linear layer to IOB2 tag scores and a linear-chain CRF.
   Invalid IOB2 transitions (``O -> I-X``, ``B-Y -> I-X``, start ``-> I-X``) are forbidden
   in training and decoding, so every decoded path is a valid span sequence: a prediction
@@ -60,7 +63,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "max_word_chars": 64,  # longer words feed their first and last half of this to the CNN
     "hidden": 200,  # BiLSTM units per direction
     "lstm_layers": 1,
-    "affix_dim": 0,  # >0: hashed prefix/suffix embeddings of this width
+    "affix_dim": 50,  # hashed prefix/suffix embeddings of this width (0: none)
     "affix_rows": 20000,
     "affixes": [1, 2, 3, 4],  # prefix and suffix lengths (code points)
 }

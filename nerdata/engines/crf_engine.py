@@ -37,13 +37,13 @@ import random
 import time
 import zlib
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard, data_identity, model_directory
+from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside_is_missing,
+                                  record_training, training_options)
 from nerdata.errors import ConfigError, InputError, NotFoundError, TagError, require
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
@@ -439,14 +439,7 @@ class BiLstmCrfTagger:
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; early-stops on dev F1 and keeps the best
         epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
-        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"{ENGINE} engine: unknown training option(s) {', '.join(unknown)}; "
-                              f"valid: {', '.join(sorted(TRAIN_DEFAULTS))}")
-        opts = {**TRAIN_DEFAULTS, **options}
-        if opts["missing_labels"] not in ("auto", "missing", "outside"):
-            raise ConfigError(f"missing_labels must be auto, missing or outside, "
-                              f"got {opts['missing_labels']!r}")
+        opts = training_options(ENGINE, options, TRAIN_DEFAULTS)
         if not 0.0 <= float(opts["dropout"]) < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {opts['dropout']}")
         if int(opts["batch_size"]) < 1:
@@ -459,9 +452,7 @@ class BiLstmCrfTagger:
         torch = _torch()
         torch.manual_seed(seed)
         rng = random.Random(seed)
-        with_missing = sum(1 for d in docs if d.missing_labels)
-        o_missing = opts["missing_labels"] == "missing" or (
-            opts["missing_labels"] == "auto" and 0 < with_missing < len(docs))
+        o_missing, with_missing = outside_is_missing(opts["missing_labels"], docs)
         allowed = [allowed_tags(d, self.labels, o_is_missing=o_missing, tagset=self.card.tagset)
                    for d in docs]
         partial = sum(1 for a in allowed for s in a if len(s) > 1)
@@ -532,18 +523,10 @@ class BiLstmCrfTagger:
             log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
         self.net.eval()
         log["stopped_early"] = len(log["epochs"]) < epochs
-        stage = len(self.card.training_config["train"])
-        identity = opts.pop("training_data") or []
-        for entry in [data_identity(docs)] + list(identity):
-            self.card.training_data.append({**entry, "stage": entry.get("stage", stage)})
-        self.card.training_config["train"].append(
-            {"epochs": epochs, "seed": seed, "epochs_run": len(log["epochs"]),
-             "best_epoch": log.get("best_epoch"), "n_train": len(docs), **opts})
+        record_training(self.card, docs, opts, epochs=epochs, seed=seed, log=log,
+                        n_train=len(docs))
         self.card.training_config["model"] = dict(self.options)
-        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self.card.version = f"{ENGINE}-{self.card.tagset.split('@')[0]}-{self._weights_hash()}"
-        if best_state is not None:
-            self.card.metrics["dev"] = {"f1": best_f1, "epoch": best_epoch}
         log["version"] = self.card.version
         return log
 

@@ -33,13 +33,13 @@ import json
 import random
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard, data_identity, model_directory
+from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside_is_missing,
+                                  record_training, training_options)
 from nerdata.errors import (ConfigError, InputError,
                             NotFoundError, TagError, require)
 from nerdata.metrics import evaluate
@@ -319,14 +319,7 @@ class SpacyTagger:
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; early-stops on dev F1 and keeps the best
         epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
-        unknown = sorted(set(options) - set(TRAIN_DEFAULTS))
-        if unknown:
-            raise ConfigError(f"spaCy engine: unknown training option(s) {', '.join(unknown)}; "
-                              f"valid: {', '.join(sorted(TRAIN_DEFAULTS))}")
-        opts = {**TRAIN_DEFAULTS, **options}
-        if opts["missing_labels"] not in ("auto", "missing", "outside"):
-            raise ConfigError(f"missing_labels must be auto, missing or outside, "
-                              f"got {opts['missing_labels']!r}")
+        opts = training_options("spaCy", options, TRAIN_DEFAULTS)
         if not train:
             raise InputError("spaCy engine: no training documents")
         if epochs < 1:
@@ -337,9 +330,7 @@ class SpacyTagger:
         from thinc.api import Adam, fix_random_seed
 
         fix_random_seed(seed)
-        with_missing = sum(1 for d in train if d.missing_labels)
-        o_missing = opts["missing_labels"] == "missing" or (
-            opts["missing_labels"] == "auto" and 0 < with_missing < len(train))
+        o_missing, with_missing = outside_is_missing(opts["missing_labels"], train)
         examples, n_missing = [], 0
         for d in train:
             if not d.tokens:
@@ -407,17 +398,9 @@ class SpacyTagger:
         if best_bytes is not None:
             log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
         log["stopped_early"] = len(log["epochs"]) < epochs
-        stage = len(self.card.training_config["train"])
-        identity = opts.pop("training_data") or []
-        for entry in [data_identity(train)] + list(identity):
-            self.card.training_data.append({**entry, "stage": entry.get("stage", stage)})
-        self.card.training_config["train"].append(
-            {"epochs": epochs, "seed": seed, "epochs_run": len(log["epochs"]),
-             "best_epoch": log.get("best_epoch"), "n_train": len(examples), **opts})
-        self.card.created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        record_training(self.card, train, opts, epochs=epochs, seed=seed, log=log,
+                        n_train=len(examples))
         self.card.version = f"spacy-{self.card.tagset.split('@')[0]}-{self._weights_hash()}"
-        if best_bytes is not None:
-            self.card.metrics["dev"] = {"f1": best_f1, "epoch": best_epoch}
         log["version"] = self.card.version
         return log
 

@@ -116,6 +116,9 @@ def run_one(corpus: str, lang: str, tagset: str, splits: dict[str, list], args,
     seconds = time.perf_counter() - t0
     preds = tagger.predict(test)
     rep = evaluate(test, preds)
+    networks = getattr(tagger, "networks", lambda: [tagger])()
+    member_f1 = ([100 * evaluate(test, m.predict(test)).micro.f1 for m in networks]
+                 if len(networks) > 1 else None)  # an ensemble's networks, each alone
     gold = [{s.key for s in d.spans} for d in test]
     right = [s.score for g, p in zip(gold, preds) for s in p if s.key in g]
     wrong = [s.score for g, p in zip(gold, preds) for s in p if s.key not in g]
@@ -128,7 +131,8 @@ def run_one(corpus: str, lang: str, tagset: str, splits: dict[str, list], args,
             "score_correct": sum(right) / len(right) if right else None,
             "score_wrong": sum(wrong) / len(wrong) if wrong else None,
             "model_options": model_options, "train_options": train_options,
-            "adapted": adapted, "version": tagger.version, "_test_predictions": preds}
+            "adapted": adapted, "version": tagger.version, "network_test_f1": member_f1,
+            "_test_predictions": preds}
 
 
 def vote(test: list, predictions: list[list[list]]) -> dict:
@@ -169,6 +173,11 @@ def summarise(lang: str, published: float | None, runs: list[dict]) -> dict:
     best = max(runs, key=lambda r: (r["dev_f1"], -r["seed"]))
     return {"lang": lang, "published": published, "test_f1": mean, "test_sd": sd,
             "dev_best_seed": best["seed"], "dev_best_test_f1": best["test_f1"]}
+
+
+def _epochs(best) -> str:
+    """Best epoch, or an ensemble's per-network best epochs joined by commas."""
+    return ",".join(map(str, best)) if isinstance(best, list) else str(best)
 
 
 def _fmt(x, spec=".1f") -> str:
@@ -249,11 +258,14 @@ def main(argv=None) -> int:
                 line = (f"{name:18} {engine:>10} {seed:4d} {_fmt(pub):>9} {r['test_f1']:6.1f} "
                         f"{_fmt(diff, '+.1f'):>6} {r['test_p']:6.1f} {r['test_r']:6.1f} "
                         f"{r['dev_f1']:6.1f} "
-                        f"{str(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
+                        f"{_epochs(r['best_epoch']) + '/' + str(r['epochs_run']):>5} "
                         f"{r['train_seconds']:8.0f} "
                         f"{_fmt(r['score_correct'], '.2f') + '/' + _fmt(r['score_wrong'], '.2f'):>15}")
                 if args.spacy_default_baseline:
                     line += f"  {r['stock_affix_test_f1']:14.1f}"
+                if r["network_test_f1"]:
+                    line += ("  networks alone: "
+                             + " ".join(f"{f:.1f}" for f in r["network_test_f1"]))
                 print(line, flush=True)
                 emit(r)
             if len(args.engine) > 1:  # per seed, the engine with the higher dev F1

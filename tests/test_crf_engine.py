@@ -325,13 +325,93 @@ def test_continued_training_keeps_learnt_rows_and_adds_new_words(saved, hau, cor
     row = t.net.wemb.weight[5].detach().clone()
     grown = t._grow(yor)
     assert grown["words"] > 0 and len(t.words) == n_words + grown["words"]
-    assert torch.equal(t.net.wemb.weight[5], row)  # learnt rows kept
+    net = t._grown(t.net)
+    assert net.wemb.num_embeddings == len(t.words)
+    assert torch.equal(net.wemb.weight[5], row)  # learnt rows kept
     log = t.train(yor, None, epochs=1, seed=0)
     assert log["vocabulary_added"]["words"] == 0  # already added above
     assert t.version != base.version
     assert [e["stage"] for e in t.card.training_data] == [0, 1]
     with pytest.raises(ConfigError, match="other model options"):
         BiLstmCrfTagger("nerdata", base_model=saved, hidden=99)
+
+
+# ---------------------------------------------------------------------------- ensembles
+def _state(net):
+    return {k: v.clone() for k, v in net.state_dict().items()}
+
+
+@pytest.fixture(scope="module")
+def ensemble(hau):
+    train, dev = hau
+    t = BiLstmCrfTagger("nerdata", ensemble=3, **TINY)
+    seen = []
+    log = t.train(train[:50], dev[:20], epochs=2, seed=4, patience=None,
+                  progress=lambda done, total, what: seen.append((done, total, what)))
+    return t, log, seen
+
+
+def test_ensemble_members_are_the_single_seed_networks(ensemble, hau):
+    """Network m of an ensemble trained with seed s is exactly the single model trained with
+    seed s + m (so an ensemble's members can be compared with single-seed runs)."""
+    train, dev = hau
+    t, log, _ = ensemble
+    assert len(t.net.members) == 3
+    for m in range(3):
+        single = BiLstmCrfTagger("nerdata", **TINY)
+        single_log = single.train(train[:50], dev[:20], epochs=2, seed=4 + m, patience=None)
+        mine, theirs = t.net.members[m].state_dict(), single.net.state_dict()
+        assert mine.keys() == theirs.keys()
+        assert all(torch.equal(mine[k], theirs[k]) for k in mine)
+        assert log["members"][m]["best_dev_f1"] == single_log["best_dev_f1"]
+    assert t.net.members[0].state_dict()["out.weight"].ne(
+        t.net.members[1].state_dict()["out.weight"]).any()
+
+
+def test_ensemble_averages_the_members_potentials(ensemble, hau):
+    t, log, _ = ensemble
+    _, dev = hau
+    t._index()
+    W, Ch, A, M, _ = t._tensors([t._encode(d) for d in dev[:4]])
+    with torch.no_grad():
+        each = [m.emissions(W, Ch, A) for m in t.net.members]
+        assert torch.allclose(t.net.emissions(W, Ch, A), sum(each) / 3, atol=1e-6)
+        for mine, parts in zip(t.net.crf.scores(), zip(*(m.crf.scores() for m in t.net.members))):
+            assert torch.allclose(mine, sum(parts) / 3, atol=1e-6)
+        # the mean CRF still forbids invalid IOB2 steps
+        paths = t.net.crf.viterbi(t.net.emissions(W, Ch, A), M)
+        assert all(_valid(t.tags, p) for p in paths)
+    # its dev F1 is reported, per-network logs kept, the progress bar counts every network
+    assert 0.0 <= log["best_dev_f1"] <= 1.0 and len(log["best_epoch"]) == 3
+    assert {e["network"] for e in log["epochs"]} == {1, 2, 3}
+    seen = ensemble[2]
+    assert seen[0][:2] == (0, 3 * 2 * 50) and seen[-1][:2] == (3 * 2 * 50, 3 * 2 * 50)
+    assert any("network 3/3" in w for _, _, w in seen)
+
+
+def test_ensemble_saves_loads_predicts_identically_and_continues(ensemble, hau, tmp_path,
+                                                                 corpora_dir):
+    from nerdata.corpora import load_documents
+
+    t, _, _ = ensemble
+    _, dev = hau
+    path = t.save(tmp_path / "ens")
+    again = load_tagger(path)
+    assert again.options["ensemble"] == 3 and len(again.net.members) == 3
+    assert again.version == t.version
+    got = again.predict(dev[:20])
+    assert got == t.predict(dev[:20])
+    assert all(s.score is not None and 0.0 <= s.score <= 1.0 for spans in got for s in spans)
+    yor = load_documents("masakhaner1", "yor", "train", map_to="nerdata", limit=20,
+                         root=corpora_dir)
+    more = BiLstmCrfTagger("nerdata", base_model=path)
+    before = _state(more.net)
+    log = more.train(yor, None, epochs=1, seed=0)
+    assert len(more.net.members) == 3 and log["vocabulary_added"]["words"] > 0
+    assert all(m.wemb.num_embeddings == len(more.words) for m in more.net.members)
+    key = "members.1.wemb.weight"
+    assert not torch.equal(more.net.state_dict()[key][:before[key].shape[0]], before[key])
+    assert more.version != t.version
 
 
 def test_clear_errors():
@@ -344,6 +424,9 @@ def test_clear_errors():
         t.train([cut], None, epochs=1)
     with pytest.raises(ConfigError, match="unknown model option"):
         BiLstmCrfTagger("nerdata", hiden=3)
+    for bad in (0, 2.5, "3", True):
+        with pytest.raises(ConfigError, match="ensemble must be a whole number"):
+            BiLstmCrfTagger("nerdata", ensemble=bad)
     with pytest.raises(ConfigError, match="unknown training option.*valid"):
         t.train([], None, lr=1)
     with pytest.raises(ConfigError, match="untrained"):
@@ -362,10 +445,12 @@ def test_cli_trains_and_predicts_with_the_engine(corpora_dir, tmp_path, monkeypa
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["train", "--corpus", "masakhaner1", "--lang", "hau",
                                    "--engine", "bilstm-crf", "--limit", "40", "--epochs", "2",
-                                   "--model-options", json.dumps(TINY), "-o", str(out),
-                                   "--no-progress"], catch_exceptions=False)
+                                   "--model-options", json.dumps({**TINY, "ensemble": 2}),
+                                   "-o", str(out), "--no-progress"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     model = out / "stage-01-hau"
     card = json.loads((model / "model_card.json").read_text("utf-8"))
     assert card["engine"] == "bilstm-crf" and "test_sets" in card["metrics"]
+    assert card["training_config"]["model"]["ensemble"] == 2
+    assert len(load_tagger(model).net.members) == 2
     assert (out / "f1_table.csv").exists()

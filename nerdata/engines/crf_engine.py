@@ -27,10 +27,16 @@ Lample et al. 2016), in PyTorch, behind the :class:`~nerdata.engines.base.Tagger
   weights and ``version``).  Continued training (``base_model`` or a second ``train`` call,
   as in progressive plans) adds the new data's words and characters to the vocabulary,
   keeping every learnt row.
+* ``ensemble: k`` (model option): k networks trained one after the other with seeds
+  ``seed .. seed+k-1`` (network m is exactly the single model seed ``seed+m`` gives), saved
+  as one model; predictions decode one CRF whose emission and transition scores are the
+  networks' averages (a product of the networks' distributions), so spans stay valid IOB2
+  paths and keep exact marginal scores.  Training and prediction cost k times one network.
 * Saved as ``model.safetensors`` + ``vocab.json`` + ``model_card.json``.
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import random
@@ -44,17 +50,18 @@ from nerdata import __version__
 from nerdata.doc import Document, Span
 from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside_is_missing,
                                   record_training, training_options)
-from nerdata.errors import ConfigError, InputError, NotFoundError, TagError, require
+# NEG, build_network and span_marginals are re-exported: the network's parts, one import
+from nerdata.engines.crf_network import (NEG, PAD, UNK, _torch, allowed_transitions,  # noqa: F401
+                                         build_network, iob2_tags, members_of, span_marginals)
+from nerdata.errors import ConfigError, InputError, NotFoundError, TagError
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
-from nerdata.tags import join_tag, spans_to_tags, split_tag, tags_to_spans
+from nerdata.tags import join_tag, spans_to_tags, tags_to_spans
 from nerdata.tagsets import Tagset, load_tagset
 
 ENGINE = "bilstm-crf"
 WEIGHTS_FILE = "model.safetensors"
 VOCAB_FILE = "vocab.json"
-PAD, UNK = 0, 1
-NEG = -1.0e4  # log-score of a forbidden transition or tag (finite: no NaN in logsumexp)
 MODEL_DEFAULTS: dict[str, Any] = {
     "word_dim": 100,  # word embedding width (random init)
     "char_dim": 30,  # character embedding width
@@ -66,6 +73,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "affix_dim": 50,  # hashed prefix/suffix embeddings of this width (0: none)
     "affix_rows": 20000,
     "affixes": [1, 2, 3, 4],  # prefix and suffix lengths (code points)
+    "ensemble": 1,  # networks trained with seeds seed..seed+k-1, CRF potentials averaged
 }
 TRAIN_DEFAULTS: dict[str, Any] = {
     "dropout": 0.5,
@@ -80,23 +88,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 LENGTH_HANDLING = ("no length limit: the BiLSTM-CRF reads each whole sentence, however long "
                    "(no truncation, no windows); words longer than max_word_chars code points "
                    "give their first and last halves to the character CNN")
-
-
-def _torch():
-    return require("torch", "train")
-
-
-def iob2_tags(labels: Sequence[str]) -> list[str]:
-    """Tag order of the CRF: ``O`` then ``B-X, I-X`` per label in label order."""
-    return ["O"] + [join_tag(p, lab) for lab in labels for p in ("B", "I")]
-
-
-def allowed_transitions(tags: Sequence[str]) -> tuple[list[list[bool]], list[bool]]:
-    """IOB2 constraints: ``ok[i][j]`` (tag i may be followed by tag j) and ``start_ok[j]``:
-    ``I-X`` only after ``B-X`` or ``I-X``."""
-    parts = [split_tag(t) for t in tags]
-    ok = [[pb != "I" or (pa in ("B", "I") and la == lb) for pb, lb in parts] for pa, la in parts]
-    return ok, [p != "I" for p, _ in parts]
 
 
 def allowed_tags(doc: Document, labels: Sequence[str], *, o_is_missing: bool = False,
@@ -138,115 +129,6 @@ def _affix_ids(word: str, lengths: Sequence[int], rows: int) -> list[int]:
     return ids
 
 
-def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
-                  ok: list[list[bool]], start_ok: list[bool]):
-    """The PyTorch module: embeddings + char CNN (+ affixes) -> BiLSTM -> tag scores -> CRF."""
-    torch = _torch()
-    nn = torch.nn
-
-    class CRF(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.trans = nn.Parameter(torch.zeros(n_tags, n_tags))  # trans[i, j]: i then j
-            self.start = nn.Parameter(torch.zeros(n_tags))
-            self.end = nn.Parameter(torch.zeros(n_tags))
-            self.register_buffer("trans_bias", (~torch.tensor(ok)).float() * NEG)
-            self.register_buffer("start_bias", (~torch.tensor(start_ok)).float() * NEG)
-
-        def scores(self):
-            return self.trans + self.trans_bias, self.start + self.start_bias, self.end
-
-        def log_partition(self, em, mask):
-            """log Z over every path (em: B x T x n, already restricted where needed)."""
-            trans, start, end = self.scores()
-            alpha = start + em[:, 0]
-            for t in range(1, em.shape[1]):
-                nxt = torch.logsumexp(alpha.unsqueeze(2) + trans + em[:, t].unsqueeze(1), 1)
-                alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
-            return torch.logsumexp(alpha + end, 1)
-
-        def nll(self, em, allowed, mask):
-            """-log P(allowed paths): log Z - log Z restricted to the allowed tags (one tag
-            per token where the annotation is complete: the gold path's score)."""
-            return self.log_partition(em, mask) - self.log_partition(
-                em.masked_fill(~allowed, NEG), mask)
-
-        def forward_backward(self, em, mask):
-            """alpha (B x T x n: log-sum of prefixes ending in each tag, emission included),
-            beta (B x T x n: log-sum of the suffixes after each tag, end score included;
-            padding positions hold the end scores) and log Z (B)."""
-            trans, start, end = self.scores()
-            B, T, n = em.shape
-            alpha = [start + em[:, 0]]
-            for t in range(1, T):
-                nxt = torch.logsumexp(alpha[-1].unsqueeze(2) + trans, 1) + em[:, t]
-                alpha.append(torch.where(mask[:, t].unsqueeze(1), nxt, alpha[-1]))
-            beta = [end.expand(B, n)] * T
-            for t in range(T - 2, -1, -1):
-                nxt = torch.logsumexp(trans + (em[:, t + 1] + beta[t + 1]).unsqueeze(1), 2)
-                beta[t] = torch.where(mask[:, t + 1].unsqueeze(1), nxt, end.expand(B, n))
-            return (torch.stack(alpha, 1), torch.stack(beta, 1),
-                    torch.logsumexp(alpha[-1] + end, 1))
-
-        def viterbi(self, em, mask):
-            trans, start, end = self.scores()
-            score = start + em[:, 0]
-            back = []
-            for t in range(1, em.shape[1]):
-                best, idx = (score.unsqueeze(2) + trans).max(1)
-                back.append(idx)
-                score = torch.where(mask[:, t].unsqueeze(1), best + em[:, t], score)
-            score = score + end
-            paths = []
-            for b, n in enumerate(mask.sum(1).tolist()):
-                tag = int(score[b].argmax())
-                path = [tag]
-                for t in range(n - 1, 0, -1):
-                    tag = int(back[t - 1][b, tag])
-                    path.append(tag)
-                paths.append(path[::-1])
-            return paths
-
-    class Net(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.wemb = nn.Embedding(n_words, o["word_dim"], padding_idx=PAD)
-            self.cemb = nn.Embedding(n_chars, o["char_dim"], padding_idx=PAD)
-            self.conv = nn.Conv1d(o["char_dim"], o["char_filters"], o["char_window"],
-                                  padding=o["char_window"] // 2)
-            width = o["word_dim"] + o["char_filters"]
-            if o["affix_dim"]:
-                self.aemb = nn.EmbeddingBag(o["affix_rows"], o["affix_dim"], mode="sum",
-                                            padding_idx=PAD)
-                width += o["affix_dim"]
-            self.drop = nn.Dropout(0.5)
-            self.lstm = nn.LSTM(width, o["hidden"], num_layers=o["lstm_layers"],
-                                batch_first=True, bidirectional=True)
-            self.out = nn.Linear(2 * o["hidden"], n_tags)
-            self.crf = CRF()
-
-        def emissions(self, words, chars, affixes=None):
-            """Tag scores, B x T x n.  Padding never reaches a real position: the char CNN
-            pools over the word's own characters only and the BiLSTM runs on packed
-            sequences, so a sentence's scores do not depend on its batch."""
-            B, T, C = chars.shape
-            flat = chars.view(B * T, C)
-            c = self.drop(self.cemb(flat)).transpose(1, 2)
-            c = torch.relu(self.conv(c)).masked_fill((flat == PAD).unsqueeze(1), 0.0)
-            c = c.max(2).values.view(B, T, -1)
-            parts = [self.wemb(words), c]
-            if affixes is not None:
-                parts.append(self.aemb(affixes.view(B * T, -1)).view(B, T, -1))
-            lengths = (words != PAD).sum(1).cpu()
-            packed = nn.utils.rnn.pack_padded_sequence(self.drop(torch.cat(parts, -1)), lengths,
-                                                       batch_first=True, enforce_sorted=False)
-            h, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
-                                                    total_length=T)
-            return self.out(self.drop(h))
-
-    return Net()
-
-
 class BiLstmCrfTagger:
     """Character-CNN + BiLSTM + CRF behind the :class:`~nerdata.engines.base.Tagger` protocol."""
 
@@ -266,6 +148,9 @@ class BiLstmCrfTagger:
         self.options = {**MODEL_DEFAULTS, **model_options}
         if int(self.options["affix_dim"]) and int(self.options["affix_rows"]) < 2:
             raise ConfigError(f"affix_rows must be at least 2, got {self.options['affix_rows']}")
+        k = self.options["ensemble"]
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ConfigError(f"ensemble must be a whole number of networks >= 1, got {k!r}")
         self.tags = iob2_tags(self.labels)
         self.words: list[str] = ["<pad>", "<unk>"]
         self.chars: list[str] = ["<pad>", "<unk>"]
@@ -326,7 +211,8 @@ class BiLstmCrfTagger:
             raise ConfigError(f"{directory}: {VOCAB_FILE} tags {vocab.get('tags')} do not match "
                               f"the model card's labels {self.labels}; the directory is damaged")
         self.words, self.chars = list(vocab["words"]), list(vocab["chars"])
-        self.net = self._network(len(self.words), len(self.chars))
+        self.net = self._network(len(self.words), len(self.chars),
+                                 members=int(self.options["ensemble"]))
         self.net.load_state_dict(load_file(str(directory / WEIGHTS_FILE)))
         self.net.eval()
         return self
@@ -361,31 +247,36 @@ class BiLstmCrfTagger:
         return h.hexdigest()[:12]
 
     # ------------------------------------------------------------------ vocabulary
-    def _network(self, n_words: int, n_chars: int):
+    def _network(self, n_words: int, n_chars: int, *, members: int = 1, nets=None):
         ok, start_ok = allowed_transitions(self.tags)
-        return build_network(n_words, n_chars, len(self.tags), self.options, ok, start_ok)
+        return build_network(n_words, n_chars, len(self.tags), self.options, ok, start_ok,
+                             members=members, nets=nets)
 
     def _grow(self, docs: Sequence[Document]) -> dict[str, int]:
-        """Add the words and characters of ``docs`` to the vocabulary (new rows random,
-        learnt rows kept).  Returns how many were added."""
-        torch = _torch()
+        """Add the words and characters of ``docs`` to the vocabulary.  Returns how many
+        were added; the networks get the new rows in :meth:`_grown`."""
         known_w, known_c = set(self.words), set(self.chars)
         new_w = sorted({w.lower() for d in docs for w in d.words} - known_w)
         new_c = sorted({c for d in docs for w in d.words for c in w} - known_c)
         self.words += new_w
         self.chars += new_c
-        if self.net is None:
-            self.net = self._network(len(self.words), len(self.chars))
-        else:
-            for attr, n in (("wemb", len(self.words)), ("cemb", len(self.chars))):
-                old = getattr(self.net, attr)
-                if old.num_embeddings == n:
-                    continue
-                emb = torch.nn.Embedding(n, old.embedding_dim, padding_idx=PAD)
-                with torch.no_grad():
-                    emb.weight[:old.num_embeddings] = old.weight
-                setattr(self.net, attr, emb)
         return {"words": len(new_w), "chars": len(new_c)}
+
+    def _grown(self, net):
+        """``net`` (a single network, or None: a new one) sized to the vocabulary: new
+        embedding rows random (current torch seed), learnt rows kept."""
+        torch = _torch()
+        if net is None:
+            return self._network(len(self.words), len(self.chars))
+        for attr, n in (("wemb", len(self.words)), ("cemb", len(self.chars))):
+            old = getattr(net, attr)
+            if old.num_embeddings == n:
+                continue
+            emb = torch.nn.Embedding(n, old.embedding_dim, padding_idx=PAD)
+            with torch.no_grad():
+                emb.weight[:old.num_embeddings] = old.weight
+            setattr(net, attr, emb)
+        return net
 
     def _encode(self, doc: Document) -> tuple[list[int], list[list[int]], list[list[int]]]:
         wix, cix = self._wix, self._cix
@@ -450,79 +341,53 @@ class BiLstmCrfTagger:
         if not docs:
             raise InputError(f"{ENGINE} engine: no training documents with tokens")
         torch = _torch()
-        torch.manual_seed(seed)
-        rng = random.Random(seed)
         o_missing, with_missing = outside_is_missing(opts["missing_labels"], docs)
         allowed = [allowed_tags(d, self.labels, o_is_missing=o_missing, tagset=self.card.tagset)
                    for d in docs]
         partial = sum(1 for a in allowed for s in a if len(s) > 1)
         grown = self._grow(docs)
         self._index()
-        self.net.drop.p = float(opts["dropout"])
         encoded = [self._encode(d) for d in docs]
-        counts: dict[int, int] = {}
-        for w, _, _ in encoded:
-            for i in w:
-                counts[i] = counts.get(i, 0) + 1
-        singletons = {i for i, n in counts.items() if n == 1}
         dev_docs = [d for d in (dev or ()) if d.tokens]
-        opt = torch.optim.Adam(self.net.parameters(), lr=float(opts["learn_rate"]))
-        order = sorted(range(len(docs)), key=lambda i: len(docs[i].tokens))
-        bs = int(opts["batch_size"])
-        batches = [order[i:i + bs] for i in range(0, len(order), bs)]
+        k = int(self.options["ensemble"])
         log: dict[str, Any] = {"engine": ENGINE, "epochs": [], "n_train": len(docs),
                                "n_dev": len(dev_docs), "partial_tokens": partial,
                                "docs_with_missing_labels": with_missing,
                                "o_in_missing_label_docs": "missing" if o_missing else "outside",
                                "vocabulary_added": grown, "seed": seed}
-        best_f1, best_state, best_epoch, waited = -1.0, None, 0, 0
-        total, done = epochs * len(docs), 0
+        nets = members_of(self.net) if self.net is not None else [None] * k
+        total = k * epochs * len(docs)
         if progress:
             progress(0, total, "training")
-        p_unk = float(opts["unk_singletons"])
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            self.net.train()
-            rng.shuffle(batches)
-            loss_sum = 0.0
-            for batch in batches:
-                enc = []
-                for i in batch:
-                    w, ch, af = encoded[i]
-                    if p_unk and singletons:
-                        w = [UNK if x in singletons and rng.random() < p_unk else x for x in w]
-                    enc.append((w, ch, af))
-                W, Ch, A, M, Y = self._tensors(enc, [allowed[i] for i in batch])
-                loss = self.net.crf.nll(self.net.emissions(W, Ch, A), Y, M).sum() / len(batch)
-                opt.zero_grad()
-                loss.backward()
-                if opts["grad_clip"]:
-                    torch.nn.utils.clip_grad_norm_(self.net.parameters(), float(opts["grad_clip"]))
-                opt.step()
-                loss_sum += float(loss.detach()) * len(batch)
-                done += len(batch)
+        member_logs = []
+        for m in range(k):
+            # member m is exactly the single network trained with seed + m
+            torch.manual_seed(seed + m)
+            nets[m] = self._grown(nets[m])
+
+            def step(done: int, _total: int, _what: str, m: int = m) -> None:
                 if progress:
-                    progress(done, total, "training")
-            entry = {"epoch": epoch, "loss": round(loss_sum / len(docs), 4)}
+                    progress(m * epochs * len(docs) + done, total, "training" if k == 1 else
+                             f"training network {m + 1}/{k}")
+
+            member_logs.append(self._fit(nets[m], encoded, allowed, dev_docs, opts,
+                                         epochs=epochs, seed=seed + m, progress=step))
+        self.net = nets[0] if k == 1 else self._network(len(self.words), len(self.chars),
+                                                         nets=nets)
+        if k > 1:
+            log["members"] = member_logs
+            log["epochs"] = [dict(e, network=m + 1) for m, ml in enumerate(member_logs)
+                             for e in ml["epochs"]]
+            log["stopped_early"] = any(ml["stopped_early"] for ml in member_logs)
             if dev_docs:
                 f1 = evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False)]).micro.f1
-                entry["dev_f1"] = round(f1, 6)
-                if f1 > best_f1:
-                    best_f1, best_epoch, waited = f1, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in self.net.state_dict().items()}
-                else:
-                    waited += 1
-            entry["seconds"] = round(time.perf_counter() - t0, 2)
-            log["epochs"].append(entry)
-            if dev_docs and opts["patience"] is not None and waited >= int(opts["patience"]):
-                break
+                log["best_dev_f1"] = f1
+                log["best_epoch"] = [ml.get("best_epoch") for ml in member_logs]
+        else:
+            log.update(member_logs[0])
         if progress:
             progress(total, total, "training")
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-            log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
         self.net.eval()
-        log["stopped_early"] = len(log["epochs"]) < epochs
         record_training(self.card, docs, opts, epochs=epochs, seed=seed, log=log,
                         n_train=len(docs))
         self.card.training_config["model"] = dict(self.options)
@@ -530,16 +395,98 @@ class BiLstmCrfTagger:
         log["version"] = self.card.version
         return log
 
+    def _fit(self, net, encoded: list, allowed: list, dev_docs: list, opts: dict[str, Any], *,
+             epochs: int, seed: int, progress) -> dict[str, Any]:
+        """Train one network in place (Adam, mini-batches shortest-first then shuffled,
+        singleton words dropped to ``<unk>``); early-stops on dev F1 and keeps the best
+        epoch's weights.  Returns its per-epoch log."""
+        torch = _torch()
+        rng = random.Random(seed)
+        net.drop.p = float(opts["dropout"])
+        counts: dict[int, int] = {}
+        for w, _, _ in encoded:
+            for i in w:
+                counts[i] = counts.get(i, 0) + 1
+        singletons = {i for i, n in counts.items() if n == 1}
+        opt = torch.optim.Adam(net.parameters(), lr=float(opts["learn_rate"]))
+        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+        bs = int(opts["batch_size"])
+        # characters, affixes, mask and allowed tags never change: built once per batch
+        batches = [(ix, self._tensors([encoded[i] for i in ix], [allowed[i] for i in ix]))
+                   for ix in (order[i:i + bs] for i in range(0, len(order), bs))]
+        log: dict[str, Any] = {"epochs": []}
+        best_f1, best_state, best_epoch, waited, done = -1.0, None, 0, 0, 0
+        p_unk = float(opts["unk_singletons"])
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            net.train()
+            rng.shuffle(batches)
+            loss_sum = 0.0
+            for batch, (W, Ch, A, M, Y) in batches:
+                if p_unk and singletons:
+                    W = W.clone()
+                    for b, i in enumerate(batch):
+                        w = encoded[i][0]
+                        W[b, :len(w)] = torch.tensor(
+                            [UNK if x in singletons and rng.random() < p_unk else x for x in w])
+                loss = net.crf.nll(net.emissions(W, Ch, A), Y, M).sum() / len(batch)
+                opt.zero_grad()
+                loss.backward()
+                if opts["grad_clip"]:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), float(opts["grad_clip"]))
+                opt.step()
+                loss_sum += float(loss.detach()) * len(batch)
+                done += len(batch)
+                progress(done, epochs * len(encoded), "training")
+            entry = {"epoch": epoch, "loss": round(loss_sum / len(encoded), 4)}
+            if dev_docs:
+                f1 = evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False,
+                                                                        net=net)]).micro.f1
+                entry["dev_f1"] = round(f1, 6)
+                if f1 > best_f1:
+                    best_f1, best_epoch, waited = f1, epoch, 0
+                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+                else:
+                    waited += 1
+            entry["seconds"] = round(time.perf_counter() - t0, 2)
+            log["epochs"].append(entry)
+            if dev_docs and opts["patience"] is not None and waited >= int(opts["patience"]):
+                break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+            log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
+        net.eval()
+        log["stopped_early"] = len(log["epochs"]) < epochs
+        return log
+
     # ------------------------------------------------------------------ prediction
+    def networks(self) -> list["BiLstmCrfTagger"]:
+        """Each network of an ensemble as a tagger of its own (sharing the vocabulary; the
+        model itself for a single network): network m of an ensemble trained with seed s is
+        the single model seed s + m gives, so this compares an ensemble with its parts."""
+        if self.net is None:
+            raise ConfigError(f"{ENGINE} engine: the model is untrained; train or load one first")
+        nets = members_of(self.net)
+        if len(nets) == 1:
+            return [self]
+        out = []
+        for m, net in enumerate(nets):
+            t = copy.copy(self)
+            t.net, t.options = net, {**self.options, "ensemble": 1}
+            t.card = replace(self.card, version=f"{self.version}-net{m + 1}")
+            out.append(t)
+        return out
+
     def _decode(self, docs: Sequence[Document], batch_size: int, *, scores: bool = True,
-                progress: ProgressCallback | None = None) -> list:
+                progress: ProgressCallback | None = None, net=None) -> list:
         """One :class:`nerdata.align.Decoded` per doc (spans, tags, confidence); with
         ``scores=False`` (dev evaluation) only the Viterbi spans, unscored."""
         from nerdata.align import Decoded, sentence_confidence
 
         torch = _torch()
+        net = self.net if net is None else net
         self._index()
-        self.net.eval()
+        net.eval()
         out: list = [Decoded([], [], 1.0) for _ in docs]
         idx = sorted((i for i, d in enumerate(docs) if d.tokens), key=lambda i: len(docs[i].tokens))
         done = len(docs) - len(idx)
@@ -547,9 +494,9 @@ class BiLstmCrfTagger:
             for b in range(0, len(idx), batch_size):
                 chunk = idx[b:b + batch_size]
                 W, Ch, A, M, _ = self._tensors([self._encode(docs[i]) for i in chunk])
-                em = self.net.emissions(W, Ch, A)
-                paths = self.net.crf.viterbi(em, M)
-                post = self.net.crf.forward_backward(em, M) if scores else None
+                em = net.emissions(W, Ch, A)
+                paths = net.crf.viterbi(em, M)
+                post = net.crf.forward_backward(em, M) if scores else None
                 for k, (i, path) in enumerate(zip(chunk, paths)):
                     tags = [self.tags[p] for p in path]
                     spans = tags_to_spans(tags, "IOB2", on_invalid="keep")
@@ -558,7 +505,7 @@ class BiLstmCrfTagger:
                         continue
                     n = len(path)
                     alpha, beta, log_z = post[0][k, :n], post[1][k, :n], post[2][k]
-                    probs = span_marginals(self.net.crf, em[k, :n], alpha, beta, log_z,
+                    probs = span_marginals(net.crf, em[k, :n], alpha, beta, log_z,
                                            [(i0, j0, self.tags.index(join_tag("B", lab)),
                                              self.tags.index(join_tag("I", lab)))
                                             for i0, j0, lab in spans])
@@ -599,29 +546,3 @@ class BiLstmCrfTagger:
     def predict_documents(self, docs: Sequence[Document], **kw: Any) -> list[Document]:
         """``docs`` with their spans replaced by predictions."""
         return [replace(d, spans=tuple(s)) for d, s in zip(docs, self.predict(docs, **kw))]
-
-
-def span_marginals(crf, em, alpha, beta, log_z,
-                   spans: Sequence[tuple[int, int, int, int]]) -> list[float]:
-    """P(tokens i..j-1 are ``B I ... I`` and token j does not continue with ``I``) under the
-    CRF, for each ``(i, j, b_index, i_index)``; ``em``, ``alpha``, ``beta``: one sentence's
-    T x n emissions and forward/backward scores (``crf.forward_backward``), ``log_z`` its
-    log partition."""
-    torch = _torch()
-    trans, _, end = (x.detach() for x in crf.scores())
-    T = em.shape[0]
-    out = []
-    for i, j, b, inner in spans:
-        s = alpha[i, b]
-        last = b
-        for t in range(i + 1, j):
-            s = s + trans[last, inner] + em[t, inner]
-            last = inner
-        if j < T:
-            nxt = trans[last] + em[j] + beta[j]
-            nxt[inner] = NEG * 10
-            s = s + torch.logsumexp(nxt, 0)
-        else:
-            s = s + end[last]
-        out.append(min(1.0, float(torch.exp(s - log_z))))
-    return out

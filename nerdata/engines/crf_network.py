@@ -1,0 +1,201 @@
+"""The BiLSTM-CRF engine's network: embeddings + character CNN (+ hashed affixes) -> BiLSTM
+-> tag scores -> a linear-chain CRF with IOB2 constraints (partition function, partial-label
+loss, forward-backward, Viterbi, exact span marginals), and ensembles of such networks.
+The tagger around it is :mod:`nerdata.engines.crf_engine`."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from nerdata.errors import require
+from nerdata.tags import join_tag, split_tag
+
+PAD, UNK = 0, 1
+NEG = -1.0e4  # log-score of a forbidden transition or tag (finite: no NaN in logsumexp)
+
+
+def _torch():
+    return require("torch", "train")
+
+
+def iob2_tags(labels: Sequence[str]) -> list[str]:
+    """Tag order of the CRF: ``O`` then ``B-X, I-X`` per label in label order."""
+    return ["O"] + [join_tag(p, lab) for lab in labels for p in ("B", "I")]
+
+
+def allowed_transitions(tags: Sequence[str]) -> tuple[list[list[bool]], list[bool]]:
+    """IOB2 constraints: ``ok[i][j]`` (tag i may be followed by tag j) and ``start_ok[j]``:
+    ``I-X`` only after ``B-X`` or ``I-X``."""
+    parts = [split_tag(t) for t in tags]
+    ok = [[pb != "I" or (pa in ("B", "I") and la == lb) for pb, lb in parts] for pa, la in parts]
+    return ok, [p != "I" for p, _ in parts]
+
+
+def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
+                  ok: list[list[bool]], start_ok: list[bool], *, members: int = 1,
+                  nets: Sequence | None = None):
+    """The PyTorch module: embeddings + char CNN (+ affixes) -> BiLSTM -> tag scores -> CRF.
+
+    ``members > 1``: an ensemble of that many such networks (initialised one after the
+    other from the current torch seed; ``nets``: already built ones) whose emissions and transition scores are averaged:
+    one CRF over the mean potentials (a product of the members' distributions), so Viterbi,
+    span and word marginals work on it unchanged."""
+    torch = _torch()
+    nn = torch.nn
+
+    class CRF(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.trans = nn.Parameter(torch.zeros(n_tags, n_tags))  # trans[i, j]: i then j
+            self.start = nn.Parameter(torch.zeros(n_tags))
+            self.end = nn.Parameter(torch.zeros(n_tags))
+            self.register_buffer("trans_bias", (~torch.tensor(ok)).float() * NEG)
+            self.register_buffer("start_bias", (~torch.tensor(start_ok)).float() * NEG)
+
+        def scores(self):
+            return self.trans + self.trans_bias, self.start + self.start_bias, self.end
+
+        def log_partition(self, em, mask):
+            """log Z over every path (em: B x T x n, already restricted where needed)."""
+            trans, start, end = self.scores()
+            alpha = start + em[:, 0]
+            for t in range(1, em.shape[1]):
+                nxt = torch.logsumexp(alpha.unsqueeze(2) + trans + em[:, t].unsqueeze(1), 1)
+                alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
+            return torch.logsumexp(alpha + end, 1)
+
+        def nll(self, em, allowed, mask):
+            """-log P(allowed paths): log Z - log Z restricted to the allowed tags (one tag
+            per token where the annotation is complete: the gold path's score)."""
+            return self.log_partition(em, mask) - self.log_partition(
+                em.masked_fill(~allowed, NEG), mask)
+
+        def forward_backward(self, em, mask):
+            """alpha (B x T x n: log-sum of prefixes ending in each tag, emission included),
+            beta (B x T x n: log-sum of the suffixes after each tag, end score included;
+            padding positions hold the end scores) and log Z (B)."""
+            trans, start, end = self.scores()
+            B, T, n = em.shape
+            alpha = [start + em[:, 0]]
+            for t in range(1, T):
+                nxt = torch.logsumexp(alpha[-1].unsqueeze(2) + trans, 1) + em[:, t]
+                alpha.append(torch.where(mask[:, t].unsqueeze(1), nxt, alpha[-1]))
+            beta = [end.expand(B, n)] * T
+            for t in range(T - 2, -1, -1):
+                nxt = torch.logsumexp(trans + (em[:, t + 1] + beta[t + 1]).unsqueeze(1), 2)
+                beta[t] = torch.where(mask[:, t + 1].unsqueeze(1), nxt, end.expand(B, n))
+            return (torch.stack(alpha, 1), torch.stack(beta, 1),
+                    torch.logsumexp(alpha[-1] + end, 1))
+
+        def viterbi(self, em, mask):
+            trans, start, end = self.scores()
+            score = start + em[:, 0]
+            back = []
+            for t in range(1, em.shape[1]):
+                best, idx = (score.unsqueeze(2) + trans).max(1)
+                back.append(idx)
+                score = torch.where(mask[:, t].unsqueeze(1), best + em[:, t], score)
+            score = score + end
+            paths = []
+            for b, n in enumerate(mask.sum(1).tolist()):
+                tag = int(score[b].argmax())
+                path = [tag]
+                for t in range(n - 1, 0, -1):
+                    tag = int(back[t - 1][b, tag])
+                    path.append(tag)
+                paths.append(path[::-1])
+            return paths
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.wemb = nn.Embedding(n_words, o["word_dim"], padding_idx=PAD)
+            self.cemb = nn.Embedding(n_chars, o["char_dim"], padding_idx=PAD)
+            self.conv = nn.Conv1d(o["char_dim"], o["char_filters"], o["char_window"],
+                                  padding=o["char_window"] // 2)
+            width = o["word_dim"] + o["char_filters"]
+            if o["affix_dim"]:
+                self.aemb = nn.EmbeddingBag(o["affix_rows"], o["affix_dim"], mode="sum",
+                                            padding_idx=PAD)
+                width += o["affix_dim"]
+            self.drop = nn.Dropout(0.5)
+            self.lstm = nn.LSTM(width, o["hidden"], num_layers=o["lstm_layers"],
+                                batch_first=True, bidirectional=True)
+            self.out = nn.Linear(2 * o["hidden"], n_tags)
+            self.crf = CRF()
+
+        def emissions(self, words, chars, affixes=None):
+            """Tag scores, B x T x n.  Padding never reaches a real position: the char CNN
+            pools over the word's own characters only and the BiLSTM runs on packed
+            sequences, so a sentence's scores do not depend on its batch."""
+            B, T, C = chars.shape
+            flat = chars.view(B * T, C)
+            c = self.drop(self.cemb(flat)).transpose(1, 2)
+            c = torch.relu(self.conv(c)).masked_fill((flat == PAD).unsqueeze(1), 0.0)
+            c = c.max(2).values.view(B, T, -1)
+            parts = [self.wemb(words), c]
+            if affixes is not None:
+                parts.append(self.aemb(affixes.view(B * T, -1)).view(B, T, -1))
+            lengths = (words != PAD).sum(1).cpu()
+            packed = nn.utils.rnn.pack_padded_sequence(self.drop(torch.cat(parts, -1)), lengths,
+                                                       batch_first=True, enforce_sorted=False)
+            h, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
+                                                    total_length=T)
+            return self.out(self.drop(h))
+
+    class MeanCRF(CRF):
+        """The CRF of an ensemble: its scores are the members' CRF scores averaged (it owns
+        no parameters; ``parts`` returns the members' CRFs)."""
+
+        def __init__(self, parts) -> None:
+            nn.Module.__init__(self)
+            self.parts = parts
+
+        def scores(self):
+            each = [c.scores() for c in self.parts()]
+            return tuple(torch.stack(x).mean(0) for x in zip(*each))
+
+    class Ensemble(nn.Module):
+        def __init__(self, nets) -> None:
+            super().__init__()
+            self.members = nn.ModuleList(nets)
+            self.crf = MeanCRF(lambda: [m.crf for m in self.members])
+
+        def emissions(self, words, chars, affixes=None):
+            return torch.stack([m.emissions(words, chars, affixes) for m in self.members]).mean(0)
+
+    if nets is not None:
+        return Ensemble(nets)
+    if members == 1:
+        return Net()
+    return Ensemble([Net() for _ in range(members)])
+
+
+def members_of(net) -> list:
+    """The single networks of ``net`` (itself, or an ensemble's members)."""
+    return list(net.members) if hasattr(net, "members") else [net]
+
+
+def span_marginals(crf, em, alpha, beta, log_z,
+                   spans: Sequence[tuple[int, int, int, int]]) -> list[float]:
+    """P(tokens i..j-1 are ``B I ... I`` and token j does not continue with ``I``) under the
+    CRF, for each ``(i, j, b_index, i_index)``; ``em``, ``alpha``, ``beta``: one sentence's
+    T x n emissions and forward/backward scores (``crf.forward_backward``), ``log_z`` its
+    log partition."""
+    torch = _torch()
+    trans, _, end = (x.detach() for x in crf.scores())
+    T = em.shape[0]
+    out = []
+    for i, j, b, inner in spans:
+        s = alpha[i, b]
+        last = b
+        for t in range(i + 1, j):
+            s = s + trans[last, inner] + em[t, inner]
+            last = inner
+        if j < T:
+            nxt = trans[last] + em[j] + beta[j]
+            nxt[inner] = NEG * 10
+            s = s + torch.logsumexp(nxt, 0)
+        else:
+            s = s + end[last]
+        out.append(min(1.0, float(torch.exp(s - log_z))))
+    return out

@@ -3,6 +3,7 @@ on a MasakhaNER slice, save/load, scores, model card, tagset checks, continued t
 the CLI / plan path."""
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 from dataclasses import replace
@@ -378,6 +379,11 @@ def test_ensemble_averages_the_members_potentials(ensemble, hau):
         assert torch.allclose(t.net.emissions(W, Ch, A), sum(each) / 3, atol=1e-6)
         for mine, parts in zip(t.net.crf.scores(), zip(*(m.crf.scores() for m in t.net.members))):
             assert torch.allclose(mine, sum(parts) / 3, atol=1e-6)
+        twin = copy.deepcopy(t.net)  # a copy averages its own networks
+        with torch.no_grad():
+            twin.members[0].crf.end.add_(1.0)
+        assert torch.allclose(twin.crf.scores()[2], t.net.crf.scores()[2] + 1.0 / 3, atol=1e-6)
+        assert not any(k.startswith("crf.") for k in t.net.state_dict())
         # the mean CRF still forbids invalid IOB2 steps
         paths = t.net.crf.viterbi(t.net.emissions(W, Ch, A), M)
         assert all(_valid(t.tags, p) for p in paths)

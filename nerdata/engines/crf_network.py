@@ -144,21 +144,22 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
 
     class MeanCRF(CRF):
         """The CRF of an ensemble: its scores are the members' CRF scores averaged (it owns
-        no parameters; ``parts`` returns the members' CRFs)."""
+        no parameters; the members' list is kept unregistered, so no state is saved twice,
+        and a deep copy of the ensemble averages the copied members)."""
 
-        def __init__(self, parts) -> None:
+        def __init__(self, nets) -> None:
             nn.Module.__init__(self)
-            self.parts = parts
+            self.__dict__["nets"] = nets
 
         def scores(self):
-            each = [c.scores() for c in self.parts()]
+            each = [m.crf.scores() for m in self.nets]
             return tuple(torch.stack(x).mean(0) for x in zip(*each))
 
     class Ensemble(nn.Module):
         def __init__(self, nets) -> None:
             super().__init__()
             self.members = nn.ModuleList(nets)
-            self.crf = MeanCRF(lambda: [m.crf for m in self.members])
+            self.crf = MeanCRF(self.members)
 
         def emissions(self, words, chars, affixes=None):
             return torch.stack([m.emissions(words, chars, affixes) for m in self.members]).mean(0)

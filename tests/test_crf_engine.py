@@ -387,12 +387,15 @@ def test_ensemble_averages_the_members_potentials(ensemble, hau):
         # the mean CRF still forbids invalid IOB2 steps
         paths = t.net.crf.viterbi(t.net.emissions(W, Ch, A), M)
         assert all(_valid(t.tags, p) for p in paths)
-    # its dev F1 is reported, per-network logs kept, the progress bar counts every network
+    # its dev F1 is reported, per-network logs kept, one progress bar per network
     assert 0.0 <= log["best_dev_f1"] <= 1.0 and len(log["best_epoch"]) == 3
     assert {e["network"] for e in log["epochs"]} == {1, 2, 3}
     seen = ensemble[2]
-    assert seen[0][:2] == (0, 3 * 2 * 50) and seen[-1][:2] == (3 * 2 * 50, 3 * 2 * 50)
-    assert any("network 3/3" in w for _, _, w in seen)
+    bars = {desc: [done for done, _, d in seen if d == desc] for _, _, desc in seen}
+    assert sorted(bars) == [f"training network {m}/3" for m in (1, 2, 3)]
+    assert all(done[0] == 0 and done[-1] == 2 * 50 and done == sorted(done)
+               for done in bars.values())
+    assert {total for _, total, _ in seen} == {2 * 50}
 
 
 def test_ensemble_saves_loads_predicts_identically_and_continues(ensemble, hau, tmp_path,

@@ -356,22 +356,21 @@ class BiLstmCrfTagger:
                                "o_in_missing_label_docs": "missing" if o_missing else "outside",
                                "vocabulary_added": grown, "seed": seed}
         nets = members_of(self.net) if self.net is not None else [None] * k
-        total = k * epochs * len(docs)
-        if progress:
-            progress(0, total, "training")
+        per = epochs * len(docs)  # one progress bar per network; early stopping completes it
         member_logs = []
         for m in range(k):
             # member m is exactly the single network trained with seed + m
             torch.manual_seed(seed + m)
             nets[m] = self._grown(nets[m])
-
-            def step(done: int, _total: int, _what: str, m: int = m) -> None:
-                if progress:
-                    progress(m * epochs * len(docs) + done, total, "training" if k == 1 else
-                             f"training network {m + 1}/{k}")
-
-            member_logs.append(self._fit(nets[m], encoded, allowed, dev_docs, opts,
-                                         epochs=epochs, seed=seed + m, progress=step))
+            what = "training" if k == 1 else f"training network {m + 1}/{k}"
+            if progress:
+                progress(0, per, what)
+            member_logs.append(self._fit(
+                nets[m], encoded, allowed, dev_docs, opts, epochs=epochs, seed=seed + m,
+                progress=(lambda done, _t, _w, what=what: progress(done, per, what))
+                if progress else None))
+            if progress:
+                progress(per, per, what)
         self.net = nets[0] if k == 1 else self._network(len(self.words), len(self.chars),
                                                          nets=nets)
         if k > 1:
@@ -385,8 +384,6 @@ class BiLstmCrfTagger:
                 log["best_epoch"] = [ml.get("best_epoch") for ml in member_logs]
         else:
             log.update(member_logs[0])
-        if progress:
-            progress(total, total, "training")
         self.net.eval()
         record_training(self.card, docs, opts, epochs=epochs, seed=seed, log=log,
                         n_train=len(docs))
@@ -437,7 +434,8 @@ class BiLstmCrfTagger:
                 opt.step()
                 loss_sum += float(loss.detach()) * len(batch)
                 done += len(batch)
-                progress(done, epochs * len(encoded), "training")
+                if progress:
+                    progress(done, epochs * len(encoded), "training")
             entry = {"epoch": epoch, "loss": round(loss_sum / len(encoded), 4)}
             if dev_docs:
                 f1 = evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False,

@@ -44,6 +44,19 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def hau(corpora_dir):
+    """A real MasakhaNER 1.0 Hausa slice (150 train, 60 dev documents) the engine tests
+    train on."""
+    from nerdata.corpora import load_documents
+
+    train = load_documents("masakhaner1", "hau", "train", map_to="nerdata", limit=150,
+                           root=corpora_dir)
+    dev = load_documents("masakhaner1", "hau", "dev", map_to="nerdata", limit=60,
+                         root=corpora_dir)
+    return train, dev
+
+
 # ---------------------------------------------------------------- Label Studio server
 # (section owned by the Label Studio integration; fixtures below start one server per
 # session, or reuse the one named by LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY)

@@ -27,17 +27,6 @@ LABELS = ["PER", "ORG", "LOC", "DATE"]
 
 
 @pytest.fixture(scope="module")
-def hau(corpora_dir):
-    from nerdata.corpora import load_documents
-
-    train = load_documents("masakhaner1", "hau", "train", map_to="nerdata", limit=150,
-                           root=corpora_dir)
-    dev = load_documents("masakhaner1", "hau", "dev", map_to="nerdata", limit=60,
-                         root=corpora_dir)
-    return train, dev
-
-
-@pytest.fixture(scope="module")
 def trained(hau):
     train, dev = hau
     tagger = BiLstmCrfTagger("nerdata", **TINY)

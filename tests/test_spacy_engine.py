@@ -21,17 +21,6 @@ TRAIN_OPTS = {"learn_rate": 0.003, "batch_size": [8, 8]}
 
 
 @pytest.fixture(scope="module")
-def hau(corpora_dir):
-    from nerdata.corpora import load_documents
-
-    train = load_documents("masakhaner1", "hau", "train", map_to="nerdata", limit=150,
-                           root=corpora_dir)
-    dev = load_documents("masakhaner1", "hau", "dev", map_to="nerdata", limit=60,
-                         root=corpora_dir)
-    return train, dev
-
-
-@pytest.fixture(scope="module")
 def trained(hau):
     train, dev = hau
     tagger = SpacyTagger("nerdata", **TINY)

@@ -348,6 +348,16 @@ class BiLstmCrfTagger:
         grown = self._grow(docs)
         self._index()
         encoded = [self._encode(d) for d in docs]
+        counts: dict[int, int] = {}
+        for w, _, _ in encoded:
+            for i in w:
+                counts[i] = counts.get(i, 0) + 1
+        singletons = {i for i, n in counts.items() if n == 1}
+        order = sorted(range(len(docs)), key=lambda i: len(encoded[i][0]))
+        bs = int(opts["batch_size"])
+        # characters, affixes, mask and allowed tags never change: built once for every network
+        batches = [(ix, self._tensors([encoded[i] for i in ix], [allowed[i] for i in ix]))
+                   for ix in (order[i:i + bs] for i in range(0, len(order), bs))]
         dev_docs = [d for d in (dev or ()) if d.tokens]
         k = int(self.options["ensemble"])
         log: dict[str, Any] = {"engine": ENGINE, "epochs": [], "n_train": len(docs),
@@ -366,9 +376,9 @@ class BiLstmCrfTagger:
             if progress:
                 progress(0, per, what)
             member_logs.append(self._fit(
-                nets[m], encoded, allowed, dev_docs, opts, epochs=epochs, seed=seed + m,
-                progress=(lambda done, _t, _w, what=what: progress(done, per, what))
-                if progress else None))
+                nets[m], list(batches), encoded, singletons, dev_docs, opts, epochs=epochs,
+                seed=seed + m,
+                tick=(lambda done, what=what: progress(done, per, what)) if progress else None))
             if progress:
                 progress(per, per, what)
         self.net = nets[0] if k == 1 else self._network(len(self.words), len(self.chars),
@@ -379,8 +389,7 @@ class BiLstmCrfTagger:
                              for e in ml["epochs"]]
             log["stopped_early"] = any(ml["stopped_early"] for ml in member_logs)
             if dev_docs:
-                f1 = evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False)]).micro.f1
-                log["best_dev_f1"] = f1
+                log["best_dev_f1"] = self._dev_f1(dev_docs, self.net)
                 log["best_epoch"] = [ml.get("best_epoch") for ml in member_logs]
         else:
             log.update(member_logs[0])
@@ -392,25 +401,21 @@ class BiLstmCrfTagger:
         log["version"] = self.card.version
         return log
 
-    def _fit(self, net, encoded: list, allowed: list, dev_docs: list, opts: dict[str, Any], *,
-             epochs: int, seed: int, progress) -> dict[str, Any]:
-        """Train one network in place (Adam, mini-batches shortest-first then shuffled,
-        singleton words dropped to ``<unk>``); early-stops on dev F1 and keeps the best
-        epoch's weights.  Returns its per-epoch log."""
+    def _dev_f1(self, dev_docs: Sequence[Document], net) -> float:
+        """Strict span micro F1 of ``net``'s Viterbi spans on ``dev_docs``."""
+        return evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False,
+                                                                 net=net)]).micro.f1
+
+    def _fit(self, net, batches: list, encoded: list, singletons: set[int], dev_docs: list,
+             opts: dict[str, Any], *, epochs: int, seed: int, tick) -> dict[str, Any]:
+        """Train one network in place on ``batches`` (document indices + tensors, shuffled
+        here each epoch; Adam, singleton words dropped to ``<unk>``); early-stops on dev F1
+        and keeps the best epoch's weights.  ``tick(sentences done)`` reports progress.
+        Returns its per-epoch log."""
         torch = _torch()
         rng = random.Random(seed)
         net.drop.p = float(opts["dropout"])
-        counts: dict[int, int] = {}
-        for w, _, _ in encoded:
-            for i in w:
-                counts[i] = counts.get(i, 0) + 1
-        singletons = {i for i, n in counts.items() if n == 1}
         opt = torch.optim.Adam(net.parameters(), lr=float(opts["learn_rate"]))
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-        bs = int(opts["batch_size"])
-        # characters, affixes, mask and allowed tags never change: built once per batch
-        batches = [(ix, self._tensors([encoded[i] for i in ix], [allowed[i] for i in ix]))
-                   for ix in (order[i:i + bs] for i in range(0, len(order), bs))]
         log: dict[str, Any] = {"epochs": []}
         best_f1, best_state, best_epoch, waited, done = -1.0, None, 0, 0, 0
         p_unk = float(opts["unk_singletons"])
@@ -434,12 +439,11 @@ class BiLstmCrfTagger:
                 opt.step()
                 loss_sum += float(loss.detach()) * len(batch)
                 done += len(batch)
-                if progress:
-                    progress(done, epochs * len(encoded), "training")
+                if tick:
+                    tick(done)
             entry = {"epoch": epoch, "loss": round(loss_sum / len(encoded), 4)}
             if dev_docs:
-                f1 = evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False,
-                                                                        net=net)]).micro.f1
+                f1 = self._dev_f1(dev_docs, net)
                 entry["dev_f1"] = round(f1, 6)
                 if f1 > best_f1:
                     best_f1, best_epoch, waited = f1, epoch, 0

@@ -3,14 +3,14 @@
 Data: real training sentences from the shared corpora (MasakhaNER 2.0 Hausa, Yoruba and
 Swahili; IL-NER Urdu and Hindi), repeated with new ids up to ``--sentences``.  Each
 simulated annotator perturbs the gold spans with the seeded noise model of
-:mod:`nerdata.agreement_noise` (per span: drop 5%, relabel 5%, boundary shift by one token
+:mod:`nerdata.agreement.noise` (per span: drop 5%, relabel 5%, boundary shift by one token
 5%; per sentence: 3% one spurious single-token span; labels drawn from the sentence's own
 corpus).  A simulated model pre-annotation (drop 20%, relabel 10%, shift 10%, spurious 5%)
 is attached to every task so that correction rates are computed too.
 
 Measured in the same run:
 
-* ``nerdata.agreement.compute_agreement`` on everything (coverage, exact/partial span F1,
+* ``nerdata.agreement.compute.compute_agreement`` on everything (coverage, exact/partial span F1,
   Cohen/Fleiss/Krippendorff, u-alpha, by label/language/script/annotator, corrections):
   wall time, then peak traced memory in a second run under ``tracemalloc``;
 * the baseline ``nltk.metrics.agreement.AnnotationTask`` computing ``kappa()`` (pairwise
@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from nerdata.agreement import compute_agreement
-from nerdata.agreement_data import build
-from nerdata.agreement_noise import NoiseModel, perturb
+from nerdata.agreement.compute import compute_agreement
+from nerdata.agreement.data import build
+from nerdata.agreement.noise import NoiseModel, perturb
 from nerdata.annotations import AnnotatedDocument, Annotation
 
 SOURCES = [("masakhaner2", "hau"), ("masakhaner2", "yor"), ("masakhaner2", "swa"),
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{', '.join(f'{c}/{l}' for c, l in SOURCES)} repeated {info['repeats']}x with new ids; "
           f"built in {time.perf_counter() - t0:.1f}s)", flush=True)
 
-    from nerdata.agreement import analyse
+    from nerdata.agreement.compute import analyse
 
     with Clock() as total:
         with Clock(collect=False) as flat:

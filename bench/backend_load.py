@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     clients = [int(x) for x in args.clients.split(",")]
     sizes = [int(x) for x in args.sizes.split(",")]
 
-    from nerdata.label_studio.backend import Backend, BackendSettings
+    from nerdata.label_studio.backend.app import Backend, BackendSettings
     from nerdata.label_studio.config import render_label_config
     from nerdata.tagsets import load_tagset
 

@@ -9,7 +9,7 @@ train split, early-stopped on its dev split.  Compared with, on the same test se
   then fine-tuned on the target alone (luo and wol by default).  The polyglot stage is
   trained once and each target continues from its saved weights (``base_model``).
 
-Everything runs through :func:`nerdata.training.run_plan`, so the stage x language F1 tables
+Everything runs through :func:`nerdata.workflows.training.run_plan`, so the stage x language F1 tables
 (CSV) are written under ``--out``.  Prints target test F1, the difference and the ratio.
 
     python bench/progressive.py --configs masakhaner --targets luo
@@ -39,8 +39,8 @@ def _data(corpus, langs, limit):
 
 
 def _run(raw: dict, out: Path):
-    from nerdata.plans import parse_plan
-    from nerdata.training import run_plan
+    from nerdata.workflows.plans import parse_plan
+    from nerdata.workflows.training import run_plan
 
     plan = parse_plan(raw, source=f"bench:{raw['name']}")
     t0 = time.perf_counter()

@@ -53,7 +53,7 @@ ADAPT_CORPUS = "masakhane-monolingual"
 
 def pretrained(lang: str, args, model_options: dict) -> tuple[Path, dict, bool]:
     """The tok2vec pretrained on ``lang``'s unlabelled text (dev/test lines removed)."""
-    from nerdata.adapt import REPORT_FILE, adapt
+    from nerdata.workflows.adapt import REPORT_FILE, adapt
     from nerdata.corpora import evaluation_documents, load_text
 
     out = Path(args.adapt_dir) / lang

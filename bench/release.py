@@ -10,7 +10,7 @@ map to rows).
 
 Each measurement runs in a fresh child process, so its ``ru_maxrss`` is its own peak:
 
-* ``stream``: ``nerdata.release.build_release`` (two passes, parquet row groups, card,
+* ``stream``: ``nerdata.release.store.build_release`` (two passes, parquet row groups, card,
   manifest, git commit) on the full input;
 * ``naive`` (the named baseline): read every document into a list, convert every row, make
   one ``pyarrow.Table`` and write it with ``pyarrow.parquet.write_table`` -- what a build
@@ -93,8 +93,8 @@ def _head(src: Path, dst: Path, n: int) -> None:
 
 # ------------------------------------------------------------------ child stages
 def stage_stream(inp: Path, out: Path) -> dict:
-    from nerdata.release import build_release
-    from nerdata.release_inputs import jsonl_input
+    from nerdata.release.store import build_release
+    from nerdata.release.inputs import jsonl_input
 
     t = time.perf_counter()
     r = build_release("bench", "1.0.0", [jsonl_input(inp, licence="CC BY-NC 4.0")], releases_dir=out)
@@ -113,8 +113,8 @@ def stage_naive(inp: Path, out: Path) -> dict:
     import pyarrow.parquet as pq
 
     from nerdata.jsonl import read_documents
-    from nerdata.release_inputs import gold_and_provenance
-    from nerdata.release_rows import SplitRule, document_row, release_features
+    from nerdata.release.inputs import gold_and_provenance
+    from nerdata.release.rows import SplitRule, document_row, release_features
     from nerdata.tagsets import load_tagset
     from nerdata.text import detect_scripts
 
@@ -138,7 +138,7 @@ def stage_imports(inp: Path, out: Path) -> dict:
     """The fixed cost: interpreter plus the libraries both builds import."""
     import pyarrow.parquet  # noqa: F401
 
-    from nerdata.release_rows import release_features
+    from nerdata.release.rows import release_features
     from nerdata.tagsets import load_tagset
 
     release_features(load_tagset("nerdata").iob2_names())

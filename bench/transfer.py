@@ -2,7 +2,7 @@
 recommender pick good sources?
 
 1. Trains one spaCy model per MasakhaNER 1.0 language (10) and scores each on every
-   language's test split (100 pairs), via ``nerdata.transfer_matrix.run_matrix``
+   language's test split (100 pairs), via ``nerdata.transfer.matrix.run_matrix``
    (resumable: models and scores are cached in ``--out``).
 2. Prints Pearson/Spearman (with p-values) of every predictor against zero-shot F1 over
    the 90 off-diagonal pairs -- token and entity overlap next to geographic and genetic
@@ -57,8 +57,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from nerdata.cli.transfer import CatalogueSource
-    from nerdata.transfer import (DataRef, profile_documents, rank, recommend)
-    from nerdata.transfer_matrix import engine_factory, fit_weights, run_matrix, take
+    from nerdata.transfer.recommend import (DataRef, profile_documents, rank, recommend)
+    from nerdata.transfer.matrix import engine_factory, fit_weights, run_matrix, take
 
     langs = [x for x in args.langs.replace(",", " ").split() if x]
     src = CatalogueSource(map_to="nerdata")
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
 def _robustness_of_correlations(res, exclude: str) -> None:
     """Correlations without the excluded languages, and the mean per-target Spearman (how
     well a predictor orders the sources of one target: what recommendation needs)."""
-    from nerdata.transfer_matrix import correlate
+    from nerdata.transfer.matrix import correlate
 
     drop = {x for x in exclude.replace(",", " ").split() if x}
     pairs = [(s, t) for s, t in res.pairs() if s not in drop and t not in drop]

@@ -164,7 +164,7 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
     INPUT is an annotated-documents JSONL file, a Label Studio JSON export, '-' (stdin) or
     ls:PROJECT (a Label Studio project title or id; LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY).
     """
-    from nerdata.agreement import compute_agreement
+    from nerdata.agreement.compute import compute_agreement
     from nerdata.errors import ConfigError
 
     fams = [b.strip() for b in by.split(",") if b.strip()]
@@ -182,7 +182,7 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
         if json_path:
             Path(json_path).write_text(json.dumps(rep, ensure_ascii=False, indent=2), encoding="utf-8")
     if html_path or jsonl_path:
-        from nerdata.agreement_report import disagreements, write_html, write_jsonl
+        from nerdata.agreement.report import disagreements, write_html, write_jsonl
 
         records = disagreements(report, items, top=top or None)
         if jsonl_path:
@@ -217,7 +217,7 @@ def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, confli
     ls:PROJECT.  Ties and overlapping winners are reported on stderr (and --conflicts), never
     broken silently.
     """
-    from nerdata.adjudicate import adjudicate, parse_rule
+    from nerdata.agreement.adjudicate import adjudicate, parse_rule
     from nerdata.jsonl import write_documents
 
     parse_rule(rule)  # fail before reading a large input

@@ -8,7 +8,7 @@ is one library call; this module only orders them and prints a summary.
 
 The simulated annotators are documented as such: annotator A submits the corpus gold
 spans (a careful annotator), annotator B the gold spans perturbed by the seeded noise model
-of :mod:`nerdata.agreement_noise` (drops, relabels, boundary shifts, spurious spans).
+of :mod:`nerdata.agreement.noise` (drops, relabels, boundary shifts, spurious spans).
 """
 from __future__ import annotations
 
@@ -71,8 +71,8 @@ class Demo:
 
     def train_model(self) -> Path:
         from nerdata.engines.base import CARD_FILE, ModelCard
-        from nerdata.plans import simple_plan
-        from nerdata.training import run_plan
+        from nerdata.workflows.plans import simple_plan
+        from nerdata.workflows.training import run_plan
 
         model_dir = self.work / "model"
         final = model_dir / "default"
@@ -96,7 +96,7 @@ class Demo:
         return final
 
     def start_backend(self) -> None:
-        from nerdata.label_studio.backend import BackendSettings, BackgroundServer
+        from nerdata.label_studio.backend.app import BackendSettings, BackgroundServer
 
         settings = BackendSettings(models={"default": str(self.model_dir)},
                                    state_dir=self.work / "backend", port=0)
@@ -123,7 +123,7 @@ class Demo:
         return pid
 
     def preannotate(self) -> None:
-        from nerdata.label_studio.backend_bulk import bulk_predict
+        from nerdata.label_studio.backend.bulk import bulk_predict
 
         with progress_bar(self.progress) as cb:
             rep = bulk_predict(self.pid, str(self.model_dir), order="uncertainty",
@@ -138,7 +138,7 @@ class Demo:
     def simulate_annotators(self) -> None:
         import numpy as np
 
-        from nerdata.agreement_noise import NoiseModel, perturb
+        from nerdata.agreement.noise import NoiseModel, perturb
         from nerdata.tagsets import load_tagset
 
         labels = load_tagset("nerdata").labels
@@ -162,7 +162,7 @@ class Demo:
         _line("annotations created now", len(todo))
 
     def agreement(self):
-        from nerdata.agreement import compute_agreement
+        from nerdata.agreement.compute import compute_agreement
 
         self.items = list(self.client.pull(self.pid))
         rep = compute_agreement(self.items, by=("label",)).to_dict()
@@ -186,9 +186,9 @@ class Demo:
         return rep
 
     def release(self) -> Path:
-        from nerdata.adjudicate import adjudicate
-        from nerdata.release import build_release, resolve_release_dir, verify_release
-        from nerdata.release_inputs import documents_input
+        from nerdata.agreement.adjudicate import adjudicate
+        from nerdata.release.store import build_release, resolve_release_dir, verify_release
+        from nerdata.release.inputs import documents_input
 
         rule = f"priority:{ANNOTATORS[0]}"
         res = adjudicate(self.items, rule)
@@ -216,9 +216,9 @@ class Demo:
         return dest
 
     def retrain(self) -> None:
-        from nerdata.plans import parse_plan
-        from nerdata.release import read_manifest
-        from nerdata.training import run_plan
+        from nerdata.workflows.plans import parse_plan
+        from nerdata.release.store import read_manifest
+        from nerdata.workflows.training import run_plan
 
         splits = sorted(read_manifest(self.release_dir)["counts"]["splits"])
         out = self.work / "runs" / time.strftime("retrain-%Y%m%d-%H%M%S")

@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from nerdata.errors import ConfigError
-from nerdata.release_inputs import ReleaseInput, file_sha256, jsonl_input
+from nerdata.release.inputs import ReleaseInput, file_sha256, jsonl_input
 
 from .common import echo_json, progress_bar
 
@@ -105,7 +105,7 @@ def register(cli: click.Group) -> None:
     def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, adjudicate,
                   split_ratios, shard_rows, no_git, as_json, progress):
         """Build release NAME version X.Y.Z from one or more inputs."""
-        from nerdata.release import build_release
+        from nerdata.release.store import build_release
 
         try:
             ratios = tuple(float(x) for x in split_ratios.split(","))
@@ -114,7 +114,7 @@ def register(cli: click.Group) -> None:
                                      param_hint="--split-ratios") from None
         with tempfile.TemporaryDirectory(prefix="nerdata-release-") as tmp:
             if adjudicate:
-                from nerdata.adjudicate import parse_rule
+                from nerdata.agreement.adjudicate import parse_rule
 
                 parse_rule(adjudicate)  # a wrong rule fails before any input is read
             resolved = [resolve_input(s, tagset, Path(tmp), licence, adjudicate) for s in inputs]
@@ -137,7 +137,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     def verify_cmd(path, version, as_json):
         """Re-hash a release; exit 1 on any changed, missing or extra file."""
-        from nerdata.release import verify_release
+        from nerdata.release.store import verify_release
 
         report = verify_release(path, version)
         if as_json:
@@ -159,7 +159,7 @@ def register(cli: click.Group) -> None:
                   help="Examples to show per kind of change.")
     def diff_cmd(a, b, as_json, examples):
         """Sentences and entities added, removed or changed from release A to release B."""
-        from nerdata.release_diff import diff_releases, format_diff
+        from nerdata.release.diff import diff_releases, format_diff
 
         d = diff_releases(a, b, examples=examples)
         if as_json:
@@ -179,7 +179,7 @@ def register(cli: click.Group) -> None:
     @click.option("--dry-run", is_flag=True, help="Verify and print the upload plan; send nothing.")
     def push_cmd(name, version, repo_id, releases_dir, private, endpoint, token, dry_run):
         """Verify release NAME X.Y.Z and publish it to the Hub with tag vX.Y.Z."""
-        from nerdata.release import push_release
+        from nerdata.release.store import push_release
 
         echo_json(push_release(Path(releases_dir) / name, version, repo_id, private=private,
                                endpoint=endpoint, token=token, dry_run=dry_run))

@@ -17,7 +17,7 @@ DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
 
 
 def _is_release(path: Path) -> bool:
-    from nerdata.release import MANIFEST, list_versions
+    from nerdata.release.store import MANIFEST, list_versions
 
     return path.is_dir() and ((path / MANIFEST).is_file() or bool(list_versions(path)))
 
@@ -57,8 +57,8 @@ def register(cli: click.Group) -> None:
         annotated-documents JSONL / Label Studio JSON export / '-', or a Label Studio project
         (ls:PROJECT, or a bare title or id; server from LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).
         """
-        from nerdata.report import write_report
-        from nerdata.report_data import find_plan_dir
+        from nerdata.report.page import write_report
+        from nerdata.report.data import find_plan_dir
 
         if plan_dir is None and Path(DEFAULT_RUNS).is_dir() and find_plan_dir(DEFAULT_RUNS):
             plan_dir = DEFAULT_RUNS
@@ -68,7 +68,7 @@ def register(cli: click.Group) -> None:
         path = Path(source)
         with progress_bar(progress) as cb:
             if source != "-" and _is_release(path):
-                from nerdata.release import resolve_release_dir
+                from nerdata.release.store import resolve_release_dir
 
                 root = resolve_release_dir(path, release_version)
                 result = write_report(output, release=root, source={"name": str(root)},

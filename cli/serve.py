@@ -125,9 +125,9 @@ def register(cli: click.Group) -> None:
 
         require("fastapi", "serve")
         require("uvicorn", "serve")
-        from nerdata.label_studio.backend import BackendSettings, serve
-        from nerdata.label_studio.backend_predict import Limits
-        from nerdata.label_studio.backend_train import TrainingSettings
+        from nerdata.label_studio.backend.app import BackendSettings, serve
+        from nerdata.label_studio.backend.predict import Limits
+        from nerdata.label_studio.backend.train import TrainingSettings
 
         state = state_dir or default_state_dir()
         settings = BackendSettings(
@@ -169,7 +169,7 @@ def _register_ls(ls: click.Group) -> None:
                   help="Label Studio API key [env LABEL_STUDIO_API_KEY].")
     def connect_cmd(project, backend_url, title, basic_auth, url, api_key):
         """Connect an ML backend to PROJECT (id or title); prints the backend id and state."""
-        from nerdata.label_studio.backend_bulk import connect
+        from nerdata.label_studio.backend.bulk import connect
 
         auth = None
         if basic_auth:
@@ -211,7 +211,7 @@ def _register_ls(ls: click.Group) -> None:
         tasks already predicted by this version (resumable). Each prediction's score is the
         sentence's uncertainty-aware confidence, so the Data Manager can sort by it.
         """
-        from nerdata.label_studio.backend_bulk import bulk_predict
+        from nerdata.label_studio.backend.bulk import bulk_predict
 
         with progress_bar(progress) as cb:
             report = bulk_predict(project, model_dir, order=order, batch_size=batch_size,

@@ -47,7 +47,7 @@ def _plan_path(value: str):
     from pathlib import Path
 
     from nerdata.errors import NotFoundError
-    from nerdata.plans import example_plans
+    from nerdata.workflows.plans import example_plans
 
     p = Path(value)
     if p.exists():
@@ -118,8 +118,8 @@ def register(cli: click.Group) -> None:
             return
         from dataclasses import replace
 
-        from nerdata.plans import example_plans, load_plan, simple_plan
-        from nerdata.training import run_plan
+        from nerdata.workflows.plans import example_plans, load_plan, simple_plan
+        from nerdata.workflows.training import run_plan
 
         if list_plans:
             for name, path in example_plans().items():
@@ -156,7 +156,7 @@ def register(cli: click.Group) -> None:
             raise ConfigError("nothing to train: give a PLAN file (see --list-plans) or "
                               "--corpus ID --lang L")
         if check:
-            from nerdata.training import _plan_dict
+            from nerdata.workflows.training import _plan_dict
 
             echo_json(_plan_dict(p))
             return
@@ -198,7 +198,7 @@ def register(cli: click.Group) -> None:
         Lines equal to a dev/test sentence of a labelled corpus are removed first and
         counted (lines_removed_overlap in the report printed as JSON).
         """
-        from nerdata.adapt import adapt
+        from nerdata.workflows.adapt import adapt
         from nerdata.corpora import evaluation_documents
 
         texts = _adapt_texts(corpus, langs, text_files, limit)
@@ -258,7 +258,7 @@ def register(cli: click.Group) -> None:
     def evaluate_cmd(model, corpus, langs, split, input_file, input_tagset, limit, batch_size,
                      device, as_json, no_progress):
         """Strict span P/R/F1 of MODEL per language and type (seqeval strict mode)."""
-        from nerdata.evaluation import evaluate_tagger
+        from nerdata.workflows.evaluation import evaluate_tagger
 
         if bool(corpus) == bool(input_file):
             raise ConfigError("give exactly one of --corpus or --input")

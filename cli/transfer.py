@@ -16,13 +16,13 @@ import click
 
 from nerdata.engines.base import ENGINES as ENGINE_CHOICES
 from nerdata.errors import ConfigError, InputError
-from nerdata.transfer import DataRef, FileSource, parse_ref
+from nerdata.transfer.recommend import DataRef, FileSource, parse_ref
 
 from .common import echo_json, progress_bar
 
 
 class CatalogueSource:
-    """A :class:`nerdata.transfer.DataSource` over the corpus catalogue (and files)."""
+    """A :class:`nerdata.transfer.recommend.DataSource` over the corpus catalogue (and files)."""
 
     def __init__(self, map_to: str | None = "nerdata", root: str | None = None) -> None:
         self.map_to, self.root = map_to, root
@@ -99,7 +99,7 @@ def _weights(spec: str | None) -> dict[str, float]:
 def _learnt_weights(matrix_dir: str | None, target: str) -> dict[str, float]:
     if not matrix_dir:
         return {}
-    from nerdata.transfer_matrix import MatrixResult, fit_weights
+    from nerdata.transfer.matrix import MatrixResult, fit_weights
 
     w = fit_weights(MatrixResult.load(matrix_dir), exclude_targets=[target])
     if not any(w.values()):
@@ -177,7 +177,7 @@ def register(cli: click.Group) -> None:
     def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weights_from,
                       max_docs, fmt, output):
         """Rank candidate source data for a target language by each predictor and combined."""
-        from nerdata.transfer import recommend
+        from nerdata.transfer.recommend import recommend
 
         src = CatalogueSource(map_to=tagset)
         cands = [parse_ref(c, default_corpus=corpus) for c in _many(candidates)]
@@ -227,7 +227,7 @@ def register(cli: click.Group) -> None:
     def matrix_cmd(langs, targets, corpus, engine, base_model, device, tagset, epochs, seed,
                    train_size, dev_size, test_size, predictor_split, out_dir, progress):
         """Zero-shot matrix: train on each source, test on each target, correlate predictors."""
-        from nerdata.transfer_matrix import engine_factory, run_matrix
+        from nerdata.transfer.matrix import engine_factory, run_matrix
 
         opts = _engine_options(engine, base_model, device)
         factory = engine_factory(engine, tagset, **opts)
@@ -274,8 +274,8 @@ def register(cli: click.Group) -> None:
                          engine, base_model, device, tagset, epochs, train_size, dev_size,
                          test_size, output):
         """Train on the top-k recommended sources vs k random sources, per seed."""
-        from nerdata.transfer_matrix import engine_factory
-        from nerdata.transfer_multi import run_multi_source
+        from nerdata.transfer.matrix import engine_factory
+        from nerdata.transfer.multi import run_multi_source
 
         try:
             seed_list = [int(s) for s in seeds.replace(",", " ").split()]
@@ -299,7 +299,7 @@ def register(cli: click.Group) -> None:
                   help="Folder for report.md and its PNGs (default: DIRECTORY).")
     def report_cmd(directory, output):
         """Markdown + PNG report of the recommend/matrix/multi-source/robust results in DIR."""
-        from nerdata.transfer_report import build_report
+        from nerdata.transfer.report import build_report
 
         md = build_report(directory, output)
         click.echo(str(md))
@@ -334,7 +334,7 @@ def register(cli: click.Group) -> None:
     def robust_cmd(model_dir, data, entities, unseen_in, context_data, context_mode, kinds, rate,
                    seed, tagset, limit, export_dir):
         """F1 on a test set and on perturbed copies (entities / context / both replaced)."""
-        from nerdata.transfer_robust import run_robustness
+        from nerdata.transfer.robust import run_robustness
 
         res = run_robustness(model_dir, parse_ref(data), parse_ref(entities),
                              CatalogueSource(map_to=tagset),

@@ -14,7 +14,7 @@ __all__ = ["Document", "Span", "Token", "NerdataError", "__version__", "load_rel
 
 
 def load_release(path, version=None, verify: bool = True):
-    """Load a verified release as a ``datasets.DatasetDict`` (see :mod:`nerdata.release`)."""
-    from nerdata.release import load_release as _load
+    """Load a verified release as a ``datasets.DatasetDict`` (see :mod:`nerdata.release.store`)."""
+    from nerdata.release.store import load_release as _load
 
     return _load(path, version=version, verify=verify)

@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from nerdata.adapt import REPORT_FILE, adapt, overlap_key, remove_eval_overlap
+from nerdata.workflows.adapt import REPORT_FILE, adapt, overlap_key, remove_eval_overlap
 from nerdata.corpora import evaluation_documents, load_documents, load_text
 from nerdata.doc import Document
 from nerdata.errors import AlreadyExistsError, ConfigError, InputError

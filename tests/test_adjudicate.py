@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from nerdata.adjudicate import adjudicate, parse_rule
+from nerdata.agreement.adjudicate import adjudicate, parse_rule
 from nerdata.annotations import AnnotatedDocument, Annotation, write_annotated
 from nerdata.doc import Document, Span
 from nerdata.errors import ConfigError

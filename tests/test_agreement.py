@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from nerdata.agreement import compute_agreement
-from nerdata.agreement_noise import NoiseModel, simulate
+from nerdata.agreement.compute import compute_agreement
+from nerdata.agreement.noise import NoiseModel, simulate
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span
 from nerdata.metrics import compare_spans

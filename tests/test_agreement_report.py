@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nerdata.agreement import compute_agreement
-from nerdata.agreement_noise import NoiseModel, simulate
-from nerdata.agreement_report import disagreements, render_html, write_jsonl
+from nerdata.agreement.compute import compute_agreement
+from nerdata.agreement.noise import NoiseModel, simulate
+from nerdata.agreement.report import disagreements, render_html, write_jsonl
 from nerdata.annotations import AnnotatedDocument, Annotation, write_annotated
 from nerdata.cli.main import cli
 from nerdata.doc import Document, Span

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerdata.agreement import compute_agreement
-from nerdata.agreement_data import build
-from nerdata.agreement_match import BOUNDARY, EXACT, OTHER, PARTIAL, RELABEL, compare, greedy_match
-from nerdata.agreement_unitizing import category_alpha, combine, unitizing_from_arrays
+from nerdata.agreement.compute import compute_agreement
+from nerdata.agreement.data import build
+from nerdata.agreement.match import BOUNDARY, EXACT, OTHER, PARTIAL, RELABEL, compare, greedy_match
+from nerdata.agreement.unitizing import category_alpha, combine, unitizing_from_arrays
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span
 from nerdata.metrics import compare_spans

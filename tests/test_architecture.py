@@ -17,7 +17,7 @@ CORE_FORBIDDEN = ("click", "label_studio_sdk", "fastapi", "uvicorn", "flask", "n
 # The plan runner reads corpora named in a plan file: the one place where the core reaches
 # the catalogue, always inside functions (a plan is data naming corpora; resolving them in
 # the CLI would duplicate the runner's per-stage loading).  Nowhere else.
-CORPORA_ALLOWED = {"nerdata/training.py", "nerdata/plans.py"}
+CORPORA_ALLOWED = {"nerdata/workflows/training.py", "nerdata/workflows/plans.py"}
 # Layer order: a package may import only from packages to its right.
 LAYERS = {"cli": 4, "label_studio": 3, "corpora": 2}
 

@@ -25,9 +25,9 @@ from nerdata.tagsets import load_tagset
 
 pytest.importorskip("fastapi")
 
-from nerdata.label_studio.backend import Backend, BackendSettings, BackgroundServer, build_asgi  # noqa: E402
-from nerdata.label_studio.backend_predict import Limits  # noqa: E402
-from nerdata.label_studio.backend_train import TrainingSettings  # noqa: E402
+from nerdata.label_studio.backend.app import Backend, BackendSettings, BackgroundServer, build_asgi  # noqa: E402
+from nerdata.label_studio.backend.predict import Limits  # noqa: E402
+from nerdata.label_studio.backend.train import TrainingSettings  # noqa: E402
 from nerdata.label_studio.config import parse_label_config, render_label_config  # noqa: E402
 from nerdata.label_studio.tasks import annotation_to_ls, document_to_task, results_to_spans  # noqa: E402
 
@@ -329,7 +329,7 @@ def test_a_large_request_does_not_hold_up_a_task_opened_meanwhile(model_dir, tmp
     import threading
     import time
 
-    from nerdata.label_studio.backend_predict import Combiner
+    from nerdata.label_studio.backend.predict import Combiner
 
     backend, _ = _client(model_dir, tmp_path)
     slot = backend.registry.slots["default"]

@@ -18,9 +18,9 @@ from nerdata.tagsets import load_tagset
 pytest.importorskip("fastapi")
 
 from nerdata.cli.main import cli  # noqa: E402
-from nerdata.label_studio.backend import BackendSettings, BackgroundServer  # noqa: E402
-from nerdata.label_studio.backend_predict import confidence_from_spans  # noqa: E402
-from nerdata.label_studio.backend_train import TrainingSettings  # noqa: E402
+from nerdata.label_studio.backend.app import BackendSettings, BackgroundServer  # noqa: E402
+from nerdata.label_studio.backend.predict import confidence_from_spans  # noqa: E402
+from nerdata.label_studio.backend.train import TrainingSettings  # noqa: E402
 from nerdata.label_studio.tasks import results_to_spans  # noqa: E402
 
 pytestmark = pytest.mark.labelstudio

@@ -8,7 +8,7 @@ import pytest
 
 from nerdata.engines.base import ModelCard
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
-from nerdata.plans import example_plans, load_plan, parse_plan, simple_plan
+from nerdata.workflows.plans import example_plans, load_plan, parse_plan, simple_plan
 
 TINY_MODEL = {"width": 32, "feature_width": 16, "depth": 1}
 
@@ -99,7 +99,7 @@ def test_default_evaluation_sets_follow_the_training_data():
 
 
 def test_withheld_evaluation_split_is_skipped_and_reported():
-    from nerdata.training import load_eval_sets
+    from nerdata.workflows.training import load_eval_sets
 
     p = parse_plan(_plan(tagset="il-ner", stages=[{"data": [{"corpus": "il-ner", "lang": "tel"}]}],
                          evaluate={"data": [
@@ -110,7 +110,7 @@ def test_withheld_evaluation_split_is_skipped_and_reported():
 
 
 def test_two_stage_plan_runs_end_to_end(tmp_path):
-    from nerdata.training import REPORT_FILE, TABLE_FILE, run_plan
+    from nerdata.workflows.training import REPORT_FILE, TABLE_FILE, run_plan
 
     plan = parse_plan({
         "name": "tiny", "tagset": "nerdata", "seed": 1, "model": TINY_MODEL,
@@ -161,7 +161,7 @@ def test_runner_drives_the_transformers_engine_through_the_protocol(tmp_path):
     from tiny_models import make_tiny_xlmr, torch_threads
 
     from nerdata.corpora import load_documents
-    from nerdata.training import run_plan
+    from nerdata.workflows.training import run_plan
 
     texts = [d.text for d in load_documents("masakhaner1", "hau", "train", limit=60)]
     base = make_tiny_xlmr(tmp_path / "base", texts)
@@ -182,9 +182,9 @@ def test_runner_drives_the_transformers_engine_through_the_protocol(tmp_path):
 def test_release_entries_train_from_a_built_release(tmp_path):
     pytest.importorskip("datasets")
     from nerdata.corpora import load_documents
-    from nerdata.release import build_release
-    from nerdata.release_inputs import documents_input
-    from nerdata.training import load_ref, run_plan
+    from nerdata.release.store import build_release
+    from nerdata.release.inputs import documents_input
+    from nerdata.workflows.training import load_ref, run_plan
 
     docs = (load_documents("masakhaner1", "hau", "train", map_to="nerdata", limit=40)
             + load_documents("il-ner", "tel", "train", map_to="nerdata", limit=20))
@@ -214,7 +214,7 @@ def test_runner_drives_the_bilstm_crf_engine_progressively(tmp_path):
     and adds the new language's words to the vocabulary."""
     pytest.importorskip("torch")
     from nerdata.engines.base import load_tagger
-    from nerdata.training import run_plan
+    from nerdata.workflows.training import run_plan
 
     plan = parse_plan({
         "name": "crf", "engine": "bilstm-crf", "seed": 0,

@@ -18,9 +18,9 @@ from nerdata.annotations import AnnotatedDocument, Annotation, write_annotated
 from nerdata.doc import Span
 from nerdata.errors import AlreadyExistsError, ConfigError, InputError, IntegrityError
 from nerdata.jsonl import write_documents
-from nerdata.release import build_release, list_versions, load_release, read_manifest, verify_release
-from nerdata.release_inputs import documents_input, jsonl_input
-from nerdata.release_rows import SplitRule
+from nerdata.release.store import build_release, list_versions, load_release, read_manifest, verify_release
+from nerdata.release.inputs import documents_input, jsonl_input
+from nerdata.release.rows import SplitRule
 
 
 def _slice(corpora_dir, corpus, lang, split, n):
@@ -78,7 +78,7 @@ def test_same_inputs_give_byte_identical_release(release, slices, tmp_path):
 def test_manifest_records_inputs_counts_and_every_file(release, slices):
     m = read_manifest(release.path)
     assert m["version"] == "1.0.0" and m["tool"]["name"] == "nerdata" and m["created"]
-    from nerdata.release_inputs import file_sha256
+    from nerdata.release.inputs import file_sha256
 
     assert [i["files"] for i in m["inputs"]] == [{p.name: file_sha256(p)} for p in
                                                  (slices["yor"], slices["hau"], slices["hin"])]
@@ -356,7 +356,7 @@ def test_corpus_inputs_record_files_licences_and_strictest_licence(corpora_dir, 
 
 
 def test_licence_strictness_order():
-    from nerdata.release_licence import normalize_licence, strictest_licence
+    from nerdata.release.licence import normalize_licence, strictest_licence
 
     assert normalize_licence("CC BY-NC 4.0 — non-commercial") == "cc-by-nc-4.0"
     assert normalize_licence("CC-BY-4.0-NC") == "cc-by-nc-4.0"

@@ -7,9 +7,9 @@ from dataclasses import replace
 import pytest
 
 from nerdata.doc import Span, Token
-from nerdata.release import build_release
-from nerdata.release_diff import compare_entities, diff_releases, format_diff
-from nerdata.release_inputs import documents_input
+from nerdata.release.store import build_release
+from nerdata.release.diff import compare_entities, diff_releases, format_diff
+from nerdata.release.inputs import documents_input
 
 
 def _covered(doc, k):

@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from nerdata.errors import ConfigError, IntegrityError, ServiceError
-from nerdata.release import build_release, push_release, read_manifest
-from nerdata.release_inputs import documents_input
+from nerdata.release.store import build_release, push_release, read_manifest
+from nerdata.release.inputs import documents_input
 
 
 class FakeHub(ThreadingHTTPServer):

@@ -16,7 +16,7 @@ def test_release_from_a_label_studio_project(ls_client, ls_server, ls_title, cor
                                              monkeypatch):
     from nerdata.cli.main import cli
     from nerdata.corpora import load_documents
-    from nerdata.release import load_release, read_manifest
+    from nerdata.release.store import load_release, read_manifest
     from nerdata.tagsets import load_tagset
 
     docs = [d for d in load_documents("masakhaner1", "yor", "dev", root=corpora_dir,

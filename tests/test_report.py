@@ -13,12 +13,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from nerdata.agreement import compute_agreement
-from nerdata.agreement_noise import NoiseModel, perturb, simulate
+from nerdata.agreement.compute import compute_agreement
+from nerdata.agreement.noise import NoiseModel, perturb, simulate
 from nerdata.annotations import AnnotatedDocument, Annotation, write_annotated
 from nerdata.cli.main import cli
 from nerdata.jsonl import write_documents
-from nerdata.report import SECTIONS
+from nerdata.report.page import SECTIONS
 
 pytest.importorskip("matplotlib")
 
@@ -64,8 +64,8 @@ def annotated_file(items, tmp_path_factory):
 @pytest.fixture(scope="module")
 def plan_dir(tmp_path_factory, corpora_dir):
     """A real two-stage plan run (tiny spaCy model, one epoch per stage)."""
-    from nerdata.plans import parse_plan
-    from nerdata.training import run_plan
+    from nerdata.workflows.plans import parse_plan
+    from nerdata.workflows.training import run_plan
 
     plan = parse_plan({
         "name": "report-tiny", "tagset": "nerdata", "seed": 1,
@@ -164,8 +164,8 @@ def test_report_on_annotated_jsonl_has_every_section(annotated_file, items, plan
 
 
 def test_report_on_a_release(annotated_file, items, tmp_path):
-    from nerdata.release import build_release, read_manifest
-    from nerdata.release_inputs import jsonl_input
+    from nerdata.release.store import build_release, read_manifest
+    from nerdata.release.inputs import jsonl_input
 
     agreement = compute_agreement(items).to_dict()
     built = build_release("rep", "1.0.0", [jsonl_input(annotated_file, licence="CC BY 4.0",

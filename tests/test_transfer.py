@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from nerdata.doc import Document, Span
 from nerdata.errors import ConfigError
-from nerdata.transfer import (DataRef, FileSource, combine, overlap_predictors, parse_ref,
+from nerdata.transfer.recommend import (DataRef, FileSource, combine, overlap_predictors, parse_ref,
                               profile_documents, recommend, word_key, zscores)
 
 

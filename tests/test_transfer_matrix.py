@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from nerdata.cli.main import cli
-from nerdata.transfer_matrix import correlate, take
+from nerdata.transfer.matrix import correlate, take
 
 SIZES = ["--langs", "hau,yor", "--train-size", "150", "--dev-size", "20", "--test-size", "40",
          "--no-progress"]
@@ -138,7 +138,7 @@ def test_report_without_results_is_an_error(tmp_path):
 
 
 def test_fit_weights_reward_predictors_that_order_sources():
-    from nerdata.transfer_matrix import MatrixResult, fit_weights
+    from nerdata.transfer.matrix import MatrixResult, fit_weights
 
     langs = ["a", "b", "c", "d"]
     f1 = {s: {t: (0.9 if s == t else 0.1 * (ord(s) - 96)) for t in langs} for s in langs}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nerdata import transfer_uriel as tu
+from nerdata.transfer import uriel as tu
 from nerdata.errors import NotFoundError
 
 OUR_LANGS = ("amh hau ibo kin lug luo pcm swa wol yor bam mos nya sna tsn xho "

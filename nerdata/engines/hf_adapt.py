@@ -1,6 +1,6 @@
 """Masked-LM language-adaptive fine-tuning for the transformers engine.
 
-Called by :func:`nerdata.adapt.adapt` after evaluation sentences were removed.  Each line
+Called by :func:`nerdata.workflows.adapt.adapt` after evaluation sentences were removed.  Each line
 is tokenised without truncation; a line longer than the model accepts is cut into
 consecutive chunks (no text is dropped).  Masking follows BERT/RoBERTa: ``mlm_probability``
 (0.15) of the non-special subwords are chosen; 80 % become the mask token, 10 % a random

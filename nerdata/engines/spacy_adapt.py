@@ -1,6 +1,6 @@
 """spaCy tok2vec pretraining (the ``spacy pretrain`` recipe) for the spaCy engine.
 
-Called by :func:`nerdata.adapt.adapt` after evaluation sentences were removed.  The
+Called by :func:`nerdata.workflows.adapt.adapt` after evaluation sentences were removed.  The
 network pretrained is the spaCy engine's own: a :class:`SpacyTagger` is built with the
 same tagset and model options that NER training will use, and the ``tok2vec`` layer inside
 its NER model (the embedding + CNN encoder, ``ner.model.get_ref("tok2vec").layers[0]``; the

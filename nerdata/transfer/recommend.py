@@ -1,0 +1,421 @@
+"""Choosing source data for cross-lingual transfer: overlap predictors and a ranking.
+
+Zero-shot transfer on MasakhaNER is predicted better by *data overlap* between source
+and target than by linguistic distance.  This module measures, for a target and each
+candidate source:
+
+========================  ==========================================================  ======
+predictor                 definition                                                  needs
+========================  ==========================================================  ======
+``entity_overlap``        distinct source entity (token, type) pairs also found as    labels
+                          entity (token, type) pairs in the target data               both
+``entity_overlap_rate``   ``entity_overlap`` / distinct source entity pairs           labels
+``token_overlap``         distinct word types shared by source and target             text
+``vocab_jaccard``         shared types / types in either (Jaccard)                    text
+``target_coverage``       share of target running words whose type the source has     text
+``source_size``           source training words                                       source
+``syntactic`` ...         URIEL distances (:mod:`nerdata.transfer.uriel`; lower is    codes
+``geographic``            better) and their mean ``uriel_combined``
+========================  ==========================================================  ======
+
+Words are compared NFC-normalised and case-folded, with punctuation stripped from both
+ends (whitespace-tokenised text keeps ``Kano,`` where CoNLL data has ``Kano`` ``,``); tokens
+without a letter or digit are left out.  An entity pair is ``(word, type)`` for every word inside a
+gold span.
+
+**Combined score.**  For each predictor ``p`` usable for every candidate, values are put on
+a common scale across the candidates by a z-score (counts and sizes after ``log1p``), signed
+so that higher is better (distances negated), then averaged with weights ``w_p``
+(:data:`DEFAULT_WEIGHTS`, overridable)::
+
+    combined(c) = sum_p w_p * sign_p * (x_p(c) - mean_p) / std_p  /  sum_p w_p
+
+A predictor with no spread (``std_p = 0``) contributes 0.  The target may come with
+labelled data (every predictor), unlabelled text (no entity predictors) or nothing (URIEL
+distances and source size only); :class:`Recommendation` says which predictors were used
+and why the others were not.
+
+Data is reached through a :class:`DataSource` (the CLI passes one backed by
+:mod:`nerdata.corpora`); this module never imports the catalogue.
+"""
+from __future__ import annotations
+
+import math
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Protocol, Sequence
+
+from nerdata.doc import Document, whitespace_tokens
+from nerdata.errors import ConfigError, InputError, NotFoundError
+
+OVERLAP_PREDICTORS = ("entity_overlap", "entity_overlap_rate", "token_overlap",
+                      "vocab_jaccard", "target_coverage")
+URIEL_PREDICTORS = ("syntactic", "phonological", "inventory", "genetic", "geographic",
+                    "uriel_combined")
+PREDICTORS = (*OVERLAP_PREDICTORS, "source_size", *URIEL_PREDICTORS)
+LOWER_IS_BETTER = frozenset(URIEL_PREDICTORS)
+LOG_SCALED = frozenset({"entity_overlap", "token_overlap", "source_size"})
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "entity_overlap": 1.0, "entity_overlap_rate": 0.5, "token_overlap": 0.5,
+    "vocab_jaccard": 0.25, "target_coverage": 0.5, "source_size": 0.5,
+    "syntactic": 0.25, "phonological": 0.25, "inventory": 0.25, "genetic": 0.5,
+    "geographic": 0.5, "uriel_combined": 0.0,
+}
+
+
+# ----------------------------------------------------------------------------- data refs
+@dataclass(frozen=True)
+class DataRef:
+    """``corpus/lang[:split]`` (catalogue data), a bare language, or a ``.jsonl``/``.txt`` path."""
+
+    lang: str | None
+    corpus: str | None = None
+    split: str | None = None
+    path: str | None = None
+
+    @property
+    def id(self) -> str:
+        if self.path:
+            return self.path
+        base = f"{self.corpus}/{self.lang}" if self.corpus else str(self.lang)
+        return f"{base}:{self.split}" if self.split else base
+
+    @property
+    def key(self) -> str:
+        """The id without the split: how candidates are named in results."""
+        return self.path or (f"{self.corpus}/{self.lang}" if self.corpus else str(self.lang))
+
+
+def parse_ref(text: str, *, default_corpus: str | None = None, lang: str | None = None) -> DataRef:
+    """``masakhaner1/hau``, ``masakhaner1/hau:dev``, ``hau`` or a file path."""
+    s = text.strip()
+    if not s:
+        raise ConfigError("empty data reference; give corpus/lang (masakhaner1/hau), a "
+                          "language code or a .jsonl/.txt path")
+    if s.endswith((".jsonl", ".txt")) or Path(s).is_file():
+        return DataRef(lang=lang, path=s)
+    split = None
+    if ":" in s:
+        s, split = s.rsplit(":", 1)
+    if "/" in s:
+        corpus, _, code = s.partition("/")
+        if not corpus or not code or "/" in code:
+            raise ConfigError(f"bad data reference {text!r}; expected corpus/lang[:split], "
+                              f"e.g. masakhaner1/hau or masakhaner1/hau:dev")
+        return DataRef(lang=code, corpus=corpus, split=split)
+    return DataRef(lang=s, corpus=default_corpus, split=split)
+
+
+class DataSource(Protocol):
+    """Where documents and text come from (the CLI passes one backed by the catalogue)."""
+
+    def is_labelled(self, ref: DataRef) -> bool: ...
+
+    def documents(self, ref: DataRef, split: str) -> list[Document]: ...
+
+    def text(self, ref: DataRef) -> list[Document]:
+        """Unlabelled documents (spans, if any, are ignored)."""
+
+
+class FileSource:
+    """Reads ``.jsonl`` (labelled documents) and ``.txt`` (one sentence a line) paths."""
+
+    def is_labelled(self, ref: DataRef) -> bool:
+        return bool(ref.path) and str(ref.path).endswith(".jsonl")
+
+    def documents(self, ref: DataRef, split: str) -> list[Document]:
+        from nerdata.jsonl import read_documents
+
+        if not ref.path or not str(ref.path).endswith(".jsonl"):
+            raise InputError(f"{ref.id}: not a .jsonl document file")
+        return read_documents(ref.path)
+
+    def text(self, ref: DataRef) -> list[Document]:
+        if not ref.path:
+            raise InputError(f"{ref.id}: not a file")
+        if str(ref.path).endswith(".jsonl"):
+            return self.documents(ref, "all")
+        p = Path(ref.path)
+        if not p.exists():
+            raise NotFoundError(f"{p}: no such file")
+        lines = [ln.strip() for ln in p.read_text("utf-8-sig").splitlines()]
+        return [Document(f"{p.name}:{n}", ln, whitespace_tokens(ln), lang=ref.lang)
+                for n, ln in enumerate(lines, 1) if ln]
+
+
+# ----------------------------------------------------------------------------- profiles
+def _word_char(ch: str) -> bool:
+    # letters, digits and combining marks (Yoruba tone marks, Indic vowel signs)
+    return ch.isalnum() or unicodedata.category(ch).startswith("M")
+
+
+def strip_punctuation(word: str) -> str:
+    """``word`` without leading/trailing characters that are not letters, digits or marks."""
+    i, j = 0, len(word)
+    while i < j and not _word_char(word[i]):
+        i += 1
+    while j > i and not _word_char(word[j - 1]):
+        j -= 1
+    return word[i:j]
+
+
+def word_key(word: str) -> str | None:
+    """The comparison form of a word (NFC, case-folded, end punctuation stripped); None for
+    tokens without a letter or digit."""
+    core = strip_punctuation(word)
+    if not any(ch.isalnum() for ch in core):
+        return None
+    return unicodedata.normalize("NFC", core).casefold()
+
+
+@dataclass
+class DataProfile:
+    """The counts every overlap predictor is computed from."""
+
+    name: str
+    lang: str | None
+    vocab: Counter = field(default_factory=Counter)  # word key -> running count
+    entity_pairs: Counter | None = None  # (word key, type) -> count; None when unlabelled
+    words: int = 0
+    sentences: int = 0
+
+    @property
+    def labelled(self) -> bool:
+        return self.entity_pairs is not None
+
+
+def profile_documents(docs: Iterable[Document], name: str, lang: str | None = None, *,
+                      labelled: bool = True) -> DataProfile:
+    """Vocabulary and (if ``labelled``) entity (word, type) pairs of documents."""
+    prof = DataProfile(name, lang, entity_pairs=Counter() if labelled else None)
+    for doc in docs:
+        prof.sentences += 1
+        inside: dict[int, str] = {}
+        if labelled:
+            for s in doc.spans:
+                for i, t in enumerate(doc.tokens):
+                    if s.start <= t.start and t.end <= s.end:
+                        inside[i] = s.label
+        for i, t in enumerate(doc.tokens):
+            k = word_key(t.text)
+            if k is None:
+                continue
+            prof.words += 1
+            prof.vocab[k] += 1
+            if i in inside:
+                prof.entity_pairs[(k, inside[i])] += 1  # type: ignore[index]
+    return prof
+
+
+def profile_text(lines: Iterable[str], name: str, lang: str | None = None) -> DataProfile:
+    """Vocabulary of unlabelled text (whitespace tokens)."""
+    prof = DataProfile(name, lang)
+    for line in lines:
+        prof.sentences += 1
+        for t in whitespace_tokens(line):
+            k = word_key(t.text)
+            if k is not None:
+                prof.words += 1
+                prof.vocab[k] += 1
+    return prof
+
+
+def overlap_predictors(source: DataProfile, target: DataProfile) -> dict[str, float]:
+    """Every overlap predictor computable from these two profiles (see the module doc)."""
+    out: dict[str, float] = {"source_size": float(source.words)}
+    if not target.vocab:
+        return out
+    shared = source.vocab.keys() & target.vocab.keys()
+    union = len(source.vocab.keys() | target.vocab.keys())
+    out["token_overlap"] = float(len(shared))
+    out["vocab_jaccard"] = len(shared) / union if union else 0.0
+    tw = sum(target.vocab.values())
+    out["target_coverage"] = sum(target.vocab[k] for k in shared) / tw if tw else 0.0
+    if source.entity_pairs is not None and target.entity_pairs is not None:
+        common = len(source.entity_pairs.keys() & target.entity_pairs.keys())
+        out["entity_overlap"] = float(common)
+        n = len(source.entity_pairs)
+        out["entity_overlap_rate"] = common / n if n else 0.0
+    return out
+
+
+def uriel_predictors(source_lang: str | None, target_lang: str | None) -> dict[str, float]:
+    """The URIEL distances between two languages ({} if either lacks URIEL vectors)."""
+    from nerdata.transfer import uriel as tu
+
+    if not source_lang or not target_lang:
+        return {}
+    try:
+        d = tu.distances(source_lang, target_lang)
+    except NotFoundError:
+        return {}
+    d["uriel_combined"] = d.pop(tu.COMBINED)
+    return d
+
+
+# ----------------------------------------------------------------------------- ranking
+def zscores(values: Mapping[str, float], *, log: bool = False) -> dict[str, float]:
+    xs = {k: (math.log1p(max(v, 0.0)) if log else float(v)) for k, v in values.items()}
+    n = len(xs)
+    mean = sum(xs.values()) / n if n else 0.0
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs.values()) / n) if n else 0.0
+    return {k: ((x - mean) / sd if sd > 0 else 0.0) for k, x in xs.items()}
+
+
+def combine(table: Mapping[str, Mapping[str, float]], weights: Mapping[str, float],
+            candidates: Sequence[str]) -> dict[str, float]:
+    """The weighted mean of signed z-scores (module doc) of each candidate."""
+    total = {c: 0.0 for c in candidates}
+    wsum = 0.0
+    for p, vals in table.items():
+        w = float(weights.get(p, 0.0))
+        if w <= 0:
+            continue
+        sign = -1.0 if p in LOWER_IS_BETTER else 1.0
+        z = zscores({c: vals[c] for c in candidates}, log=p in LOG_SCALED)
+        for c in candidates:
+            total[c] += w * sign * z[c]
+        wsum += w
+    return {c: (v / wsum if wsum else 0.0) for c, v in total.items()}
+
+
+def rank(values: Mapping[str, float], predictor: str) -> list[str]:
+    """Candidates best first by one predictor (ties by name)."""
+    sign = 1.0 if predictor in LOWER_IS_BETTER else -1.0
+    return sorted(values, key=lambda c: (sign * values[c], c))
+
+
+@dataclass
+class Recommendation:
+    target: str
+    target_data: str | None
+    target_kind: str  # labelled | text | none
+    candidates: list[str]
+    predictors: dict[str, dict[str, float]]  # predictor -> candidate -> value (usable only)
+    unavailable: dict[str, str]  # predictor -> why it was not used
+    weights: dict[str, float]
+    combined: dict[str, float]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ranking(self) -> list[str]:
+        return sorted(self.candidates, key=lambda c: (-self.combined[c], c))
+
+    def rankings(self) -> dict[str, list[str]]:
+        out = {p: rank(v, p) for p, v in self.predictors.items()}
+        out["combined"] = self.ranking
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "target_data": self.target_data,
+                "target_kind": self.target_kind, "candidates": self.candidates,
+                "ranking": self.ranking, "combined": self.combined,
+                "predictors": self.predictors, "rankings": self.rankings(),
+                "used": sorted(self.predictors), "unavailable": self.unavailable,
+                "weights": self.weights, "notes": self.notes,
+                "formula": "combined = sum_p w_p * sign_p * z_p / sum_p w_p over usable "
+                           "predictors (z-score across candidates; log1p for counts)"}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per candidate, best first, for tables."""
+        order = self.ranking
+        return [{"rank": i + 1, "candidate": c, "combined": round(self.combined[c], 4),
+                 **{p: self.predictors[p][c] for p in PREDICTORS if p in self.predictors}}
+                for i, c in enumerate(order)]
+
+
+def target_profile(target: str, ref: DataRef | None, source: DataSource, *,
+                   split: str = "train", max_docs: int | None = None) -> tuple[DataProfile | None, str]:
+    """The target's profile and kind (labelled | text | none)."""
+    if ref is None:
+        return None, "none"
+    if source.is_labelled(ref):
+        docs = source.documents(ref, ref.split or split)[:max_docs]
+        return profile_documents(docs, ref.id, target), "labelled"
+    docs = source.text(ref)[:max_docs]
+    return profile_documents(docs, ref.id, target, labelled=False), "text"
+
+
+def source_profile(ref: DataRef, source: DataSource, *, split: str = "train",
+                   max_docs: int | None = None) -> DataProfile | None:
+    if ref.corpus is None and ref.path is None:
+        return None  # a bare language: URIEL only
+    if not source.is_labelled(ref):
+        raise ConfigError(f"candidate {ref.id}: unlabelled data cannot be a transfer source; "
+                          f"give a labelled corpus (e.g. masakhaner1/{ref.lang})")
+    docs = source.documents(ref, ref.split or split)[:max_docs]
+    return profile_documents(docs, ref.key, ref.lang)
+
+
+def recommend(target: str, candidates: Sequence[DataRef], source: DataSource, *,
+              target_data: DataRef | None = None, weights: Mapping[str, float] | None = None,
+              target_split: str = "train", source_split: str = "train",
+              max_docs: int | None = None,
+              profiles: Mapping[str, DataProfile | None] | None = None) -> Recommendation:
+    """Rank ``candidates`` as transfer sources for language ``target``.
+
+    ``profiles`` may hold precomputed source profiles by candidate key (the matrix reuses them).
+    """
+    if not candidates:
+        raise ConfigError("no candidate sources given; pass at least one corpus/lang or language")
+    keys = [c.key for c in candidates]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ConfigError(f"candidate(s) given twice: {', '.join(dup)}")
+    w = {**DEFAULT_WEIGHTS, **(weights or {})}
+    bad = sorted(set(w) - set(PREDICTORS))
+    if bad:
+        raise ConfigError(f"unknown predictor weight(s) {', '.join(bad)}; "
+                          f"predictors: {', '.join(PREDICTORS)}")
+    tprof, kind = target_profile(target, target_data, source, split=target_split,
+                                 max_docs=max_docs)
+    raw: dict[str, dict[str, float]] = {}
+    notes: list[str] = []
+    for ref in candidates:
+        if profiles is not None and ref.key in profiles:
+            prof = profiles[ref.key]
+        else:
+            prof = source_profile(ref, source, split=source_split, max_docs=max_docs)
+        vals: dict[str, float] = {}
+        if prof is not None:
+            vals.update(overlap_predictors(prof, tprof) if tprof is not None
+                        else {"source_size": float(prof.words)})
+        vals.update(uriel_predictors(ref.lang, target))
+        raw[ref.key] = vals
+    usable: dict[str, dict[str, float]] = {}
+    unavailable: dict[str, str] = {}
+    for p in PREDICTORS:
+        missing = [k for k in keys if p not in raw[k]]
+        if not missing:
+            usable[p] = {k: raw[k][p] for k in keys}
+        else:
+            unavailable[p] = _why_missing(p, kind, missing, keys, target)
+    if not usable:
+        raise InputError(f"no predictor could be computed for target {target!r}: "
+                         + "; ".join(f"{p}: {r}" for p, r in unavailable.items()))
+    comb = combine(usable, w, keys)
+    if any(p in usable for p in URIEL_PREDICTORS):
+        from nerdata.transfer.uriel import coverage_notes
+
+        notes += coverage_notes([target, *(c.lang for c in candidates if c.lang)])
+    if all(w.get(p, 0) <= 0 for p in usable):
+        notes.append("every usable predictor has weight 0: all combined scores are 0")
+    return Recommendation(target, target_data.id if target_data else None, kind, keys, usable,
+                          unavailable, {p: w[p] for p in usable}, comb, notes)
+
+
+def _why_missing(p: str, kind: str, missing: list[str], keys: list[str], target: str) -> str:
+    if p in ("entity_overlap", "entity_overlap_rate"):
+        if kind != "labelled":
+            return f"needs labelled target data (target data: {kind})"
+        return f"needs labelled source data (missing for {', '.join(missing)})"
+    if p in ("token_overlap", "vocab_jaccard", "target_coverage"):
+        if kind == "none":
+            return "needs target text or documents (none given)"
+        return f"needs source data (missing for {', '.join(missing)})"
+    if p == "source_size":
+        return f"needs source data (bare languages: {', '.join(missing)})"
+    return (f"no URIEL vectors for target {target!r} or for {', '.join(missing)}"
+            if len(missing) < len(keys) else f"no URIEL vectors for target {target!r}")

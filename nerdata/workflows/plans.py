@@ -1,0 +1,375 @@
+"""Progressive training plans: YAML files read and validated into :class:`Plan` objects.
+
+A plan names an engine, model options, a tagset, a seed, an output directory, the
+evaluation sets and a list of stages; each stage trains on its data starting from the
+previous stage's weights (see :mod:`nerdata.workflows.training` for the runner)::
+
+    name: il-ner-progressive
+    engine: spacy                  # spacy | transformers | bilstm-crf
+    base_model: null               # transformers: hub id or local path (required)
+    tagset: il-ner                 # default: nerdata (sources mapped with load_mapping)
+    seed: 0
+    output: runs/il-ner-progressive
+    model: {width: 128}            # engine constructor options
+    training: {patience: 5}        # engine train() options for every stage
+    evaluate:
+      splits: [dev, test]          # evaluated where the corpus has them
+      data: [{corpus: il-ner, langs: [hin, urd, ory, tel]}]
+    stages:
+      - name: hin
+        epochs: 30
+        data: [{corpus: il-ner, langs: [hin]}]          # splits default [train]
+      - name: +urd
+        data: [{corpus: il-ner, langs: [hin, urd]}]
+
+A data entry is one of ``{corpus, langs|lang, splits, limit}``, ``{jsonl: PATH, tagset}``
+(documents in our JSONL; ``tagset`` = their tagset when it is not the plan's) or
+``{release: PATH, langs, splits, limit}``.  A stage's ``dev`` defaults to the dev split of
+its corpus entries.  Every problem is a :class:`~nerdata.errors.ConfigError` naming the
+file, the key path (``stages[1].data[0].langs[2]``), the value and the valid options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from nerdata.engines.base import ENGINES
+from nerdata.errors import ConfigError, NerdataError
+
+TOP_KEYS = ("name", "description", "engine", "base_model", "tagset", "seed", "output", "model",
+            "training", "evaluate", "stages")
+STAGE_KEYS = ("name", "data", "dev", "epochs", "training")
+DATA_KEYS = {"corpus": ("corpus", "lang", "langs", "splits", "split", "limit"),
+             "jsonl": ("jsonl", "tagset", "limit"),
+             "release": ("release", "lang", "langs", "splits", "split", "limit")}
+EVAL_KEYS = ("splits", "data")
+DEFAULT_EVAL_SPLITS = ("dev", "test")
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """One data entry: a corpus (langs x splits), a JSONL file or a release."""
+
+    kind: str  # corpus | jsonl | release
+    where: str  # "plan.yaml: stages[0].data[1]"
+    corpus: str | None = None
+    langs: tuple[str, ...] = ()
+    splits: tuple[str, ...] = ("train",)
+    path: str | None = None
+    tagset: str | None = None  # jsonl: the documents' tagset
+    limit: int | None = None  # at most this many documents per (lang, split) / file
+
+    def describe(self) -> str:
+        if self.kind == "corpus":
+            return f"{self.corpus}:{'+'.join(self.langs)}:{'+'.join(self.splits)}"
+        return f"{self.kind}:{self.path}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    data: tuple[DataRef, ...]
+    dev: tuple[DataRef, ...] | None  # None: dev splits of the corpus entries
+    epochs: int
+    training: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    engine: str
+    tagset: str
+    seed: int
+    output: str
+    stages: tuple[Stage, ...]
+    evaluate: tuple[DataRef, ...]  # corpus refs; splits = evaluation splits (where available)
+    base_model: str | None = None
+    model: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str = "<plan>"
+
+
+# ---------------------------------------------------------------------------- helpers
+class _Ctx:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, path: str, msg: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {path or 'top level'}: {msg}")
+
+    def keys(self, obj: Any, valid: tuple[str, ...], path: str) -> Mapping[str, Any]:
+        if not isinstance(obj, Mapping):
+            raise self.fail(path, f"expected a mapping with keys {', '.join(valid)}, "
+                                  f"got {type(obj).__name__} {obj!r}")
+        for k in obj:
+            if k not in valid:
+                raise self.fail(f"{path}.{k}" if path else str(k),
+                                f"unknown key {k!r}; valid keys: {', '.join(valid)}")
+        return obj
+
+    def str_list(self, obj: Mapping[str, Any], one: str, many: str, path: str) -> tuple[str, ...]:
+        if one in obj and many in obj:
+            raise self.fail(path, f"give either {one!r} or {many!r}, not both")
+        if one in obj:
+            val: Any = [obj[one]]
+            key = one
+        else:
+            val, key = obj.get(many), many
+        if val is None:
+            return ()
+        if isinstance(val, str):
+            val = [val]
+        if not isinstance(val, list) or not all(isinstance(v, str) and v for v in val):
+            raise self.fail(f"{path}.{key}", f"expected a list of names, got {val!r}")
+        return tuple(val)
+
+    def pos_int(self, val: Any, path: str, *, allow_none: bool = False) -> int | None:
+        if val is None and allow_none:
+            return None
+        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+            raise self.fail(path, f"expected a positive integer, got {val!r}")
+        return val
+
+    def mapping(self, val: Any, path: str) -> dict[str, Any]:
+        if val is None:
+            return {}
+        if not isinstance(val, Mapping):
+            raise self.fail(path, f"expected a mapping of options, got {val!r}")
+        return dict(val)
+
+
+def _card(ctx: _Ctx, corpus: str, path: str):
+    from nerdata.corpora import get_card, list_cards
+
+    try:
+        return get_card(corpus)
+    except NerdataError:
+        known = ", ".join(c.id for c in list_cards() if c.labelled)
+        raise ctx.fail(path, f"unknown corpus {corpus!r}; labelled corpora: {known}") from None
+
+
+def _corpus_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str,
+                default_splits: tuple[str, ...], *, eval_set: bool = False) -> DataRef:
+    corpus = obj["corpus"]
+    if not isinstance(corpus, str):
+        raise ctx.fail(f"{path}.corpus", f"expected a corpus id, got {corpus!r}")
+    card = _card(ctx, corpus, f"{path}.corpus")
+    if not card.labelled:
+        raise ctx.fail(f"{path}.corpus", f"corpus {corpus!r} is unlabelled text; NER training "
+                                         f"and evaluation need a labelled corpus")
+    if not card.local:
+        raise ctx.fail(f"{path}.corpus", f"corpus {corpus!r} has no local files (hub only)")
+    langs = ctx.str_list(obj, "lang", "langs", path) or tuple(card.languages)
+    key = "lang" if "lang" in obj else "langs"
+    for i, lang in enumerate(langs):
+        if lang not in card.languages:
+            raise ctx.fail(f"{path}.{key}[{i}]" if key == "langs" else f"{path}.lang",
+                           f"unknown language {lang!r} for corpus {corpus!r}; valid: "
+                           f"{', '.join(card.languages)}")
+    splits = ctx.str_list(obj, "split", "splits", path) or default_splits
+    skey = "split" if "split" in obj else "splits"
+    for i, sp in enumerate(splits):
+        if sp not in card.splits:
+            raise ctx.fail(f"{path}.{skey}[{i}]" if skey == "splits" else f"{path}.split",
+                           f"unknown split {sp!r} for corpus {corpus!r}; valid: "
+                           f"{', '.join(card.splits)}")
+        if not eval_set:
+            for lang in langs:
+                if sp not in card.splits_for(lang):
+                    a = card.absence(lang, sp)
+                    raise ctx.fail(f"{path}.{skey}", f"{corpus}/{lang} has no local split "
+                                   f"{sp!r} ({a.reason if a else 'absent'}); its splits: "
+                                   f"{', '.join(card.splits_for(lang))}")
+    _check_mapping(ctx, card.tagset, tagset, path)
+    limit = ctx.pos_int(obj.get("limit"), f"{path}.limit", allow_none=True)
+    return DataRef("corpus", f"{ctx.source}: {path}", corpus, langs, splits, limit=limit)
+
+
+def _check_mapping(ctx: _Ctx, source: str | None, target: str, path: str) -> None:
+    from nerdata.tagsets import load_mapping
+
+    if source is None:
+        return
+    try:
+        load_mapping(source, target)
+    except NerdataError as exc:
+        raise ctx.fail(path, f"cannot map tagset {source!r} to the plan's tagset {target!r}: "
+                             f"{exc}") from None
+
+
+def _data_ref(ctx: _Ctx, obj: Any, path: str, tagset: str, base_dir: Path,
+              default_splits: tuple[str, ...]) -> DataRef:
+    if not isinstance(obj, Mapping):
+        raise ctx.fail(path, f"expected a data entry (a mapping with one of "
+                             f"{', '.join(DATA_KEYS)}), got {obj!r}")
+    kinds = [k for k in DATA_KEYS if k in obj]
+    if len(kinds) != 1:
+        raise ctx.fail(path, f"a data entry needs exactly one of {', '.join(DATA_KEYS)}; "
+                             f"got keys {', '.join(map(str, obj)) or 'none'}")
+    kind = kinds[0]
+    ctx.keys(obj, DATA_KEYS[kind], path)
+    if kind == "corpus":
+        return _corpus_ref(ctx, obj, path, tagset, default_splits)
+    raw = obj[kind]
+    if not isinstance(raw, str) or not raw:
+        raise ctx.fail(f"{path}.{kind}", f"expected a path, got {raw!r}")
+    p = Path(raw).expanduser()
+    if not p.is_absolute():
+        p = base_dir / p
+    limit = ctx.pos_int(obj.get("limit"), f"{path}.limit", allow_none=True)
+    if kind == "jsonl":
+        if not p.is_file():
+            raise ctx.fail(f"{path}.jsonl", f"file {str(p)!r} does not exist")
+        src = obj.get("tagset")
+        if src is not None:
+            _check_mapping(ctx, str(src), tagset, f"{path}.tagset")
+        return DataRef("jsonl", f"{ctx.source}: {path}", path=str(p), splits=(),
+                       tagset=None if src is None else str(src), limit=limit)
+    if not p.exists():
+        raise ctx.fail(f"{path}.release", f"release {str(p)!r} does not exist")
+    langs = ctx.str_list(obj, "lang", "langs", path)
+    splits = ctx.str_list(obj, "split", "splits", path) or default_splits
+    return DataRef("release", f"{ctx.source}: {path}", path=str(p), langs=langs, splits=splits,
+                   limit=limit)
+
+
+def _data_list(ctx: _Ctx, val: Any, path: str, tagset: str, base_dir: Path,
+               default_splits: tuple[str, ...]) -> tuple[DataRef, ...]:
+    if isinstance(val, Mapping):
+        val = [val]
+    if not isinstance(val, list) or not val:
+        raise ctx.fail(path, f"expected a non-empty list of data entries, got {val!r}")
+    return tuple(_data_ref(ctx, v, f"{path}[{i}]", tagset, base_dir, default_splits)
+                 for i, v in enumerate(val))
+
+
+# ---------------------------------------------------------------------------- parsing
+def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".") -> Plan:
+    """Validate a plan given as a mapping (``source`` names it in errors)."""
+    from nerdata.tagsets import list_tagsets, load_tagset
+
+    ctx = _Ctx(source)
+    base = Path(base_dir)
+    top = ctx.keys(data, TOP_KEYS, "")
+    for req in ("name", "stages"):
+        if req not in top:
+            raise ctx.fail("", f"missing required key {req!r}")
+    name = top["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ctx.fail("name", f"expected a non-empty string, got {name!r}")
+    engine = top.get("engine", "spacy")
+    if engine not in ENGINES:
+        raise ctx.fail("engine", f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
+    base_model = top.get("base_model")
+    if base_model is not None and not isinstance(base_model, str):
+        raise ctx.fail("base_model", f"expected a hub id or a path, got {base_model!r}")
+    if engine == "transformers" and not base_model:
+        raise ctx.fail("base_model", "engine 'transformers' needs base_model: a hub id "
+                                     "(e.g. Davlan/afro-xlmr-base) or a local checkpoint path")
+    tagset = top.get("tagset", "nerdata")
+    try:
+        load_tagset(str(tagset))
+    except NerdataError:
+        raise ctx.fail("tagset", f"unknown tagset {tagset!r}; valid: "
+                                 f"{', '.join(list_tagsets())}") from None
+    tagset = str(tagset)
+    seed = top.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ctx.fail("seed", f"expected a non-negative integer, got {seed!r}")
+    output = top.get("output", f"runs/{name}")
+    if not isinstance(output, str) or not output:
+        raise ctx.fail("output", f"expected a directory path, got {output!r}")
+    model = ctx.mapping(top.get("model"), "model")
+    training = ctx.mapping(top.get("training"), "training")
+
+    raw_stages = top["stages"]
+    if not isinstance(raw_stages, list) or not raw_stages:
+        raise ctx.fail("stages", f"expected a non-empty list of stages, got {raw_stages!r}")
+    stages, seen = [], set()
+    for i, st in enumerate(raw_stages):
+        path = f"stages[{i}]"
+        st = ctx.keys(st, STAGE_KEYS, path)
+        if "data" not in st:
+            raise ctx.fail(path, "missing required key 'data'")
+        sname = str(st.get("name", f"stage{i + 1}"))
+        if sname in seen:
+            raise ctx.fail(f"{path}.name", f"duplicate stage name {sname!r}")
+        seen.add(sname)
+        data = _data_list(ctx, st["data"], f"{path}.data", tagset, base, ("train",))
+        dev = None
+        if st.get("dev") is not None:
+            dev = _data_list(ctx, st["dev"], f"{path}.dev", tagset, base, ("dev",))
+        epochs = ctx.pos_int(st.get("epochs", 10), f"{path}.epochs")
+        stages.append(Stage(sname, data, dev, int(epochs or 10),
+                            ctx.mapping(st.get("training"), f"{path}.training")))
+
+    ev = ctx.keys(top.get("evaluate") or {}, EVAL_KEYS, "evaluate")
+    splits = ctx.str_list(ev, "split", "splits", "evaluate") or DEFAULT_EVAL_SPLITS
+    if ev.get("data") is not None:
+        raw = ev["data"] if isinstance(ev["data"], list) else [ev["data"]]
+        evals = []
+        for i, obj in enumerate(raw):
+            p = f"evaluate.data[{i}]"
+            ctx.keys(obj, ("corpus", "lang", "langs", "limit"), p)
+            if "corpus" not in obj:
+                raise ctx.fail(p, "an evaluation entry needs 'corpus' (and optionally 'langs')")
+            evals.append(_corpus_ref(ctx, {**obj, "splits": list(splits)}, p, tagset, splits,
+                                     eval_set=True))
+        evaluate = tuple(evals)
+    else:  # every (corpus, language) trained on
+        pairs: dict[str, list[str]] = {}
+        for s in stages:
+            for r in s.data:
+                if r.kind == "corpus":
+                    pairs.setdefault(r.corpus, [])
+                    pairs[r.corpus] += [lg for lg in r.langs if lg not in pairs[r.corpus]]
+        evaluate = tuple(DataRef("corpus", f"{source}: evaluate (default)", c, tuple(lgs),
+                                 tuple(splits)) for c, lgs in pairs.items())
+    return Plan(name.strip(), engine, tagset, seed, output, tuple(stages), evaluate,
+                base_model, model, training, str(top.get("description", "")), source)
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and validate a plan YAML file (relative data paths resolve against its folder)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        from nerdata.errors import NotFoundError
+
+        raise NotFoundError(f"plan file {str(p)!r} does not exist; see the examples in "
+                            f"{Path(__file__).parent / 'plans'} ('nerdata train --list-plans')")
+    try:
+        data = yaml.safe_load(p.read_text("utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
+    return parse_plan(data, source=str(p), base_dir=p.parent)
+
+
+def example_plans() -> dict[str, Path]:
+    """The plans shipped in ``nerdata/workflows/plans/`` by name."""
+    folder = Path(__file__).parent / "plans"
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def simple_plan(corpus: str, langs: list[str] | tuple[str, ...], *, engine: str = "spacy",
+                epochs: int = 30, output: str | None = None, tagset: str = "nerdata",
+                base_model: str | None = None, seed: int = 0,
+                model: Mapping[str, Any] | None = None,
+                training: Mapping[str, Any] | None = None, limit: int | None = None) -> Plan:
+    """One stage: train on ``corpus`` x ``langs`` (train split), evaluate on their dev/test."""
+    data: dict[str, Any] = {"corpus": corpus, "langs": list(langs)}
+    if limit is not None:
+        data["limit"] = limit
+    name = f"{corpus}-{'-'.join(langs)}"
+    raw = {"name": name, "engine": engine, "tagset": tagset, "seed": seed,
+           "output": output or f"runs/{name}", "model": dict(model or {}),
+           "training": dict(training or {}),
+           "stages": [{"name": "+".join(langs), "epochs": epochs, "data": [data]}]}
+    if base_model:
+        raw["base_model"] = base_model
+    if limit is not None:
+        raw["evaluate"] = {"data": [{"corpus": corpus, "langs": list(langs), "limit": limit}]}
+    return parse_plan(raw, source="command line")

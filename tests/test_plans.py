@@ -231,3 +231,52 @@ def test_runner_drives_the_bilstm_crf_engine_progressively(tmp_path):
     assert second.words[:len(first.words)] == first.words and len(second.words) > len(first.words)
     assert result.stages[1].log["vocabulary_added"]["words"] > 0
     assert len(ModelCard.load(result.stages[1].model_dir).training_config["train"]) == 2
+
+
+def test_stage_rehearsal_is_validated_and_only_where_asked():
+    with pytest.raises(ConfigError, match=r"stages\[0\]\.rehearsal.*nothing to rehearse"):
+        parse_plan(_plan(stages=[{"data": [{"corpus": "masakhaner1", "langs": ["hau"]}],
+                                  "rehearsal": "all"}]))
+    with pytest.raises(ConfigError, match=r"stages\[1\]\.rehearsal: expected all \| none|"
+                                          r"stages\[1\]\.rehearsal: expected all"):
+        parse_plan(_plan(stages=[{"data": [{"corpus": "masakhaner1", "langs": ["hau"]}]},
+                                 {"data": [{"corpus": "masakhaner1", "langs": ["yor"]}],
+                                  "rehearsal": "lots"}]))
+    p = parse_plan(_plan(stages=[{"data": [{"corpus": "masakhaner1", "langs": ["hau"]}]},
+                                 {"data": [{"corpus": "masakhaner1", "langs": ["yor"]}],
+                                  "rehearsal": 0.5},
+                                 {"data": [{"corpus": "masakhaner1", "langs": ["yor"]}]}]))
+    assert [s.rehearsal for s in p.stages] == [None, "0.5", None]
+
+
+def test_a_rehearsing_stage_mixes_in_the_earlier_stage_resolved_from_the_card(tmp_path):
+    from nerdata.workflows.training import run_plan
+
+    plan = parse_plan({
+        "name": "rehearse", "seed": 0, "model": TINY_MODEL,
+        "evaluate": {"data": [{"corpus": "masakhaner1", "langs": ["hau", "yor"], "limit": 10}]},
+        "stages": [
+            {"name": "hau", "epochs": 1, "data": [{"corpus": "masakhaner1", "langs": ["hau"],
+                                                    "limit": 30}]},
+            {"name": "yor", "epochs": 1, "rehearsal": "all",
+             "data": [{"corpus": "masakhaner1", "langs": ["yor"], "limit": 20}]},
+            {"name": "yor-only", "epochs": 1,
+             "data": [{"corpus": "masakhaner1", "langs": ["yor"], "limit": 20}]}]})
+    asked = []
+
+    def resolve(src):
+        from nerdata.workflows.training import plan_resolver
+
+        asked.append(src)
+        return plan_resolver("nerdata")(src)
+
+    result = run_plan(plan, output=tmp_path / "run", resolve=resolve)
+    assert asked == ["masakhaner1/hau:train"]  # only the stage that says so rehearses
+    reh = result.stages[1].log["rehearsal"]
+    assert reh["rehearsal"] == "all" and reh["new_gold"] == 20 and reh["learnt"] == 30
+    assert reh["rehearsed"] == 30 and reh["train"] == 50
+    assert result.stages[1].train_documents == 50 and result.stages[2].train_documents == 20
+    assert "rehearsal" not in result.stages[2].log
+    card = ModelCard.load(result.stages[-1].model_dir)
+    assert {e["source"] for e in card.training_data if "source" in e} == {
+        "masakhaner1/hau:train", "masakhaner1/yor:train"}

@@ -102,12 +102,21 @@ def outside_is_missing(policy: str, docs: Sequence[Document]) -> tuple[bool, int
 def record_training(card: ModelCard, docs: Sequence[Document], opts: dict[str, Any], *,
                     epochs: int, seed: int, log: dict[str, Any], n_train: int) -> None:
     """Append a training stage to ``card``: data identity (``opts["training_data"]`` entries
-    too), config, best dev F1 and the time; the caller sets ``card.version`` afterwards."""
+    too), config, best dev F1 and the time; the caller sets ``card.version`` afterwards.
+
+    An identity entry with a ``source`` names its documents in the data-source grammar
+    (``CORPUS/LANG:SPLIT``, a file, ``release:NAME@VERSION``, ``ls:PROJECT``) so that
+    rehearsal can resolve the training data back (:mod:`nerdata.workflows.rehearsal`)."""
     from datetime import datetime, timezone
 
     stage = len(card.training_config["train"])
     opts = dict(opts)
     identity = opts.pop("training_data", None) or []
+    bad = [e.get("source") for e in identity
+           if "source" in e and not (isinstance(e["source"], str) and e["source"])]
+    if bad:
+        raise ConfigError(f"training_data: a 'source' must be a data-source string such as "
+                          f"'masakhaner1/hau:train' or a file path, got {bad[0]!r}")
     for entry in [data_identity(docs)] + list(identity):
         card.training_data.append({**entry, "stage": entry.get("stage", stage)})
     card.training_config["train"].append(

@@ -20,7 +20,8 @@ previous stage's weights (see :mod:`nerdata.workflows.training` for the runner):
         epochs: 30
         data: [{corpus: il-ner, langs: [hin]}]          # splits default [train]
       - name: +urd
-        data: [{corpus: il-ner, langs: [hin, urd]}]
+        data: [{corpus: il-ner, langs: [urd]}]
+        rehearsal: 0.5             # mix in earlier stages' data (all | N | RATIO); default none
 
 A data entry is one of ``{corpus, langs|lang, splits, limit}``, ``{jsonl: PATH, tagset}``
 (documents in our JSONL; ``tagset`` = their tagset when it is not the plan's) or
@@ -39,7 +40,7 @@ from nerdata.errors import ConfigError, NerdataError
 
 TOP_KEYS = ("name", "description", "engine", "base_model", "tagset", "seed", "output", "model",
             "training", "evaluate", "stages")
-STAGE_KEYS = ("name", "data", "dev", "epochs", "training")
+STAGE_KEYS = ("name", "data", "dev", "epochs", "training", "rehearsal")
 DATA_KEYS = {"corpus": ("corpus", "lang", "langs", "splits", "split", "limit"),
              "jsonl": ("jsonl", "tagset", "limit"),
              "release": ("release", "lang", "langs", "splits", "split", "limit")}
@@ -73,6 +74,7 @@ class Stage:
     dev: tuple[DataRef, ...] | None  # None: dev splits of the corpus entries
     epochs: int
     training: Mapping[str, Any] = field(default_factory=dict)
+    rehearsal: str | None = None  # all | N | RATIO of the earlier stages' data (None: none)
 
 
 @dataclass(frozen=True)
@@ -235,6 +237,24 @@ def _data_ref(ctx: _Ctx, obj: Any, path: str, tagset: str, base_dir: Path,
                    limit=limit)
 
 
+def _rehearsal(ctx: _Ctx, val: Any, path: str, *, first: bool) -> str | None:
+    """A stage's ``rehearsal:`` (all | N | RATIO); stages rehearse only when they say so."""
+    from nerdata.workflows.rehearsal import REHEARSAL_HELP, parse_rehearsal
+
+    if val is None:
+        return None
+    try:
+        r = parse_rehearsal(val)
+    except ConfigError:
+        raise ctx.fail(path, f"expected {REHEARSAL_HELP}, got {val!r}") from None
+    if r.kind == "none":
+        return None
+    if first:
+        raise ctx.fail(path, "the first stage has nothing to rehearse: it continues no model "
+                             "(set base_model to a saved model, or drop rehearsal)")
+    return str(r)
+
+
 def _data_list(ctx: _Ctx, val: Any, path: str, tagset: str, base_dir: Path,
                default_splits: tuple[str, ...]) -> tuple[DataRef, ...]:
     if isinstance(val, Mapping):
@@ -302,8 +322,10 @@ def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".")
         if st.get("dev") is not None:
             dev = _data_list(ctx, st["dev"], f"{path}.dev", tagset, base, ("dev",))
         epochs = ctx.pos_int(st.get("epochs", 10), f"{path}.epochs")
+        rehearsal = _rehearsal(ctx, st.get("rehearsal"), f"{path}.rehearsal",
+                               first=not stages and not base_model)
         stages.append(Stage(sname, data, dev, int(epochs or 10),
-                            ctx.mapping(st.get("training"), f"{path}.training")))
+                            ctx.mapping(st.get("training"), f"{path}.training"), rehearsal))
 
     ev = ctx.keys(top.get("evaluate") or {}, EVAL_KEYS, "evaluate")
     splits = ctx.str_list(ev, "split", "splits", "evaluate") or DEFAULT_EVAL_SPLITS
@@ -358,8 +380,10 @@ def simple_plan(corpus: str, langs: list[str] | tuple[str, ...], *, engine: str 
                 epochs: int = 30, output: str | None = None, tagset: str = "nerdata",
                 base_model: str | None = None, seed: int = 0,
                 model: Mapping[str, Any] | None = None,
-                training: Mapping[str, Any] | None = None, limit: int | None = None) -> Plan:
-    """One stage: train on ``corpus`` x ``langs`` (train split), evaluate on their dev/test."""
+                training: Mapping[str, Any] | None = None, limit: int | None = None,
+                rehearsal: str | None = None) -> Plan:
+    """One stage: train on ``corpus`` x ``langs`` (train split), evaluate on their dev/test
+    (``rehearsal``: mix in the data ``base_model`` learnt from)."""
     data: dict[str, Any] = {"corpus": corpus, "langs": list(langs)}
     if limit is not None:
         data["limit"] = limit
@@ -367,7 +391,8 @@ def simple_plan(corpus: str, langs: list[str] | tuple[str, ...], *, engine: str 
     raw = {"name": name, "engine": engine, "tagset": tagset, "seed": seed,
            "output": output or f"runs/{name}", "model": dict(model or {}),
            "training": dict(training or {}),
-           "stages": [{"name": "+".join(langs), "epochs": epochs, "data": [data]}]}
+           "stages": [{"name": "+".join(langs), "epochs": epochs, "data": [data],
+                       **({"rehearsal": rehearsal} if rehearsal else {})}]}
     if base_model:
         raw["base_model"] = base_model
     if limit is not None:

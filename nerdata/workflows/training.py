@@ -119,6 +119,8 @@ def load_ref(ref: DataRef, tagset: str, *, split: str | None = None,
                 got = load_documents(ref.corpus, lang, sp, map_to=tagset, limit=ref.limit,
                                      progress=progress)
                 docs += got
+                ident.append({"source": f"{ref.corpus}/{lang}:{sp}", "documents": len(got),
+                              **({"limit": ref.limit} if ref.limit else {})})
                 for f in corpus_files(ref.corpus, lang, sp):
                     ident.append({"corpus": ref.corpus, "lang": lang, "split": sp,
                                   "file": f.rel, "sha256": f.sha256, "documents": len(got),
@@ -132,7 +134,10 @@ def load_ref(ref: DataRef, tagset: str, *, split: str | None = None,
             m = load_mapping(ref.tagset, tagset)
             got = [m.apply(d) for d in got]
         docs += got
-        ident.append({**file_identity(ref.path), "documents": len(got)})
+        ident.append({**file_identity(ref.path), "documents": len(got),
+                      "source": str(Path(ref.path).resolve()),
+                      **({"tagset": ref.tagset} if ref.tagset else {}),
+                      **({"limit": ref.limit} if ref.limit else {})})
     else:
         docs, ident = _release_docs(ref, tagset, splits)
     return docs, ident
@@ -189,9 +194,38 @@ def _release_docs(ref: DataRef, tagset: str, splits: Sequence[str]):
                 break
             docs.append(release_row_document(row, names))
             n += 1
-    return docs, [{"release": str(root), "name": manifest.get("name"),
+    return docs, [{"release": str(root), "source": str(Path(root).resolve()),
+                   "name": manifest.get("name"),
                    "version": manifest.get("version"), "splits": list(splits),
                    "langs": list(ref.langs), "documents": len(docs)}]
+
+
+def plan_resolver(tagset: str) -> Callable[[str], list[Document]]:
+    """Resolve the ``source`` strings :func:`load_ref` records (``CORPUS/LANG:SPLIT``, a JSONL
+    file, a release directory) back to documents mapped to ``tagset`` (rehearsal of the
+    earlier stages of a plan run when the caller passes no resolver of its own)."""
+
+    def resolve(source: str) -> list[Document]:
+        p = Path(source)
+        if p.is_dir():  # every split: rehearsal keeps the ones the card says were trained on
+            import nerdata
+            from nerdata.release.store import resolve_release_dir
+
+            splits = tuple(nerdata.load_release(resolve_release_dir(p)))
+            ref = DataRef("release", f"training-data source {source!r}", path=str(p),
+                          splits=splits)
+            return _release_docs(ref, tagset, splits)[0]
+        if p.is_file():
+            return load_ref(DataRef("jsonl", f"training-data source {source!r}", path=str(p),
+                                    splits=()), tagset)[0]
+        m = re.fullmatch(r"([\w.-]+)/([\w-]+):([\w-]+)", source)
+        if m and not source.startswith(("/", ".")):
+            ref = DataRef("corpus", f"training-data source {source!r}", m[1], (m[2],), (m[3],))
+            return load_ref(ref, tagset)[0]
+        raise NotFoundError(f"training-data source {source!r}: no such file, directory or "
+                            f"corpus split (CORPUS/LANG:SPLIT)")
+
+    return resolve
 
 
 def _load_many(refs: Sequence[DataRef], tagset: str, progress: ProgressCallback | None):
@@ -261,8 +295,13 @@ def new_tagger(plan: Plan):
 def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = False,
              progress: ProgressCallback | None = None,
              on_stage: Callable[[StageResult, "PlanResult"], None] | None = None,
-             batch_size: int = 32) -> PlanResult:
-    """Train ``plan`` stage by stage, evaluating every evaluation set after each stage."""
+             batch_size: int = 32,
+             resolve: Callable[[str], Sequence[Document]] | None = None) -> PlanResult:
+    """Train ``plan`` stage by stage, evaluating every evaluation set after each stage.
+
+    A stage with ``rehearsal`` trains on its data plus that much of what the model learnt
+    before, resolved from the model card's sources with ``resolve`` (default
+    :func:`plan_resolver`); see :mod:`nerdata.workflows.rehearsal`."""
     out = Path(output or plan.output)
     if (out / REPORT_FILE).exists() and not overwrite:
         raise AlreadyExistsError(f"{out}: a plan run is already there ({REPORT_FILE}); choose "
@@ -279,8 +318,21 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
         opts = {**dict(plan.training), **dict(stage.training)}
         for e in ident:
             e["stage_name"] = stage.name
+        mix = None
+        if stage.rehearsal:
+            from nerdata.workflows.rehearsal import build_mix, learnt_documents
+
+            learnt = learnt_documents(tagger.card, resolve or plan_resolver(plan.tagset),
+                                      where=f"stage {stage.name!r}")
+            held = [d for (_c, _l, sp), ds in eval_sets.items() if sp == "test" for d in ds]
+            mix = build_mix(train_docs, learnt, stage.rehearsal, seed=plan.seed,
+                            evaluation=held, dev=dev_docs)
+            train_docs, dev_docs = mix.train, mix.dev
+            ident.append({"rehearsal": mix.rehearsal, **mix.counts, "stage_name": stage.name})
         log = tagger.train(train_docs, dev_docs or None, epochs=stage.epochs, seed=plan.seed,
                            progress=progress, training_data=ident, **opts)
+        if mix is not None:
+            log["rehearsal"] = mix.to_dict()
         rows: list[EvalRow] = []
         test_metrics: dict[str, Any] = {}
         for (corpus, lang, sp), docs in eval_sets.items():

@@ -545,3 +545,58 @@ def test_bilstm_crf_model_is_served_with_word_marginal_confidence(tmp_path):
         assert _spans_of(res["result"], text) == [(s.start, s.end, s.label) for s in d.spans]
         assert res["score"] == pytest.approx(d.confidence, abs=1e-5) and 0 < d.confidence <= 1
         assert res["model_version"] == served.version
+
+
+def test_retrain_data_rehearses_the_card_sources_and_fixes_the_gate_set(model_dir, tmp_path):
+    from nerdata.jsonl import read_documents
+
+    model = tmp_path / "model"
+    shutil.copytree(model_dir, model)
+    learnt_file = tmp_path / "learnt.jsonl"
+    annotated = [pair_doc(7000 + i, names=NAMES + HELD_OUT_NAMES) for i in range(15)]
+    old_copy = Document.from_tokens("corpus-17", annotated[3].text.split(), [])  # corrected later
+    write_documents([pair_doc(9000 + i) for i in range(30)] + [old_copy], learnt_file)
+    card = ModelCard.load(model)
+    card.training_data.append({"source": str(learnt_file), "stage": 0})
+    card.save(model)
+    state = tmp_path / "state"
+    backend = Backend(BackendSettings(models={"default": str(model)}, state_dir=state,
+                                      retrain=False, training=TrainingSettings(state)))
+    from starlette.testclient import TestClient
+
+    c = TestClient(build_asgi_for(backend))
+    for i, d in enumerate(annotated):
+        assert c.post("/webhook", json=_webhook("ANNOTATION_CREATED", 3, 100 + i, d, d.spans,
+                                                500 + i)).json()["used"]
+    spec = backend.training.prepare("default", "test")
+    train = read_documents(spec.train_path)
+    dev = read_documents(spec.dev_path)
+    evaluation = read_documents(spec.eval_path)
+    texts = {d.text for d in evaluation}
+    assert evaluation and not texts & {d.text for d in train} and not texts & {d.text for d in dev}
+    assert spec.rehearsal["rehearsal"] == "all"
+    assert spec.rehearsal["new_gold"] == 15 - len(evaluation)
+    assert spec.rehearsal["rehearsed"] + len(dev) + spec.rehearsal["replaced_by_text"] + \
+        spec.rehearsal["learnt_in_evaluation"] == 31
+    assert "corpus-17" not in {d.id for d in train}  # the corrected task replaced it
+    assert len(train) == spec.rehearsal["new_gold"] + spec.rehearsal["rehearsed"]
+    assert spec.training_data[0]["source"].endswith("train.jsonl")
+    gate = json.loads((state / "gate.json").read_text("utf-8"))
+    assert gate["default"]["documents"] == len(evaluation)
+    assert c.get("/versions").json()["gate"]["evaluation_sets"]["default"]["file"] == spec.eval_path
+
+    backend.settings.training.rehearsal = "none"
+    spec = backend.training.prepare("default", "test")
+    assert spec.rehearsal["rehearsed"] == 0 and len(read_documents(spec.train_path)) == \
+        15 - len(evaluation)
+    backend.settings.training.rehearsal = "all"
+    learnt_file.unlink()  # the recorded source is gone: said in the job's notes
+    spec = backend.training.prepare("default", "test")
+    assert "no rehearsal" in spec.reason and "learnt.jsonl" in spec.reason
+    backend.close()
+
+
+def build_asgi_for(backend):
+    from nerdata.label_studio.backend.app import create_app
+
+    return create_app(backend)

@@ -11,7 +11,9 @@ Endpoints (what Label Studio calls, see ``label_studio/ml/api_connector.py`` ups
   "score", "model_version"} per task]}`` (see :mod:`.backend_predict`).
 * ``POST /webhook`` (annotation events, ``START_TRAINING`` ...) -> 200 once the event is
   written; retraining runs in the background (:mod:`.backend_train`, :mod:`nerdata.workflows.retrain`).
-* ``GET /versions`` -> ``{"versions": [...], "current", "history", "rejected"}``.
+* ``GET /versions`` -> ``{"versions": [...], "current", "history", "rejected", "gate"}``
+  (``gate``: the metric, tolerance, rehearsal setting, the recorded evaluation sets and the
+  latest decisions with both F1 and the 95% bootstrap interval of the difference).
 
 Safety: binds 127.0.0.1 by default; HTTP Basic auth on every endpoint when configured
 (Label Studio sends it on every call); request bodies over ``max_body_bytes`` -> 413; any
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from nerdata.errors import ConfigError, NerdataError, NotFoundError, ServiceError
-from nerdata.workflows.retrain import RetrainQueue, RetrainResult
+from nerdata.workflows.retrain import GATE_METRIC, RetrainQueue, RetrainResult
 
 from .models import ModelRegistry
 from .predict import ApiError, Limits, Predictor
@@ -188,8 +190,20 @@ class Backend:
         versions = [self.registry.model_version]
         versions += [h["candidate_version"] for h in history
                      if h["status"] == "accepted" and h["candidate_version"] not in versions]
+        gate = read_served(self.settings.state_dir / "gate.json")
         return {"versions": versions, "current": current, "model_version": self.registry.model_version,
-                "history": history, "rejected": [h for h in history if h["status"] == "rejected"]}
+                "history": history, "rejected": [h for h in history if h["status"] == "rejected"],
+                "gate": {"metric": GATE_METRIC, "tolerance": self.settings.training.tolerance,
+                         "rehearsal": self.settings.training.rehearsal,
+                         "evaluation_sets": gate,
+                         "last": [_gate_line(h) for h in history if h.get("ci_low") is not None][-5:]}}
+
+
+def _gate_line(h: dict[str, Any]) -> dict[str, Any]:
+    """One retrain's gate decision and figures, as /versions shows it."""
+    return {k: h.get(k) for k in ("job_id", "slot", "status", "base_version", "candidate_version",
+                                  "current_f1", "candidate_f1", "delta", "ci_low", "ci_high",
+                                  "n_eval", "tolerance", "finished")}
 
 
 # --------------------------------------------------------------------------- HTTP layer

@@ -13,8 +13,15 @@
   routed to the model -- refreshed from Label Studio with the project's ``hostname`` and
   ``access_token`` from ``/setup`` when both are known (falling back to the webhook copies)
   -- plus the model's original training data when given (``--train-data``; checked against
-  the content hash in the model card when it has one).  Dev documents for the gate:
-  ``--dev`` when given, else every fifth annotated task (stable hash of the task id).
+  the content hash in the model card when it has one).
+* Rehearsal (``rehearsal``: all | N | RATIO | none, :mod:`nerdata.workflows.rehearsal`): the
+  new annotations plus a sample of what the served model learnt -- ``--train-data`` when
+  given, else the sources its model card records, resolved with ``resolve`` -- where a
+  corrected sentence replaces its older version; an early-stopping dev set is held out of
+  the learnt data (never new gold, never the gate's documents).
+* The gate's evaluation set is fixed and recorded in the serving state
+  (``<state>/gate.json``, each job's ``eval.jsonl``): ``--dev`` when given, else every fifth
+  annotated task (stable hash of the task id); those tasks are never trained on.
 """
 from __future__ import annotations
 
@@ -26,12 +33,15 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 from nerdata.doc import Document
 from nerdata.jsonl import read_documents, write_documents
 from nerdata.repairs import RepairLog
-from nerdata.workflows.retrain import RetrainResult, RetrainSpec
+from nerdata.errors import NerdataError
+from nerdata.workflows.rehearsal import (build_mix, learnt_documents, parse_rehearsal,
+                                         source_entry, training_sources)
+from nerdata.workflows.retrain import GATE_METRIC, RetrainResult, RetrainSpec
 
 from .config import choose_target
 from .models import ModelRegistry
@@ -55,6 +65,9 @@ class TrainingSettings:
     train_data: dict[str, str] = field(default_factory=dict)  # slot -> original training JSONL
     pull: bool = True  # refresh annotations from Label Studio when credentials are known
     ls_url: str | None = None  # pull from here instead of the hostname /setup reports
+    rehearsal: str = "all"  # all | N | RATIO | none: learnt data mixed into each retrain
+    resolve: Callable[[str], Sequence[Document]] | None = None  # data-source resolver
+    bootstrap: int = 1000  # gate: bootstrap resamples of the evaluation documents
 
 
 def _project_id(value: Any) -> str | None:
@@ -240,39 +253,85 @@ class TrainingLog:
         docs.update(pulled)
         mine = {k: d for k, d in docs.items()
                 if (self.registry.slot_for(d.lang) or model).name == slot}
+        if not mine:
+            return RetrainResult(job_id, slot, "skipped", "no annotated task for this model yet",
+                                 trigger=reason)
         dev_file = s.dev.get(slot) or s.dev.get("default")
         if dev_file:
-            dev = read_documents(dev_file)
-            train = list(mine.values())
+            evaluation = read_documents(dev_file)
+            gold = list(mine.values())
+            eval_source = f"given file {dev_file}"
         else:
-            dev = [d for k, d in mine.items() if _bucket(k) == 0]
-            train = [d for k, d in mine.items() if _bucket(k) != 0]
+            evaluation = [d for k, d in mine.items() if _bucket(k) == 0]
+            gold = [d for k, d in mine.items() if _bucket(k) != 0]
+            eval_source = f"every {DEV_EVERY}th annotated task (stable hash of the task id)"
+        if not evaluation:
+            return RetrainResult(job_id, slot, "skipped", f"no evaluation documents among the "
+                                 f"{len(mine)} annotated tasks (every {DEV_EVERY}th goes to the "
+                                 f"gate): the gate cannot show a candidate is not worse; give the "
+                                 f"backend --dev FILE or annotate more tasks", trigger=reason,
+                                 n_train=len(gold))
+        learnt = self._learnt(model, slot, notes)
+        mix = build_mix(gold, learnt, s.rehearsal, seed=s.seed, evaluation=evaluation)
+        notes.append(f"rehearsal {mix.rehearsal}: {mix.counts['new_gold']} new gold + "
+                     f"{mix.counts['rehearsed']} rehearsed; early-stopping dev {len(mix.dev)}; "
+                     f"gate evaluation set {len(evaluation)} ({eval_source})")
+        jdir = self.dir / "retrain" / job_id
+        jdir.mkdir(parents=True, exist_ok=True)
+        write_documents(mix.train, jdir / "train.jsonl")
+        write_documents(mix.dev, jdir / "dev.jsonl")
+        write_documents(evaluation, jdir / "eval.jsonl")
+        self._record_gate_set(slot, job_id, jdir / "eval.jsonl", evaluation, eval_source)
+        (jdir / "notes.json").write_text(json.dumps(notes, ensure_ascii=False, indent=1), "utf-8")
+        train_file = str((jdir / "train.jsonl").resolve())
+        return RetrainSpec(job_id, slot, str(model.active_dir), str(jdir / "train.jsonl"),
+                           str(jdir / "dev.jsonl"), str(self.dir / "models" / slot / job_id),
+                           epochs=s.epochs, seed=s.seed, tolerance=s.tolerance,
+                           device=model.device, reason=reason + " | " + "; ".join(notes),
+                           eval_path=str(jdir / "eval.jsonl"), bootstrap=s.bootstrap,
+                           training_data=[source_entry(train_file, documents=len(mix.train),
+                                                       rehearsal=mix.rehearsal)],
+                           rehearsal=mix.to_dict())
+
+    def _learnt(self, model: Any, slot: str, notes: list[str]) -> list[Document]:
+        """What the served model learnt from: ``--train-data``, else its card's sources."""
+        s = self.settings
+        if parse_rehearsal(s.rehearsal).kind == "none":
+            notes.append("rehearsal none: continuing training on the annotations only")
+            return []
         orig = s.train_data.get(slot) or s.train_data.get("default")
         if orig:
             original = read_documents(orig)
             notes.append(f"original training data: {len(original)} documents from {orig}"
                          f"{_identity_note(model.card, original)}")
-            train = original + train
-        else:
-            notes.append("original training data not given (--train-data): continuing "
-                         "training on the annotations only")
-        if not mine:
-            return RetrainResult(job_id, slot, "skipped", "no annotated task for this model yet",
-                                 trigger=reason)
-        if not dev:
-            return RetrainResult(job_id, slot, "skipped", f"no dev documents among the {len(mine)}"
-                                 f" annotated tasks (every {DEV_EVERY}th goes to dev): the gate "
-                                 f"cannot show a candidate is not worse; give the backend --dev "
-                                 f"FILE or annotate more tasks", trigger=reason, n_train=len(train))
-        jdir = self.dir / "retrain" / job_id
-        jdir.mkdir(parents=True, exist_ok=True)
-        write_documents(train, jdir / "train.jsonl")
-        write_documents(dev, jdir / "dev.jsonl")
-        (jdir / "notes.json").write_text(json.dumps(notes, ensure_ascii=False, indent=1), "utf-8")
-        return RetrainSpec(job_id, slot, str(model.active_dir), str(jdir / "train.jsonl"),
-                           str(jdir / "dev.jsonl"), str(self.dir / "models" / slot / job_id),
-                           epochs=s.epochs, seed=s.seed, tolerance=s.tolerance,
-                           device=model.device, reason=reason + " | " + "; ".join(notes))
+            return original
+        from nerdata.workflows.training import plan_resolver
+
+        resolve = s.resolve or plan_resolver(model.card.tagset)
+        try:
+            learnt = learnt_documents(model.card, resolve, where=f"model {slot!r}")
+        except NerdataError as exc:
+            notes.append(f"no rehearsal: {exc}")
+            return []
+        notes.append(f"learnt data: {len(learnt)} documents resolved from the model card's "
+                     f"sources ({', '.join(e['source'] for e in training_sources(model.card))})")
+        return learnt
+
+    def _record_gate_set(self, slot: str, job_id: str, path: Path, docs: list[Document],
+                         source: str) -> None:
+        """Record the gate's evaluation set in the serving state (``gate.json``)."""
+        from nerdata.engines.base import data_identity
+
+        state = self.dir / "gate.json"
+        with self._lock:
+            record = read_served(state)
+            record[slot] = {"source": source, "file": str(path), "job_id": job_id,
+                            **data_identity(docs), "metric": GATE_METRIC,
+                            "tolerance": self.settings.tolerance,
+                            "bootstrap": self.settings.bootstrap}
+            tmp = state.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), "utf-8")
+            tmp.replace(state)
 
     def summary(self) -> dict[str, Any]:
         with self._lock:

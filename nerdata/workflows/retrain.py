@@ -1,12 +1,16 @@
 """Background retraining with a quality gate: never inside a request, never a worse model.
 
 * :func:`retrain_model` (runs in a worker *process*): loads the served model, scores it on
-  the dev documents, continues training a fresh copy on the training documents for a fixed
-  number of epochs (no early stopping on the gate's dev set, so the gate is not biased),
-  scores the candidate on the same dev documents and saves it.  The gate
-  (:func:`gate`) accepts it only if its strict micro F1 is not lower than the current
-  model's; a rejected candidate is kept aside (saved, reported) and never served.  With no
-  dev document the gate cannot show "not worse" and rejects.
+  the gate's fixed evaluation set (recorded in the serving state; never trained on, never
+  used for early stopping), continues training a fresh copy on the training documents (new
+  gold + rehearsal, :mod:`nerdata.workflows.rehearsal`) -- early-stopping on the separate
+  dev documents when there are any, else for a fixed number of epochs -- scores the
+  candidate on the same evaluation documents and saves it.  The gate (:func:`gate_figures`)
+  reports both F1 and a 95% paired bootstrap confidence interval of the difference
+  (documents resampled with replacement, seeded) and accepts only if the interval's lower
+  bound is at least ``-tolerance``; a rejected candidate is kept aside (saved, reported)
+  and never served.  With no evaluation document the gate cannot show "not worse" and
+  the job is skipped.
 * :class:`RetrainQueue`: a worker thread that runs one job at a time in a child process
   (``python -m nerdata.workflows.retrain SPEC RESULT``: training holds CPU and the GIL, so the
   server's threads stay responsive, and a crash or OOM in training cannot take the server
@@ -26,7 +30,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-GATE_METRIC = "strict micro F1 on the dev documents (nerdata.metrics.evaluate)"
+GATE_METRIC = ("strict micro F1 on the gate's evaluation documents (nerdata.metrics.evaluate); "
+               "accepted when the lower bound of the 95% paired bootstrap interval of "
+               "candidate - current F1 is >= -tolerance")
+BOOTSTRAP_SAMPLES = 1000
+CONFIDENCE = 0.95
 
 
 @dataclass
@@ -37,14 +45,18 @@ class RetrainSpec:
     slot: str
     model_dir: str  # the model served now
     train_path: str  # canonical JSONL documents
-    dev_path: str
+    dev_path: str  # early stopping ("" or an empty file: fixed epochs)
     out_dir: str  # where the candidate is saved
     epochs: int = 5
     seed: int = 0
-    tolerance: float = 0.0  # accept when candidate_f1 >= current_f1 - tolerance
+    tolerance: float = 0.0  # accept when the interval's lower bound >= -tolerance
     device: str = "cpu"
     train_options: dict[str, Any] = field(default_factory=dict)
     reason: str = ""
+    eval_path: str = ""  # the gate's fixed evaluation set ("": dev_path, the older layout)
+    bootstrap: int = BOOTSTRAP_SAMPLES
+    training_data: list[dict[str, Any]] = field(default_factory=list)  # card sources
+    rehearsal: dict[str, Any] = field(default_factory=dict)  # the mix's counts (reported)
 
 
 @dataclass
@@ -59,6 +71,12 @@ class RetrainResult:
     candidate_f1: float | None = None
     n_train: int = 0
     n_dev: int = 0
+    n_eval: int = 0
+    delta: float | None = None  # candidate_f1 - current_f1
+    ci_low: float | None = None  # 95% paired bootstrap interval of delta
+    ci_high: float | None = None
+    tolerance: float = 0.0
+    rehearsal: dict[str, Any] = field(default_factory=dict)
     model_dir: str | None = None
     seconds: float = 0.0
     finished: str | None = None
@@ -69,8 +87,76 @@ class RetrainResult:
 
 
 def gate(current_f1: float, candidate_f1: float, tolerance: float = 0.0) -> bool:
-    """True when the candidate is not worse than the current model."""
+    """True when the candidate's point F1 is not worse than the current model's."""
     return candidate_f1 >= current_f1 - tolerance
+
+
+@dataclass
+class GateFigures:
+    """Both models' F1 on the evaluation set and the paired bootstrap interval of the gain."""
+
+    current_f1: float
+    candidate_f1: float
+    delta: float
+    ci_low: float
+    ci_high: float
+    n_docs: int
+    samples: int
+    tolerance: float
+    accepted: bool
+
+    def describe(self) -> str:
+        verdict = ">=" if self.accepted else "<"
+        return (f"F1 {self.candidate_f1:.4f} vs current {self.current_f1:.4f} on {self.n_docs} "
+                f"evaluation documents: difference {self.delta:+.4f}, 95% CI [{self.ci_low:+.4f}, "
+                f"{self.ci_high:+.4f}]; lower bound {verdict} -{self.tolerance:g}")
+
+
+def document_counts(gold, predictions) -> "Any":
+    """(documents x 3) array of strict true positives, predicted and gold spans per document
+    (masking and missing labels as :func:`nerdata.metrics.evaluate`)."""
+    import numpy as np
+
+    from nerdata.metrics import evaluate
+
+    rows = []
+    for g, p in zip(gold, predictions, strict=True):
+        m = evaluate([g], [p]).micro
+        rows.append((m.tp, m.tp + m.fp, m.tp + m.fn))
+    return np.asarray(rows, dtype=np.float64).reshape(-1, 3)
+
+
+def _f1(c) -> "Any":
+    tp, n_pred, n_gold = c[..., 0], c[..., 1], c[..., 2]
+    den = n_pred + n_gold
+    import numpy as np
+
+    return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
+
+
+def gate_figures(gold, current, candidate, *, tolerance: float = 0.0,
+                 samples: int = BOOTSTRAP_SAMPLES, seed: int = 0) -> GateFigures:
+    """Score both models' predictions (one span list per gold document) and decide.
+
+    The interval: ``samples`` resamplings of the documents with replacement (the same
+    resampled documents for both models: paired), micro F1 of each model on each
+    resample, the 2.5th and 97.5th percentiles of the difference."""
+    import numpy as np
+
+    a, b = document_counts(gold, current), document_counts(gold, candidate)
+    n = len(a)
+    f_cur, f_cand = float(_f1(a.sum(0))), float(_f1(b.sum(0)))
+    if n == 0:
+        raise ValueError("the gate needs at least one evaluation document")
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(samples)
+    for lo in range(0, samples, 200):  # bounded memory: 200 resamples at a time
+        idx = rng.integers(0, n, size=(min(200, samples - lo), n))
+        diffs[lo:lo + len(idx)] = _f1(b[idx].sum(1)) - _f1(a[idx].sum(1))
+    tail = (1 - CONFIDENCE) / 2
+    low, high = (float(x) for x in np.quantile(diffs, [tail, 1 - tail]))
+    return GateFigures(f_cur, f_cand, f_cand - f_cur, low, high, n, samples, tolerance,
+                       low >= -tolerance)
 
 
 def _now() -> str:
@@ -81,44 +167,51 @@ def retrain_model(spec: RetrainSpec) -> RetrainResult:
     """Train, score and gate one candidate (see the module docstring)."""
     from nerdata.engines.base import load_tagger
     from nerdata.jsonl import read_documents
-    from nerdata.metrics import evaluate
 
     t0 = time.perf_counter()
-    res = RetrainResult(spec.job_id, spec.slot, "failed", trigger=spec.reason)
+    res = RetrainResult(spec.job_id, spec.slot, "failed", trigger=spec.reason,
+                        tolerance=spec.tolerance, rehearsal=dict(spec.rehearsal))
     train = read_documents(spec.train_path)
-    dev = read_documents(spec.dev_path)
-    res.n_train, res.n_dev = len(train), len(dev)
+    dev = read_documents(spec.dev_path) if spec.dev_path and Path(spec.dev_path).exists() else []
+    evaluation = read_documents(spec.eval_path or spec.dev_path)
+    if not spec.eval_path:  # the older layout: the gate's documents were the dev file
+        dev = []
+    res.n_train, res.n_dev, res.n_eval = len(train), len(dev), len(evaluation)
     current = load_tagger(spec.model_dir, device=spec.device)
     res.base_version = current.version
     if not train:
         res.status, res.reason = "skipped", "no training documents"
         return res
-    if not dev:
-        res.status, res.reason = "skipped", ("no dev documents: the gate cannot show the "
+    if not evaluation:
+        res.status, res.reason = "skipped", ("no evaluation documents: the gate cannot show the "
                                               "candidate is not worse; give the backend --dev FILE "
                                               "or annotate more tasks")
         return res
-    res.current_f1 = evaluate(dev, current.predict(dev)).micro.f1
+    current_pred = current.predict(evaluation)
     del current
     candidate = load_tagger(spec.model_dir, device=spec.device)
-    candidate.train(train, None, epochs=spec.epochs, seed=spec.seed, **spec.train_options)
+    opts = dict(spec.train_options)
+    if spec.training_data:
+        opts["training_data"] = list(spec.training_data)
+    candidate.train(train, dev or None, epochs=spec.epochs, seed=spec.seed, **opts)
     if candidate.version == res.base_version:
         candidate.card.version = f"{res.base_version}-rt{spec.job_id}"
     res.candidate_version = candidate.version
-    res.candidate_f1 = evaluate(dev, candidate.predict(dev)).micro.f1
+    fig = gate_figures(evaluation, current_pred, candidate.predict(evaluation),
+                       tolerance=spec.tolerance, samples=spec.bootstrap, seed=spec.seed)
+    res.current_f1, res.candidate_f1 = fig.current_f1, fig.candidate_f1
+    res.delta, res.ci_low, res.ci_high = fig.delta, fig.ci_low, fig.ci_high
     candidate.card.metrics["retrain_gate"] = {
-        "metric": GATE_METRIC, "current_f1": res.current_f1, "candidate_f1": res.candidate_f1,
-        "base_version": res.base_version, "n_train": res.n_train, "n_dev": res.n_dev}
+        "metric": GATE_METRIC, "current_f1": fig.current_f1, "candidate_f1": fig.candidate_f1,
+        "delta": fig.delta, "ci95": [fig.ci_low, fig.ci_high], "bootstrap": fig.samples,
+        "tolerance": fig.tolerance, "accepted": fig.accepted, "base_version": res.base_version,
+        "n_train": res.n_train, "n_dev": res.n_dev, "n_eval": res.n_eval,
+        "rehearsal": dict(spec.rehearsal)}
     out = Path(spec.out_dir)
     candidate.save(out)
     res.model_dir = str(out)
-    if gate(res.current_f1, res.candidate_f1, spec.tolerance):
-        res.status = "accepted"
-        res.reason = f"dev F1 {res.candidate_f1:.4f} >= current {res.current_f1:.4f}"
-    else:
-        res.status = "rejected"
-        res.reason = (f"dev F1 {res.candidate_f1:.4f} < current {res.current_f1:.4f}: kept aside "
-                      f"in {out}, not served")
+    res.status = "accepted" if fig.accepted else "rejected"
+    res.reason = fig.describe() + ("" if fig.accepted else f": kept aside in {out}, not served")
     res.seconds = round(time.perf_counter() - t0, 2)
     return res
 

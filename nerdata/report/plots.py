@@ -147,3 +147,20 @@ def table_heatmap(rows: Sequence[str], cols: Sequence[str], values, path: str | 
     fig.colorbar(im, ax=ax, shrink=0.8, label=colorbar)
     fig.savefig(path)
     return Path(path)
+
+
+def line_chart(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], path: str | Path,
+               *, title: str, xlabel: str, ylabel: str) -> Path:
+    """One line with markers per named series of (x values, y values) (learning curves)."""
+    fig = _figure(6.0, 4.0)
+    ax = fig.subplots()
+    for (name, (xs, ys)), colour in zip(series.items(), _colours(len(series))):
+        ax.plot(list(xs), list(ys), marker="o", markersize=3, label=name, color=colour)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if len(series) > 1:
+        ax.legend(fontsize=8)
+    fig.savefig(path)
+    return Path(path)

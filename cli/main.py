@@ -13,7 +13,8 @@ import click
 from nerdata import __version__
 from nerdata.errors import NerdataError
 
-AREAS = ("corpora", "ls", "serve", "train", "agree", "release", "transfer", "report", "demo")
+AREAS = ("corpora", "ls", "serve", "train", "agree", "release", "transfer", "report", "demo",
+         "simulate")
 
 
 class NerdataGroup(click.Group):

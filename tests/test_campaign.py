@@ -97,3 +97,23 @@ def test_bad_campaign_settings_are_refused(slice_, tmp_path):
         run_campaign(pool, test, tmp_path / "x", CampaignConfig(n0=500))
     with pytest.raises(ConfigError, match="unknown noise field"):
         run_campaign(pool, test, tmp_path / "x", CampaignConfig(noise={"typo": 0.1}))
+
+
+def test_simulate_command_runs_and_resumes(corpora_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from nerdata.cli.main import cli
+
+    monkeypatch.setenv("NERDATA_CORPORA", str(corpora_dir))
+    args = ["simulate", "--lang", "hau", "--n0", "15", "--k", "10", "--rounds", "1", "--epochs",
+            "1", "--round-epochs", "1", "--pool-limit", "40", "--test-limit", "20", "--dev-limit",
+            "0", "--strategy", "least-confidence", "--model-options", '{"width": 32, "depth": 1}',
+            "-o", str(tmp_path / "sim"), "--no-progress"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0].startswith("round\tsentences\ttokens\ttest_f1")
+    assert [line.split("\t")[1] for line in r.output.splitlines()[1:3]] == ["15", "25"]
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 0 and "resumed after round 1" in again.output
+    bad = CliRunner().invoke(cli, args[:-3] + ["--n0", "16", "-o", str(tmp_path / "sim")])
+    assert bad.exit_code == 1 and "another configuration" in bad.output

@@ -56,12 +56,13 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / ".work" / "transfer" / "bench-matrix"))
     args = ap.parse_args(argv)
 
-    from nerdata.cli.transfer import CatalogueSource
-    from nerdata.transfer.recommend import (DataRef, profile_documents, rank, recommend)
+    from nerdata.corpora.sources import Resolver
+    from nerdata.sources import SourceRef
+    from nerdata.transfer.recommend import profile_documents, rank, recommend
     from nerdata.transfer.matrix import engine_factory, fit_weights, run_matrix, take
 
     langs = [x for x in args.langs.replace(",", " ").split() if x]
-    src = CatalogueSource(map_to="nerdata")
+    src = Resolver(map_to="nerdata")
     t0 = time.perf_counter()
     res = run_matrix(langs, args.corpus, src,
                      engine_factory("spacy", "nerdata", beam_width=args.beam_width), args.out,
@@ -97,16 +98,16 @@ def main(argv=None) -> int:
 
     # ------------------------------------------------------------ recommendation
     profiles = {f"{args.corpus}/{s}": profile_documents(
-        take(src.documents(DataRef(s, args.corpus), "train"), args.train_size, args.seed),
+        take(src.documents(SourceRef.catalogue(args.corpus, s), "train"), args.train_size, args.seed),
         f"{args.corpus}/{s}", s) for s in res.langs}
-    settings = {"labelled (target dev)": lambda t: DataRef(t, args.corpus, "dev"),
-                "text (monolingual)": lambda t: DataRef(t, args.text_corpus),
+    settings = {"labelled (target dev)": lambda t: SourceRef.catalogue(args.corpus, t, "dev"),
+                "text (monolingual)": lambda t: SourceRef.catalogue(args.text_corpus, t),
                 "URIEL only": lambda t: None}
     summary: dict = {"command": cmd, "correlations": res.correlations, "settings": {}}
     for name, tref in settings.items():
         rows, single = [], {}
         for t in res.targets:
-            cands = [DataRef(s, args.corpus) for s in res.langs if s != t]
+            cands = [SourceRef.catalogue(args.corpus, s) for s in res.langs if s != t]
             rec = recommend(t, cands, src, target_data=tref(t), profiles=profiles)
             f1 = {c.key: res.f1[c.lang][t] for c in cands}
             vals = sorted(f1.values())

@@ -9,74 +9,20 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
-from nerdata.cli.common import echo_json, progress_bar
+from nerdata.cli.common import echo_json, progress_bar, read_source, with_source_help
 
 FAMILIES = ("label", "lang", "script", "annotator")
 
 
 def load_items(source: str, progress=None) -> list:
-    """Annotated documents from a JSONL file, a Label Studio JSON export, ``-`` or ``ls:PROJECT``."""
-    from nerdata.annotations import iter_annotated
-    from nerdata.errors import InputError
-
-    if source.startswith("ls:"):
-        from nerdata.label_studio.client import LabelStudioClient
-
-        pulled = LabelStudioClient().pull(source[3:], progress)
-        fixes = getattr(getattr(pulled, "report", None), "fixes", None)
-        if fixes:
-            click.echo(f"label studio: {fixes.total} repairs while converting tasks "
-                       f"({dict(fixes.counts)})", err=True)
-        return list(pulled)
-    tmp = None
-    if source == "-":
-        tmp = tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False)
-        shutil.copyfileobj(sys.stdin.buffer, tmp)
-        tmp.close()
-        path = Path(tmp.name)
-    else:
-        path = Path(source)
-    try:
-        if not path.is_file():
-            raise InputError(f"{source}: no such file (INPUT is a .jsonl / Label Studio .json file, "
-                             f"'-' or ls:PROJECT)")
-        with open(path, encoding="utf-8-sig") as fh:
-            head = fh.read(4096).lstrip()
-        if head.startswith("["):
-            return _ls_export(path, source)
-        return list(iter_annotated(path))
-    finally:
-        if tmp is not None:
-            Path(tmp.name).unlink(missing_ok=True)
-
-
-def _ls_export(path: Path, source: str) -> list:
-    from nerdata.errors import InputError
-    from nerdata.label_studio.tasks import task_to_annotated
-    from nerdata.repairs import RepairLog
-
-    try:
-        tasks = json.loads(path.read_text("utf-8-sig"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{source}:{exc.lineno}: not valid JSON ({exc.msg}); expected a Label "
-                         f"Studio JSON export (a list of tasks)") from exc
-    log = RepairLog()
-    items = []
-    for i, task in enumerate(tasks):
-        if not isinstance(task, dict):
-            raise InputError(f"{source}: item {i} is {type(task).__name__}, not a task object")
-        items.append(task_to_annotated(task, log=log))
-    if log:
-        click.echo(f"{source}: {log.total} repairs while reading tasks ({dict(log.counts)})", err=True)
-    return items
+    """Annotated documents of SOURCE (a JSONL file, a Label Studio JSON export, ``-`` or
+    ``ls:PROJECT``), read by the one data-source resolver; its repairs go to stderr."""
+    return read_source(source, annotated=True, progress=progress).documents
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -157,6 +103,7 @@ def render(rep: dict[str, Any]) -> str:
 @click.option("--top", default=50, show_default=True, type=click.IntRange(min=0),
               help="documents in the disagreement report, most disagreeing first (0 = all)")
 @click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
+@with_source_help
 def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None,
               jsonl_path: str | None, top: int, progress: bool) -> None:
     """Inter-annotator agreement of INPUT: span F1, Cohen/Fleiss kappa, Krippendorff alpha.
@@ -209,6 +156,7 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
 @click.option("--conflicts", "conflicts_path", default=None, metavar="PATH",
               help="write every conflict as JSONL (a summary always goes to stderr)")
 @click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
+@with_source_help
 def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, conflicts_path: str | None,
                    progress: bool) -> None:
     """Adjudicate INPUT's annotations into gold documents by --rule.

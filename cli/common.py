@@ -40,3 +40,57 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback | None]:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, sort_keys=False))
+
+
+# ----------------------------------------------------------------------------- data sources
+def source_options(f):
+    """``--source-tagset`` and ``--source-format``: how to read a file SOURCE."""
+    from nerdata.corpora.sources import FORMATS
+
+    f = click.option("--source-format", type=click.Choice(FORMATS), default=None,
+                     help="Format of a file SOURCE when its content is ambiguous (default: "
+                          "read from the content).")(f)
+    f = click.option("--source-tagset", default=None, metavar="TAGSET",
+                     help="Tagset of a file SOURCE's labels (mapped to the command's tagset).")(f)
+    return f
+
+
+def with_source_help(f):
+    """Append the data-source grammar (one text for every command) to a command's help."""
+    from nerdata.corpora.sources import SOURCE_HELP
+
+    f.__doc__ = (f.__doc__ or "").rstrip() + "\n\n" + SOURCE_HELP
+    return f
+
+
+def read_source(spec: str, *, lang: str | None = None, split: str | None = None,
+                limit: int | None = None, source_tagset: str | None = None,
+                source_format: str | None = None, map_to: str | None = None, progress=None,
+                annotated: bool | None = False, quiet: bool = False, sources=None):
+    """Parse and read SOURCE with the one resolver; the repair log goes to stderr."""
+    from nerdata.corpora.sources import parse_source
+
+    ref = parse_source(spec, lang=lang, split=split, limit=limit, tagset=source_tagset,
+                       format=source_format)
+    return read_source_ref(ref, map_to=map_to, progress=progress, annotated=annotated,
+                           quiet=quiet, sources=sources)
+
+
+def read_source_ref(ref, *, map_to: str | None = None, progress=None,
+                    annotated: bool | None = False, quiet: bool = False, sources=None):
+    """Read a parsed source with the one resolver; the repair log goes to stderr."""
+    from nerdata.corpora.sources import Resolver
+
+    got = (sources or Resolver(map_to)).read(ref, map_to=map_to, progress=progress,
+                                             annotated=annotated)
+    if not quiet:
+        show_repairs(got)
+    return got
+
+
+def show_repairs(read) -> None:
+    """One line on stderr per source read with repairs (counts per kind)."""
+    log = read.repairs
+    if log:
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(log.counts.items()))
+        click.echo(f"{read.ref.spec}: {log.total} repairs while reading ({counts})", err=True)

@@ -5,7 +5,8 @@ import sys
 
 import click
 
-from .common import echo_json, progress_bar
+from .common import (echo_json, progress_bar, read_source, source_options,
+                     with_source_help)
 
 FORMATS = ("jsonl", "conll", "spacy", "hf")
 
@@ -24,7 +25,8 @@ def corpora_group() -> None:
 @corpora_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
 def list_cmd(as_json: bool) -> None:
-    """List the catalogue's corpora."""
+    """List the catalogue's corpora: shipped cards and the user catalogue's
+    ($NERDATA_CATALOGUE, default ~/.config/nerdata/catalogue)."""
     from nerdata.corpora import list_cards
 
     cards = list_cards()
@@ -32,12 +34,43 @@ def list_cmd(as_json: bool) -> None:
         echo_json([{"id": c.id, "name": c.name, "languages": list(c.languages), "labelled": c.labelled,
                     "local": c.local, "tagset": c.tagset, "licence": c.licence.id,
                     "non_commercial": c.licence.non_commercial, "share_alike": c.licence.share_alike,
-                    "hub": c.hub.id if c.hub else None} for c in cards])
+                    "hub": c.hub.id if c.hub else None, "catalogue": c.catalogue} for c in cards])
         return
     for c in cards:
         flags = ",".join(f for f, on in (("NC", c.licence.non_commercial), ("SA", c.licence.share_alike),
                                          ("hub-only", not c.local), ("unlabelled", not c.labelled)) if on)
-        click.echo(f"{c.id:22} {c.licence.id:16} {flags or '-':12} {' '.join(c.languages)}")
+        click.echo(f"{c.id:22} {c.licence.id:16} {flags or '-':12} {' '.join(c.languages):40} "
+                   f"{'shipped' if c.catalogue == 'shipped' else 'user: ' + c.catalogue}")
+
+
+@corpora_group.command("add")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option("--id", "corpus_id", required=True, help="id of the new corpus (lowercase, e.g. my-ner)")
+@click.option("--lang", required=True, help="ISO 639-3 code of the files' language")
+@click.option("--format", "fmt", type=click.Choice(["conll", "text"]), default="conll",
+              show_default=True, help="format of the files (checked against their content)")
+@click.option("--tagset", default=None, help="tagset of the labels (required for conll), e.g. masakhaner")
+@click.option("--script", default=None,
+              help="ISO 15924 script (e.g. Latn) of a language the catalogue does not know yet")
+@click.option("--name", default=None, help="the language's name (a new language) and the card's")
+@click.option("--licence", default="unknown", show_default=True, help="licence of the data")
+@click.option("--overwrite", is_flag=True, help="replace an earlier card with this id")
+@click.option("--json", "as_json", is_flag=True, help="print the card as JSON")
+def add_cmd(directory: str, corpus_id: str, lang: str, fmt: str, tagset: str | None,
+            script: str | None, name: str | None, licence: str, overwrite: bool,
+            as_json: bool) -> None:
+    """Add your own corpus: DIRECTORY holds train/dev/test files (train.txt, ... or
+    LANG/train.txt, ...).  Writes a card with checksums into the user catalogue
+    ($NERDATA_CATALOGUE, default ~/.config/nerdata/catalogue); then ID/LANG:SPLIT works in
+    every command like a shipped corpus."""
+    from nerdata.corpora import add_corpus
+
+    card, path = add_corpus(directory, corpus_id=corpus_id, lang=lang, format=fmt, tagset=tagset,
+                            script=script, name=name, licence=licence, overwrite=overwrite)
+    if as_json:
+        echo_json(card)
+        return
+    click.echo(f"added {corpus_id} ({lang}; splits {', '.join(card['splits'])}) -> {path}")
 
 
 @corpora_group.command("info")
@@ -65,19 +98,29 @@ def info_cmd(corpus_id: str, root: str | None, as_json: bool) -> None:
 
 
 @corpora_group.command("stats")
-@click.argument("corpus_id")
+@click.argument("source")
 @click.option("--lang", default=None, help="only this language (ISO 639-3)")
 @click.option("--split", default=None, help="only this split (train, dev, test, all)")
 @click.option("--root", default=None, help="corpora root (default: $NERDATA_CORPORA or ../shared/corpora)")
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def stats_cmd(corpus_id: str, lang: str | None, split: str | None, root: str | None, as_json: bool,
-              quiet: bool) -> None:
-    """Sentences, tokens, entities per type, scripts and repair counts per file."""
-    from nerdata.corpora import corpus_stats
+@source_options
+@with_source_help
+def stats_cmd(source: str, lang: str | None, split: str | None, root: str | None, as_json: bool,
+              quiet: bool, source_tagset: str | None, source_format: str | None) -> None:
+    """Sentences, tokens, entities per type, scripts and repair counts per file of SOURCE."""
+    from nerdata.corpora import corpus_stats, parse_source
+    from nerdata.corpora.stats import source_stats
 
+    ref = parse_source(source, lang=lang, split=None if split == "all" else split,
+                       tagset=source_tagset, format=source_format)
     with progress_bar(not quiet) as cb:
-        stats = corpus_stats(corpus_id, lang, split, root=root, progress=cb)
+        if ref.kind == "catalogue":
+            stats = corpus_stats(str(ref.corpus), ref.lang, ref.split, root=root, progress=cb)
+        else:
+            stats = source_stats(read_source(source, lang=lang, split=split, quiet=True,
+                                             source_tagset=source_tagset,
+                                             source_format=source_format, progress=cb))
     if as_json:
         echo_json([s.to_dict() for s in stats])
         return
@@ -92,23 +135,35 @@ def stats_cmd(corpus_id: str, lang: str | None, split: str | None, root: str | N
 
 
 @corpora_group.command("validate")
-@click.argument("corpus_id", required=False)
+@click.argument("source", required=False)
 @click.option("--all", "all_", is_flag=True, help="validate every corpus of the catalogue")
 @click.option("--root", default=None, help="corpora root (default: $NERDATA_CORPORA or ../shared/corpora)")
 @click.option("--no-checksums", is_flag=True, help="skip comparing file checksums with the cards")
 @click.option("--examples", default=3, show_default=True, type=int, help="examples per repair kind")
 @click.option("--json", "as_json", is_flag=True, help="print the full report as JSON")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def validate_cmd(corpus_id: str | None, all_: bool, root: str | None, no_checksums: bool, examples: int,
-                 as_json: bool, quiet: bool) -> None:
-    """Read corpora and report every repair; exit 1 only on unrecoverable input."""
-    from nerdata.corpora import validate_corpora
+@source_options
+@with_source_help
+def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums: bool, examples: int,
+                 as_json: bool, quiet: bool, source_tagset: str | None,
+                 source_format: str | None) -> None:
+    """Read SOURCE (or every catalogue corpus) and report every repair; exit 1 only on
+    unrecoverable input."""
+    from nerdata.corpora import parse_source, validate_corpora
+    from nerdata.corpora.stats import validate_source
 
-    if bool(corpus_id) == all_:
-        raise click.UsageError("give a corpus id or --all (not both)")
+    if bool(source) == all_:
+        raise click.UsageError("give a SOURCE or --all (not both)")
+    ref = parse_source(source, tagset=source_tagset, format=source_format) if source else None
     with progress_bar(not quiet) as cb:
-        rep = validate_corpora(None if all_ else [corpus_id], root=root, checksums=not no_checksums,
-                               max_examples=examples, progress=cb)
+        if ref is None or ref.kind == "catalogue":
+            rep = validate_corpora(None if all_ else [str(ref.corpus)], root=root,
+                                   checksums=not no_checksums, max_examples=examples,
+                                   progress=cb, lang=ref.lang if ref else None,
+                                   split=ref.split if ref else None)
+        else:
+            rep = validate_source(read_source(source, quiet=True, source_tagset=source_tagset,
+                                              source_format=source_format, progress=cb))
     if as_json:
         echo_json(rep.to_dict())
     else:
@@ -128,9 +183,9 @@ def validate_cmd(corpus_id: str | None, all_: bool, root: str | None, no_checksu
 
 
 @corpora_group.command("convert")
-@click.argument("corpus_id")
-@click.option("--lang", required=True, help="language (ISO 639-3)")
-@click.option("--split", required=True, help="split (train, dev, test, all)")
+@click.argument("source")
+@click.option("--lang", default=None, help="language (ISO 639-3); required with a bare corpus id")
+@click.option("--split", default=None, help="split (train, dev, test; default: all)")
 @click.option("--to", "fmt", required=True, type=click.Choice(FORMATS), help="output format")
 @click.option("--map-to", default=None, help="map spans to this tagset first (e.g. nerdata)")
 @click.option("--scheme", default="IOB2", type=click.Choice(["IOB2", "BIOES"]), show_default=True,
@@ -141,37 +196,48 @@ def validate_cmd(corpus_id: str | None, all_: bool, root: str | None, no_checksu
 @click.option("--allow-download", is_flag=True, help="permit the download that --from-hub needs")
 @click.option("-o", "--output", required=True, help="output path (`-` = stdout for jsonl/conll)")
 @click.option("--quiet", is_flag=True, help="no progress bar")
-def convert_cmd(corpus_id: str, lang: str, split: str, fmt: str, map_to: str | None, scheme: str,
-                limit: int | None, root: str | None, from_hub: bool, allow_download: bool, output: str,
-                quiet: bool) -> None:
-    """Write one language/split of a corpus as JSONL, CoNLL, a spaCy DocBin or an HF dataset."""
-    from nerdata.corpora import get_card, load_documents, load_from_hub
+@source_options
+@with_source_help
+def convert_cmd(source: str, lang: str | None, split: str | None, fmt: str, map_to: str | None,
+                scheme: str, limit: int | None, root: str | None, from_hub: bool,
+                allow_download: bool, output: str, quiet: bool, source_tagset: str | None,
+                source_format: str | None) -> None:
+    """Write SOURCE (e.g. one language/split of a corpus) as JSONL, CoNLL, a spaCy DocBin or an
+    HF dataset."""
+    from nerdata.corpora import get_card, load_from_hub, parse_source
     from nerdata.corpora import writers
+    from nerdata.corpora.sources import Resolver
     from nerdata.errors import ConfigError
     from nerdata.repairs import RepairLog
 
-    card = get_card(corpus_id)
     if output == "-" and fmt in ("spacy", "hf"):
         raise ConfigError(f"--to {fmt} writes files; give a path with -o")
+    ref = parse_source(source, lang=lang, split=None if split == "all" else split, limit=limit,
+                       tagset=source_tagset, format=source_format)
+    card = get_card(str(ref.corpus)) if ref.kind == "catalogue" else None
     log = RepairLog()
     if from_hub:
-        docs = load_from_hub(card, lang, split, allow_download=allow_download, repairs=log,
+        if card is None or not ref.lang or not ref.split:
+            raise ConfigError("--from-hub reads a catalogue corpus: give CORPUS/LANG:SPLIT")
+        docs = load_from_hub(card, ref.lang, ref.split, allow_download=allow_download, repairs=log,
                              map_to=map_to, limit=limit)
     else:
         with progress_bar(not quiet) as cb:
-            docs = load_documents(card, lang, split, root=root, repairs=log, map_to=map_to, limit=limit,
-                                  progress=cb)
+            got = Resolver(map_to, root=root).read(ref, progress=cb)
+        docs, log = got.documents, got.repairs
+    src_tagset = (card.tagset if card else source_tagset)
     if fmt == "jsonl":
-        n = writers.write_jsonl(docs, output, corpus=card.id, lang=lang, split=split,
-                                tagset=map_to or card.tagset)
+        n = writers.write_jsonl(docs, output, corpus=card.id if card else ref.spec, lang=ref.lang,
+                                split=ref.split, tagset=map_to or src_tagset)
     elif fmt == "conll":
         n = writers.write_conll(docs, output, scheme=scheme)
     elif fmt == "spacy":
         n = writers.write_spacy(docs, output)
     else:
-        tagset = map_to or card.tagset
+        tagset = map_to or src_tagset
         if tagset is None:
-            raise ConfigError(f"corpus {card.id!r} is unlabelled; --to hf needs labels")
+            raise ConfigError(f"{ref.spec}: unlabelled or of unknown tagset; --to hf needs labels "
+                              f"(--map-to, or --source-tagset for a file)")
         n = writers.write_hf(docs, output, tagset)
     repairs = ", ".join(f"{k}={v}" for k, v in sorted(log.counts.items())) or "none"
     click.echo(f"wrote {n} documents to {output} ({fmt}); repairs: {repairs}", err=True)

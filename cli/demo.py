@@ -104,11 +104,13 @@ class Demo:
         _say("ML backend", f"   serving {self.model_dir.name} at {self.backend.url}")
 
     def create_project(self) -> int:
-        from nerdata.corpora import load_documents
         from nerdata.tagsets import load_tagset
 
+        from .common import read_source
+
         title = f"nerdata demo: {self.corpus} {self.lang}"
-        docs = load_documents(self.corpus, self.lang, "dev", map_to="nerdata", limit=self.n_tasks)
+        docs = read_source(f"{self.corpus}/{self.lang}:dev", map_to="nerdata", limit=self.n_tasks,
+                           quiet=True).documents
         self.gold = {d.id: d for d in docs}
         pid = self.client.get_or_create_project(title, load_tagset("nerdata"))
         self.client.set_overlap(pid, len(ANNOTATORS))

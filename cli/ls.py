@@ -6,13 +6,11 @@ The server comes from ``--url``/``--api-key`` or ``LABEL_STUDIO_URL``/``LABEL_ST
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from nerdata.cli.common import echo_json, progress_bar
-
-CONLL_SUFFIXES = (".conll", ".conllu", ".txt", ".bio", ".iob", ".tsv")
+from nerdata.cli.common import (echo_json, progress_bar, read_source, source_options,
+                                with_source_help)
 
 
 def _client(url: str | None, api_key: str | None):
@@ -29,46 +27,6 @@ def _server_options(f):
     return f
 
 
-def load_source(source: str, *, lang: str | None, split: str | None, limit: int | None,
-                tagset: str, progress=None) -> list:
-    """Documents from a JSONL/CoNLL file or a corpus id (mapped to ``tagset``)."""
-    from dataclasses import replace
-
-    from nerdata.errors import ConfigError, InputError
-
-    path = Path(source)
-    if source == "-" or path.is_file():
-        if source == "-" or path.suffix == ".jsonl":
-            from nerdata.jsonl import read_documents
-
-            docs = read_documents(source)
-        elif path.suffix.lower() in CONLL_SUFFIXES:
-            from nerdata.corpora.readers import read_conll
-
-            docs = read_conll(path, lang=lang)
-        else:
-            raise InputError(f"{source}: unknown file type {path.suffix!r}; use .jsonl (nerdata "
-                             f"documents) or a CoNLL file ({', '.join(CONLL_SUFFIXES)})")
-        if lang:
-            docs = [d if d.lang else replace(d, lang=lang) for d in docs]
-        if split:
-            docs = [d for d in docs if d.meta.get("split") in (None, split)]
-        return docs[:limit] if limit is not None else docs
-    if not lang:
-        raise ConfigError(f"{source!r} is not a file, so it is read as a corpus id: pass --lang")
-    from nerdata.corpora import load_documents
-
-    card_tagset = _card_tagset(source)
-    map_to = tagset if card_tagset not in (None, tagset) else None
-    return load_documents(source, lang=lang, split=split, limit=limit, map_to=map_to, progress=progress)
-
-
-def _card_tagset(corpus_id: str) -> str | None:
-    from nerdata.corpora import get_card
-
-    return get_card(corpus_id).tagset
-
-
 @click.group("ls")
 def ls_group() -> None:
     """Label Studio: push corpora as tasks, pull annotations back."""
@@ -77,7 +35,8 @@ def ls_group() -> None:
 @ls_group.command("push")
 @click.argument("source")
 @click.option("--project", required=True, help="project title (created from --tagset if missing) or id")
-@click.option("--lang", default=None, help="language (ISO 639-3); required for a corpus id")
+@click.option("--lang", default=None, help="language (ISO 639-3) of SOURCE (a bare corpus id, or "
+              "documents without one)")
 @click.option("--split", default=None, help="corpus split: train, dev or test (default: all)")
 @click.option("--limit", type=int, default=None, help="push at most this many documents")
 @click.option("--tagset", default="nerdata", show_default=True,
@@ -90,10 +49,12 @@ def ls_group() -> None:
               help="annotators per task (the project's maximum_annotations)")
 @click.option("--batch-size", type=int, default=1000, show_default=True, help="tasks per import request")
 @click.option("--no-progress", is_flag=True, help="do not draw progress bars")
+@source_options
 @_server_options
+@with_source_help
 def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictions, gold_version,
-             overlap, batch_size, no_progress, url, api_key) -> None:
-    """Push SOURCE (a corpus id, a .jsonl or a CoNLL file) into project PROJECT.
+             overlap, batch_size, no_progress, source_tagset, source_format, url, api_key) -> None:
+    """Push SOURCE into project PROJECT (spans mapped to --tagset; repairs on stderr).
 
     Re-running the same push imports nothing new; an interrupted push resumes.
     """
@@ -104,7 +65,9 @@ def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictio
 
     ts = load_tagset(tagset)
     with progress_bar(not no_progress) as cb:
-        docs = load_source(source, lang=lang, split=split, limit=limit, tagset=tagset, progress=cb)
+        docs = read_source(source, lang=lang, split=split, limit=limit, map_to=tagset,
+                           source_tagset=source_tagset, source_format=source_format,
+                           progress=cb).documents
         client = _client(url, api_key)
         if project.isdigit():
             pid = int(project)

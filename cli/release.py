@@ -1,76 +1,30 @@
 """``nerdata release build|verify|diff|push``: versioned Hugging Face dataset releases.
 
-Input specs for ``--from``: a JSONL file of documents or annotated documents,
-``corpus:ID[/LANG[/SPLIT]]`` (the corpus catalogue) or ``ls:PROJECT`` (a Label Studio
-project, pulled once and kept as an export snapshot whose sha256 goes in the manifest).
+Inputs for ``--from`` are SOURCEs of the one grammar (:mod:`nerdata.corpora.sources`): a
+JSONL file of documents or annotated documents, ``CORPUS/LANG[:SPLIT]`` or the older
+``corpus:ID[/LANG[/SPLIT]]`` (the corpus catalogue), ``ls:PROJECT`` (a Label Studio
+project, pulled once and kept as an export snapshot whose sha256 goes in the manifest), a
+CoNLL file or a directory.
 """
 from __future__ import annotations
 
-import hashlib
 import sys
 import tempfile
 from pathlib import Path
 
 import click
 
-from nerdata.errors import ConfigError
-from nerdata.release.inputs import ReleaseInput, file_sha256, jsonl_input
+from nerdata.release.inputs import ReleaseInput
 
 from .common import echo_json, progress_bar
 
 
-def _corpus_input(spec: str, tagset: str) -> ReleaseInput:
-    from nerdata.corpora import corpus_files, get_card, iter_documents
-    from nerdata.repairs import RepairLog
-
-    parts = spec[len("corpus:"):].split("/")
-    if not parts[0] or len(parts) > 3:
-        raise ConfigError(f"--from {spec!r}: expected corpus:ID, corpus:ID/LANG or corpus:ID/LANG/SPLIT")
-    cid, lang, split = parts[0], (parts[1:2] or [None])[0], (parts[2:3] or [None])[0]
-    card = get_card(cid)
-    files = corpus_files(card, lang, split)
-    details: dict = {"corpus": card.id, "corpus_name": card.name, "lang": lang, "split": split,
-                     "source": dict(card.source), "citation": card.citation,
-                     "licence_note": card.licence.note or None}
-
-    def open_docs(validate: bool = True):
-        log = RepairLog()
-        yield from iter_documents(card, lang, split, repairs=log, map_to=tagset)
-        details["repairs"] = dict(sorted(log.counts.items()))
-
-    return ReleaseInput(spec, "corpus", open_docs, files={f.rel: f.sha256 for f in files},
-                        licence=card.licence.id, details=details)
-
-
-def _label_studio_input(spec: str, workdir: Path, licence: str | None,
-                        adjudicate: str | None) -> ReleaseInput:
-    from nerdata.annotations import iter_annotated, write_annotated
-    from nerdata.label_studio.client import LabelStudioClient
-
-    project = spec[len("ls:"):]
-    if not project:
-        raise ConfigError(f"--from {spec!r}: expected ls:PROJECT (a Label Studio project id)")
-    pulled = LabelStudioClient().pull(project)
-    snapshot = workdir / f"ls-{hashlib.sha1(project.encode()).hexdigest()[:8]}.jsonl"
-    write_annotated(pulled, snapshot, project=project)
-    report = getattr(pulled, "report", None)
-    details = {"project": project, "export_sha256": file_sha256(snapshot)}
-    if report is not None:
-        details.update(project_id=report.project_id, tasks=report.tasks,
-                       annotated_tasks=report.annotated_tasks, annotations=report.annotations)
-    return ReleaseInput(spec, "label-studio",
-                        lambda validate=True: iter_annotated(snapshot, validate=validate),
-                        licence=licence, details=details, adjudicate=adjudicate)
-
-
 def resolve_input(spec: str, tagset: str, workdir: Path, licence: str | None = None,
                   adjudicate: str | None = None) -> ReleaseInput:
-    """A ``--from`` spec as a :class:`ReleaseInput`."""
-    if spec.startswith("corpus:"):
-        return _corpus_input(spec, tagset)
-    if spec.startswith("ls:"):
-        return _label_studio_input(spec, workdir, licence, adjudicate)
-    return jsonl_input(spec, licence=licence, adjudicate=adjudicate)
+    """A ``--from`` SOURCE as a :class:`ReleaseInput` (read by the one data-source resolver)."""
+    from nerdata.corpora.sources import release_input
+
+    return release_input(spec, tagset, workdir, licence, adjudicate)
 
 
 def register(cli: click.Group) -> None:
@@ -82,8 +36,9 @@ def register(cli: click.Group) -> None:
     @click.argument("name")
     @click.option("--version", "version", required=True, help="Semantic version X.Y.Z of the new release.")
     @click.option("--from", "inputs", multiple=True, required=True, metavar="INPUT",
-                  help="Input: FILE.jsonl (documents or annotated documents), corpus:ID[/LANG[/SPLIT]] "
-                       "or ls:PROJECT; repeat for several.")
+                  help="Input SOURCE: FILE.jsonl (documents or annotated documents), "
+                       "CORPUS/LANG[:SPLIT] (or corpus:ID[/LANG[/SPLIT]]), ls:PROJECT, a CoNLL "
+                       "file, a directory...; repeat for several.")
     @click.option("--tagset", default="nerdata", show_default=True,
                   help="Tagset of the release (its IOB2 names are the ClassLabel).")
     @click.option("-o", "--output", "releases_dir", default="releases", show_default=True,

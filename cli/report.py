@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nerdata.cli.common import echo_json, progress_bar
+from nerdata.cli.common import echo_json, progress_bar, read_source
 
 DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
 
@@ -20,19 +20,6 @@ def _is_release(path: Path) -> bool:
     from nerdata.release.store import MANIFEST, list_versions
 
     return path.is_dir() and ((path / MANIFEST).is_file() or bool(list_versions(path)))
-
-
-def _pull(project: str, progress) -> tuple[list, dict]:
-    from nerdata.label_studio.client import LabelStudioClient
-
-    client = LabelStudioClient()
-    pulled = client.pull(project, progress)
-    fixes = pulled.report.fixes
-    if fixes:
-        click.echo(f"label studio: {fixes.total} repairs while converting tasks "
-                   f"({dict(fixes.counts)})", err=True)
-    return list(pulled), {"label studio": client.url, "project": project,
-                          "project id": pulled.report.project_id}
 
 
 def register(cli: click.Group) -> None:
@@ -73,16 +60,19 @@ def register(cli: click.Group) -> None:
                 root = resolve_release_dir(path, release_version)
                 result = write_report(output, release=root, source={"name": str(root)},
                                       progress=cb, **kw)
-            elif source.startswith("ls:") or (source != "-" and not path.exists()
-                                              and not path.suffix):
-                project = source[3:] if source.startswith("ls:") else source
-                items, src = _pull(project, cb)
-                result = write_report(output, items=items, source={"name": f"ls:{project}", **src},
+            elif source.startswith("release:"):
+                from nerdata.corpora.sources import parse_source
+
+                root = Path(str(parse_source(source).path))
+                result = write_report(output, release=root, source={"name": str(root)},
                                       progress=cb, **kw)
             else:
-                from nerdata.cli.agree import load_items
-
-                items = load_items(source, cb)
-                result = write_report(output, items=items, source={"name": source},
-                                      progress=cb, **kw)
+                if source != "-" and not path.exists() and not path.suffix and ":" not in source:
+                    source = f"ls:{source}"  # a bare project title or id
+                got = read_source(source, annotated=True, progress=cb)
+                ident = got.identity[0] if got.identity else {}
+                extra = ({"label studio": ident.get("label studio"), "project": ident.get("project"),
+                          "project id": ident.get("project_id")} if source.startswith("ls:") else {})
+                result = write_report(output, items=got.documents,
+                                      source={"name": source, **extra}, progress=cb, **kw)
         echo_json(result.to_dict())

@@ -16,7 +16,8 @@ import click
 from nerdata.engines.base import ENGINES
 from nerdata.errors import ConfigError
 
-from .common import echo_json, progress_bar
+from .common import (echo_json, progress_bar, read_source, read_source_ref, source_options,
+                     with_source_help)
 
 
 class _TrainGroup(click.Group):
@@ -83,7 +84,9 @@ def register(cli: click.Group) -> None:
                subcommand_metavar="[PLAN.yaml | adapt [ARGS]...]")
     @click.option("--plan", "plan", default=None, metavar="PLAN",
                   help="Plan YAML file or shipped plan name (also accepted as the first argument).")
-    @click.option("--corpus", default=None, help="Train on this corpus id instead of a plan.")
+    @click.option("--corpus", default=None, metavar="SOURCE",
+                  help="Train on this data instead of a plan: a corpus id (with --lang), "
+                       "CORPUS/LANG, a directory of train/dev/test files or a file.")
     @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
     @click.option("--engine", type=click.Choice(ENGINES), default=None,
                   help="Model engine (default: spacy, or the plan's). bilstm-crf: char-CNN + "
@@ -128,7 +131,7 @@ def register(cli: click.Group) -> None:
         if plan and corpus:
             raise ConfigError("give either a PLAN file or --corpus/--lang, not both")
         if plan:
-            p = load_plan(_plan_path(plan))
+            p = load_plan(_plan_path(plan), sources=_sources())
             if engine and engine != p.engine:
                 raise ConfigError(f"--engine {engine} contradicts the plan's engine {p.engine!r}; "
                                   f"edit the plan")
@@ -144,13 +147,12 @@ def register(cli: click.Group) -> None:
                 p = replace(p, model={**p.model, **extra_model},
                             training={**p.training, **extra_train})
         elif corpus:
-            if not langs:
-                raise ConfigError("--corpus needs at least one --lang")
             p = simple_plan(corpus, list(langs), engine=engine or "spacy", epochs=epochs or 30,
                             output=output, tagset=tagset, base_model=base_model,
                             seed=seed or 0, limit=limit,
                             model=_parse_json_opt(model_options, "--model-options"),
-                            training=_parse_json_opt(training_options, "--training-options"))
+                            training=_parse_json_opt(training_options, "--training-options"),
+                            sources=_sources())
         else:
             click.echo(ctx.get_help(), err=True)
             raise ConfigError("nothing to train: give a PLAN file (see --list-plans) or "
@@ -162,7 +164,7 @@ def register(cli: click.Group) -> None:
             return
         with progress_bar(not no_progress) as cb:
             result = run_plan(p, output=output, overwrite=overwrite, progress=cb,
-                              on_stage=_print_stage)
+                              on_stage=_print_stage, sources=_sources())
         for s in result.skipped_eval:
             click.echo(f"not evaluated: {s}", err=True)
         click.echo(result.table())
@@ -221,19 +223,25 @@ def register(cli: click.Group) -> None:
     @click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
     @click.option("--tagset", default=None, help="Fail unless the model was trained on this tagset.")
     @click.option("--device", default=None, help="transformers: auto, cpu or cuda.")
+    @click.option("--lang", default=None, help="Language (ISO 639-3) of documents without one.")
+    @click.option("--split", default=None, help="Only this split of INPUT (train, dev, test).")
     @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-    def predict_cmd(model, input, output, batch_size, tagset, device, no_progress):
-        """Predict entities for JSONL documents (INPUT, '-' for stdin).
+    @source_options
+    @with_source_help
+    def predict_cmd(model, input, output, batch_size, tagset, device, lang, split, no_progress,
+                    source_tagset, source_format):
+        """Predict entities for the documents of INPUT (a SOURCE; '-' for stdin, the default).
 
         Predicted spans replace the input's spans; they start and end on the documents'
         tokens (documents without tokens are split on whitespace).
         """
         from dataclasses import replace
 
-        from nerdata.jsonl import read_documents, write_documents
+        from nerdata.jsonl import write_documents
 
         tagger = _load_model(model, tagset, device)
-        docs = read_documents(input)
+        docs = read_source(input, lang=lang, split=split, source_tagset=source_tagset,
+                           source_format=source_format).documents
         with progress_bar(not no_progress) as cb:
             preds = tagger.predict(docs, batch_size=batch_size, progress=cb)
         n = write_documents((replace(d, spans=tuple(p)) for d, p in zip(docs, preds)), output,
@@ -243,11 +251,14 @@ def register(cli: click.Group) -> None:
 
     @cli.command("evaluate")
     @click.argument("model", type=click.Path(exists=True, file_okay=False))
-    @click.option("--corpus", default=None, help="Evaluate on this corpus id.")
+    @click.option("--corpus", default=None, metavar="SOURCE",
+                  help="Evaluate on this data: a corpus id (with --lang/--split), "
+                       "CORPUS/LANG[:SPLIT], a directory of train/dev/test files...")
     @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (default: all).")
-    @click.option("--split", default="test", show_default=True, help="Split of --corpus.")
-    @click.option("--input", "input_file", default=None,
-                  help="Gold JSONL documents instead of --corpus ('-' for stdin).")
+    @click.option("--split", default=None, help="Split of --corpus (default: test).")
+    @click.option("--input", "input_file", default=None, metavar="SOURCE",
+                  help="Gold documents read whole (a JSONL or CoNLL file, '-' for stdin...) "
+                       "instead of --corpus.")
     @click.option("--input-tagset", default=None,
                   help="Tagset of --input when it is not the model's (mapped with the tagset mapping).")
     @click.option("--limit", type=int, default=None, help="At most this many documents per language.")
@@ -255,8 +266,10 @@ def register(cli: click.Group) -> None:
     @click.option("--device", default=None, help="transformers: auto, cpu or cuda.")
     @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
     @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    @source_options
+    @with_source_help
     def evaluate_cmd(model, corpus, langs, split, input_file, input_tagset, limit, batch_size,
-                     device, as_json, no_progress):
+                     device, as_json, no_progress, source_tagset, source_format):
         """Strict span P/R/F1 of MODEL per language and type (seqeval strict mode)."""
         from nerdata.workflows.evaluation import evaluate_tagger
 
@@ -264,13 +277,13 @@ def register(cli: click.Group) -> None:
             raise ConfigError("give exactly one of --corpus or --input")
         tagger = _load_model(model, None, device)
         tagset = tagger.card.tagset.split("@")[0]
-        docs = _gold_docs(corpus, langs, split, input_file, input_tagset, tagset, limit)
+        docs, src = _gold_docs(corpus, langs, split, input_file, source_tagset or input_tagset,
+                               source_format, tagset, limit)
         with progress_bar(not no_progress) as cb:
             ev = evaluate_tagger(tagger, docs, batch_size=batch_size, progress=cb)
         if as_json:
             echo_json(ev.to_dict())
         else:
-            src = f"{corpus}/{','.join(langs) or 'all'}/{split}" if corpus else input_file
             click.echo(ev.format(title=f"{model} on {src}"))
 
 
@@ -283,48 +296,41 @@ def _load_model(model: str, tagset: str | None, device: str | None):
     return load_tagger(model, **({"device": device} if device else {}))
 
 
-def _gold_docs(corpus, langs, split, input_file, input_tagset, tagset, limit):
-    if corpus:
-        from nerdata.corpora import get_card, load_documents
+def _gold_docs(corpus, langs, split, input_file, source_tagset, source_format, tagset, limit):
+    """Gold documents of --corpus (narrowed to --lang x --split) or --input (whole)."""
+    from dataclasses import replace
 
-        card = get_card(corpus)
-        docs = []
-        for lang in langs or card.languages:
-            if split not in card.splits_for(lang) and not langs:
-                continue  # all languages: skip the ones without this split
-            docs += load_documents(card, lang, split, map_to=tagset, limit=limit)
-        return docs
-    from nerdata.jsonl import read_documents
-    from nerdata.tagsets import load_mapping
+    from nerdata.corpora.sources import parse_source
 
-    docs = read_documents(input_file)
-    if input_tagset and input_tagset != tagset:
-        m = load_mapping(input_tagset, tagset)
-        docs = [m.apply(d) for d in docs]
-    return docs[:limit] if limit else docs
+    ref = parse_source(corpus or input_file, tagset=source_tagset, format=source_format,
+                       limit=limit)
+    if corpus and not ref.splits and ref.kind in ("catalogue", "directory", "release"):
+        ref = ref.narrow(split=split or "test")
+    elif split:
+        ref = ref.narrow(split=split)
+    refs = [replace(ref, langs=(lg,)) for lg in langs] if langs else [ref]
+    docs = []
+    for r in refs:
+        docs += read_source_ref(r, map_to=tagset).documents
+    return docs, ",".join(r.id for r in refs)
+
+
+def _sources():
+    from nerdata.corpora.sources import Resolver
+
+    return Resolver()
 
 
 def _adapt_texts(corpus, langs, text_files, limit):
-    from dataclasses import replace
-
-    from nerdata.doc import Document
-
     if not corpus and not text_files:
         raise ConfigError("give unlabelled text with --corpus ID --lang L or --text FILE")
     docs = []
     if corpus:
-        from nerdata.corpora import load_text
-
         if not langs:
             raise ConfigError("--corpus needs at least one --lang")
         for lang in langs:
-            docs += load_text(corpus, lang, limit=limit)
+            docs += read_source(f"{corpus}/{lang}", limit=limit).documents
     for f in text_files:
-        stream = click.open_file(f, encoding="utf-8")
-        with stream:
-            for i, line in enumerate(stream, 1):
-                line = line.strip()
-                if line:
-                    d = Document.from_dict({"id": f"{f}:{i}", "text": line})
-                    docs.append(replace(d, lang=langs[0]) if len(langs) == 1 else d)
+        docs += read_source(f, source_format="text",
+                            lang=langs[0] if len(langs) == 1 else None).documents
     return docs

@@ -1,8 +1,9 @@
 """``nerdata transfer recommend|matrix|multi-source|report`` and ``nerdata robust``.
 
-Data references: ``corpus/lang`` (``masakhaner1/hau``), ``corpus/lang:split``, a bare
-language code (``hau``: no data, URIEL distances only, unless ``--corpus`` names a default
-corpus), or a ``.jsonl`` (documents) / ``.txt`` (one sentence a line) file.
+Data references are SOURCEs of the one grammar (:mod:`nerdata.corpora.sources`):
+``corpus/lang[:split]`` (``masakhaner1/hau:dev``), a file (CoNLL, JSONL or plain text, told
+apart by content), a directory, a release; plus a bare language code (``hau``: no data,
+URIEL distances only, unless ``--corpus`` names a default corpus).
 """
 from __future__ import annotations
 
@@ -15,62 +16,28 @@ from typing import Any
 import click
 
 from nerdata.engines.base import ENGINES as ENGINE_CHOICES
-from nerdata.errors import ConfigError, InputError
-from nerdata.transfer.recommend import DataRef, FileSource, parse_ref
+from nerdata.errors import ConfigError
 
 from .common import echo_json, progress_bar
 
 
-class CatalogueSource:
-    """A :class:`nerdata.transfer.recommend.DataSource` over the corpus catalogue (and files)."""
+def _ref(text: str, *, lang: str | None = None, default_corpus: str | None = None):
+    """A data reference in the one source grammar; a bare code is a language (URIEL only)
+    unless ``default_corpus`` names its corpus.  ``lang`` labels a file's documents."""
+    from dataclasses import replace
 
-    def __init__(self, map_to: str | None = "nerdata", root: str | None = None) -> None:
-        self.map_to, self.root = map_to, root
-        self.files = FileSource()
-        self._cache: dict[tuple, list] = {}
+    from nerdata.corpora.sources import parse_source
 
-    def is_labelled(self, ref: DataRef) -> bool:
-        if ref.path:
-            return self.files.is_labelled(ref)
-        from nerdata.corpora import get_card
+    ref = parse_source(text, default_corpus=default_corpus, allow_language=True)
+    if lang and ref.kind in ("file", "stdin", "directory") and not ref.langs:
+        ref = replace(ref, langs=(lang,))
+    return ref
 
-        return get_card(self._corpus(ref)).labelled
 
-    def _corpus(self, ref: DataRef) -> str:
-        if not ref.corpus:
-            raise ConfigError(f"{ref.id}: a bare language has no data; write corpus/lang "
-                              f"(e.g. masakhaner1/{ref.lang}) or pass --corpus")
-        return ref.corpus
+def _sources(tagset: str):
+    from nerdata.corpora.sources import Resolver
 
-    def documents(self, ref: DataRef, split: str) -> list:
-        if ref.path:
-            return self.files.documents(ref, split)
-        from nerdata.corpora import get_card, load_documents
-
-        corpus = self._corpus(ref)
-        key = ("docs", corpus, ref.lang, split)
-        if key not in self._cache:
-            card = get_card(corpus)
-            if split not in card.splits_for(ref.lang or ""):
-                raise InputError(f"{corpus}/{ref.lang} has no {split!r} split (it has "
-                                 f"{', '.join(card.splits_for(ref.lang or '')) or 'none'})")
-            self._cache[key] = load_documents(corpus, ref.lang, split, root=self.root,
-                                              map_to=self.map_to)
-        return self._cache[key]
-
-    def text(self, ref: DataRef) -> list:
-        if ref.path:
-            return self.files.text(ref)
-        from nerdata.corpora import get_card, load_text
-
-        corpus = self._corpus(ref)
-        card = get_card(corpus)
-        if card.labelled:
-            return self.documents(ref, ref.split or "train")
-        key = ("text", corpus, ref.lang)
-        if key not in self._cache:
-            self._cache[key] = load_text(corpus, ref.lang, root=self.root)
-        return self._cache[key]
+    return Resolver(map_to=tagset)
 
 
 def _many(values: tuple[str, ...]) -> list[str]:
@@ -153,9 +120,10 @@ def register(cli: click.Group) -> None:
     @transfer.command("recommend")
     @click.option("--target", required=True, help="Target language (ISO 639-3 code).")
     @click.option("--target-data", default=None,
-                  help="Target data: corpus/lang[:split] (labelled, split default train; or "
-                       "unlabelled text, e.g. masakhane-monolingual/hau), or a .jsonl/.txt "
-                       "file. Omit: URIEL distances and source size only.")
+                  help="Target data: a SOURCE (corpus/lang[:split], labelled, split default "
+                       "train, or unlabelled text, e.g. masakhane-monolingual/hau; a CoNLL, "
+                       "JSONL or plain-text file, told apart by content; a directory). Omit: "
+                       "URIEL distances and source size only.")
     @click.option("--candidates", multiple=True, required=True,
                   help="Candidate sources: corpus/lang IDs or languages (repeat, or separate "
                        "with commas/spaces).")
@@ -179,9 +147,9 @@ def register(cli: click.Group) -> None:
         """Rank candidate source data for a target language by each predictor and combined."""
         from nerdata.transfer.recommend import recommend
 
-        src = CatalogueSource(map_to=tagset)
-        cands = [parse_ref(c, default_corpus=corpus) for c in _many(candidates)]
-        tref = parse_ref(target_data, lang=target) if target_data else None
+        src = _sources(tagset)
+        cands = [_ref(c, default_corpus=corpus) for c in _many(candidates)]
+        tref = _ref(target_data, lang=target) if target_data else None
         w = _learnt_weights(weights_from, target)
         w.update(_weights(weights))
         rec = recommend(target, cands, src, target_data=tref, weights=w, max_docs=max_docs)
@@ -232,7 +200,7 @@ def register(cli: click.Group) -> None:
         opts = _engine_options(engine, base_model, device)
         factory = engine_factory(engine, tagset, **opts)
         with progress_bar(progress) as cb:
-            res = run_matrix(_many(langs), corpus, CatalogueSource(map_to=tagset), factory,
+            res = run_matrix(_many(langs), corpus, _sources(tagset), factory,
                              out_dir, targets=_many(targets) or None, epochs=epochs, seed=seed,
                              train_size=train_size, dev_size=dev_size, test_size=test_size,
                              predictor_split=predictor_split, engine=engine,
@@ -282,11 +250,11 @@ def register(cli: click.Group) -> None:
         except ValueError:
             raise ConfigError(f"--seeds {seeds!r}: give integers, e.g. 0,1,2") from None
         opts = _engine_options(engine, base_model, device)
-        test_ref = parse_ref(target_test or f"{corpus}/{target}:test", lang=target)
+        test_ref = _ref(target_test or f"{corpus}/{target}:test", lang=target)
         res = run_multi_source(
-            target, [parse_ref(c, default_corpus=corpus) for c in _many(candidates)],
-            CatalogueSource(map_to=tagset), engine_factory(engine, tagset, **opts), k=k,
-            seeds=seed_list, target_data=parse_ref(target_data, lang=target) if target_data
+            target, [_ref(c, default_corpus=corpus) for c in _many(candidates)],
+            _sources(tagset), engine_factory(engine, tagset, **opts), k=k,
+            seeds=seed_list, target_data=_ref(target_data, lang=target) if target_data
             else None, target_test=test_ref, by=by, epochs=epochs, train_size=train_size,
             dev_size=dev_size, test_size=test_size, log=_log)
         if output:
@@ -336,12 +304,12 @@ def register(cli: click.Group) -> None:
         """F1 on a test set and on perturbed copies (entities / context / both replaced)."""
         from nerdata.transfer.robust import run_robustness
 
-        res = run_robustness(model_dir, parse_ref(data), parse_ref(entities),
-                             CatalogueSource(map_to=tagset),
-                             context_ref=parse_ref(context_data) if context_data else None,
+        res = run_robustness(model_dir, _ref(data), _ref(entities),
+                             _sources(tagset),
+                             context_ref=_ref(context_data) if context_data else None,
                              context_mode=context_mode, kinds=_many((kinds,)), rate=rate,
                              seed=seed, limit=limit, export_dir=export_dir,
-                             unseen_ref=parse_ref(unseen_in) if unseen_in else None)
+                             unseen_ref=_ref(unseen_in) if unseen_in else None)
         _print_table(res.rows())
         if export_dir:
             _log(f"wrote robust.json and perturbed JSONL to {export_dir}")

@@ -7,8 +7,8 @@ and what is known to be wrong with it.  Files live under a *corpora root*
 """
 from __future__ import annotations
 
-import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from importlib import resources
@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from nerdata.errors import ConfigError, NotFoundError
+from nerdata.release.inputs import file_sha256
 
-from .languages import get_language
+from .languages import LANGUAGES, Language, get_language
 
 READERS = ("conll", "tsv", "xtreme-up", "text", "hub-only")
 ENV_ROOT = "NERDATA_CORPORA"
+ENV_CATALOGUE = "NERDATA_CATALOGUE"
+ISO639_3 = re.compile("[a-z]{3}")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ class CorpusCard:
     absent: tuple[Absence, ...]
     checksums: Mapping[str, str]  # relative path -> sha256
     extra_files: Mapping[str, str] = field(default_factory=dict)  # e.g. label lists
+    root: str | None = None  # a user corpus: its files' directory (else the corpora root)
+    language_info: Mapping[str, Language] = field(default_factory=dict)  # codes the table lacks
+    catalogue: str = "shipped"  # where the card comes from: "shipped" or the user catalogue dir
 
     @property
     def labelled(self) -> bool:
@@ -99,8 +105,11 @@ class CorpusCard:
         """Reader options for ``lang`` (card defaults updated by per-language overrides)."""
         return {**self.reader_options, **self.lang_options.get(lang, {})}
 
+    def language(self, lang: str) -> Language:
+        return self.language_info[lang] if lang in self.language_info else get_language(lang)
+
     def script_for(self, lang: str) -> str:
-        return get_language(lang).script
+        return self.language(lang).script
 
     def relpath(self, lang: str, split: str) -> str:
         """Path of one file relative to ``<root>/<id>``."""
@@ -134,6 +143,9 @@ class CorpusCard:
             "known_faults": [dict(f) for f in self.known_faults],
             "absent": [{"reason": a.reason, "langs": list(a.langs), "splits": list(a.splits),
                         "withheld": a.withheld} for a in self.absent],
+            "catalogue": self.catalogue, "root": self.root,
+            "language_info": {k: {"name": v.name, "script": v.script}
+                              for k, v in self.language_info.items()},
         }
 
 
@@ -148,7 +160,8 @@ def _tuple(v: Any) -> tuple:
     return tuple(v) if isinstance(v, (list, tuple)) else (v,)
 
 
-def card_from_dict(data: Mapping[str, Any], where: str = "card") -> CorpusCard:
+def card_from_dict(data: Mapping[str, Any], where: str = "card", catalogue: str = "shipped"
+                   ) -> CorpusCard:
     """Build and check a card from its YAML mapping."""
     def need(key: str) -> Any:
         if key not in data:
@@ -157,8 +170,10 @@ def card_from_dict(data: Mapping[str, Any], where: str = "card") -> CorpusCard:
 
     cid = str(need("id"))
     langs = tuple(str(x) for x in need("languages"))
+    info = _language_info(data.get("language_info") or {}, where)
     for lang in langs:
-        get_language(lang)
+        if lang not in info:
+            get_language(lang)
     reader = dict(data.get("reader") or {})
     fmt = str(reader.pop("format", "hub-only"))
     if fmt not in READERS:
@@ -194,27 +209,79 @@ def card_from_dict(data: Mapping[str, Any], where: str = "card") -> CorpusCard:
         hub=hubinfo, known_faults=tuple(dict(f) for f in data.get("known_faults") or ()),
         absent=absent, checksums={str(k): str(v) for k, v in (data.get("checksums") or {}).items()},
         extra_files={str(k): str(v) for k, v in (files.get("extra") or {}).items()},
+        root=None if files.get("root") is None else str(files["root"]),
+        language_info=info, catalogue=catalogue,
     )
 
 
-@lru_cache(maxsize=1)
-def _load_cards() -> dict[str, CorpusCard]:
+def _language_info(raw: Mapping[str, Any], where: str) -> dict[str, Language]:
+    """``language_info: {xyz: {name: ..., script: ...}}``: languages the table lacks."""
+    out = {}
+    for code, v in raw.items():
+        code = str(code)
+        if not ISO639_3.fullmatch(code):
+            raise ConfigError(f"{where}: language_info key {code!r} is not an ISO 639-3 code "
+                              f"(three lowercase letters)")
+        if not isinstance(v, Mapping) or not v.get("name") or not v.get("script"):
+            raise ConfigError(f"{where}: language_info.{code} needs 'name' and 'script' "
+                              f"(ISO 15924 name, e.g. Latin), got {v!r}")
+        out[code] = Language(code, str(v["name"]), str(v["script"]), v.get("iso1"))
+    return out
+
+
+def user_catalogue_dir() -> Path:
+    """The user catalogue: ``$NERDATA_CATALOGUE``, else ``$XDG_CONFIG_HOME/nerdata/catalogue``
+    (``~/.config/nerdata/catalogue``).  ``nerdata corpora add`` writes cards there; the
+    installed package is never written to."""
+    if os.environ.get(ENV_CATALOGUE):
+        return Path(os.environ[ENV_CATALOGUE]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+    return Path(base) / "nerdata" / "catalogue"
+
+
+def _read_card(text: str, where: str, name: str, catalogue: str) -> CorpusCard:
     import yaml
 
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
+    card = card_from_dict(data, where, catalogue)
+    if card.id != name[:-5]:
+        raise ConfigError(f"{where}: id {card.id!r} does not match the file name")
+    return card
+
+
+@lru_cache(maxsize=1)
+def _shipped_cards() -> dict[str, CorpusCard]:
     cards: dict[str, CorpusCard] = {}
     for res in sorted(_cards_dir().iterdir(), key=lambda r: r.name):
-        if not res.name.endswith(".yaml"):
-            continue
-        where = f"corpora/cards/{res.name}"
-        try:
-            data = yaml.safe_load(res.read_text("utf-8"))
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{where}: not valid YAML: {exc}") from exc
-        card = card_from_dict(data, where)
-        if card.id != res.name[:-5]:
-            raise ConfigError(f"{where}: id {card.id!r} does not match the file name")
+        if res.name.endswith(".yaml"):
+            card = _read_card(res.read_text("utf-8"), f"corpora/cards/{res.name}", res.name, "shipped")
+            cards[card.id] = card
+    return cards
+
+
+@lru_cache(maxsize=8)
+def _user_cards(directory: str, _stamp: tuple) -> dict[str, CorpusCard]:
+    cards: dict[str, CorpusCard] = {}
+    for p in sorted(Path(directory).glob("*.yaml")):
+        card = _read_card(p.read_text("utf-8"), str(p), p.name, directory)
         cards[card.id] = card
     return cards
+
+
+def _load_cards() -> dict[str, CorpusCard]:
+    cards = dict(_shipped_cards())
+    d = user_catalogue_dir()
+    if d.is_dir():
+        stamp = tuple((p.name, p.stat().st_mtime_ns) for p in sorted(d.glob("*.yaml")))
+        for cid, card in _user_cards(str(d.resolve()), stamp).items():
+            if cid in cards:
+                raise ConfigError(f"{d}/{cid}.yaml: corpus id {cid!r} is already a shipped "
+                                  f"corpus; rename the user card (and its id)")
+            cards[cid] = card
+    return dict(sorted(cards.items()))
 
 
 def list_cards() -> list[CorpusCard]:
@@ -259,15 +326,6 @@ def corpora_root(root: str | Path | None = None) -> Path:
         f"no corpora root found (looked at {', '.join(str(c) for c in candidates)}); put the corpora "
         f"in ../shared/corpora, set {ENV_ROOT}=/path/to/corpora, or load a corpus online from its "
         f"Hugging Face id with nerdata.corpora.load_from_hub(card, ..., allow_download=True)")
-
-
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @dataclass
@@ -315,7 +373,7 @@ def corpus_files(corpus_id: str | CorpusCard, lang: str | None = None, split: st
         a = card.absence(lang, split)
         if a is not None:
             raise NotFoundError(f"{card.id}/{lang}/{split} is not in the local copy: {a.reason}")
-    base = corpora_root(root)
+    base = Path(card.root) if card.root else corpora_root(root)
     out: list[CorpusFile] = []
     for lg in ([lang] if lang else card.languages):
         splits = card.splits_for(lg)
@@ -329,8 +387,12 @@ def corpus_files(corpus_id: str | CorpusCard, lang: str | None = None, split: st
             splits = [split]
         for sp in splits:
             rel = f"{card.id}/{card.relpath(lg, sp)}"
-            p = base / rel
+            p = base / (card.relpath(lg, sp) if card.root else rel)
             if not p.is_file():
+                if card.root:
+                    raise NotFoundError(f"{p}: file of {card.id}/{lg}/{sp} is missing from the "
+                                        f"directory the user card {card.catalogue}/{card.id}.yaml "
+                                        f"names; restore it or run `nerdata corpora add` again")
                 raise NotFoundError(f"{p}: file of {card.id}/{lg}/{sp} is missing under the corpora "
                                     f"root {base}; restore the corpora (see MANIFEST.md) or set "
                                     f"{ENV_ROOT}")

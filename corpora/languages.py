@@ -51,3 +51,23 @@ def get_language(code: str) -> Language:
     except KeyError:
         raise NotFoundError(f"unknown language code {code!r}; use an ISO 639-3 code, one of "
                             f"{', '.join(sorted(LANGUAGES))}") from None
+
+
+# ISO 15924 codes of the scripts :func:`nerdata.text.detect_script` names.
+SCRIPTS = {
+    "Latn": "Latin", "Grek": "Greek", "Cyrl": "Cyrillic", "Hebr": "Hebrew", "Arab": "Arabic",
+    "Nkoo": "Nko", "Deva": "Devanagari", "Beng": "Bengali", "Guru": "Gurmukhi",
+    "Gujr": "Gujarati", "Orya": "Odia", "Taml": "Tamil", "Telu": "Telugu", "Knda": "Kannada",
+    "Mlym": "Malayalam", "Sinh": "Sinhala", "Ethi": "Ethiopic", "Tfng": "Tifinagh",
+    "Vaii": "Vai", "Kana": "Kana", "Hani": "Han", "Hang": "Hangul",
+}
+
+
+def script_name(value: str) -> str:
+    """The script name for an ISO 15924 code (``Latn``) or name (``Latin``)."""
+    names = {v.lower(): v for v in SCRIPTS.values()}
+    got = SCRIPTS.get(value[:1].upper() + value[1:].lower()) or names.get(value.lower())
+    if got is None:
+        raise NotFoundError(f"unknown script {value!r}; give an ISO 15924 code or name, one of "
+                            + ", ".join(f"{k} ({v})" for k, v in SCRIPTS.items()))
+    return got

@@ -8,6 +8,7 @@ from typing import Any
 
 from nerdata.progress import ProgressCallback
 from nerdata.repairs import RepairLog
+from nerdata.sources import SourceRead
 from nerdata.text import detect_script
 
 from .catalogue import CorpusCard, corpus_files, get_card, list_cards
@@ -82,7 +83,8 @@ class ValidationReport:
 
 def validate_corpora(corpus_ids: list[str] | None = None, *, root: str | Path | None = None,
                      checksums: bool = True, max_examples: int = 3,
-                     progress: ProgressCallback | None = None) -> ValidationReport:
+                     progress: ProgressCallback | None = None, lang: str | None = None,
+                     split: str | None = None) -> ValidationReport:
     """Read every local file of the given corpora (all when None) and collect the repair report.
 
     A checksum that differs from the card is reported (``checksum-mismatch``), not fatal; only
@@ -96,7 +98,7 @@ def validate_corpora(corpus_ids: list[str] | None = None, *, root: str | Path | 
             rep.skipped.append({"corpus": card.id, "reason": f"no local files (hub: "
                                                              f"{card.hub.id if card.hub else 'none'})"})
             continue
-        todo += [(card, f) for f in corpus_files(card, root=root)]
+        todo += [(card, f) for f in corpus_files(card, lang, split, root=root)]
     for k, (card, f) in enumerate(todo):
         log = RepairLog(max_examples=max_examples)
         n = 0
@@ -113,4 +115,37 @@ def validate_corpora(corpus_ids: list[str] | None = None, *, root: str | Path | 
         rep.totals.update(log.counts)
         if progress:
             progress(k + 1, len(todo), "validating")
+    return rep
+
+
+def source_stats(read: SourceRead, *, scripts: bool = True) -> list[FileStats]:
+    """:func:`corpus_stats` of any data source already read (one entry per split), with the
+    read's repairs on the first entry."""
+    by_split: dict[str, FileStats] = {}
+    for doc in read.documents:
+        sp = str(doc.meta.get("split") or "-")
+        st = by_split.get(sp)
+        if st is None:
+            name = read.ref.spec if sp == "-" else f"{read.ref.spec} [{sp}]"
+            st = by_split[sp] = FileStats("-", doc.lang or "-", sp, name)
+        st.sentences += 1
+        st.tokens += len(doc.tokens)
+        st.entities.update(s.label for s in doc.spans)
+        st.masked.update(s.label for s in doc.masked)
+        if scripts:
+            st.scripts[detect_script(doc.text)] += 1
+    out = list(by_split.values()) or [FileStats("-", read.ref.lang or "-", "-", read.ref.spec)]
+    out[0].repairs = read.repairs
+    return out
+
+
+def validate_source(read: SourceRead) -> ValidationReport:
+    """The repair report of any data source already read (files as its identity lists them)."""
+    rep = ValidationReport()
+    d = read.repairs.to_dict()
+    files = [e.get("file") for e in read.identity if e.get("file")] or [read.ref.spec]
+    rep.files.append({"corpus": "-", "lang": read.ref.lang, "split": read.ref.split,
+                      "file": ", ".join(files), "documents": len(read.documents),
+                      "repairs": d["counts"], "examples": d["examples"], "fatal": d["fatal"]})
+    rep.totals.update(read.repairs.counts)
     return rep

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+import nerdata.corpora  # noqa: F401  registers the default data-source resolver, as the CLI does
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 

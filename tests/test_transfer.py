@@ -9,9 +9,21 @@ import pytest
 from click.testing import CliRunner
 
 from nerdata.doc import Document, Span
-from nerdata.errors import ConfigError
-from nerdata.transfer.recommend import (DataRef, FileSource, combine, overlap_predictors, parse_ref,
-                              profile_documents, recommend, word_key, zscores)
+from nerdata.corpora.sources import Resolver, parse_source
+from nerdata.errors import ConfigError, NotFoundError
+from nerdata.sources import SourceRef
+from nerdata.transfer.recommend import (combine, overlap_predictors, profile_documents, recommend,
+                                        word_key, zscores)
+
+
+def DataRef(lang, corpus=None, split=None):  # noqa: N802  (catalogue reference or bare language)
+    if corpus is None:
+        return SourceRef("language", lang, langs=(lang,))
+    return SourceRef.catalogue(corpus, lang, split)
+
+
+def parse_ref(text, **kw):
+    return parse_source(text, allow_language=True, **kw)
 
 
 def doc(id_, words, ents=(), lang=None):
@@ -101,9 +113,13 @@ def test_parse_ref_forms(tmp_path):
     assert parse_ref("masakhaner1/hau:dev") == DataRef("hau", "masakhaner1", "dev")
     assert parse_ref("hau") == DataRef("hau")
     assert parse_ref("hau", default_corpus="masakhaner1").key == "masakhaner1/hau"
-    assert parse_ref("x.jsonl", lang="hau").path == "x.jsonl"
-    with pytest.raises(ConfigError, match="corpus/lang"):
+    (tmp_path / "x.jsonl").write_text("", "utf-8")
+    got = parse_ref(str(tmp_path / "x.jsonl"), lang="hau")
+    assert got.kind == "file" and got.path == str(tmp_path / "x.jsonl") and got.lang == "hau"
+    with pytest.raises(NotFoundError, match="no such file"):
         parse_ref("a/b/c")
+    with pytest.raises(NotFoundError, match="no such file"):
+        parse_ref("missing.jsonl")
 
 
 def _memory():
@@ -145,7 +161,7 @@ def test_file_source_reads_jsonl_and_txt(tmp_path):
     write_documents(TARGET, j)
     t = tmp_path / "text.txt"
     t.write_text("Musa went to Kano,\n\nKano ya Duniya\n", "utf-8")
-    fs = FileSource()
+    fs = Resolver()
     rj, rt = parse_ref(str(j), lang="hau"), parse_ref(str(t), lang="hau")
     assert fs.is_labelled(rj) and not fs.is_labelled(rt)
     assert [d.id for d in fs.documents(rj, "all")] == ["t1", "t2"]

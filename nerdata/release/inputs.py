@@ -3,9 +3,10 @@
 A :class:`ReleaseInput` may be opened more than once (a build opens it once).  It yields
 :class:`~nerdata.doc.Document` or :class:`~nerdata.annotations.AnnotatedDocument` items.
 
-This core module builds inputs from JSONL files and from in-memory documents.  Corpus
-(``corpus:ID[/LANG[/SPLIT]]``) and Label Studio (``ls:PROJECT``) inputs are resolved by the
-layers that own them (``nerdata.cli.release.resolve_input``): the core never imports them.
+This core module builds inputs from JSONL files and from in-memory documents.  Every other
+way of naming data (a catalogue corpus, ``ls:PROJECT``, a CoNLL file...) is resolved by the
+one data-source resolver, :func:`nerdata.corpora.sources.release_input`: the core never
+imports it.
 """
 from __future__ import annotations
 
@@ -57,6 +58,8 @@ class ReleaseInput:
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes (hex): the one file hash of the project (corpus cards,
+    release manifests, training identities)."""
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while block := fh.read(chunk):

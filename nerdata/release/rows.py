@@ -186,6 +186,32 @@ COLUMN_DOCS = {
 }
 
 
+def release_row_document(row: Mapping[str, Any], names: Sequence[str]) -> Document:
+    """A release row (:func:`document_row`) back as a :class:`Document`."""
+    from nerdata.doc import Span, Token
+    from nerdata.errors import IntegrityError
+    from nerdata.tags import tags_to_spans
+
+    text, tokens, pos = row["text"], [], 0
+    for k, w in enumerate(row["tokens"]):
+        i = text.find(w, pos)
+        if i < 0:
+            raise IntegrityError(f"release row {row['id']!r}: token {k} {w!r} is not in the text "
+                                 f"after offset {pos}; the release is corrupt, rebuild it")
+        tokens.append(Token(i, i + len(w), w))
+        pos = i + len(w)
+    tags = [names[t] for t in row["ner_tags"]]
+    spans = [Span(tokens[a].start, tokens[b - 1].end, lab)
+             for a, b, lab in tags_to_spans(tags, "IOB2", "raise")]
+    masked = [Span(tokens[m["start"]].start, tokens[m["end"] - 1].end, m["label"])
+              for m in row.get("masked_spans") or ()]
+    lang = row.get("lang")
+    return Document(row["id"], text, tuple(tokens), tuple(spans),
+                    None if lang in (None, UNDETERMINED_LANG) else lang,
+                    {"release_split": row.get("split"), "source": row.get("source")},
+                    tuple(masked), frozenset(row.get("missing_labels") or ()))
+
+
 def release_features(names: Sequence[str]):
     """The ``datasets.Features`` of a release with ClassLabel ``names``."""
     from nerdata.errors import require

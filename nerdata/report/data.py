@@ -93,7 +93,7 @@ class ReleaseData:
 def read_release(path: str | Path, version: str | None = None) -> ReleaseData:
     """Manifest + rows of a release (verified), entity counts from the rows."""
     from nerdata.release.store import load_release, read_manifest, resolve_release_dir
-    from nerdata.workflows.training import release_row_document
+    from nerdata.release.rows import release_row_document
 
     root = resolve_release_dir(path, version)
     manifest = read_manifest(root)

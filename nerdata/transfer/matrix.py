@@ -34,7 +34,8 @@ from typing import Any, Callable, Mapping, Sequence
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError
 from nerdata.progress import ProgressCallback
-from nerdata.transfer.recommend import (PREDICTORS, DataProfile, DataRef, DataSource, overlap_predictors,
+from nerdata.sources import SourceRef
+from nerdata.transfer.recommend import (PREDICTORS, DataProfile, DataSource, overlap_predictors,
                               profile_documents, uriel_predictors)
 
 Factory = Callable[[], Any]  # returns a fresh, untrained Tagger
@@ -159,7 +160,7 @@ def run_matrix(langs: Sequence[str], corpus: str, source: DataSource, factory: F
                           f"use a new output directory or the same settings to resume")
     _write_json(out / "config.json", config)
     say = log or (lambda _m: None)
-    refs = {lang: DataRef(lang, corpus) for lang in dict.fromkeys([*langs, *targets])}
+    refs = {lang: SourceRef.catalogue(corpus, lang) for lang in dict.fromkeys([*langs, *targets])}
     test = {t: take(source.documents(refs[t], "test"), test_size, seed) for t in targets}
     scores: dict[str, dict[str, Any]] = _read_json(out / "scores.json")
     profiles: dict[str, DataProfile] = {}
@@ -208,7 +209,7 @@ def run_matrix(langs: Sequence[str], corpus: str, source: DataSource, factory: F
     return res
 
 
-def _trained(lang: str, ref: DataRef, train_docs: list[Document], source: DataSource,
+def _trained(lang: str, ref: SourceRef, train_docs: list[Document], source: DataSource,
              factory: Factory, out: Path, *, epochs: int, seed: int, dev_size: int | None,
              train_options: Mapping[str, Any], say: Callable[[str], None]):
     from nerdata.engines.base import CARD_FILE, load_tagger

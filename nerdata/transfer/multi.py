@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from nerdata.errors import ConfigError
-from nerdata.transfer.recommend import (DataRef, DataSource, Recommendation, profile_documents, rank,
+from nerdata.sources import SourceRef
+from nerdata.transfer.recommend import (DataSource, Recommendation, profile_documents, rank,
                               recommend)
 from nerdata.transfer.matrix import Factory, score_tagger, take
 
@@ -68,9 +69,9 @@ def choose(rec: Recommendation, k: int, by: str = "combined") -> list[str]:
     return order[:k]
 
 
-def run_multi_source(target: str, candidates: Sequence[DataRef], source: DataSource,
+def run_multi_source(target: str, candidates: Sequence[SourceRef], source: DataSource,
                      factory: Factory, *, k: int = 2, seeds: Sequence[int] = (0, 1, 2),
-                     target_data: DataRef | None = None, target_test: DataRef,
+                     target_data: SourceRef | None = None, target_test: SourceRef,
                      by: str = "combined", epochs: int = 10, train_size: int | None = None,
                      dev_size: int | None = None, test_size: int | None = None,
                      weights: Mapping[str, float] | None = None,

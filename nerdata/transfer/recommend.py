@@ -35,8 +35,8 @@ labelled data (every predictor), unlabelled text (no entity predictors) or nothi
 distances and source size only); :class:`Recommendation` says which predictors were used
 and why the others were not.
 
-Data is reached through a :class:`DataSource` (the CLI passes one backed by
-:mod:`nerdata.corpora`); this module never imports the catalogue.
+Data is reached through a :class:`nerdata.sources.Sources` resolver (the CLI passes
+:class:`nerdata.corpora.sources.Resolver`); this module never imports the catalogue.
 """
 from __future__ import annotations
 
@@ -44,11 +44,11 @@ import math
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
-from nerdata.doc import Document, whitespace_tokens
-from nerdata.errors import ConfigError, InputError, NotFoundError
+from nerdata.doc import Document
+from nerdata.errors import ConfigError, InputError
+from nerdata.sources import SourceRef, Sources
 
 OVERLAP_PREDICTORS = ("entity_overlap", "entity_overlap_rate", "token_overlap",
                       "vocab_jaccard", "target_coverage")
@@ -66,83 +66,10 @@ DEFAULT_WEIGHTS: dict[str, float] = {
 
 
 # ----------------------------------------------------------------------------- data refs
-@dataclass(frozen=True)
-class DataRef:
-    """``corpus/lang[:split]`` (catalogue data), a bare language, or a ``.jsonl``/``.txt`` path."""
-
-    lang: str | None
-    corpus: str | None = None
-    split: str | None = None
-    path: str | None = None
-
-    @property
-    def id(self) -> str:
-        if self.path:
-            return self.path
-        base = f"{self.corpus}/{self.lang}" if self.corpus else str(self.lang)
-        return f"{base}:{self.split}" if self.split else base
-
-    @property
-    def key(self) -> str:
-        """The id without the split: how candidates are named in results."""
-        return self.path or (f"{self.corpus}/{self.lang}" if self.corpus else str(self.lang))
-
-
-def parse_ref(text: str, *, default_corpus: str | None = None, lang: str | None = None) -> DataRef:
-    """``masakhaner1/hau``, ``masakhaner1/hau:dev``, ``hau`` or a file path."""
-    s = text.strip()
-    if not s:
-        raise ConfigError("empty data reference; give corpus/lang (masakhaner1/hau), a "
-                          "language code or a .jsonl/.txt path")
-    if s.endswith((".jsonl", ".txt")) or Path(s).is_file():
-        return DataRef(lang=lang, path=s)
-    split = None
-    if ":" in s:
-        s, split = s.rsplit(":", 1)
-    if "/" in s:
-        corpus, _, code = s.partition("/")
-        if not corpus or not code or "/" in code:
-            raise ConfigError(f"bad data reference {text!r}; expected corpus/lang[:split], "
-                              f"e.g. masakhaner1/hau or masakhaner1/hau:dev")
-        return DataRef(lang=code, corpus=corpus, split=split)
-    return DataRef(lang=s, corpus=default_corpus, split=split)
-
-
-class DataSource(Protocol):
-    """Where documents and text come from (the CLI passes one backed by the catalogue)."""
-
-    def is_labelled(self, ref: DataRef) -> bool: ...
-
-    def documents(self, ref: DataRef, split: str) -> list[Document]: ...
-
-    def text(self, ref: DataRef) -> list[Document]:
-        """Unlabelled documents (spans, if any, are ignored)."""
-
-
-class FileSource:
-    """Reads ``.jsonl`` (labelled documents) and ``.txt`` (one sentence a line) paths."""
-
-    def is_labelled(self, ref: DataRef) -> bool:
-        return bool(ref.path) and str(ref.path).endswith(".jsonl")
-
-    def documents(self, ref: DataRef, split: str) -> list[Document]:
-        from nerdata.jsonl import read_documents
-
-        if not ref.path or not str(ref.path).endswith(".jsonl"):
-            raise InputError(f"{ref.id}: not a .jsonl document file")
-        return read_documents(ref.path)
-
-    def text(self, ref: DataRef) -> list[Document]:
-        if not ref.path:
-            raise InputError(f"{ref.id}: not a file")
-        if str(ref.path).endswith(".jsonl"):
-            return self.documents(ref, "all")
-        p = Path(ref.path)
-        if not p.exists():
-            raise NotFoundError(f"{p}: no such file")
-        lines = [ln.strip() for ln in p.read_text("utf-8-sig").splitlines()]
-        return [Document(f"{p.name}:{n}", ln, whitespace_tokens(ln), lang=ref.lang)
-                for n, ln in enumerate(lines, 1) if ln]
+# Sources are :class:`nerdata.sources.SourceRef` values (``CORPUS/LANG[:SPLIT]``, a bare
+# language: URIEL only, a file...), parsed by ``nerdata.corpora.sources.parse_source`` and
+# read by a :class:`nerdata.sources.Sources` resolver the caller passes in.
+DataSource = Sources
 
 
 # ----------------------------------------------------------------------------- profiles
@@ -326,7 +253,7 @@ class Recommendation:
                 for i, c in enumerate(order)]
 
 
-def target_profile(target: str, ref: DataRef | None, source: DataSource, *,
+def target_profile(target: str, ref: SourceRef | None, source: Sources, *,
                    split: str = "train", max_docs: int | None = None) -> tuple[DataProfile | None, str]:
     """The target's profile and kind (labelled | text | none)."""
     if ref is None:
@@ -338,9 +265,9 @@ def target_profile(target: str, ref: DataRef | None, source: DataSource, *,
     return profile_documents(docs, ref.id, target, labelled=False), "text"
 
 
-def source_profile(ref: DataRef, source: DataSource, *, split: str = "train",
+def source_profile(ref: SourceRef, source: Sources, *, split: str = "train",
                    max_docs: int | None = None) -> DataProfile | None:
-    if ref.corpus is None and ref.path is None:
+    if not ref.has_data:
         return None  # a bare language: URIEL only
     if not source.is_labelled(ref):
         raise ConfigError(f"candidate {ref.id}: unlabelled data cannot be a transfer source; "
@@ -349,8 +276,8 @@ def source_profile(ref: DataRef, source: DataSource, *, split: str = "train",
     return profile_documents(docs, ref.key, ref.lang)
 
 
-def recommend(target: str, candidates: Sequence[DataRef], source: DataSource, *,
-              target_data: DataRef | None = None, weights: Mapping[str, float] | None = None,
+def recommend(target: str, candidates: Sequence[SourceRef], source: Sources, *,
+              target_data: SourceRef | None = None, weights: Mapping[str, float] | None = None,
               target_split: str = "train", source_split: str = "train",
               max_docs: int | None = None,
               profiles: Mapping[str, DataProfile | None] | None = None) -> Recommendation:

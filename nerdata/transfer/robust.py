@@ -16,7 +16,8 @@ from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError, IntegrityError
 from nerdata.transfer.perturb import (KINDS, ContextReplacer, EmbeddingNeighbours, EntityPool,
                             FrequencyBands, check_perturbation, perturb)
-from nerdata.transfer.recommend import DataRef, DataSource
+from nerdata.sources import SourceRef
+from nerdata.transfer.recommend import DataSource
 from nerdata.transfer.matrix import take
 
 
@@ -73,8 +74,8 @@ def evaluate_robustness(tagger: Any, docs: Sequence[Document], *, pool: EntityPo
 
 
 
-def context_replacer(mode: str, data_ref: DataRef, source: DataSource, *,
-                     context_ref: DataRef | None = None, tagger=None,
+def context_replacer(mode: str, data_ref: SourceRef, source: DataSource, *,
+                     context_ref: SourceRef | None = None, tagger=None,
                      exclude: Sequence[str] = ()) -> ContextReplacer:
     """Frequency bands from the language's data (default: the data's own train split), or
     embedding neighbours of ``tagger`` restricted to words of that data."""
@@ -85,7 +86,7 @@ def context_replacer(mode: str, data_ref: DataRef, source: DataSource, *,
         if not data_ref.corpus:
             raise ConfigError(f"{data_ref.id}: give --context-data (same-language text or "
                               f"training data for word frequencies)")
-        ref = DataRef(data_ref.lang, data_ref.corpus, "train")
+        ref = SourceRef.catalogue(str(data_ref.corpus), data_ref.lang, "train")
     if mode == "embedding":
         labelled = source.is_labelled(ref)
         docs = source.documents(ref, ref.split or "train") if labelled else source.text(ref)
@@ -103,11 +104,11 @@ def context_replacer(mode: str, data_ref: DataRef, source: DataSource, *,
     return bands
 
 
-def run_robustness(model_dir: str | Path, data_ref: DataRef, entities_ref: DataRef,
-                   source: DataSource, *, context_ref: DataRef | None = None,
+def run_robustness(model_dir: str | Path, data_ref: SourceRef, entities_ref: SourceRef,
+                   source: DataSource, *, context_ref: SourceRef | None = None,
                    context_mode: str = "frequency", kinds: Sequence[str] = KINDS,
                    rate: float = 0.5, seed: int = 0, limit: int | None = None,
-                   unseen_ref: DataRef | None = None,
+                   unseen_ref: SourceRef | None = None,
                    export_dir: str | Path | None = None, progress=None) -> RobustnessResult:
     """Score the model in ``model_dir`` on ``data_ref`` and its perturbed copies."""
     from nerdata.engines.base import load_tagger

@@ -23,9 +23,11 @@ previous stage's weights (see :mod:`nerdata.workflows.training` for the runner):
         data: [{corpus: il-ner, langs: [urd]}]
         rehearsal: 0.5             # mix in earlier stages' data (all | N | RATIO); default none
 
-A data entry is one of ``{corpus, langs|lang, splits, limit}``, ``{jsonl: PATH, tagset}``
-(documents in our JSONL; ``tagset`` = their tagset when it is not the plan's) or
-``{release: PATH, langs, splits, limit}``.  A stage's ``dev`` defaults to the dev split of
+A data entry is one of ``{source: SOURCE, tagset, format, langs, splits, limit}`` (any form
+of the data-source grammar, :mod:`nerdata.corpora.sources`: ``CORPUS/LANG[:SPLIT]``, a CoNLL,
+JSONL or text file, a directory of train/dev/test files, a release), ``{corpus, langs|lang,
+splits, limit}``, ``{jsonl: PATH, tagset}`` (documents in our JSONL; ``tagset`` = their
+tagset when it is not the plan's) or ``{release: PATH, langs, splits, limit}``.  A stage's ``dev`` defaults to the dev split of
 its corpus entries.  Every problem is a :class:`~nerdata.errors.ConfigError` naming the
 file, the key path (``stages[1].data[0].langs[2]``), the value and the valid options.
 """
@@ -37,11 +39,13 @@ from typing import Any, Mapping
 
 from nerdata.engines.base import ENGINES
 from nerdata.errors import ConfigError, NerdataError
+from nerdata.sources import SourceRef, Sources, default_sources
 
 TOP_KEYS = ("name", "description", "engine", "base_model", "tagset", "seed", "output", "model",
             "training", "evaluate", "stages")
 STAGE_KEYS = ("name", "data", "dev", "epochs", "training", "rehearsal")
-DATA_KEYS = {"corpus": ("corpus", "lang", "langs", "splits", "split", "limit"),
+DATA_KEYS = {"source": ("source", "lang", "langs", "splits", "split", "limit", "tagset", "format"),
+             "corpus": ("corpus", "lang", "langs", "splits", "split", "limit"),
              "jsonl": ("jsonl", "tagset", "limit"),
              "release": ("release", "lang", "langs", "splits", "split", "limit")}
 EVAL_KEYS = ("splits", "data")
@@ -49,29 +53,10 @@ DEFAULT_EVAL_SPLITS = ("dev", "test")
 
 
 @dataclass(frozen=True)
-class DataRef:
-    """One data entry: a corpus (langs x splits), a JSONL file or a release."""
-
-    kind: str  # corpus | jsonl | release
-    where: str  # "plan.yaml: stages[0].data[1]"
-    corpus: str | None = None
-    langs: tuple[str, ...] = ()
-    splits: tuple[str, ...] = ("train",)
-    path: str | None = None
-    tagset: str | None = None  # jsonl: the documents' tagset
-    limit: int | None = None  # at most this many documents per (lang, split) / file
-
-    def describe(self) -> str:
-        if self.kind == "corpus":
-            return f"{self.corpus}:{'+'.join(self.langs)}:{'+'.join(self.splits)}"
-        return f"{self.kind}:{self.path}"
-
-
-@dataclass(frozen=True)
 class Stage:
     name: str
-    data: tuple[DataRef, ...]
-    dev: tuple[DataRef, ...] | None  # None: dev splits of the corpus entries
+    data: tuple[SourceRef, ...]
+    dev: tuple[SourceRef, ...] | None  # None: dev splits of the corpus entries
     epochs: int
     training: Mapping[str, Any] = field(default_factory=dict)
     rehearsal: str | None = None  # all | N | RATIO of the earlier stages' data (None: none)
@@ -85,7 +70,7 @@ class Plan:
     seed: int
     output: str
     stages: tuple[Stage, ...]
-    evaluate: tuple[DataRef, ...]  # corpus refs; splits = evaluation splits (where available)
+    evaluate: tuple[SourceRef, ...]  # corpus refs; splits = evaluation splits (where available)
     base_model: str | None = None
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
@@ -95,8 +80,15 @@ class Plan:
 
 # ---------------------------------------------------------------------------- helpers
 class _Ctx:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, sources: Sources | None) -> None:
         self.source = source
+        self._sources = sources
+
+    @property
+    def sources(self) -> Sources:
+        if self._sources is None:
+            self._sources = default_sources()
+        return self._sources
 
     def fail(self, path: str, msg: str) -> ConfigError:
         return ConfigError(f"{self.source}: {path or 'top level'}: {msg}")
@@ -143,17 +135,15 @@ class _Ctx:
 
 
 def _card(ctx: _Ctx, corpus: str, path: str):
-    from nerdata.corpora import get_card, list_cards
-
     try:
-        return get_card(corpus)
+        return ctx.sources.corpus(corpus)
     except NerdataError:
-        known = ", ".join(c.id for c in list_cards() if c.labelled)
+        known = ", ".join(c.id for c in ctx.sources.corpora() if c.labelled)
         raise ctx.fail(path, f"unknown corpus {corpus!r}; labelled corpora: {known}") from None
 
 
 def _corpus_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str,
-                default_splits: tuple[str, ...], *, eval_set: bool = False) -> DataRef:
+                default_splits: tuple[str, ...], *, eval_set: bool = False) -> SourceRef:
     corpus = obj["corpus"]
     if not isinstance(corpus, str):
         raise ctx.fail(f"{path}.corpus", f"expected a corpus id, got {corpus!r}")
@@ -186,7 +176,7 @@ def _corpus_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str,
                                    f"{', '.join(card.splits_for(lang))}")
     _check_mapping(ctx, card.tagset, tagset, path)
     limit = ctx.pos_int(obj.get("limit"), f"{path}.limit", allow_none=True)
-    return DataRef("corpus", f"{ctx.source}: {path}", corpus, langs, splits, limit=limit)
+    return SourceRef.catalogue(corpus, langs, splits, limit=limit, where=f"{ctx.source}: {path}")
 
 
 def _check_mapping(ctx: _Ctx, source: str | None, target: str, path: str) -> None:
@@ -202,7 +192,7 @@ def _check_mapping(ctx: _Ctx, source: str | None, target: str, path: str) -> Non
 
 
 def _data_ref(ctx: _Ctx, obj: Any, path: str, tagset: str, base_dir: Path,
-              default_splits: tuple[str, ...]) -> DataRef:
+              default_splits: tuple[str, ...]) -> SourceRef:
     if not isinstance(obj, Mapping):
         raise ctx.fail(path, f"expected a data entry (a mapping with one of "
                              f"{', '.join(DATA_KEYS)}), got {obj!r}")
@@ -214,6 +204,8 @@ def _data_ref(ctx: _Ctx, obj: Any, path: str, tagset: str, base_dir: Path,
     ctx.keys(obj, DATA_KEYS[kind], path)
     if kind == "corpus":
         return _corpus_ref(ctx, obj, path, tagset, default_splits)
+    if kind == "source":
+        return _source_ref(ctx, obj, path, tagset, base_dir, default_splits)
     raw = obj[kind]
     if not isinstance(raw, str) or not raw:
         raise ctx.fail(f"{path}.{kind}", f"expected a path, got {raw!r}")
@@ -227,14 +219,46 @@ def _data_ref(ctx: _Ctx, obj: Any, path: str, tagset: str, base_dir: Path,
         src = obj.get("tagset")
         if src is not None:
             _check_mapping(ctx, str(src), tagset, f"{path}.tagset")
-        return DataRef("jsonl", f"{ctx.source}: {path}", path=str(p), splits=(),
-                       tagset=None if src is None else str(src), limit=limit)
+        return SourceRef("file", str(p), path=str(p), tagset=None if src is None else str(src),
+                         format="jsonl", limit=limit, where=f"{ctx.source}: {path}")
     if not p.exists():
         raise ctx.fail(f"{path}.release", f"release {str(p)!r} does not exist")
     langs = ctx.str_list(obj, "lang", "langs", path)
     splits = ctx.str_list(obj, "split", "splits", path) or default_splits
-    return DataRef("release", f"{ctx.source}: {path}", path=str(p), langs=langs, splits=splits,
-                   limit=limit)
+    return SourceRef("release", str(p), path=str(p), langs=langs, splits=splits, limit=limit,
+                     where=f"{ctx.source}: {path}")
+
+
+def _source_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str, base_dir: Path,
+                default_splits: tuple[str, ...]) -> SourceRef:
+    """``{source: SPEC}``: any form of the data-source grammar (a catalogue corpus, a CoNLL
+    or JSONL file, a directory, a release, ls:PROJECT); relative paths against the plan."""
+    spec = obj["source"]
+    if not isinstance(spec, str) or not spec:
+        raise ctx.fail(f"{path}.source", f"expected a data source (CORPUS/LANG[:SPLIT], a file, "
+                                         f"a directory, a release), got {spec!r}")
+    if (base_dir / spec).exists() and not Path(spec).is_absolute():
+        spec = str(base_dir / spec)
+    limit = ctx.pos_int(obj.get("limit"), f"{path}.limit", allow_none=True)
+    src = obj.get("tagset")
+    if src is not None:
+        _check_mapping(ctx, str(src), tagset, f"{path}.tagset")
+    try:
+        ref = ctx.sources.parse(spec, tagset=None if src is None else str(src),
+                                format=obj.get("format"), limit=limit, where=f"{ctx.source}: {path}")
+    except NerdataError as exc:
+        raise ctx.fail(f"{path}.source", str(exc)) from None
+    from dataclasses import replace
+
+    langs = ctx.str_list(obj, "lang", "langs", path) or ref.langs
+    splits = ctx.str_list(obj, "split", "splits", path) or ref.splits
+    if ref.kind == "catalogue":
+        return _corpus_ref(ctx, {"corpus": ref.corpus, "langs": list(langs),
+                                 "splits": list(splits or default_splits),
+                                 **({"limit": limit} if limit else {})}, path, tagset, default_splits)
+    if ref.kind == "release":
+        splits = splits or default_splits
+    return replace(ref, langs=tuple(langs), splits=tuple(splits))
 
 
 def _rehearsal(ctx: _Ctx, val: Any, path: str, *, first: bool) -> str | None:
@@ -256,7 +280,7 @@ def _rehearsal(ctx: _Ctx, val: Any, path: str, *, first: bool) -> str | None:
 
 
 def _data_list(ctx: _Ctx, val: Any, path: str, tagset: str, base_dir: Path,
-               default_splits: tuple[str, ...]) -> tuple[DataRef, ...]:
+               default_splits: tuple[str, ...]) -> tuple[SourceRef, ...]:
     if isinstance(val, Mapping):
         val = [val]
     if not isinstance(val, list) or not val:
@@ -266,11 +290,13 @@ def _data_list(ctx: _Ctx, val: Any, path: str, tagset: str, base_dir: Path,
 
 
 # ---------------------------------------------------------------------------- parsing
-def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".") -> Plan:
-    """Validate a plan given as a mapping (``source`` names it in errors)."""
+def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".",
+               sources: Sources | None = None) -> Plan:
+    """Validate a plan given as a mapping (``source`` names it in errors); catalogue entries
+    are checked against ``sources`` (default: the registered data-source resolver)."""
     from nerdata.tagsets import list_tagsets, load_tagset
 
-    ctx = _Ctx(source)
+    ctx = _Ctx(source, sources)
     base = Path(base_dir)
     top = ctx.keys(data, TOP_KEYS, "")
     for req in ("name", "stages"):
@@ -334,9 +360,14 @@ def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".")
         evals = []
         for i, obj in enumerate(raw):
             p = f"evaluate.data[{i}]"
-            ctx.keys(obj, ("corpus", "lang", "langs", "limit"), p)
-            if "corpus" not in obj:
-                raise ctx.fail(p, "an evaluation entry needs 'corpus' (and optionally 'langs')")
+            ctx.keys(obj, ("corpus", "source", "lang", "langs", "limit"), p)
+            if ("corpus" in obj) == ("source" in obj):
+                raise ctx.fail(p, "an evaluation entry needs 'corpus' or 'source' (and "
+                                  "optionally 'langs')")
+            if "source" in obj:
+                evals.append(_source_ref(ctx, {**obj, "splits": list(splits)}, p, tagset,
+                                         base, splits))
+                continue
             evals.append(_corpus_ref(ctx, {**obj, "splits": list(splits)}, p, tagset, splits,
                                      eval_set=True))
         evaluate = tuple(evals)
@@ -344,16 +375,16 @@ def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".")
         pairs: dict[str, list[str]] = {}
         for s in stages:
             for r in s.data:
-                if r.kind == "corpus":
+                if r.kind == "catalogue":
                     pairs.setdefault(r.corpus, [])
                     pairs[r.corpus] += [lg for lg in r.langs if lg not in pairs[r.corpus]]
-        evaluate = tuple(DataRef("corpus", f"{source}: evaluate (default)", c, tuple(lgs),
-                                 tuple(splits)) for c, lgs in pairs.items())
+        evaluate = tuple(SourceRef.catalogue(c, lgs, splits, where=f"{source}: evaluate (default)")
+                         for c, lgs in pairs.items())
     return Plan(name.strip(), engine, tagset, seed, output, tuple(stages), evaluate,
                 base_model, model, training, str(top.get("description", "")), source)
 
 
-def load_plan(path: str | Path) -> Plan:
+def load_plan(path: str | Path, sources: Sources | None = None) -> Plan:
     """Read and validate a plan YAML file (relative data paths resolve against its folder)."""
     import yaml
 
@@ -367,7 +398,7 @@ def load_plan(path: str | Path) -> Plan:
         data = yaml.safe_load(p.read_text("utf-8"))
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML: {exc}") from exc
-    return parse_plan(data, source=str(p), base_dir=p.parent)
+    return parse_plan(data, source=str(p), base_dir=p.parent, sources=sources)
 
 
 def example_plans() -> dict[str, Path]:
@@ -376,25 +407,52 @@ def example_plans() -> dict[str, Path]:
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
 
 
+def _slug_name(text: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "data"
+
+
 def simple_plan(corpus: str, langs: list[str] | tuple[str, ...], *, engine: str = "spacy",
                 epochs: int = 30, output: str | None = None, tagset: str = "nerdata",
                 base_model: str | None = None, seed: int = 0,
                 model: Mapping[str, Any] | None = None,
                 training: Mapping[str, Any] | None = None, limit: int | None = None,
-                rehearsal: str | None = None) -> Plan:
+                rehearsal: str | None = None, sources: Sources | None = None) -> Plan:
     """One stage: train on ``corpus`` x ``langs`` (train split), evaluate on their dev/test
-    (``rehearsal``: mix in the data ``base_model`` learnt from)."""
-    data: dict[str, Any] = {"corpus": corpus, "langs": list(langs)}
-    if limit is not None:
-        data["limit"] = limit
-    name = f"{corpus}-{'-'.join(langs)}"
+    (``rehearsal``: mix in the data ``base_model`` learnt from).
+
+    ``corpus`` is a catalogue id (``ID`` with ``langs``, or ``ID/LANG``) or any other data
+    source (a directory of train/dev/test files, a CoNLL or JSONL file, a release): its
+    train split is trained on (the whole file when it has no splits), its dev split is the
+    early-stopping set and its dev/test splits are evaluated, where it has them."""
+    ref = (sources if sources is not None else default_sources()).parse(corpus)
+    lim = {"limit": limit} if limit is not None else {}
+    dev = None
+    if ref.kind == "catalogue":
+        langs = list(langs) or list(ref.langs)
+        if not langs:
+            raise ConfigError(f"training on corpus {ref.corpus!r} needs at least one language "
+                              f"(--lang L, or {ref.corpus}/L)")
+        data: dict[str, Any] = {"corpus": ref.corpus, "langs": list(langs), **lim}
+        evaluate = [{"corpus": ref.corpus, "langs": list(langs), **lim}]
+        name = f"{ref.corpus}-{'-'.join(langs)}"
+    else:
+        split = {"split": "train"} if ref.kind in ("directory", "release") else {}
+        lg = {"langs": list(langs)} if langs else {}
+        data = {"source": corpus, **split, **lg, **lim}
+        evaluate = [{"source": corpus, **lg, **lim}] if split else []
+        if split:
+            dev = [{"source": corpus, "split": "dev", **lg, **lim}]
+        name = _slug_name(Path(str(ref.path or corpus)).name) + (f"-{'-'.join(langs)}" if langs else "")
     raw = {"name": name, "engine": engine, "tagset": tagset, "seed": seed,
            "output": output or f"runs/{name}", "model": dict(model or {}),
            "training": dict(training or {}),
-           "stages": [{"name": "+".join(langs), "epochs": epochs, "data": [data],
+           "stages": [{"name": "+".join(langs) or "data", "epochs": epochs, "data": [data],
+                       **({"dev": dev} if dev else {}),
                        **({"rehearsal": rehearsal} if rehearsal else {})}]}
     if base_model:
         raw["base_model"] = base_model
-    if limit is not None:
-        raw["evaluate"] = {"data": [{"corpus": corpus, "langs": list(langs), "limit": limit}]}
-    return parse_plan(raw, source="command line")
+    if limit is not None or ref.kind != "catalogue":
+        raw["evaluate"] = {"data": evaluate}
+    return parse_plan(raw, source="command line", sources=sources)

@@ -11,8 +11,9 @@ has them).  It writes, under the plan's output directory::
     scores.csv              the same, long form, with P/R/support
     plan_report.json        plan, per-stage training logs, evaluations, final model path
 
-Corpora are read with :func:`nerdata.corpora.load_documents` (imported inside functions:
-the runner composes the corpus layer with the engines; the core modules never import it).
+Data is read through a :class:`nerdata.sources.Sources` resolver passed in by the caller (the
+CLI passes :class:`nerdata.corpora.sources.Resolver`; library callers get the one
+:mod:`nerdata.corpora` registers): this layer never imports the corpus catalogue.
 The library reports progress through callbacks and never prints.
 """
 from __future__ import annotations
@@ -27,10 +28,11 @@ from typing import Any, Callable, Sequence
 
 from nerdata.doc import Document
 from nerdata.engines.base import get_engine
-from nerdata.errors import AlreadyExistsError, ConfigError, IntegrityError, NotFoundError
+from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.workflows.evaluation import evaluate_tagger, format_table
-from nerdata.workflows.plans import DataRef, Plan
+from nerdata.workflows.plans import Plan
 from nerdata.progress import ProgressCallback
+from nerdata.sources import SourceRef, Sources, default_sources
 
 TABLE_FILE = "f1_table.csv"
 SCORES_FILE = "scores.csv"
@@ -97,158 +99,55 @@ class PlanResult:
 
 
 # ---------------------------------------------------------------------------- data
-def file_identity(path: str | Path) -> dict[str, Any]:
-    from nerdata.corpora import file_sha256
-
-    return {"file": str(path), "sha256": file_sha256(path)}
+def _sources(sources: Sources | None) -> Sources:
+    return sources if sources is not None else default_sources()
 
 
-def load_ref(ref: DataRef, tagset: str, *, split: str | None = None,
-             progress: ProgressCallback | None = None) -> tuple[list[Document], list[dict]]:
-    """Documents of one data entry (mapped to ``tagset``) and their identity entries.
+def load_ref(ref: SourceRef, tagset: str, *, split: str | None = None,
+             progress: ProgressCallback | None = None, sources: Sources | None = None
+             ) -> tuple[list[Document], list[dict]]:
+    """Documents of one data entry (mapped to ``tagset``) and their identity entries, read
+    by ``sources`` (the data-source resolver; default: the registered one).
 
-    ``split`` narrows a corpus/release entry to one of its splits."""
-    splits = (split,) if split else ref.splits
-    docs: list[Document] = []
-    ident: list[dict[str, Any]] = []
-    if ref.kind == "corpus":
-        from nerdata.corpora import corpus_files, load_documents
-
-        for lang in ref.langs:
-            for sp in splits:
-                got = load_documents(ref.corpus, lang, sp, map_to=tagset, limit=ref.limit,
-                                     progress=progress)
-                docs += got
-                ident.append({"source": f"{ref.corpus}/{lang}:{sp}", "documents": len(got),
-                              **({"limit": ref.limit} if ref.limit else {})})
-                for f in corpus_files(ref.corpus, lang, sp):
-                    ident.append({"corpus": ref.corpus, "lang": lang, "split": sp,
-                                  "file": f.rel, "sha256": f.sha256, "documents": len(got),
-                                  **({"limit": ref.limit} if ref.limit else {})})
-    elif ref.kind == "jsonl":
-        from nerdata.jsonl import read_documents
-        from nerdata.tagsets import load_mapping
-
-        got = read_documents(ref.path)[:ref.limit] if ref.limit else read_documents(ref.path)
-        if ref.tagset and ref.tagset != tagset:
-            m = load_mapping(ref.tagset, tagset)
-            got = [m.apply(d) for d in got]
-        docs += got
-        ident.append({**file_identity(ref.path), "documents": len(got),
-                      "source": str(Path(ref.path).resolve()),
-                      **({"tagset": ref.tagset} if ref.tagset else {}),
-                      **({"limit": ref.limit} if ref.limit else {})})
-    else:
-        docs, ident = _release_docs(ref, tagset, splits)
-    return docs, ident
+    ``split`` narrows a catalogue/release entry to one of its splits."""
+    got = _sources(sources).read(ref, split=split, map_to=tagset, progress=progress)
+    return list(got.documents), [dict(e) for e in got.identity]
 
 
-def release_row_document(row: dict[str, Any], names: Sequence[str]) -> Document:
-    """A release row (:func:`nerdata.release.rows.document_row`) back as a :class:`Document`."""
-    from nerdata.doc import Span, Token
-    from nerdata.tags import tags_to_spans
-
-    text, tokens, pos = row["text"], [], 0
-    for k, w in enumerate(row["tokens"]):
-        i = text.find(w, pos)
-        if i < 0:
-            raise IntegrityError(f"release row {row['id']!r}: token {k} {w!r} is not in the text "
-                                 f"after offset {pos}; the release is corrupt, rebuild it")
-        tokens.append(Token(i, i + len(w), w))
-        pos = i + len(w)
-    tags = [names[t] for t in row["ner_tags"]]
-    spans = [Span(tokens[a].start, tokens[b - 1].end, lab)
-             for a, b, lab in tags_to_spans(tags, "IOB2", "raise")]
-    masked = [Span(tokens[m["start"]].start, tokens[m["end"] - 1].end, m["label"])
-              for m in row.get("masked_spans") or ()]
-    lang = row.get("lang")
-    return Document(row["id"], text, tuple(tokens), tuple(spans),
-                    None if lang in (None, "und") else lang,
-                    {"release_split": row.get("split"), "source": row.get("source")},
-                    tuple(masked), frozenset(row.get("missing_labels") or ()))
-
-
-def _release_docs(ref: DataRef, tagset: str, splits: Sequence[str]):
-    import nerdata
-    from nerdata.release.store import read_manifest, resolve_release_dir
-
-    root = resolve_release_dir(ref.path)
-    manifest = read_manifest(root)
-    rel = manifest.get("tagset") or {}
-    rel_name = rel.get("name") if isinstance(rel, dict) else str(rel)
-    if rel_name != tagset.split("@")[0]:
-        raise ConfigError(f"{ref.where}: release {root} uses tagset {rel_name!r}, the plan "
-                          f"{tagset!r}; build the release on the plan's tagset")
-    dd = nerdata.load_release(root)
-    docs: list[Document] = []
-    for sp in splits:
-        if sp not in dd:
-            raise NotFoundError(f"{ref.where}: release {root} has no split {sp!r}; splits: "
-                                f"{', '.join(dd)}")
-        names = dd[sp].features["ner_tags"].feature.names
-        n = 0
-        for row in dd[sp]:
-            if ref.langs and row["lang"] not in ref.langs:
-                continue
-            if ref.limit and n >= ref.limit:
-                break
-            docs.append(release_row_document(row, names))
-            n += 1
-    return docs, [{"release": str(root), "source": str(Path(root).resolve()),
-                   "name": manifest.get("name"),
-                   "version": manifest.get("version"), "splits": list(splits),
-                   "langs": list(ref.langs), "documents": len(docs)}]
-
-
-def plan_resolver(tagset: str) -> Callable[[str], list[Document]]:
-    """Resolve the ``source`` strings :func:`load_ref` records (``CORPUS/LANG:SPLIT``, a JSONL
-    file, a release directory) back to documents mapped to ``tagset`` (rehearsal of the
-    earlier stages of a plan run when the caller passes no resolver of its own)."""
+def plan_resolver(tagset: str, sources: Sources | None = None
+                  ) -> Callable[[str], list[Document]]:
+    """Resolve the ``source`` strings :func:`load_ref` records (``CORPUS/LANG:SPLIT``, a file,
+    a release directory) back to documents mapped to ``tagset`` (rehearsal of the earlier
+    stages of a plan run when the caller passes no resolver of its own)."""
+    src = _sources(sources)
 
     def resolve(source: str) -> list[Document]:
-        p = Path(source)
-        if p.is_dir():  # every split: rehearsal keeps the ones the card says were trained on
-            import nerdata
-            from nerdata.release.store import resolve_release_dir
-
-            splits = tuple(nerdata.load_release(resolve_release_dir(p)))
-            ref = DataRef("release", f"training-data source {source!r}", path=str(p),
-                          splits=splits)
-            return _release_docs(ref, tagset, splits)[0]
-        if p.is_file():
-            return load_ref(DataRef("jsonl", f"training-data source {source!r}", path=str(p),
-                                    splits=()), tagset)[0]
-        m = re.fullmatch(r"([\w.-]+)/([\w-]+):([\w-]+)", source)
-        if m and not source.startswith(("/", ".")):
-            ref = DataRef("corpus", f"training-data source {source!r}", m[1], (m[2],), (m[3],))
-            return load_ref(ref, tagset)[0]
-        raise NotFoundError(f"training-data source {source!r}: no such file, directory or "
-                            f"corpus split (CORPUS/LANG:SPLIT)")
+        return list(src.read(src.parse(source, where=f"training-data source {source!r}"),
+                             map_to=tagset).documents)
 
     return resolve
 
 
-def _load_many(refs: Sequence[DataRef], tagset: str, progress: ProgressCallback | None):
+def _load_many(refs: Sequence[SourceRef], tagset: str, progress: ProgressCallback | None,
+               sources: Sources):
     docs: list[Document] = []
     ident: list[dict] = []
     for r in refs:
-        d, i = load_ref(r, tagset, progress=progress)
+        d, i = load_ref(r, tagset, progress=progress, sources=sources)
         docs += d
         ident += i
     return docs, ident
 
 
-def _default_dev(stage_refs: Sequence[DataRef]) -> list[DataRef]:
-    """The dev split of each corpus entry, where the corpus has one for the language."""
+def _default_dev(stage_refs: Sequence[SourceRef], sources: Sources) -> list[SourceRef]:
+    """The dev split of each catalogue entry, where the corpus has one for the language."""
     from dataclasses import replace
-
-    from nerdata.corpora import get_card
 
     out = []
     for r in stage_refs:
-        if r.kind != "corpus":
+        if r.kind != "catalogue":
             continue
-        card = get_card(r.corpus)
+        card = sources.corpus(str(r.corpus))
         langs = tuple(lg for lg in r.langs if "dev" in card.splits_for(lg))
         if langs:
             out.append(replace(r, langs=langs, splits=("dev",)))
@@ -256,22 +155,32 @@ def _default_dev(stage_refs: Sequence[DataRef]) -> list[DataRef]:
 
 
 def load_eval_sets(plan: Plan, progress: ProgressCallback | None = None,
+                   sources: Sources | None = None,
                    ) -> tuple[dict[tuple[str, str, str], list[Document]], list[str]]:
     """{(corpus, lang, split): docs} for every evaluation set the local corpora have."""
-    from nerdata.corpora import get_card, load_documents
-
+    src = _sources(sources)
     sets: dict[tuple[str, str, str], list[Document]] = {}
     skipped: list[str] = []
     for r in plan.evaluate:
-        card = get_card(r.corpus)
+        if r.kind != "catalogue":  # a directory or release: its dev/test splits where present
+            for sp in r.splits:
+                try:
+                    got = src.read(r, split=sp, map_to=plan.tagset, progress=progress)
+                except NotFoundError as exc:
+                    skipped.append(f"{r.spec}/{sp}: {exc}")
+                    continue
+                sets[(r.spec, "+".join(r.langs) or "all", sp)] = list(got.documents)
+            continue
+        card = src.corpus(str(r.corpus))
         for lang in r.langs:
             for sp in r.splits:
                 if sp not in card.splits_for(lang):
                     a = card.absence(lang, sp)
                     skipped.append(f"{r.corpus}/{lang}/{sp}: {a.reason if a else 'no such split'}")
                     continue
-                sets[(r.corpus, lang, sp)] = load_documents(r.corpus, lang, sp, map_to=plan.tagset,
-                                                            limit=r.limit, progress=progress)
+                one = SourceRef.catalogue(str(r.corpus), lang, sp, limit=r.limit, where=r.where)
+                sets[(str(r.corpus), lang, sp)] = list(
+                    src.read(one, map_to=plan.tagset, progress=progress).documents)
     return sets, skipped
 
 
@@ -296,25 +205,28 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
              progress: ProgressCallback | None = None,
              on_stage: Callable[[StageResult, "PlanResult"], None] | None = None,
              batch_size: int = 32,
-             resolve: Callable[[str], Sequence[Document]] | None = None) -> PlanResult:
+             resolve: Callable[[str], Sequence[Document]] | None = None,
+             sources: Sources | None = None) -> PlanResult:
     """Train ``plan`` stage by stage, evaluating every evaluation set after each stage.
 
     A stage with ``rehearsal`` trains on its data plus that much of what the model learnt
     before, resolved from the model card's sources with ``resolve`` (default
-    :func:`plan_resolver`); see :mod:`nerdata.workflows.rehearsal`."""
+    :func:`plan_resolver`); see :mod:`nerdata.workflows.rehearsal`.  Data is read by
+    ``sources`` (the data-source resolver; default: the one :mod:`nerdata.corpora` registers)."""
+    sources = _sources(sources)
     out = Path(output or plan.output)
     if (out / REPORT_FILE).exists() and not overwrite:
         raise AlreadyExistsError(f"{out}: a plan run is already there ({REPORT_FILE}); choose "
                                  f"another output directory or pass overwrite")
     out.mkdir(parents=True, exist_ok=True)
-    eval_sets, skipped = load_eval_sets(plan, progress)
+    eval_sets, skipped = load_eval_sets(plan, progress, sources)
     result = PlanResult(plan, out, skipped_eval=skipped)
     tagger = new_tagger(plan)
     for k, stage in enumerate(plan.stages, 1):
         t0 = time.perf_counter()
-        train_docs, ident = _load_many(stage.data, plan.tagset, progress)
-        dev_refs = list(stage.dev) if stage.dev is not None else _default_dev(stage.data)
-        dev_docs, _ = _load_many(dev_refs, plan.tagset, progress)
+        train_docs, ident = _load_many(stage.data, plan.tagset, progress, sources)
+        dev_refs = list(stage.dev) if stage.dev is not None else _default_dev(stage.data, sources)
+        dev_docs, _ = _load_many(dev_refs, plan.tagset, progress, sources)
         opts = {**dict(plan.training), **dict(stage.training)}
         for e in ident:
             e["stage_name"] = stage.name
@@ -322,7 +234,7 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
         if stage.rehearsal:
             from nerdata.workflows.rehearsal import build_mix, learnt_documents
 
-            learnt = learnt_documents(tagger.card, resolve or plan_resolver(plan.tagset),
+            learnt = learnt_documents(tagger.card, resolve or plan_resolver(plan.tagset, sources),
                                       where=f"stage {stage.name!r}")
             held = [d for (_c, _l, sp), ds in eval_sets.items() if sp == "test" for d in ds]
             mix = build_mix(train_docs, learnt, stage.rehearsal, seed=plan.seed,

@@ -54,7 +54,9 @@ def ls_group() -> None:
 @with_source_help
 def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictions, gold_version,
              overlap, batch_size, no_progress, source_tagset, source_format, url, api_key) -> None:
-    """Push SOURCE into project PROJECT (spans mapped to --tagset; repairs on stderr).
+    """Push SOURCE into project PROJECT (spans mapped to --tagset).
+
+    Prints the push report with the repairs made reading SOURCE (counts per kind).
 
     Re-running the same push imports nothing new; an interrupted push resumes.
     """
@@ -65,9 +67,10 @@ def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictio
 
     ts = load_tagset(tagset)
     with progress_bar(not no_progress) as cb:
-        docs = read_source(source, lang=lang, split=split, limit=limit, map_to=tagset,
+        read = read_source(source, lang=lang, split=split, limit=limit, map_to=tagset,
                            source_tagset=source_tagset, source_format=source_format,
-                           progress=cb).documents
+                           progress=cb, quiet=True)
+        docs = read.documents
         client = _client(url, api_key)
         if project.isdigit():
             pid = int(project)
@@ -82,7 +85,8 @@ def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictio
                                   for s in d.spans] for d in docs}
         report = client.push(pid, docs, predictions, batch_size=batch_size, progress=cb,
                              model_version=gold_version if with_gold_as_predictions else None)
-    echo_json(report.to_dict())
+    echo_json({**report.to_dict(), "source": source,
+               "repairs": dict(sorted(read.repairs.counts.items()))})
 
 
 @ls_group.command("pull")

@@ -290,7 +290,7 @@ def split_files(directory: Path) -> dict[str, Path]:
     if not out:
         raise NotFoundError(f"{directory}: no train/dev/test files (expected e.g. train.txt, "
                             f"dev.txt, test.txt) and not a release directory")
-    return out
+    return {sp: out[sp] for sp in SPLITS if sp in out}
 
 
 from .resolver import Resolver, release_input, resolve  # noqa: E402  (the reading half)

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from nerdata.doc import Document
-from nerdata.errors import ConfigError, InputError
+from nerdata.errors import ConfigError, InputError, NotFoundError
 from nerdata.sources import SourceRef, Sources
 
 OVERLAP_PREDICTORS = ("entity_overlap", "entity_overlap_rate", "token_overlap",

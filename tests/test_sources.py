@@ -1,0 +1,120 @@
+"""The one data-source grammar and resolver: parsing, format sniffing from content, files,
+directories, stdin, and the repair log every read returns."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from nerdata.corpora.sources import Resolver, parse_source, sniff_format
+from nerdata.errors import ConfigError, InputError, NotFoundError
+from nerdata.sources import SourceRef
+
+CONLL = "Musa B-PER\nya O\nje O\nKano B-LOC\n. O\n\nBankin B-ORG\nDuniya I-ORG\n"
+
+
+def test_parse_forms(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text(CONLL, "utf-8")
+    assert parse_source("masakhaner1/hau:dev") == SourceRef(
+        "catalogue", "masakhaner1/hau:dev", "masakhaner1", ("hau",), ("dev",))
+    # the existing spellings: ID with --lang/--split, and the release command's corpus:ID/L/S
+    assert parse_source("masakhaner1", lang="hau", split="dev").id == "masakhaner1/hau:dev"
+    assert parse_source("corpus:il-ner/hin/dev").id == "il-ner/hin:dev"
+    assert parse_source(str(f)).kind == "file"
+    assert parse_source(str(tmp_path)).kind == "directory"
+    assert parse_source("-").kind == "stdin"
+    got = parse_source("ls:My project")
+    assert (got.kind, got.scheme, got.path) == ("scheme", "ls", "My project")
+    assert parse_source("hau", allow_language=True).kind == "language"
+    with pytest.raises(ConfigError, match="names lang 'hau' but --lang is 'yor'"):
+        parse_source("masakhaner1/hau", lang="yor")
+    with pytest.raises(NotFoundError, match="no such file"):
+        parse_source("nope/train.txt")
+    with pytest.raises(ConfigError, match="--source-format"):
+        parse_source(str(f), format="xml")
+
+
+def test_sniffing_reads_the_content_not_the_suffix(tmp_path):
+    assert sniff_format(CONLL, "x") == "conll"
+    assert sniff_format("# id = s1\nMusa\tB-PER\nKano\tS-LOC\n", "x") == "conll"  # tabs, BIOES
+    assert sniff_format("Musa went to Kano.\nHe came back.\n", "x") == "text"
+    assert sniff_format('{"id": "a", "text": "x"}\n', "x") == "jsonl"
+    mixed = "Musa B-PER\nya O\nthis is a sentence\nKano B-LOC\nanother one here\n"
+    with pytest.raises(InputError) as e:
+        sniff_format(mixed, "m.txt")
+    msg = str(e.value)
+    assert "m.txt" in msg and "lines 1, 2, 4" in msg and "lines 3, 5" in msg
+    assert "--source-format conll|text|jsonl|tsv" in msg
+
+
+def test_a_conll_txt_file_is_read_as_conll_and_a_text_file_as_text(tmp_path):
+    c = tmp_path / "train.txt"
+    c.write_text("\ufeff" + CONLL, "utf-8")  # a BOM: repaired and counted
+    got = Resolver().read(parse_source(str(c), lang="hau"))
+    assert got.format == "conll" and got.labelled
+    assert [d.words for d in got.documents] == [["Musa", "ya", "je", "Kano", "."],
+                                                ["Bankin", "Duniya"]]
+    assert [s.label for s in got.documents[0].spans] == ["PER", "LOC"]
+    assert {d.lang for d in got.documents} == {"hau"}
+    assert got.repairs.counts["bom"] == 1
+    assert got.identity[0]["sha256"] and got.identity[0]["documents"] == 2
+    t = tmp_path / "notes.conll"  # a suffix that lies: the content decides
+    t.write_text("Musa went to Kano.\n\nHe came back.\n", "utf-8")
+    got = Resolver().read(parse_source(str(t)))
+    assert got.format == "text" and not got.labelled
+    assert [d.text for d in got.documents] == ["Musa went to Kano.", "He came back."]
+    mixed = tmp_path / "mixed.txt"
+    mixed.write_text("Musa B-PER\nthis is text\n", "utf-8")
+    with pytest.raises(InputError, match="lines 1.*lines 2"):
+        Resolver().read(parse_source(str(mixed)))
+    forced = Resolver().read(parse_source(str(mixed), format="text"))
+    assert [d.text for d in forced.documents] == ["Musa B-PER", "this is text"]
+
+
+def test_a_directory_of_splits_and_the_source_tagset(tmp_path):
+    for sp, n in (("train", 2), ("dev", 1), ("test", 1)):
+        (tmp_path / f"{sp}.txt").write_text("\n\n".join(["Musa B-PER\nya O"] * n) + "\n", "utf-8")
+    r = Resolver()
+    got = r.read(parse_source(str(tmp_path)))
+    assert [d.meta["split"] for d in got.documents] == ["train", "train", "dev", "test"]
+    assert [e["split"] for e in got.identity] == ["train", "dev", "test"]
+    dev = r.read(parse_source(str(tmp_path)), split="dev")
+    assert len(dev.documents) == 1
+    with pytest.raises(NotFoundError, match="no valid file"):
+        r.read(parse_source(str(tmp_path)), split="valid")
+    # --source-tagset maps the labels to the command's tagset (masakhaner -> nerdata)
+    mapped = Resolver("nerdata").read(parse_source(str(tmp_path / "dev.txt"),
+                                                   tagset="masakhaner"))
+    assert [s.label for s in mapped.documents[0].spans] == ["PER"]
+
+
+def test_stdin_and_a_missing_scheme(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(CONLL.encode())))
+    got = Resolver().read(parse_source("-"))
+    assert got.format == "conll" and len(got.documents) == 2
+    from nerdata.corpora import sources
+
+    monkeypatch.setattr(sources, "_SCHEMES", {})
+    with pytest.raises(ConfigError, match="nerdata.label_studio.*'ls' extra"):
+        Resolver().read(parse_source("ls:proj"))
+
+
+def test_convert_reads_a_conll_txt(tmp_path):
+    """`nerdata corpora convert` of a CoNLL .txt (read as CoNLL, repairs on stderr)."""
+    from nerdata.cli.main import cli
+
+    c = tmp_path / "x.txt"
+    c.write_text("\ufeff" + CONLL, "utf-8")
+    out = tmp_path / "x.jsonl"
+    r = CliRunner().invoke(cli, ["corpora", "convert", str(c), "--lang", "hau", "--to", "jsonl",
+                                 "--source-tagset", "masakhaner", "--map-to", "nerdata",
+                                 "-o", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "repairs: bom=1" in r.output
+    lines = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
+    assert [len(x["spans"]) for x in lines[1:]] == [2, 1]

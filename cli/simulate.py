@@ -12,7 +12,7 @@ import click
 
 from nerdata.engines.base import ENGINES
 
-from .common import echo_json, progress_bar
+from .common import echo_json, progress_bar, read_source
 
 
 def register(cli: click.Group) -> None:
@@ -66,15 +66,16 @@ def register(cli: click.Group) -> None:
         needed from the pre-annotation against annotating it from scratch.
         """
         from nerdata.cli.train import _parse_json_opt
-        from nerdata.corpora import get_card, load_documents
+        from nerdata.corpora import get_card
         from nerdata.workflows.campaign import CampaignConfig, run_campaign
 
-        card = get_card(corpus)
-        pool = load_documents(card, lang, "train", map_to="nerdata", limit=pool_limit)
-        test = load_documents(card, lang, "test", map_to="nerdata", limit=test_limit)
+        def split(name: str, limit: int | None) -> list:
+            return read_source(f"{corpus}/{lang}:{name}", map_to="nerdata", limit=limit).documents
+
+        pool, test = split("train", pool_limit), split("test", test_limit)
         dev = []
-        if dev_limit != 0 and "dev" in card.splits_for(lang):
-            dev = load_documents(card, lang, "dev", map_to="nerdata", limit=dev_limit)
+        if dev_limit != 0 and "dev" in get_card(corpus).splits_for(lang):
+            dev = split("dev", dev_limit)
         config = CampaignConfig(engine=engine, strategy=strategy, n0=n0, k=k, rounds=rounds,
                                 seed=seed, epochs=epochs, round_epochs=round_epochs,
                                 rehearsal=rehearsal,

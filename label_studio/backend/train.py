@@ -305,9 +305,10 @@ class TrainingLog:
             notes.append(f"original training data: {len(original)} documents from {orig}"
                          f"{_identity_note(model.card, original)}")
             return original
+        from nerdata.corpora.sources import Resolver  # the one data-source resolver
         from nerdata.workflows.training import plan_resolver
 
-        resolve = s.resolve or plan_resolver(model.card.tagset)
+        resolve = s.resolve or plan_resolver(model.card.tagset, Resolver(model.card.tagset))
         try:
             learnt = learnt_documents(model.card, resolve, where=f"model {slot!r}")
         except NerdataError as exc:

@@ -43,7 +43,7 @@ import numpy as np
 
 from nerdata.doc import Document, Span
 from nerdata.errors import AlignmentError, ConfigError, InputError
-from nerdata.tags import join_tag, spans_to_tags, tags_to_spans
+from nerdata.tags import entity_tags, spans_to_tags, tags_to_spans
 
 IGNORE = -100
 MISSING_POLICIES = ("marginal", "outside", "ignore")
@@ -91,8 +91,7 @@ def word_targets(doc: Document, label2id: Mapping[str, int], *,
     if doc.missing_labels and missing_policy == "marginal":
         ids = [label2id["O"]]
         for lab in sorted(doc.missing_labels):
-            for prefix in ("B", "I"):
-                name = join_tag(prefix, lab)
+            for name in entity_tags(lab):
                 if name in label2id:
                     ids.append(label2id[name])
         allowed_if_o = tuple(ids) if len(ids) > 1 else None
@@ -212,6 +211,14 @@ class Decoded:
     spans: list[Span]
     tags: list[str]
     confidence: float
+
+
+def decoded_from_spans(doc: Document, spans: Sequence[Span]) -> Decoded:
+    """A :class:`Decoded` for an engine without word probabilities: IOB2 tags of ``spans`` and
+    the lowest span score as the document confidence (1.0 with no scored span)."""
+    scores = [s.score for s in spans if s.score is not None]
+    tags = spans_to_tags(doc.token_spans(spans, "prediction"), len(doc.tokens), "IOB2")
+    return Decoded(list(spans), tags, float(min(scores)) if scores else 1.0)
 
 
 def decode_token_spans(probs: np.ndarray, id2label: Sequence[str], *,

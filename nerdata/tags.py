@@ -72,6 +72,44 @@ def join_tag(prefix: str, label: str | None) -> str:
     return "O" if prefix == "O" or label is None else f"{prefix}-{label}"
 
 
+def tag_names(labels: Iterable[str], scheme: str = "IOB2") -> list[str]:
+    """The tag inventory of entity types in label order: ``O``, then each type's tags in the
+    scheme's prefix order (IOB2: ``B-X, I-X``; BIOES: ``B-X, I-X, E-X, S-X``)."""
+    prefixes = [p for p in SCHEMES[check_scheme(scheme)] if p != "O"]
+    return ["O"] + [join_tag(p, lab) for lab in labels for p in prefixes]
+
+
+def entity_tags(label: str, scheme: str = "IOB2") -> list[str]:
+    """Every tag that marks a token of an entity of type ``label`` in ``scheme``."""
+    return tag_names([label], scheme)[1:]
+
+
+def allowed_transitions(tags: Sequence[str], scheme: str = "IOB2"
+                        ) -> tuple[list[list[bool]], list[bool], list[bool]]:
+    """Valid tag sequences as tables, derived from the scheme's roles.
+
+    ``ok[i][j]``: tag ``j`` may follow tag ``i``; ``start_ok[j]``: a sentence may start with
+    ``j``; ``end_ok[i]``: a sentence may end with ``i``.  A tag that continues a span
+    (IOB2 ``I-X``, BIOES ``I-X``/``E-X``) may only follow a tag that leaves a span of the same
+    type open; in schemes with an end role (BIOES) an open span must be continued."""
+    roles = SCHEMES[check_scheme(scheme)]
+    if scheme in ("IOB1", "IO"):
+        raise ConfigError(f"transition tables need a scheme whose tags mark span starts "
+                          f"(IOB2, BIOES, BILOU), got {scheme!r}; convert the tags first")
+    has_end = END in roles.values()
+    parts = []
+    for t in tags:
+        prefix, label = split_tag(t)
+        if prefix not in roles:
+            raise TagError(f"tag {t!r} is not a {scheme} tag")
+        parts.append((roles[prefix], label))
+    continues = [r in (INSIDE, END) for r, _ in parts]
+    open_after = [r in (BEGIN, INSIDE) for r, _ in parts]
+    ok = [[(open_after[i] and la == lb) if continues[j] else not (has_end and open_after[i])
+           for j, (_, lb) in enumerate(parts)] for i, (_, la) in enumerate(parts)]
+    return ok, [not c for c in continues], [not (has_end and o) for o in open_after]
+
+
 def tags_to_spans(tags: Sequence[str], scheme: str = "IOB2", on_invalid: str = "raise",
                   issues: list[TagIssue] | None = None) -> list[TokenSpan]:
     """Decode a tag sequence into token spans ``(i, j, type)``."""

@@ -50,12 +50,9 @@ class Tagset:
 
     def iob2_names(self) -> list[str]:
         """``["O", "B-X", "I-X", ...]`` in tagset order (the ClassLabel names)."""
-        from nerdata.tags import join_tag
+        from nerdata.tags import tag_names
 
-        out = ["O"]
-        for lab in self.labels:
-            out += [join_tag("B", lab), join_tag("I", lab)]
-        return out
+        return tag_names(self.labels)
 
     @property
     def ident(self) -> str:

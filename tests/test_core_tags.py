@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerdata.errors import TagError
+from nerdata.errors import ConfigError, TagError
 from nerdata.tags import (SCHEMES, clean_raw_tag, convert, lenient_scheme_tag, normalize, spans_to_tags,
                           tags_to_spans, validate)
 
@@ -125,3 +125,50 @@ def test_lenient_decoding_follows_the_manifest_rule():
     assert tags_to_spans(tags, "IOB2", "repair") == [
         (0, 2, "PER"), (2, 4, "ORG"), (4, 5, "LOC"), (5, 7, "TIM"), (8, 9, "TIM"), (9, 10, "NEL"),
         (10, 11, "PER"), (11, 12, "PER")]
+
+
+# ---------------------------------------------------------------- transition tables
+def _old_iob2_transitions(tags):
+    """The BiLSTM-CRF's former hand-written IOB2 rule, kept here as the reference."""
+    parts = []
+    for t in tags:
+        parts.append(("O", None) if t == "O" else (t[0], t[2:]))
+    ok = [[pb != "I" or (pa in ("B", "I") and la == lb) for pb, lb in parts] for pa, la in parts]
+    return ok, [p != "I" for p, _ in parts]
+
+
+def test_tag_names_follow_the_scheme_table():
+    from nerdata.tags import entity_tags, tag_names
+
+    assert tag_names(["PER", "LOC"]) == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    assert tag_names(["PER"], "BIOES") == ["O", "B-PER", "I-PER", "E-PER", "S-PER"]
+    assert entity_tags("DATE") == ["B-DATE", "I-DATE"]
+
+
+def test_iob2_transitions_equal_the_former_rule():
+    from nerdata.tags import allowed_transitions, tag_names
+
+    tags = tag_names(["PER", "LOC", "ORG"])
+    ok, start_ok, end_ok = allowed_transitions(tags)
+    assert (ok, start_ok) == _old_iob2_transitions(tags)
+    assert all(end_ok)
+
+
+@given(st.lists(st.sampled_from(["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC",
+                                 "E-LOC", "S-LOC"]), min_size=1, max_size=8))
+def test_bioes_transition_table_accepts_exactly_the_valid_sequences(seq):
+    from nerdata.tags import allowed_transitions, validate
+
+    tags = ["O", "B-PER", "I-PER", "E-PER", "S-PER", "B-LOC", "I-LOC", "E-LOC", "S-LOC"]
+    ok, start_ok, end_ok = allowed_transitions(tags, "BIOES")
+    idx = [tags.index(t) for t in seq]
+    by_table = (start_ok[idx[0]] and end_ok[idx[-1]]
+                and all(ok[a][b] for a, b in zip(idx, idx[1:])))
+    assert by_table == (validate(seq, "BIOES") == [])
+
+
+def test_transition_tables_refuse_schemes_without_span_starts():
+    from nerdata.tags import allowed_transitions
+
+    with pytest.raises(ConfigError, match="IOB2"):
+        allowed_transitions(["O", "I-PER"], "IO")

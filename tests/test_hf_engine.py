@@ -219,7 +219,7 @@ def test_early_stopping_keeps_the_best_dev_epoch(pattern_data):
     t = TransformersTagger(TAGSET, base_model=str(base))
     # a learning rate high enough that dev F1 can move both ways between epochs
     log = t.train(train, dev, epochs=8, seed=0, lr=2e-2, batch_size=8, warmup_ratio=0.0,
-                  early_stopping_patience=2)
+                  patience=2)
     f1s = [e["dev"]["f1"] for e in log["epochs"]]
     assert max(f1s) > 0.5
     assert log["best_dev_f1"] == max(f1s) and f1s[log["best_epoch"] - 1] == max(f1s)

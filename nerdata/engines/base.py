@@ -17,7 +17,8 @@ from nerdata.doc import Document, Span
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.progress import ProgressCallback
 
-ENGINES = ("spacy", "transformers", "bilstm-crf")
+from .registry import ENGINES, get_engine  # noqa: F401  (the engine table lives there)
+
 CARD_FILE = "model_card.json"
 
 
@@ -141,43 +142,44 @@ def data_identity(docs: Sequence[Document]) -> dict[str, Any]:
 
 @runtime_checkable
 class Tagger(Protocol):
-    """A trainable NER model producing scored, word-aligned character spans."""
+    """A trainable NER model producing scored, word-aligned character spans.
+
+    Every engine implements all of it; callers (plans, the ML backend, ``nerdata predict``,
+    evaluation, transfer) use nothing else.  ``load``/``__init__`` take ``device=``
+    (``auto``/``cpu`` everywhere, ``cuda`` where the engine's table entry lists it; anything
+    else is refused, never ignored).  Training options follow one vocabulary
+    (:mod:`nerdata.engines.options`)."""
 
     card: ModelCard
 
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The ``model_version`` stamped on every prediction (changes with the weights)."""
+
+    @classmethod
+    def load(cls, directory: str | Path, *, device: str = "auto", **options: Any) -> "Tagger":
+        """A model saved by :meth:`save`; unknown options are refused."""
+
+    def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the weights and ``model_card.json``; model directories are immutable unless
+        ``overwrite``."""
 
     def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
                 progress: ProgressCallback | None = None) -> list[list[Span]]:
         """One list of spans (``source='prediction'``, ``score``, ``model_version``) per doc."""
+
+    def predict_decoded(self, docs: Sequence[Document], *, batch_size: int = 32,
+                        progress: ProgressCallback | None = None) -> list[Document]:
+        """The documents with predicted spans and ``meta["confidence"]`` (a probability the
+        whole sentence is right, used to order tasks by uncertainty)."""
 
     def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
               epochs: int = 10, seed: int = 0, progress: ProgressCallback | None = None,
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; returns a training log."""
 
-    def save(self, directory: str | Path) -> Path: ...
-
 
 def load_tagger(directory: str | Path, **options: Any) -> Tagger:
     """Load any saved model directory; the engine is read from its model card."""
     card = ModelCard.load(directory)
     return get_engine(card.engine).load(directory, **options)
-
-
-def get_engine(name: str):
-    """The engine class for ``name`` (imports its heavy libraries lazily)."""
-    if name == "spacy":
-        from nerdata.engines.spacy_engine import SpacyTagger
-
-        return SpacyTagger
-    if name == "transformers":
-        from nerdata.engines.hf_engine import TransformersTagger
-
-        return TransformersTagger
-    if name == "bilstm-crf":
-        from nerdata.engines.crf_engine import BiLstmCrfTagger
-
-        return BiLstmCrfTagger
-    raise ConfigError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -317,8 +317,11 @@ class TransformersTagger:
         return out
 
     @classmethod
-    def load(cls, directory: str | Path, **options: Any) -> "TransformersTagger":
-        """Load a directory written by :meth:`save` (options: device, precision, max_length...)."""
+    def load(cls, directory: str | Path, *, device: str = "auto", **options: Any
+             ) -> "TransformersTagger":
+        """Load a directory written by :meth:`save` (``device``: auto, cpu or cuda; other
+        options as the constructor's: precision, max_length, ...)."""
+        options["device"] = device
         d = Path(directory)
         card = ModelCard.load(d)
         if card.engine != ENGINE:

@@ -28,6 +28,7 @@ from nerdata.align import IGNORE, MISSING_POLICIES, word_targets
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError
 from nerdata.engines.base import data_identity
+from nerdata.engines.options import EarlyStopping, OptionSpec, resolve_training_options
 from nerdata.progress import ProgressCallback
 
 from .hf_adversarial import POOLINGS, SCHEDULES, LanguageAdversary, grl_lambda
@@ -35,8 +36,8 @@ from .hf_data import EncodeStats, collate, make_pieces, subwords_per_word
 
 DEFAULTS: dict[str, Any] = {
     "lr": 5e-5, "batch_size": 16, "weight_decay": 0.01, "warmup_ratio": 0.1,
-    "max_grad_norm": 1.0, "max_steps": None, "grad_accum": 1, "early_stopping_patience": None,
-    "missing_policy": "marginal", "eval_batch_size": 64,
+    "max_grad_norm": 1.0, "max_steps": None, "grad_accum": 1, "patience": None,
+    "missing_labels": "auto", "eval_batch_size": 64,
     "adversarial_weight": 0.0, "adversarial_langs": None, "adversarial_lambda": 1.0,
     "adversarial_schedule": "constant", "adversarial_pooling": "mean",
     "training_data": None,
@@ -49,15 +50,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+OPTIONS = OptionSpec("transformers", DEFAULTS, missing_labels=("auto",) + MISSING_POLICIES,
+                     missing_legacy="marginal")
+
+
 def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(options) - set(DEFAULTS))
-    if unknown:
-        raise ConfigError(f"transformers engine: unknown training option(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(sorted(DEFAULTS))}")
-    opts = {**DEFAULTS, **options}
-    if opts["missing_policy"] not in MISSING_POLICIES:
-        raise ConfigError(f"missing_policy must be one of {', '.join(MISSING_POLICIES)}, "
-                          f"got {opts['missing_policy']!r}")
+    """The shared vocabulary (:mod:`nerdata.engines.options`); ``auto`` is ``marginal``."""
+    opts = resolve_training_options(OPTIONS, options)
     if opts["adversarial_schedule"] not in SCHEDULES:
         raise ConfigError(f"adversarial_schedule must be one of {', '.join(SCHEDULES)}, "
                           f"got {opts['adversarial_schedule']!r}")
@@ -193,7 +192,8 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
     tagger._ensure_model()
     model, device = tagger.model, tagger.device
     label2id = {lab: i for i, lab in enumerate(tagger.id2label)}
-    targets = [word_targets(d, label2id, missing_policy=opts["missing_policy"]) for d in docs]
+    missing = "marginal" if opts["missing_labels"] == "auto" else opts["missing_labels"]
+    targets = [word_targets(d, label2id, missing_policy=missing) for d in docs]
 
     adv_weight = float(opts["adversarial_weight"])
     adversary, lang_names, lang_idx = None, [], None
@@ -221,11 +221,11 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and device.type == "cuda" else None
     rng = random.Random(seed)
     n_labels = len(tagger.id2label)
-    patience = opts["early_stopping_patience"]
+    patience = opts["patience"]
     log: dict[str, Any] = {"epochs": [], "steps": 0, "total_steps": total, "warmup_steps": warmup,
                            "pieces": len(pieces), "encode": stats.to_dict(), "seed": seed,
                            "device": str(device), "precision": precision}
-    best_f1, best_state, best_epoch, bad_epochs = -1.0, None, None, 0
+    stopper, best_state = EarlyStopping(patience), None
     step = 0
     t0 = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -284,31 +284,27 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
             rep = evaluate(dev, preds)
             entry["dev"] = {"f1": rep.micro.f1, "precision": rep.micro.precision,
                             "recall": rep.micro.recall}
-            if rep.micro.f1 > best_f1:
-                best_f1, best_epoch, bad_epochs = rep.micro.f1, epoch, 0
-                if patience is not None:
-                    best_state = {k: v.detach().to("cpu", copy=True)
-                                  for k, v in model.state_dict().items()}
-            else:
-                bad_epochs += 1
+            if stopper.update(epoch, rep.micro.f1) and patience is not None:
+                best_state = {k: v.detach().to("cpu", copy=True)
+                              for k, v in model.state_dict().items()}
         log["epochs"].append(entry)
-        if patience is not None and dev and bad_epochs >= max(1, int(patience)):
+        if dev and stopper.stop:
             log["stopped_early"] = epoch
             break
         if step >= total:
             break
     if patience is not None and not dev:
         log["early_stopping"] = "off: no dev documents"
-    if best_state is not None and best_epoch != log["epochs"][-1]["epoch"]:
+    if best_state is not None and stopper.best_epoch != log["epochs"][-1]["epoch"]:
         model.load_state_dict(best_state)
-        log["restored_epoch"] = best_epoch
+        log["restored_epoch"] = stopper.best_epoch
     model.eval()
     log["steps"] = step
     log["seconds"] = round(time.perf_counter() - t0, 3)
     if adversary is not None:
         log["adversarial_langs"] = lang_names
-    if best_epoch is not None:
-        log["best_dev_f1"], log["best_epoch"] = best_f1, best_epoch
+    if stopper.best_epoch is not None:
+        log["best_dev_f1"], log["best_epoch"] = stopper.best, stopper.best_epoch
     config = {k: v for k, v in opts.items() if k != "training_data"}
     config.update(epochs=epochs, seed=seed)
     tagger._after_training(config, data_identity(docs), opts["training_data"], log)

@@ -19,8 +19,10 @@
 * Masked regions (``Document.masked``) become *missing* annotation ("-" in spaCy's BILUO),
   never ``O``.  In documents whose source never annotated some types
   (``Document.missing_labels``) a non-entity token may be an unannotated entity, so with
-  ``missing_labels="missing"`` its ``O`` is unknown too; ``"auto"`` (default) does this
+  ``missing_labels="ignore"`` its ``O`` is unknown too; ``"auto"`` (default) does this
   unless every training document has missing labels (then nothing would teach ``O``).
+  spaCy cannot marginalise over tags, so ``marginal`` is refused (see
+  :mod:`nerdata.engines.options` for the shared vocabulary).
 * Scores: spaCy's NER has no calibrated probabilities.  Each greedy-decoded span gets the
   probability mass of the beam parses containing it (``beam_width`` candidates, as spaCy's
   ``beam_ner`` ``scored_ents``): 1.0 when every competing analysis agrees, lower when the
@@ -38,8 +40,9 @@ from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside_is_missing,
-                                  record_training, training_options)
+from nerdata.engines.base import CARD_FILE, ModelCard, model_directory, record_training
+from nerdata.engines.options import (EarlyStopping, OptionSpec, check_device, missing_reading,
+                                     resolve_training_options)
 from nerdata.errors import (ConfigError, InputError,
                             NotFoundError, TagError, require)
 from nerdata.metrics import evaluate
@@ -74,7 +77,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "learn_rate": 0.001,
     "batch_size": [8, 32],  # sentences per update, compounding from the first to the second
     "patience": 5,  # epochs without dev improvement before stopping (None: never)
-    "missing_labels": "auto",  # auto | missing | outside
+    "missing_labels": "auto",  # auto | ignore | outside (nerdata.engines.options)
     "L2": 1e-6,
     "grad_clip": 1.0,
     "average": True,  # predict and save with the running average of the weights
@@ -82,6 +85,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "augment_entities": 0.0,  # per epoch, this share of documents with entities gets a copy
     #                           whose entities are swapped for others of the same type
 }
+OPTIONS = OptionSpec("spaCy", TRAIN_DEFAULTS, missing_labels=("auto", "ignore", "outside"),
+                     missing_legacy="ignore")
 
 
 def training_targets(doc: Document, labels: Sequence[str], *, o_is_missing: bool = False,
@@ -164,7 +169,8 @@ class SpacyTagger:
 
     def __init__(self, tagset: str | Tagset = "nerdata", *, labels: Sequence[str] | None = None,
                  base_model: str | Path | None = None, beam_width: int = 8,
-                 **model_options: Any) -> None:
+                 device: str = "auto", **model_options: Any) -> None:
+        self.device = check_device("spaCy", device)
         unknown = sorted(set(model_options) - set(MODEL_DEFAULTS))
         if unknown:
             raise ConfigError(f"spaCy engine: unknown model option(s) {', '.join(unknown)}; "
@@ -248,8 +254,10 @@ class SpacyTagger:
 
     @classmethod
     def load(cls, directory: str | Path, *, tagset: str | None = None,
-             beam_width: int | None = None, **_: Any) -> "SpacyTagger":
-        """Load a model saved by :meth:`save`; ``tagset`` (the project's) is checked."""
+             beam_width: int | None = None, device: str = "auto") -> "SpacyTagger":
+        """Load a model saved by :meth:`save`; ``tagset`` (the project's) is checked;
+        ``device`` may be ``auto`` or ``cpu`` (spaCy's NER runs on the CPU here)."""
+        device = check_device("spaCy", device)
         directory = Path(directory)
         card = ModelCard.load(directory)
         if card.engine != ENGINE:
@@ -265,6 +273,7 @@ class SpacyTagger:
 
         self = cls.__new__(cls)
         self.card = card
+        self.device = device
         self.labels = list(card.labels)
         self.options = {**MODEL_DEFAULTS, **card.training_config.get("model", {})}
         self.beam_width = int(beam_width or card.extra.get("beam_width", 8))
@@ -319,7 +328,7 @@ class SpacyTagger:
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; early-stops on dev F1 and keeps the best
         epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
-        opts = training_options("spaCy", options, TRAIN_DEFAULTS)
+        opts = resolve_training_options(OPTIONS, options)
         if not train:
             raise InputError("spaCy engine: no training documents")
         if epochs < 1:
@@ -330,7 +339,8 @@ class SpacyTagger:
         from thinc.api import Adam, fix_random_seed
 
         fix_random_seed(seed)
-        o_missing, with_missing = outside_is_missing(opts["missing_labels"], train)
+        reading, with_missing = missing_reading(opts["missing_labels"], train, can_marginalise=False)
+        o_missing = reading == "ignore"
         examples, n_missing = [], 0
         for d in train:
             if not d.tokens:
@@ -356,7 +366,7 @@ class SpacyTagger:
                                "seed": seed}
         if augment:
             log["augment_entities"] = {"share": augment.share, "pool": augment.pool.sizes()}
-        best_f1, best_bytes, best_epoch, waited = -1.0, None, 0, 0
+        stopper, best_bytes = EarlyStopping(opts["patience"]), None
         total = epochs * (len(examples) + augment.expected())
         done = 0
         if progress:
@@ -382,21 +392,18 @@ class SpacyTagger:
                 if dev_docs:
                     rep = evaluate(dev_docs, self._predict_greedy(dev_docs, 64))
                     entry["dev_f1"] = round(rep.micro.f1, 6)
-                    if rep.micro.f1 > best_f1:
-                        best_f1, best_epoch, waited = rep.micro.f1, epoch, 0
+                    if stopper.update(epoch, rep.micro.f1):
                         best_bytes = ner.model.to_bytes()
-                    else:
-                        waited += 1
                 last_bytes = ner.model.to_bytes()
             entry["seconds"] = round(time.perf_counter() - t0, 2)
             log["epochs"].append(entry)
-            if dev_docs and opts["patience"] is not None and waited >= opts["patience"]:
+            if dev_docs and stopper.stop:
                 break
         if progress:
             progress(total, total, "training")
         ner.model.from_bytes(best_bytes if best_bytes is not None else last_bytes)
         if best_bytes is not None:
-            log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
+            log["best_epoch"], log["best_dev_f1"] = stopper.best_epoch, stopper.best
         log["stopped_early"] = len(log["epochs"]) < epochs
         record_training(self.card, train, opts, epochs=epochs, seed=seed, log=log,
                         n_train=len(examples))
@@ -457,6 +464,16 @@ class SpacyTagger:
         if progress:
             progress(len(docs), len(docs), "predicting")
         return out
+
+    def predict_decoded(self, docs: Sequence[Document], *, batch_size: int = 32,
+                        progress: ProgressCallback | None = None) -> list:
+        """One :class:`nerdata.align.Decoded` per doc: the spans of :meth:`predict`, their IOB2
+        tags and the lowest span score as the document confidence (spaCy's transition parser
+        gives no word probabilities)."""
+        from nerdata.align import decoded_from_spans
+
+        preds = self.predict(docs, batch_size=batch_size, progress=progress)
+        return [decoded_from_spans(d, p) for d, p in zip(docs, preds)]
 
     def predict_documents(self, docs: Sequence[Document], **kw: Any) -> list[Document]:
         """``docs`` with their spans replaced by predictions."""

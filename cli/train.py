@@ -106,12 +106,18 @@ def register(cli: click.Group) -> None:
                   help='Engine training options as JSON, e.g. \'{"patience": 3}\'.')
     @click.option("-o", "--output", default=None, help="Output directory (default: the plan's).")
     @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the output directory.")
+    @click.option("--rehearsal", default=None, metavar="all|N|RATIO",
+                  help="When continuing a model (--base-model DIR, or a plan's later stages): "
+                       "also train on all, N or RATIO x the new data's size of the documents "
+                       "it learnt from (resolved from its model card); a corrected sentence "
+                       "replaces its older version. Default: none.")
     @click.option("--check", is_flag=True, help="Validate the plan, print it as JSON and stop.")
     @click.option("--list-plans", is_flag=True, help="List the shipped example plans and stop.")
     @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
     @click.pass_context
     def train(ctx, plan, corpus, langs, engine, base_model, epochs, tagset, seed, limit,
-              model_options, training_options, output, overwrite, check, list_plans, no_progress):
+              model_options, training_options, rehearsal, output, overwrite, check, list_plans,
+              no_progress):
         """Train a model: `nerdata train PLAN.yaml` or `nerdata train --corpus ID --lang L`.
 
         After every stage each evaluation language is scored on its dev/test split; the
@@ -146,13 +152,20 @@ def register(cli: click.Group) -> None:
             if extra_model or extra_train:
                 p = replace(p, model={**p.model, **extra_model},
                             training={**p.training, **extra_train})
+            if rehearsal:
+                from nerdata.workflows.rehearsal import parse_rehearsal
+
+                r = parse_rehearsal(rehearsal, "--rehearsal")
+                p = replace(p, stages=tuple(
+                    replace(s, rehearsal=None if r.kind == "none" else str(r))
+                    if i or p.base_model else s for i, s in enumerate(p.stages)))
         elif corpus:
             p = simple_plan(corpus, list(langs), engine=engine or "spacy", epochs=epochs or 30,
                             output=output, tagset=tagset, base_model=base_model,
                             seed=seed or 0, limit=limit,
                             model=_parse_json_opt(model_options, "--model-options"),
                             training=_parse_json_opt(training_options, "--training-options"),
-                            sources=_sources())
+                            rehearsal=rehearsal, sources=_sources())
         else:
             click.echo(ctx.get_help(), err=True)
             raise ConfigError("nothing to train: give a PLAN file (see --list-plans) or "

@@ -280,3 +280,26 @@ def test_a_rehearsing_stage_mixes_in_the_earlier_stage_resolved_from_the_card(tm
     card = ModelCard.load(result.stages[-1].model_dir)
     assert {e["source"] for e in card.training_data if "source" in e} == {
         "masakhaner1/hau:train", "masakhaner1/yor:train"}
+
+
+def test_train_cli_continues_a_model_with_rehearsal(tmp_path):
+    from click.testing import CliRunner
+
+    from nerdata.cli.main import cli
+
+    common = ["--epochs", "1", "--limit", "12", "--model-options", json.dumps(TINY_MODEL),
+              "--no-progress"]
+    r = CliRunner().invoke(cli, ["train", "--corpus", "masakhaner1", "--lang", "hau",
+                                 "-o", str(tmp_path / "base"), *common])
+    assert r.exit_code == 0, r.output
+    base = json.loads((tmp_path / "base" / "plan_report.json").read_text("utf-8"))["final_model"]
+    r = CliRunner().invoke(cli, ["train", "--corpus", "masakhaner1", "--lang", "yor",
+                                 "--base-model", base, "--rehearsal", "0.5",
+                                 "-o", str(tmp_path / "cont"), *common])
+    assert r.exit_code == 0, r.output
+    stage = json.loads((tmp_path / "cont" / "plan_report.json").read_text("utf-8"))["stages"][0]
+    assert stage["log"]["rehearsal"]["rehearsal"] == "0.5"
+    assert stage["log"]["rehearsal"]["rehearsed"] == 6 and stage["train_documents"] == 18
+    r = CliRunner().invoke(cli, ["train", "--corpus", "masakhaner1", "--lang", "yor",
+                                 "--rehearsal", "all", "-o", str(tmp_path / "x"), *common])
+    assert r.exit_code == 1 and "nothing to rehearse" in r.output

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from itertools import chain
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+import numpy as np
+
 from nerdata.doc import Document, Span
+from nerdata.doc_batch import DocBatch, Offsets, all_of, documents_from_dicts, fill, span_sets, split
 from nerdata.errors import InputError
 
 FORMAT_NAME = "annotated-documents"
 FORMAT_VERSION = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Annotation:
     annotator: str  # stable id of the person (Label Studio user id/email) or model_version
     spans: tuple[Span, ...] = ()
@@ -54,7 +59,7 @@ class Annotation:
                    d.get("score"), d.get("model_version"), dict(d.get("meta") or {}))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnnotatedDocument:
     doc: Document
     annotations: tuple[Annotation, ...] = ()
@@ -106,12 +111,32 @@ def write_annotated(items: Iterable[AnnotatedDocument], path: str | Path, **head
 
 
 def iter_annotated(path: str | Path, *, validate: bool = True) -> Iterator[AnnotatedDocument]:
-    """Read annotated documents (``-``: stdin); a bad line raises with file:line."""
-    from nerdata.jsonl import check_header, iter_json_objects
+    """Read annotated documents (``-``: stdin); a bad line raises with file:line.
 
-    for lineno, obj in iter_json_objects(path):
-        if check_header(obj, path, lineno, FORMAT_VERSION):
-            continue
+    Batches of lines are built and checked in bulk (:func:`annotated_from_dicts`); a batch
+    with anything irregular is read one item at a time, which raises the error."""
+    from nerdata.jsonl import iter_record_batches
+
+    for linenos, objs, batch, error in iter_record_batches(path, _bulk, version=FORMAT_VERSION):
+        if batch is None or (validate and batch[0].suspect(batch[2], require_token_alignment=False)):
+            yield from _one_by_one(path, linenos, objs, validate)
+        else:
+            yield from batch[1]
+        if error is not None:
+            raise error
+
+
+def read_annotated(path: str | Path, *, validate: bool = True) -> list[AnnotatedDocument]:
+    """All annotated documents of a file (the collector paused while they are read)."""
+    from nerdata.jsonl import collector_paused
+
+    with collector_paused():
+        return list(iter_annotated(path, validate=validate))
+
+
+def _one_by_one(path: str | Path, linenos: list[int], objs: list[dict],
+                validate: bool) -> Iterator[AnnotatedDocument]:
+    for lineno, obj in zip(linenos, objs):
         try:
             item = AnnotatedDocument.from_dict(obj)
             if validate:
@@ -119,3 +144,48 @@ def iter_annotated(path: str | Path, *, validate: bool = True) -> Iterator[Annot
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{path}:{lineno}: not an annotated document: {exc}") from exc
         yield item
+
+
+def annotated_from_dicts(objs: list[dict]) -> list[AnnotatedDocument] | None:
+    """``[AnnotatedDocument.from_dict(d) for d in objs]`` built in bulk (equal values), or
+    ``None`` when some dict needs the one-at-a-time path (see :mod:`nerdata.doc_batch`)."""
+    got = _bulk(objs)
+    return None if got is None else got[1]
+
+
+def _bulk(objs: list[dict]) -> tuple[DocBatch, list[AnnotatedDocument], Offsets] | None:
+    """The documents' batch, the items, and the offsets of every annotation's and
+    prediction's spans (owner = document)."""
+    batch = documents_from_dicts(objs)
+    if batch is None:
+        return None
+    try:
+        annotations, ann_off = _annotation_sets(list(map(methodcaller("get", "annotations", ()), objs)))
+        predictions, pred_off = _annotation_sets(list(map(methodcaller("get", "predictions", ()), objs)))
+    except Exception:  # noqa: BLE001 -- any irregularity: the one-at-a-time path raises the real error
+        return None
+    items = fill(AnnotatedDocument, [("doc", batch.docs), ("annotations", annotations),
+                                     ("predictions", predictions)], len(objs))
+    extra = Offsets(*(np.concatenate([getattr(ann_off, k), getattr(pred_off, k)])
+                      for k in ("owner", "start", "end")))
+    return batch, items, extra
+
+
+def _annotation_sets(sets: list) -> tuple[list[tuple[Annotation, ...]], Offsets]:
+    """``tuple(Annotation.from_dict(a) for a in s)`` for every ``s`` in ``sets`` (one per
+    document), and the offsets of all their spans (owner = document)."""
+    flat = list(chain.from_iterable(sets))
+    if not all_of(dict, flat):
+        raise TypeError("an annotation is not a JSON object")
+    get = lambda key: map(methodcaller("get", key), flat)  # noqa: E731
+    spans, offsets = span_sets(list(map(methodcaller("get", "spans", ()), flat)))
+    anns = fill(Annotation, [
+        ("annotator", map(str, map(itemgetter("annotator"), flat))), ("spans", spans),
+        ("id", get("id")), ("cancelled", map(bool, get("cancelled"))),
+        ("ground_truth", map(bool, get("ground_truth"))), ("reviewer", map(bool, get("reviewer"))),
+        ("lead_time", get("lead_time")), ("from_prediction", get("from_prediction")),
+        ("score", get("score")), ("model_version", get("model_version")),
+        ("meta", [dict(m or {}) for m in get("meta")]),
+    ], len(flat))
+    sizes = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
+    return split(anns, sizes), offsets.regroup(np.repeat(np.arange(len(sets)), sizes))

@@ -5,17 +5,24 @@ readers accept files with or without it.  ``-`` means stdin/stdout.
 """
 from __future__ import annotations
 
-import io
+import codecs
+import gc
 import json
 import sys
+from contextlib import contextmanager
+from itertools import islice
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
+
+import msgspec
 
 from nerdata.doc import Document
 from nerdata.errors import InputError, NotFoundError
 
 FORMAT_NAME = "documents"
 FORMAT_VERSION = 1
+BATCH = 64  # records parsed, built and checked together (small: the objects stay in cache)
+T = TypeVar("T")
 
 
 def header(**extra) -> dict:
@@ -40,27 +47,72 @@ def write_documents(docs: Iterable[Document], path: str | Path, *, with_header: 
     return n
 
 
-def iter_json_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
-    """``(line number, object)`` for every non-blank line of a JSON Lines file (``-``:
-    stdin); a BOM is accepted, a bad line raises :class:`InputError` with file:line."""
+def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
+    """``(line number, bytes)`` of a file (``-``: stdin), numbered like text mode with
+    universal newlines (a bare ``\\r`` ends a line too); a leading BOM is dropped."""
     if str(path) == "-":
-        fh = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig")
+        fh = sys.stdin.buffer
     else:
         p = Path(path)
         if not p.exists():
             raise NotFoundError(f"{p}: no such file")
-        fh = open(p, encoding="utf-8-sig")
+        fh = open(p, "rb")
     with fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
+        lineno = 0
+        for raw in fh:
+            if not lineno and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            if b"\r" in raw and raw.find(b"\r") != len(raw) - 2:  # bare CR: split like text mode
+                parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+                for part in parts[:-1] if not parts[-1] else parts:
+                    lineno += 1
+                    yield lineno, part
                 continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object (a document), got "
-                                 f"{type(obj).__name__}")
+            lineno += 1
+            yield lineno, raw
+
+
+def _parse(line: bytes, path: str | Path, lineno: int) -> Any:
+    """msgspec first; any line it refuses goes through the standard library, so what is
+    accepted (NaN, 1e400, lone surrogates) and every message stay the same.  msgspec, not
+    orjson: as fast here (``bench/doc_io.py``) and it keeps integers beyond 64 bits exact
+    where orjson turns them into floats."""
+    try:
+        return _decode(line)
+    except msgspec.DecodeError:
+        pass
+    text = line.decode("utf-8")
+    if not text.strip():
+        return _BLANK
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+
+
+_BLANK = object()
+_decode = msgspec.json.Decoder().decode
+
+
+def _object(line: bytes, path: str | Path, lineno: int) -> dict | None:
+    """The JSON object on a line, None for a blank line; raises :class:`InputError`."""
+    if not line.strip():
+        return None
+    obj = _parse(line, path, lineno)
+    if obj is _BLANK:
+        return None
+    if not isinstance(obj, dict):
+        raise InputError(f"{path}:{lineno}: expected a JSON object (a document), got "
+                         f"{type(obj).__name__}")
+    return obj
+
+
+def iter_json_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, object)`` for every non-blank line of a JSON Lines file (``-``:
+    stdin); a BOM is accepted, a bad line raises :class:`InputError` with file:line."""
+    for lineno, line in _lines(path):
+        obj = _object(line, path, lineno)
+        if obj is not None:
             yield lineno, obj
 
 
@@ -74,11 +126,77 @@ def check_header(obj: dict, path: str | Path, lineno: int, version: int = FORMAT
     return True
 
 
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector, restoring its previous state on exit.
+
+    Reading allocates millions of small acyclic objects (tokens, spans) that reference
+    counting frees; with the collector running, the collections those allocations trigger
+    traverse everything read so far again and again, which costs more than the reading."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
+                        version: int = FORMAT_VERSION, size: int | None = None
+                        ) -> Iterator[tuple[list[int], list[dict], T | None, BaseException | None]]:
+    """The records of a file (header lines dropped) in batches of ``(line numbers, objects,
+    build(objects), error)``.  ``error`` is the exception raised at the line after the
+    batch's last record: the caller raises it once the batch's records are out, so output
+    and errors keep file order.
+
+    Parsing and ``build`` run with the cyclic garbage collector paused: they allocate
+    millions of small acyclic objects, and collections triggered every few hundred
+    allocations would traverse everything read so far again and again (quadratic in
+    practice).  The collector's previous state is restored before anything is yielded."""
+    lines = _lines(path)
+    while True:
+        raw = list(islice(lines, size or BATCH))  # may raise NotFoundError: nothing read yet
+        if not raw:
+            return
+        linenos: list[int] = []
+        objs: list[dict] = []
+        error: BaseException | None = None
+        with collector_paused():
+            try:
+                for lineno, line in raw:
+                    obj = _object(line, path, lineno)
+                    if obj is None or ("nerdata_format" in obj and check_header(obj, path, lineno, version)):
+                        continue
+                    linenos.append(lineno)
+                    objs.append(obj)
+            except Exception as exc:  # noqa: BLE001 -- raised by the caller after the records before it
+                error = exc
+            built = build(objs) if objs else None
+        yield linenos, objs, built, error
+        if error is not None:
+            return
+
+
 def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Document]:
-    """Read documents; raises :class:`InputError` with file:line on a bad line."""
-    for lineno, obj in iter_json_objects(path):
-        if check_header(obj, path, lineno):
-            continue
+    """Read documents; raises :class:`InputError` with file:line on a bad line.
+
+    Batches of lines are built and checked in bulk (:mod:`nerdata.doc_batch`); a batch
+    with anything irregular is read one document at a time, which raises the error."""
+    from nerdata.doc_batch import documents_from_dicts
+
+    for linenos, objs, batch, error in iter_record_batches(path, documents_from_dicts):
+        if batch is None or (validate and batch.suspect()):
+            yield from _documents_one_by_one(path, linenos, objs, validate)
+        else:
+            yield from batch.docs
+        if error is not None:
+            raise error
+
+
+def _documents_one_by_one(path: str | Path, linenos: list[int], objs: list[dict],
+                          validate: bool) -> Iterator[Document]:
+    for lineno, obj in zip(linenos, objs):
         try:
             doc = Document.from_dict(obj)
         except (KeyError, TypeError, ValueError) as exc:
@@ -93,4 +211,6 @@ def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Docum
 
 
 def read_documents(path: str | Path, **kw) -> list[Document]:
-    return list(iter_documents(path, **kw))
+    """All documents of a file (the collector paused while they are read)."""
+    with collector_paused():
+        return list(iter_documents(path, **kw))

@@ -128,3 +128,203 @@ def test_token_spans_maps_aligned_spans_and_names_misaligned_ones():
     assert doc.token_spans() == [(0, 1, "PER"), (3, 4, "LOC")]
     with pytest.raises(AlignmentError, match=r"document 'd1': masked region LOC \[11,13\)"):
         doc.token_spans([Span(11, 13, "LOC")], "masked region")
+
+
+# --------------------------------------------------------------------------- bulk reading
+# The readers parse with orjson and build batches in bulk (nerdata.doc_batch).  The
+# reference below is the one-object-at-a-time stdlib reader they replaced: every record,
+# every value type and every error message must be the same.
+
+def _reference_objects(path):
+    with open(path, encoding="utf-8-sig") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
+            if not isinstance(obj, dict):
+                raise InputError(f"{path}:{lineno}: expected a JSON object (a document), got "
+                                 f"{type(obj).__name__}")
+            yield lineno, obj
+
+
+def _reference_documents(path):
+    from nerdata.jsonl import check_header
+
+    for lineno, obj in _reference_objects(path):
+        if check_header(obj, path, lineno):
+            continue
+        try:
+            doc = Document.from_dict(obj)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}:{lineno}: not a document ({exc!r}); expected keys "
+                             f"id, text, tokens, spans") from exc
+        try:
+            doc.validate()
+        except InputError as exc:
+            raise InputError(f"{path}:{lineno}: {exc}") from exc
+        yield doc
+
+
+def _reference_annotated(path):
+    from nerdata.annotations import FORMAT_VERSION
+    from nerdata.jsonl import check_header
+
+    for lineno, obj in _reference_objects(path):
+        if check_header(obj, path, lineno, FORMAT_VERSION):
+            continue
+        try:
+            item = AnnotatedDocument.from_dict(obj)
+            item.validate()
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"{path}:{lineno}: not an annotated document: {exc}") from exc
+        yield item
+
+
+def _outcome(reader, path):
+    """(records read before the error, [type, message] of the error or None), with the
+    value types of every field, so that 1 and 1.0 or "1" and 1 differ."""
+    out = []
+
+    def typed(x):
+        if isinstance(x, (list, tuple)):
+            return [typed(v) for v in x]
+        if hasattr(x, "__dataclass_fields__"):
+            return [type(x).__name__] + [typed(getattr(x, f)) for f in x.__dataclass_fields__]
+        if isinstance(x, (dict, frozenset)):
+            return repr(sorted(x.items()) if isinstance(x, dict) else sorted(x))
+        return (type(x).__name__, x)
+    try:
+        for rec in reader(path):
+            out.append(typed(rec))
+    except Exception as exc:  # noqa: BLE001
+        return out, [type(exc).__name__, str(exc)]
+    return out, None
+
+
+GOOD = {"id": "d1", "text": "Ada went to Lagos", "tokens": [[0, 3], [4, 8], [9, 11], [12, 17]],
+        "spans": [{"start": 12, "end": 17, "label": "LOC"}, {"start": 0, "end": 3, "label": "PER", "score": 0.5}],
+        "lang": "yor", "meta": {"line": 3}}
+
+
+def _line(**change):
+    d = {**GOOD, **change}
+    return json.dumps({k: v for k, v in d.items() if v is not _DROP}, ensure_ascii=False)
+
+
+_DROP = object()
+ODD_FILES = {
+    "good": [_line(), _line(id=7)],
+    "header": ['{"nerdata_format": "documents", "version": 1}', _line()],
+    "header too new": [_line(), '{"nerdata_format": "documents", "version": 9}', _line()],
+    "no tokens key": [_line(tokens=_DROP), _line()],
+    "tokens null": [_line(tokens=None)],
+    "float offsets": [_line(), _line(tokens=[[0.0, 3], [4, 8], [9, 11], [12, 17]])],
+    "string offsets": [_line(spans=[{"start": "12", "end": 17, "label": "LOC"}])],
+    "bool offsets": [_line(spans=[{"start": 0, "end": True, "label": "PER"}])],
+    "huge offset": [_line(spans=[{"start": 0, "end": 10**30, "label": "PER"}])],
+    "token triple": [_line(tokens=[[0, 3, 1], [4, 8], [9, 11], [12, 17]])],
+    "token out of text": [_line(), _line(tokens=[[0, 3], [4, 8], [9, 11], [12, 18]])],
+    "tokens overlap": [_line(tokens=[[0, 3], [2, 8], [9, 11], [12, 17]])],
+    "negative token": [_line(tokens=[[-1, 3], [4, 8]])],
+    "span off tokens": [_line(), _line(spans=[{"start": 1, "end": 3, "label": "PER"}])],
+    "span outside": [_line(spans=[{"start": 12, "end": 40, "label": "LOC"}])],
+    "span not object": [_line(spans=["PER"])],
+    "spans null": [_line(spans=None)],
+    "no id": [_line(id=_DROP)],
+    "text not str": [_line(text=5)],
+    "masked off tokens": [_line(masked=[{"start": 1, "end": 3, "label": "PER"}])],
+    "missing labels": [_line(missing_labels=["DATE"])],
+    "numeric label": [_line(spans=[{"start": 0, "end": 3, "label": 5}])],
+    "NaN score": [_line().replace('"score": 0.5', '"score": NaN')],
+    "lone surrogate": [_line(text="Ada went to Lagos").replace("Ada", "\\ud800da")],
+    "not json": [_line(), "{not json", _line()],
+    "not an object": [_line(), "[1, 2]"],
+    "blank lines": ["", _line(), "   ", "\u00a0", _line()],
+    "empty text": [_line(text="", tokens=[], spans=[])],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_FILES))
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_bulk_reader_matches_the_one_at_a_time_reader(tmp_path, name, newline):
+    from nerdata.jsonl import iter_documents
+
+    p = tmp_path / "f.jsonl"
+    p.write_bytes(("\ufeff" + newline.join(ODD_FILES[name]) + newline).encode("utf-8", "surrogatepass"))
+    assert _outcome(iter_documents, p) == _outcome(_reference_documents, p)
+    assert _outcome(read_documents, p) == _outcome(lambda q: list(_reference_documents(q)), p)
+
+
+def test_bulk_reader_numbers_lines_like_text_mode(tmp_path):
+    from nerdata.jsonl import iter_documents
+
+    p = tmp_path / "cr.jsonl"
+    p.write_bytes(("\r".join([_line(), _line(id="x"), "{bad"]) + "\n").encode())
+    assert _outcome(iter_documents, p) == _outcome(_reference_documents, p)
+    assert "cr.jsonl:3: not valid JSON" in _outcome(iter_documents, p)[1][1]
+
+
+@pytest.mark.parametrize("batch", [1, 2, 64])
+def test_bulk_reader_keeps_file_order_across_batches(tmp_path, monkeypatch, batch):
+    """Records before a bad line are yielded before its error, whatever the batch size."""
+    import nerdata.jsonl as jsonl
+
+    monkeypatch.setattr(jsonl, "BATCH", batch)
+    lines = [_line(id=str(i)) for i in range(5)] + [_line(spans=[{"start": 1, "end": 3, "label": "PER"}])]
+    p = tmp_path / "f.jsonl"
+    p.write_text("\n".join(lines + [_line(id="after")]) + "\n", encoding="utf-8")
+    got = _outcome(jsonl.iter_documents, p)
+    assert got == _outcome(_reference_documents, p)
+    assert len(got[0]) == 5 and "f.jsonl:6:" in got[1][1]
+
+
+def _annotated_line(**change):
+    item = {**GOOD, "annotations": [
+        {"annotator": "a1", "spans": [{"start": 0, "end": 3, "label": "PER"}], "id": 11, "lead_time": 2},
+        {"annotator": 2, "spans": [], "cancelled": 1, "meta": {"x": 1}}],
+        "predictions": [{"annotator": "m", "model_version": "m@1", "score": 0.25,
+                         "spans": [{"start": 4, "end": 8, "label": "ORG", "score": 0.9, "source": "prediction"}]}]}
+    item.update(change)
+    return json.dumps(item, ensure_ascii=False)
+
+
+ODD_ANNOTATED = {
+    "good": [_annotated_line(), _annotated_line(id="d2", predictions=[])],
+    "header": ['{"nerdata_format": "annotated-documents", "version": 1}', _annotated_line()],
+    "annotation span outside": [_annotated_line(), _annotated_line(annotations=[
+        {"annotator": "a", "spans": [{"start": 0, "end": 99, "label": "PER"}]}])],
+    "annotation span off tokens is fine": [_annotated_line(annotations=[
+        {"annotator": "a", "spans": [{"start": 1, "end": 3, "label": "PER"}]}])],
+    "annotation without annotator": [_annotated_line(annotations=[{"spans": []}])],
+    "annotation not object": [_annotated_line(annotations=["a1"])],
+    "prediction float offset": [_annotated_line(predictions=[
+        {"annotator": "m", "spans": [{"start": 4.0, "end": 8, "label": "ORG"}]}])],
+    "no annotations": [_annotated_line(annotations=[], predictions=[])],
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ANNOTATED))
+def test_bulk_annotated_reader_matches_the_one_at_a_time_reader(tmp_path, name):
+    from nerdata.annotations import read_annotated
+
+    p = tmp_path / "a.jsonl"
+    p.write_text("\n".join(ODD_ANNOTATED[name]) + "\n", encoding="utf-8")
+    assert _outcome(iter_annotated, p) == _outcome(_reference_annotated, p)
+    assert _outcome(read_annotated, p) == _outcome(lambda q: list(_reference_annotated(q)), p)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(documents(), min_size=1, max_size=6))
+def test_bulk_builders_take_the_fast_path_on_regular_records(docs):
+    from nerdata.annotations import annotated_from_dicts
+    from nerdata.doc_batch import documents_from_dicts
+
+    dicts = [json.loads(json.dumps(d.to_dict())) for d in docs]
+    batch = documents_from_dicts(dicts)
+    assert batch is not None and not batch.suspect()
+    assert batch.docs == [Document.from_dict(d) for d in dicts] == docs
+    items = [{**d, "annotations": [{"annotator": "a", "spans": d["spans"]}]} for d in dicts]
+    assert annotated_from_dicts(items) == [AnnotatedDocument.from_dict(d) for d in items]

@@ -24,7 +24,7 @@ def _is_release(path: Path) -> bool:
 
 def register(cli: click.Group) -> None:
     @cli.command("report")
-    @click.argument("source", metavar="INPUT")
+    @click.argument("source", metavar="INPUT", required=False)
     @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
                   help="Directory for report.html, report.json and the PNG figures.")
     @click.option("--version", "release_version", default=None,
@@ -34,9 +34,16 @@ def register(cli: click.Group) -> None:
                        f"is used). Default: the newest run under ./{DEFAULT_RUNS} if any.")
     @click.option("--transfer-dir", default=None, type=click.Path(exists=True, file_okay=False),
                   help="Output directory of `nerdata transfer matrix` (matrix.json/csv, heatmap.png).")
+    @click.option("--backend-state", default=None, type=click.Path(exists=True, file_okay=False),
+                  help="State directory of `nerdata serve`: each retrain's gate decision, both F1 "
+                       "and the 95% bootstrap interval of the difference.")
+    @click.option("--campaign", "campaign_dir", default=None,
+                  type=click.Path(exists=True, file_okay=False),
+                  help="Directory of `nerdata simulate`: rounds and learning curves.")
     @click.option("--title", default=None, help="Page title (default: from the input).")
     @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
-    def report(source, output, release_version, plan_dir, transfer_dir, title, progress):
+    def report(source, output, release_version, plan_dir, transfer_dir, backend_state,
+               campaign_dir, title, progress):
         """Write an HTML report: entities per label and language, agreement per label,
         correction rates, training-plan F1 and the transfer heatmap.
 
@@ -47,11 +54,23 @@ def register(cli: click.Group) -> None:
         from nerdata.report.page import write_report
         from nerdata.report.data import find_plan_dir
 
+        if source is None:  # only the model-in-the-loop sections
+            from nerdata.errors import ConfigError
+            from nerdata.report.page import loop_sections, write_page
+
+            if backend_state is None and campaign_dir is None:
+                raise ConfigError("give an INPUT to report on, or --backend-state / --campaign")
+            Path(output).mkdir(parents=True, exist_ok=True)
+            result = write_page(output, loop_sections(Path(output), backend_state, campaign_dir),
+                                title or "nerdata report: model in the loop")
+            echo_json(result.to_dict())
+            return
         if plan_dir is None and Path(DEFAULT_RUNS).is_dir() and find_plan_dir(DEFAULT_RUNS):
             plan_dir = DEFAULT_RUNS
             click.echo(f"training: newest plan run under ./{DEFAULT_RUNS} "
                        f"({find_plan_dir(DEFAULT_RUNS)})", err=True)
-        kw = {"plan_dir": plan_dir, "transfer_dir": transfer_dir, "title": title}
+        kw = {"plan_dir": plan_dir, "transfer_dir": transfer_dir, "title": title,
+              "backend_state": backend_state, "campaign_dir": campaign_dir}
         path = Path(source)
         with progress_bar(progress) as cb:
             if source != "-" and _is_release(path):

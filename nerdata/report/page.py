@@ -46,6 +46,10 @@ SECTIONS = {
     "training": "Training plan: F1 per stage and evaluation set",
     "transfer": "Cross-lingual transfer (zero-shot F1)",
 }
+LOOP_SECTIONS = {  # shown only when asked for (--backend-state, --campaign)
+    "retraining": "Background retraining: gate decisions",
+    "campaign": "Annotation campaign: learning curve and correction effort",
+}
 AGREEMENT_METRICS = ("exact F1", "partial F1", "Cohen kappa", "Krippendorff alpha")
 PREDICTED_FATES = ("kept", "relabelled", "boundary", "relabelled_and_moved", "removed")
 CHANGE_KINDS = PREDICTED_FATES + ("added",)
@@ -75,7 +79,7 @@ class Section:
 
     @property
     def title(self) -> str:
-        return SECTIONS[self.key]
+        return SECTIONS.get(self.key) or LOOP_SECTIONS[self.key]
 
     def empty(self, note: str) -> "Section":
         self.status, self.note = "empty", note
@@ -360,7 +364,9 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
                  source: Mapping[str, Any] | None = None, title: str | None = None,
                  plan_dir: str | Path | None = None, transfer_dir: str | Path | None = None,
                  label_order: Sequence[str] = (),
-                 progress: ProgressCallback | None = None) -> ReportResult:
+                 progress: ProgressCallback | None = None,
+                 backend_state: str | Path | None = None,
+                 campaign_dir: str | Path | None = None) -> ReportResult:
     """Write the report of one input (exactly one of ``items``, ``documents``, ``release``)."""
     from nerdata.agreement.compute import compute_agreement
 
@@ -423,6 +429,7 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
     sections["training"] = _training(plan_dir, out)
     step("transfer")
     sections["transfer"] = _transfer(transfer_dir, out)
+    sections.update(loop_sections(out, backend_state, campaign_dir))
     if progress is not None:
         progress(7, 7, "report written")
     page_title = title or f"nerdata report: {src.get('name') or src['input']}"
@@ -431,6 +438,31 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
         {"title": page_title, "sections": {k: s.to_dict() for k, s in sections.items()}},
         ensure_ascii=False, indent=2, default=_json_default) + "\n", "utf-8")
     return ReportResult(out / HTML_FILE, sections)
+
+
+def loop_sections(out: Path, backend_state: str | Path | None = None,
+                  campaign_dir: str | Path | None = None) -> dict[str, Section]:
+    """The backend's gate decisions and a campaign's curves, where given
+    (:mod:`nerdata.report.loop`)."""
+    from nerdata.report.loop import backend_section, campaign_section
+
+    got: dict[str, Section] = {}
+    if backend_state is not None:
+        got["retraining"] = backend_section(Section("retraining"), backend_state, _table)
+    if campaign_dir is not None:
+        got["campaign"] = campaign_section(Section("campaign"), campaign_dir, out, _table,
+                                           _add_figure)
+    return got
+
+
+def write_page(output: str | Path, sections: Mapping[str, Section], title: str) -> ReportResult:
+    """Write ``sections`` alone as report.html / report.json."""
+    out = Path(output)
+    (out / HTML_FILE).write_text(render_html(title, sections), "utf-8")
+    (out / JSON_FILE).write_text(json.dumps(
+        {"title": title, "sections": {k: s.to_dict() for k, s in sections.items()}},
+        ensure_ascii=False, indent=2, default=_json_default) + "\n", "utf-8")
+    return ReportResult(out / HTML_FILE, dict(sections))
 
 
 def _json_default(o: Any) -> Any:

@@ -26,7 +26,11 @@
 * Scores: spaCy's NER has no calibrated probabilities.  Each greedy-decoded span gets the
   probability mass of the beam parses containing it (``beam_width`` candidates, as spaCy's
   ``beam_ner`` ``scored_ents``): 1.0 when every competing analysis agrees, lower when the
-  model hesitates, 0.0 when the span fell out of the beam.
+  model hesitates, 0.0 when the span fell out of the beam.  Training with dev documents
+  then fits a calibration of these raw scores on dev (:mod:`nerdata.calibration`: Platt
+  scaling of the log-odds, stored on the model card and applied to every prediction), so
+  a score is the probability that the span is right and a span outside the beam gets a
+  fitted probability rather than 0.
 """
 from __future__ import annotations
 
@@ -43,15 +47,13 @@ from nerdata.doc import Document, Span
 from nerdata.engines.base import CARD_FILE, ModelCard, model_directory, record_training
 from nerdata.engines.options import (EarlyStopping, OptionSpec, check_device, missing_reading,
                                      resolve_training_options)
-from nerdata.errors import (ConfigError, InputError,
-                            NotFoundError, TagError, require)
+from nerdata.engines.spacy_data import MISSING, EntityAugmenter, training_targets  # noqa: F401
+from nerdata.errors import ConfigError, InputError, NotFoundError, require
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
-from nerdata.tags import spans_to_tags
 from nerdata.tagsets import Tagset, load_tagset
 
 ENGINE = "spacy"
-MISSING = "-"  # spaCy's BILUO value for "annotation unknown"
 SPACY_DIR = "spacy"
 LENGTH_HANDLING = ("no length limit: spaCy's CNN + transition-based NER reads each whole "
                    "sentence, however long (no truncation, no windows)")
@@ -87,74 +89,6 @@ TRAIN_DEFAULTS: dict[str, Any] = {
 }
 OPTIONS = OptionSpec("spaCy", TRAIN_DEFAULTS, missing_labels=("auto", "ignore", "outside"),
                      missing_legacy="ignore")
-
-
-def training_targets(doc: Document, labels: Sequence[str], *, o_is_missing: bool = False,
-                     tagset: str = "") -> list[str]:
-    """Per-token BILUO targets for spaCy's NER; ``"-"`` (missing) where the type is unknown.
-
-    Masked regions are widened to the tokens they touch and become missing, never ``O``;
-    with ``o_is_missing`` and ``doc.missing_labels`` every non-entity token is missing too.
-    Raises a clear error for spans off token boundaries, overlapping spans or labels the
-    model does not have."""
-    for s in doc.spans:
-        if s.label not in labels:
-            raise ConfigError(
-                f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) {doc.span_text(s)!r} "
-                f"has a label outside the model's labels ({', '.join(labels)}); map the data "
-                f"to the model's tagset {tagset} first")
-    token_spans = doc.token_spans()
-    try:
-        targets = spans_to_tags(token_spans, len(doc.tokens), "BILOU")
-    except TagError as exc:
-        raise InputError(f"document {doc.id!r}: {exc}; NER training needs flat, "
-                         f"non-overlapping spans") from exc
-    inside = {i for a, b, _ in token_spans for i in range(a, b)}
-    missing: set[int] = set()
-    for m in doc.masked:  # unknown type: every token it touches is unknown
-        missing.update(i for i, t in enumerate(doc.tokens) if t.start < m.end and m.start < t.end)
-    if o_is_missing and doc.missing_labels:
-        missing.update(range(len(doc.tokens)))
-    for i in missing - inside:
-        targets[i] = MISSING
-    return targets
-
-
-class _EntityAugmenter:
-    """Mention replacement: fresh copies of training documents each epoch, their entities
-    swapped for other entities of the same type from the training data (context kept).
-
-    ``share`` of the documents that have entities get a copy per epoch (above 1: several).
-    Entities inside masked regions or off token boundaries are left as they are (see
-    :func:`nerdata.transfer.perturb.perturb_document`).  Seeded: same data, share and seed, same copies.
-    """
-
-    def __init__(self, train: Sequence[Document], share: float, seed: int) -> None:
-        if not 0.0 <= float(share) <= 10.0:
-            raise ConfigError(f"augment_entities must be between 0 and 10 (copies per "
-                              f"document with entities), got {share}")
-        from nerdata.transfer.perturb import EntityPool
-
-        self.share = float(share)
-        self.docs = [d for d in train if d.tokens and d.spans] if self.share else []
-        self.pool = EntityPool.from_documents(self.docs, "training data")
-        self.rng = random.Random(f"augment:{seed}")
-
-    def __bool__(self) -> bool:
-        return self.share > 0 and bool(self.docs)
-
-    def expected(self) -> int:
-        return round(self.share * len(self.docs))
-
-    def examples(self, to_example) -> list:
-        from nerdata.transfer.perturb import perturb_document
-
-        whole, frac = divmod(self.share, 1.0)
-        out = []
-        for d in self.docs:
-            for _ in range(int(whole) + (self.rng.random() < frac)):
-                out.append(to_example(perturb_document(d, "entity", self.rng, pool=self.pool)))
-        return out
 
 
 def _spacy():
@@ -349,7 +283,7 @@ class SpacyTagger:
             examples.append(eg)
             n_missing += k
         dev_docs = [d for d in (dev or ()) if d.tokens]
-        augment = _EntityAugmenter(train, opts["augment_entities"], seed)
+        augment = EntityAugmenter(train, opts["augment_entities"], seed)
         optimizer = Adam(opts["learn_rate"], L2=opts["L2"], grad_clip=opts["grad_clip"],
                          use_averages=bool(opts["average"]))
         if not self._initialized:
@@ -404,12 +338,27 @@ class SpacyTagger:
         ner.model.from_bytes(best_bytes if best_bytes is not None else last_bytes)
         if best_bytes is not None:
             log["best_epoch"], log["best_dev_f1"] = stopper.best_epoch, stopper.best
+        log["calibration"] = self._fit_calibration(dev_docs)
         log["stopped_early"] = len(log["epochs"]) < epochs
         record_training(self.card, train, opts, epochs=epochs, seed=seed, log=log,
                         n_train=len(examples))
         self.card.version = f"spacy-{self.card.tagset.split('@')[0]}-{self._weights_hash()}"
         log["version"] = self.card.version
         return log
+
+    def _fit_calibration(self, dev_docs: Sequence[Document]) -> dict[str, Any]:
+        """Fit the span-score calibration on dev (raw beam scores vs exact-match outcomes)."""
+        from nerdata.calibration import Calibration, fit_platt, span_outcomes
+
+        if not dev_docs or self.beam_width <= 1:
+            cal = Calibration(note="identity: " + ("no dev documents" if not dev_docs
+                                                   else "beam_width 1 gives no scores"))
+        else:
+            raw = self._predict_scored(dev_docs, 64, None)
+            cal = fit_platt(*span_outcomes(dev_docs, raw))
+        self._calibration = cal
+        self.card.extra["calibration"] = cal.to_dict()
+        return cal.to_dict()
 
     def _averaged(self, optimizer):
         """Use the optimizer's parameter averages (when kept) inside the block."""
@@ -440,7 +389,25 @@ class SpacyTagger:
 
     def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
                 progress: ProgressCallback | None = None) -> list[list[Span]]:
-        """Greedy-decoded spans per doc, each scored by its beam marginal probability."""
+        """Greedy-decoded spans per doc, each scored by its calibrated beam marginal
+        probability (raw when no calibration was fitted)."""
+        from nerdata.calibration import calibrated
+
+        raw = self._predict_scored(docs, batch_size, progress)
+        return [calibrated(spans, self.calibration) for spans in raw]
+
+    @property
+    def calibration(self):
+        from nerdata.calibration import Calibration
+
+        cal = getattr(self, "_calibration", None)
+        if cal is None:
+            cal = self._calibration = Calibration.from_dict(self.card.extra.get("calibration"))
+        return cal
+
+    def _predict_scored(self, docs: Sequence[Document], batch_size: int,
+                        progress: ProgressCallback | None) -> list[list[Span]]:
+        """Greedy-decoded spans with raw beam-marginal scores."""
         if not self._initialized:
             raise ConfigError("spaCy engine: the model is untrained; train or load one first")
         ner = self._nlp.get_pipe("ner")

@@ -1,0 +1,80 @@
+"""Span-score calibration: ECE on constructed cases, Platt scaling, and the spaCy engine's
+fitted calibration on a real slice."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nerdata.calibration import (Calibration, fit_platt, reliability, span_outcomes)
+from nerdata.doc import Document, Span
+from nerdata.errors import InputError
+
+
+def test_ece_of_constructed_scores():
+    # bin [0.9, 1.0]: 10 spans scored 0.95, 8 right -> |0.8 - 0.95| = 0.15, weight 10/20
+    # bin [0.2, 0.3): 10 spans scored 0.25, 1 right  -> |0.1 - 0.25| = 0.15, weight 10/20
+    scores = np.array([0.95] * 10 + [0.25] * 10)
+    correct = np.array([True] * 8 + [False] * 2 + [True] + [False] * 9)
+    rel = reliability(scores, correct)
+    assert rel.ece == pytest.approx(0.15)
+    assert rel.n == 20 and rel.bins[9][2] == 10 and rel.bins[2][2] == 10
+    assert rel.bins[9][4] == pytest.approx(0.8)
+    perfect = reliability(np.array([1.0, 1.0, 0.0, 0.0]), np.array([True, True, False, False]))
+    assert perfect.ece == 0.0 and perfect.low_correct == 0
+    assert reliability(np.array([0.01, 0.5]), np.array([True, False])).low_correct == 1
+    with pytest.raises(InputError, match=r"\[0, 1\]"):
+        reliability(np.array([1.5]), np.array([True]))
+
+
+def test_platt_recovers_a_known_miscalibration():
+    rng = np.random.default_rng(0)
+    true_p = rng.uniform(0.02, 0.98, 20000)
+    correct = rng.uniform(size=true_p.size) < true_p
+    # an over-confident scorer: logit doubled
+    logit = np.log(true_p / (1 - true_p))
+    raw = 1 / (1 + np.exp(-2 * logit))
+    cal = fit_platt(raw, correct)
+    assert cal.a == pytest.approx(0.5, abs=0.05) and cal.b == pytest.approx(0.0, abs=0.05)
+    assert cal.ece_after < 0.02 < cal.ece_before
+    assert cal.apply(0.5) == pytest.approx(0.5, abs=0.02)
+    back = Calibration.from_dict(cal.to_dict())
+    assert back == cal and back.apply(0.9) == cal.apply(0.9)
+
+
+def test_too_few_or_one_sided_spans_keep_the_identity():
+    few = fit_platt(np.array([0.9] * 5), np.array([True, False] * 2 + [True]))
+    assert few.identity and "< 30" in few.note and few.apply(0.37) == 0.37
+    one = fit_platt(np.array([0.9] * 40), np.ones(40, dtype=bool))
+    assert one.identity and "all right" in one.note
+
+
+def test_span_outcomes_follow_the_scorer_masking():
+    d = Document.from_tokens("d", ["Ada", "went", "to", "Lagos", "on", "Monday"],
+                             [Span(0, 3, "PER"), Span(12, 17, "LOC")])
+    from dataclasses import replace
+
+    d = replace(d, missing_labels=frozenset({"DATE"}))
+    pred = [Span(0, 3, "PER", 0.9), Span(12, 17, "ORG", 0.6), Span(21, 27, "DATE", 0.4),
+            Span(4, 8, "PER", None)]
+    scores, correct = span_outcomes([d], [pred])
+    assert scores.tolist() == [0.9, 0.6] and correct.tolist() == [True, False]
+
+
+def test_spacy_engine_fits_and_applies_a_calibration(hau, tmp_path):
+    from nerdata.engines.spacy_engine import SpacyTagger
+
+    train, dev = hau
+    t = SpacyTagger("nerdata", beam_width=8)
+    log = t.train(train, dev, epochs=3, seed=1)
+    cal = log["calibration"]
+    assert cal["n"] >= 30 and cal["method"] == "platt" and not cal["note"]
+    assert cal["ece_after"] <= cal["ece_before"] + 1e-9
+    preds = t.predict(dev)
+    scores = [s.score for p in preds for s in p]
+    assert scores and all(0.0 < s < 1.0 for s in scores)  # no span is certain, none 0
+    raw = t._predict_scored(dev, 32, None)
+    assert [[s.key for s in p] for p in raw] == [[s.key for s in p] for p in preds]
+    t.save(tmp_path / "m")
+    again = SpacyTagger.load(tmp_path / "m")
+    assert again.calibration == t.calibration
+    assert [[s.score for s in p] for p in again.predict(dev)] == [[s.score for s in p] for p in preds]

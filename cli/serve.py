@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nerdata.errors import ConfigError
+from nerdata.workflows.acquisition import STRATEGIES
 
 from .common import echo_json, progress_bar
 
@@ -181,10 +182,12 @@ def _register_ls(ls: click.Group) -> None:
     @click.argument("project")
     @click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False),
                   help="Saved model directory (any engine).")
-    @click.option("--order", type=click.Choice(["none", "uncertainty"]), default="none",
-                  show_default=True,
+    @click.option("--order", type=click.Choice(["none", "uncertainty", *STRATEGIES]),
+                  default="none", show_default=True,
                   help="uncertainty: add a Data Manager tab listing tasks by ascending prediction "
-                       "score (least confident first) and print the least confident tasks.")
+                       "score (least confident first) and print the least confident tasks; an "
+                       "acquisition strategy (as in `nerdata simulate --strategy`): the score is "
+                       "that strategy's certainty, so the same tab lists its pick order.")
     @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
                   help="Documents per model call.")
     @click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 5000),

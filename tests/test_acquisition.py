@@ -73,3 +73,20 @@ def test_zero_scores_do_not_break_logarithms_and_unknown_names_are_refused():
     assert rank("mnlp", pool) == [0, 1]
     with pytest.raises(ConfigError, match="unknown acquisition strategy 'uncertain'.*mnlp"):
         rank("uncertain", pool)
+
+
+@pytest.mark.parametrize("strategy", ["longest", "least-confidence", "margin", "entropy", "mnlp"])
+def test_certainty_sorts_ascending_in_pick_order(strategy):
+    from nerdata.workflows.acquisition import certainty
+
+    vals = [certainty(strategy, c) for c in POOL]
+    assert all(0.0 <= v <= 1.0 for v in vals)
+    assert sorted(range(len(POOL)), key=lambda i: (vals[i], i)) == rank(strategy, POOL)
+
+
+def test_random_certainty_is_a_seeded_hash_of_the_id():
+    from nerdata.workflows.acquisition import certainty
+
+    a = [certainty("random", c, seed=3) for c in POOL]
+    assert a == [certainty("random", c, seed=3) for c in POOL]
+    assert a != [certainty("random", c, seed=4) for c in POOL]

@@ -19,7 +19,12 @@ with it, and the Data Manager's "Prediction score" column (the mean score of the
 predictions *of the active version*; measured: with no active version the column is empty
 and sorting by it does nothing) is filled.  ``order="uncertainty"`` adds a Data Manager tab
 "Uncertain first <version>" ordered by ``tasks:predictions_score`` ascending and reports
-the least confident tasks of this run.
+the least confident tasks of this run.  ``order`` may also name an acquisition strategy
+(:mod:`nerdata.workflows.acquisition`: ``least-confidence``, ``margin``, ``entropy``, ``mnlp``,
+``longest``, ``random``, ``diverse``): the prediction score is then that strategy's
+:func:`~nerdata.workflows.acquisition.certainty` (ascending = the strategy's pick order), the
+same tab sorts by it, and the report lists the first picks (``diverse``: without
+near-duplicates).
 
 Tasks the model cannot predict (empty or over-long text, bad tokens) are listed in
 ``refused`` with the reason -- never silently skipped.
@@ -104,10 +109,13 @@ def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", bat
                  client: LabelStudioClient | None = None,
                  progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Predict every task of ``project`` lacking a prediction of the model's version."""
-    if order not in ("none", "uncertainty"):
-        raise ConfigError(f"order must be none or uncertainty, got {order!r}")
-    if order == "uncertainty" and not activate:
-        raise ConfigError("--order uncertainty needs --activate: Label Studio computes the "
+    from nerdata.workflows.acquisition import STRATEGIES, Candidate, certainty, rank
+
+    if order not in ("none", "uncertainty", *STRATEGIES):
+        raise ConfigError(f"order must be none, uncertainty or an acquisition strategy "
+                          f"({', '.join(STRATEGIES)}), got {order!r}")
+    if order != "none" and not activate:
+        raise ConfigError(f"--order {order} needs --activate: Label Studio computes the "
                           "prediction score column from the project's active model version")
     t0 = time.monotonic()
     registry = ModelRegistry({"default": model_dir}, device=device)
@@ -131,7 +139,11 @@ def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", bat
         "tasks": len(rows), "already_predicted": len(rows) - len(todo), "predicted": 0,
         "imported": 0, "refused": [], "labels_not_predicted": cov["missing_in_model"],
         "score": "sentence confidence (engine's, else lowest span score); low = uncertain"}
+    if order in STRATEGIES:
+        report["score"] = f"{order} certainty (nerdata.workflows.acquisition); low = pick first"
+    own_confidence = callable(getattr(slot.tagger, "predict_decoded", None))
     scores: list[tuple[float, int]] = []
+    picked: list[Any] = []
     predict_s = 0.0
     if progress is not None:
         progress(0, len(todo), "predicting")
@@ -155,10 +167,16 @@ def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", bat
         items = []
         for tid, t, pred in zip(ids, inputs, out.predictions):
             doc = Document(str(tid), t.text)
+            score = pred.score
+            if order in STRATEGIES:
+                cand = Candidate(Document.from_dict({"id": str(tid), "text": t.text}),
+                                 tuple(pred.spans), pred.score if own_confidence else None)
+                score = certainty(order, cand)
+                picked.append((tid, cand))
             for item in prediction_for_task(tid, doc, pred.spans, config, version):
-                item["score"] = round(pred.score, 6)
+                item["score"] = round(score, 6)
                 items.append(item)
-            scores.append((pred.score, tid))
+            scores.append((score, tid))
         report["predicted"] += len(inputs)
         with _sdk(client.url, f"importing {len(items)} predictions into project {pid}"):
             client.sdk.projects.import_predictions(id=pid, request=items,
@@ -180,8 +198,12 @@ def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", bat
             if before != version:
                 client.sdk.projects.update(id=pid, model_version=version)
         report["active_model_version"] = {"now": version, "before": before}
-    if order == "uncertainty":
+    if order != "none":
         report["view"] = uncertainty_view(client, pid, version)
         report["least_confident"] = [{"task_id": tid, "score": round(s, 6)}
                                      for s, tid in scores[:LEAST_CONFIDENT_SHOWN]]
+    if order == "diverse" and picked:
+        first = rank(order, [c for _, c in picked], batch=LEAST_CONFIDENT_SHOWN)
+        report["least_confident"] = [{"task_id": picked[i][0]}
+                                     for i in first[:LEAST_CONFIDENT_SHOWN]]
     return report

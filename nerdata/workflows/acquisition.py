@@ -149,5 +149,29 @@ def rank(strategy: str, pool: Sequence[Candidate], *, seed: int = 0,
     return out
 
 
-__all__ = ["Candidate", "STRATEGIES", "DIVERSITY_JACCARD", "check_strategy", "jaccard", "rank",
-           "scores"]
+
+
+def certainty(strategy: str, c: Candidate, *, seed: int = 0) -> float:
+    """A per-sentence value in [0, 1] that sorts ascending in ``strategy``'s pick order
+    without seeing the rest of the pool (what a Label Studio column sorted by prediction
+    score can show): ``exp(-score)`` for entropy and mnlp, ``1 - score`` for
+    least-confidence, the margin itself, ``1 / (1 + tokens)`` for longest, a seeded hash of
+    the document id for random; ``diverse`` sorts as ``mnlp`` (near-duplicates can only be
+    skipped when the whole batch is known: :func:`rank`)."""
+    check_strategy(strategy)
+    if strategy == "random":
+        import hashlib
+
+        h = hashlib.sha256(f"{seed}/{c.doc.id}".encode()).digest()
+        return int.from_bytes(h[:8], "big") / 2**64
+    if strategy == "longest":
+        return 1.0 / (1.0 + len(c.doc.tokens))
+    if strategy == "least-confidence":
+        return 1.0 - least_confidence(c)
+    if strategy == "margin":
+        return -margin(c)
+    return math.exp(-SCORES["mnlp" if strategy == "diverse" else strategy](c))
+
+
+__all__ = ["Candidate", "STRATEGIES", "DIVERSITY_JACCARD", "certainty", "check_strategy",
+           "jaccard", "rank", "scores"]

@@ -11,7 +11,7 @@ from typing import Any
 
 from nerdata.annotations import AnnotatedDocument
 from nerdata.doc import Document
-from nerdata.errors import ConfigError, InputError, NotFoundError
+from nerdata.errors import ConfigError, NotFoundError
 from nerdata.progress import ProgressCallback
 from nerdata.release.inputs import file_sha256
 from nerdata.repairs import RepairLog
@@ -46,8 +46,8 @@ class Resolver:
              ) -> SourceRead:
         """Documents of ``ref`` and the repairs made reading them.
 
-        ``annotated=True`` requires annotated documents and keeps them (agreement,
-        adjudication); ``False`` turns each into its gold document (one annotation,
+        ``annotated=True`` gives annotated documents (agreement, adjudication; plain
+        documents become items without annotations); ``False`` turns each into its gold document (one annotation,
         identical ones, or adjudicated spans; unannotated items are skipped and counted);
         ``None`` returns the items as read."""
         if split:
@@ -251,12 +251,12 @@ def _gold(read: SourceRead) -> SourceRead:
 
 
 def _annotated(read: SourceRead) -> SourceRead:
-    bad = [d for d in read.documents if not isinstance(d, AnnotatedDocument)]
-    if bad:
-        raise InputError(f"{read.ref.spec}: holds documents, not annotated documents (e.g. "
-                         f"{bad[0].id!r}); give `nerdata ls pull` output, a Label Studio JSON "
-                         f"export or ls:PROJECT")
-    return read
+    """Items as annotated documents: plain documents become items without annotations (their
+    spans stay the reference)."""
+    if all(isinstance(d, AnnotatedDocument) for d in read.documents):
+        return read
+    return replace(read, documents=[d if isinstance(d, AnnotatedDocument) else AnnotatedDocument(d)
+                                    for d in read.documents])
 
 
 def resolve(spec: str, *, map_to: str | None = None, progress: ProgressCallback | None = None,

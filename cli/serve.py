@@ -109,7 +109,15 @@ def register(cli: click.Group) -> None:
     @click.option("--retrain-epochs", default=5, show_default=True, type=click.IntRange(1),
                   help="Epochs of continued training per retrain.")
     @click.option("--dev", "dev", multiple=True, metavar="[LANG=]FILE",
-                  help="Gold JSONL documents the retrain gate scores on (repeatable per language).")
+                  help="Gold JSONL documents the retrain gate scores on (repeatable per language; "
+                       "default: every fifth annotated task, never trained on).")
+    @click.option("--rehearsal", default="all", show_default=True, metavar="all|N|RATIO|none",
+                  help="What each retrain mixes into the new annotations from the data the model "
+                       "learnt (--train-data, else its model card's sources): all, N documents, "
+                       "RATIO x the annotations, or none.")
+    @click.option("--gate-tolerance", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+                  help="Accept a retrained model when the lower bound of the 95% bootstrap "
+                       "interval of its F1 gain is at least -TOLERANCE.")
     @click.option("--train-data", "train_data", multiple=True, metavar="[LANG=]FILE",
                   help="The model's original training JSONL, mixed into each retrain (checked "
                        "against the model card's data hash when it has one).")
@@ -121,7 +129,8 @@ def register(cli: click.Group) -> None:
                   help="Server log level (logs go to stderr).")
     def serve_cmd(models, host, port, device, basic_auth, state_dir, batch_size, max_body_mb,
                   max_text_chars, max_tasks, allow_partial_labels, retrain, retrain_every,
-                  retrain_epochs, dev, train_data, label_studio_url, log_level):
+                  retrain_epochs, dev, rehearsal, gate_tolerance, train_data, label_studio_url,
+                  log_level):
         from nerdata.errors import require
 
         require("fastapi", "serve")
@@ -129,6 +138,7 @@ def register(cli: click.Group) -> None:
         from nerdata.label_studio.backend.app import BackendSettings, serve
         from nerdata.label_studio.backend.predict import Limits
         from nerdata.label_studio.backend.train import TrainingSettings
+        from nerdata.workflows.rehearsal import parse_rehearsal
 
         state = state_dir or default_state_dir()
         settings = BackendSettings(
@@ -140,7 +150,9 @@ def register(cli: click.Group) -> None:
             training=TrainingSettings(state, min_annotations=retrain_every, epochs=retrain_epochs,
                                       dev=_pairs(dev, "--dev"),
                                       train_data=_pairs(train_data, "--train-data"),
-                                      ls_url=label_studio_url))
+                                      ls_url=label_studio_url,
+                                      rehearsal=str(parse_rehearsal(rehearsal, "--rehearsal")),
+                                      tolerance=gate_tolerance))
         for name, path in settings.models.items():
             if not Path(path).is_dir():
                 raise ConfigError(f"--model {name}={path}: no such directory")

@@ -491,6 +491,8 @@ def test_serve_cli_rejects_bad_options(tmp_path):
     assert r.exit_code == 1 and "no such directory" in r.output
     r = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path), "--basic-auth", "nopass"])
     assert r.exit_code == 1 and "USER:PASS" in r.output
+    r = CliRunner().invoke(cli, ["serve", "--model", str(tmp_path), "--rehearsal", "lots"])
+    assert r.exit_code == 1 and "--rehearsal: 'lots' is not a rehearsal setting" in r.output
 
 
 def test_transformers_model_is_served_with_sentence_confidence(tmp_path):

@@ -175,3 +175,85 @@ def test_detect_scripts_equals_detect_script(corpora_dir):
     got = detect_scripts(texts, chunk_chars=500)  # several chunks
     assert got == [detect_script(t) for t in texts]
     assert {"Ethiopic", "Arabic", "Odia", "Latin", "Unknown", "Cyrillic"} <= set(got)
+
+
+# --------------------------------------------------------------------------- flattening
+def reference_layout(items):
+    """The flat layout written out one document, annotation and span at a time: what
+    ``build`` computes column by column."""
+    labels, annots, models = {"O": 0}, {}, {}
+    raters, sets, spans, pred_rows, corr, repairs, cancelled = [], [], [], [], [], Counter(), 0
+    for d, item in enumerate(items):
+        chosen = {}
+        for a in item.annotations:
+            if a.cancelled:
+                cancelled += 1
+                continue
+            if a.annotator in chosen:
+                repairs["duplicate_annotations"] += 1
+            chosen[a.annotator] = a
+        doc_sets = []
+        for name, a in chosen.items():
+            doc_sets.append(len(sets))
+            sets.append((d, [(s.start, s.end, labels.setdefault(s.label, len(labels))) for s in a.spans]))
+        raters.append([annots.setdefault(name, len(annots)) for name in chosen])
+        for p in item.predictions:
+            mv = p.model_version or p.annotator or "unknown"
+            row = len(pred_rows)
+            pred_rows.append((len(sets), models.setdefault(mv, len(models))))
+            sets.append((d, [(s.start, s.end, labels.setdefault(s.label, len(labels))) for s in p.spans]))
+            corr += [(row, m) for a, m in zip(chosen.values(), doc_sets)
+                     if a.from_prediction is None or a.from_prediction == mv]
+        spans.append(doc_sets)
+    return {"labels": list(labels), "annotators": list(annots), "models": list(models), "raters": raters,
+            "ann_sets": spans, "sets": sets, "preds": pred_rows, "corr": corr, "repairs": dict(repairs),
+            "cancelled": cancelled}
+
+
+def layout_of(data):
+    sets = [(int(data.set_doc[m]), [(int(data.span_start[i]), int(data.span_end[i]), int(data.span_label[i]))
+                                    for i in range(data.set_ptr[m], data.set_ptr[m + 1])])
+            for m in range(len(data.set_doc))]
+    return {"labels": data.labels, "annotators": data.annotators, "models": data.model_versions,
+            "raters": [[int(r) for r in row if r >= 0] for row in data.raters],
+            "ann_sets": [[int(m) for m in row if m >= 0] for row in data.ann_set], "sets": sets,
+            "preds": list(zip(data.pred_sets.tolist(), data.pred_model.tolist())),
+            "corr": list(zip(data.corr_pred.tolist(), data.corr_ann.tolist())),
+            "repairs": {k: v for k, v in data.repairs.items() if k == "duplicate_annotations"},
+            "cancelled": data.cancelled}
+
+
+ann_st = st.builds(lambda who, spans, cancelled, fp: Annotation(who, tuple(spans), cancelled=cancelled,
+                                                                from_prediction=fp),
+                   st.sampled_from(["ann-b", "ann-a", "ann-c"]), st.lists(span_st, max_size=4),
+                   st.booleans(), st.sampled_from([None, "m1", "m2", "gone"]))
+pred_st = st.builds(lambda mv, who, spans: Annotation(who, tuple(spans), model_version=mv),
+                    st.sampled_from([None, "m1", "m2"]), st.sampled_from(["model", "m2"]),
+                    st.lists(span_st, max_size=3))
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.tuples(st.lists(ann_st, max_size=5), st.lists(pred_st, max_size=2),
+                          st.sampled_from([None, "hau", "yor"])), max_size=6))
+def test_build_equals_the_one_document_at_a_time_layout(docs):
+    """Duplicated and cancelled annotations, several predictions, first-seen orders of
+    labels, annotators and models: the columns equal the loop written out."""
+    items = [AnnotatedDocument(Document(f"d{i}", TEXT, lang=lang), tuple(anns), tuple(preds))
+             for i, (anns, preds, lang) in enumerate(docs)]
+    data = build(items, scripts=False)
+    assert layout_of(data) == reference_layout(items)
+    assert data.lang_names == list(dict.fromkeys(lang or "und" for _, _, lang in docs))
+
+
+def test_build_names_the_first_bad_document():
+    from nerdata.errors import InputError
+
+    ok = AnnotatedDocument(Document("a", TEXT), (Annotation("x", (Span(0, 3, "A"),)),))
+    far = AnnotatedDocument(Document("b", TEXT), (Annotation("x", ()),), (Annotation("m", (Span(0, 99, "A"),)),))
+    with pytest.raises(InputError, match=r"document 'b': prediction 'm' span A \[0,99\) is outside the text"):
+        build([ok, far, ok])
+    with pytest.raises(InputError, match="document id 'a' occurs twice"):
+        build([ok, ok, far])
+    o = AnnotatedDocument(Document("c", TEXT), (Annotation("y", (Span(1, 2, "O"),)),))
+    with pytest.raises(InputError, match=r"document 'c': annotator 'y' has a span labelled 'O' at \[1,2\)"):
+        build([ok, o])

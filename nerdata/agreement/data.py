@@ -21,9 +21,10 @@ kept for span figures but labels no token (``spans_without_tokens``).
 """
 from __future__ import annotations
 
-from array import array
 from collections import Counter
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -103,134 +104,143 @@ class AgreementData:
 
 def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
           progress: ProgressCallback | None = None) -> AgreementData:
-    """Flatten ``items`` (one pass; see the module docstring for the layout).
+    """Flatten ``items`` (see the module docstring for the layout).
 
-    ``scripts=False`` skips script detection (every document gets ``"Unknown"``)."""
-    label_ix: dict[str, int] = {OUTSIDE: 0}
-    annot_ix: dict[str, int] = {}
-    model_ix: dict[str, int] = {}
-    lang_ix: dict[str, int] = {}
-    script_ix: dict[str, int] = {}
+    Column by column, without a Python loop over tokens or spans: token and span offsets
+    come out of the objects through C-level ``map``/``attrgetter`` into numpy, and the
+    choice of annotations (cancelled ones dropped, one per annotator, the last one wins)
+    is a ``unique`` over (document, annotator) keys.  ``scripts=False`` skips script
+    detection (every document gets ``"Unknown"``)."""
+    items = list(track(items, progress, desc="reading annotations", every=1000))
+    D = len(items)
+    docs = list(map(attrgetter("doc"), items))
+    doc_ids = list(map(attrgetter("id"), docs))
+    texts = list(map(attrgetter("text"), docs))
+    langs = [lang or "und" for lang in map(attrgetter("lang"), docs)]
+    lang_ix = _index(langs)
+    doc_len = _ints(map(len, texts), D)
+    toks = [t or whitespace_tokens(x) for t, x in zip(map(attrgetter("tokens"), docs), texts)]
+    tok_counts = _ints(map(len, toks), D)
+    flat_tok = list(chain.from_iterable(toks))
+    tok_s = _ints(map(attrgetter("start"), flat_tok), len(flat_tok))
+    tok_e = _ints(map(attrgetter("end"), flat_tok), len(flat_tok))
+    del toks, flat_tok
+
+    # completed annotations, one per annotator and document (the last one wins, counted)
+    ann_lists = list(map(attrgetter("annotations"), items))
+    anns = list(chain.from_iterable(ann_lists))
+    a_doc = np.repeat(np.arange(D, dtype=np.int64), _ints(map(len, ann_lists), D))
+    live = np.flatnonzero(~np.fromiter(map(attrgetter("cancelled"), anns), dtype=bool, count=len(anns)))
+    cancelled = len(anns) - len(live)
+    live_names = list(map(attrgetter("annotator"), map(anns.__getitem__, live.tolist())))
+    annot_ix = _index(live_names)
+    rater = _ints(map(annot_ix.__getitem__, live_names), len(live))
+    key = a_doc[live] * max(len(annot_ix), 1) + rater
+    _, first = np.unique(key, return_index=True)
+    _, last_rev = np.unique(key[::-1], return_index=True)
+    by_first = np.argsort(first)  # document order, then first appearance in the document
+    pick = (len(key) - 1 - last_rev)[by_first]  # the last annotation of each key
     repairs: Counter = Counter()
-    doc_ids: list[str] = []
-    doc_lang: list[int] = []
-    doc_script: list[int] = []
-    doc_len: list[int] = []
-    tok_counts: list[int] = []
-    tok_s = array("q")  # flat typed arrays: no Python int objects
-    tok_e = array("q")
-    doc_raters: list[list[int]] = []
-    doc_sets: list[list[int]] = []
-    set_doc = array("q")
-    set_sizes = array("q")
-    sp_s = array("q")
-    sp_e = array("q")
-    sp_l = array("q")
-    pred_sets: list[int] = []
-    pred_model: list[int] = []
-    corr_pred: list[int] = []
-    corr_ann: list[int] = []
-    cancelled = 0
-    seen: set[str] = set()
-    texts: list[str] = []
+    if len(key) > len(first):
+        repairs["duplicate_annotations"] += len(key) - len(first)
+    chosen = list(map(anns.__getitem__, live[pick].tolist()))
+    ch_doc, ch_rater = a_doc[live[pick]], rater[pick]
+    n_chosen = np.bincount(ch_doc, minlength=D)
+    ch_ptr = np.cumsum(n_chosen) - n_chosen
+    slot = np.arange(len(chosen)) - np.repeat(ch_ptr, n_chosen)
 
-    label_get = label_ix.get
-    sp_s_add, sp_e_add, sp_l_add = sp_s.append, sp_e.append, sp_l.append
+    # predictions, and which annotations started from them
+    pred_lists = list(map(attrgetter("predictions"), items))
+    preds = list(chain.from_iterable(pred_lists))
+    p_doc = np.repeat(np.arange(D, dtype=np.int64), _ints(map(len, pred_lists), D))
+    mvs = [p.model_version or p.annotator or "unknown" for p in preds]
+    model_ix = _index(mvs)
+    pred_model = _ints(map(model_ix.__getitem__, mvs), len(mvs))
+    from_pred = [-1 if f is None else model_ix.get(f, -2) for f in map(attrgetter("from_prediction"), chosen)]
+    cnt = n_chosen[p_doc]
+    corr_pred = np.repeat(np.arange(len(preds), dtype=np.int64), cnt)
+    corr_chosen = concat_ranges(ch_ptr[p_doc], cnt)
+    fp = np.asarray(from_pred, dtype=np.int64)[corr_chosen] if len(corr_chosen) else np.zeros(0, np.int64)
+    keep = (fp == -1) | (fp == pred_model[corr_pred])
+    corr_pred, corr_chosen = corr_pred[keep], corr_chosen[keep]
 
-    def add_set(d: int, spans, n_text: int, kind: str, name: str) -> int:
-        for s in spans:
-            st, en, lab_name = s.start, s.end, s.label
-            if not (0 <= st < en <= n_text):
-                raise InputError(f"document {doc_ids[d]!r}: {kind} {name!r} span {lab_name} [{st},{en}) "
-                                 f"is outside the text (length {n_text}); fix the offsets")
-            lab = label_get(lab_name)
-            if lab is None:
-                if lab_name == OUTSIDE:
-                    raise InputError(f"document {doc_ids[d]!r}: {kind} {name!r} has a span labelled 'O' "
-                                     f"at [{st},{en}); 'O' means no entity, remove the span")
-                lab = label_ix[lab_name] = len(label_ix)
-            sp_s_add(st)
-            sp_e_add(en)
-            sp_l_add(lab)
-        set_doc.append(d)
-        set_sizes.append(len(spans))
-        return len(set_sizes) - 1
+    # span sets in document order: the document's annotations (slot order), then its predictions
+    set_doc = np.concatenate([ch_doc, p_doc])
+    set_order = np.argsort(set_doc * 2 + np.repeat([0, 1], [len(chosen), len(preds)]), kind="stable")
+    set_of = np.empty(len(set_order), dtype=np.int64)
+    set_of[set_order] = np.arange(len(set_order))  # element of [chosen + preds] -> set index
+    owners = chosen + preds
+    span_lists = list(map(attrgetter("spans"), map(owners.__getitem__, set_order.tolist())))
+    set_sizes = _ints(map(len, span_lists), len(span_lists))
+    set_doc = set_doc[set_order]
+    spans = list(chain.from_iterable(span_lists))
+    sp_s = _ints(map(attrgetter("start"), spans), len(spans))
+    sp_e = _ints(map(attrgetter("end"), spans), len(spans))
+    sp_names = list(map(attrgetter("label"), spans))
+    label_ix = _index(chain([OUTSIDE], sp_names))
+    sp_l = _ints(map(label_ix.__getitem__, sp_names), len(spans))
+    if len(label_ix) > np.iinfo(np.int16).max:
+        raise InputError(f"{len(label_ix)} distinct labels; agreement supports at most 32767")
+    _check(doc_ids, np.repeat(set_doc, set_sizes), sp_s, sp_e, sp_l, doc_len,
+           np.repeat(set_order, set_sizes), len(chosen), chosen, preds, mvs, spans)
 
-    for item in track(items, progress, desc="reading annotations", every=1000):
-        doc = item.doc
-        if doc.id in seen:
-            raise InputError(f"document id {doc.id!r} occurs twice; agreement needs unique ids "
-                             f"(merge the annotations of both copies into one document)")
-        seen.add(doc.id)
-        d = len(doc_ids)
-        doc_ids.append(doc.id)
-        lang = doc.lang or "und"
-        doc_lang.append(lang_ix.setdefault(lang, len(lang_ix)))
-        if scripts:
-            texts.append(doc.text)
-        toks = doc.tokens or whitespace_tokens(doc.text)
-        tok_counts.append(len(toks))
-        tok_s.extend([t.start for t in toks])
-        tok_e.extend([t.end for t in toks])
-        n_text = len(doc.text)
-        doc_len.append(n_text)
-        # completed annotations, one per annotator (the last one wins, counted)
-        chosen: dict[str, object] = {}
-        for a in item.annotations:
-            if a.cancelled:
-                cancelled += 1
-                continue
-            if a.annotator in chosen:
-                repairs["duplicate_annotations"] += 1
-            chosen[a.annotator] = a
-        raters, sets = [], []
-        for name, a in chosen.items():
-            raters.append(annot_ix.setdefault(name, len(annot_ix)))
-            sets.append(add_set(d, a.spans, n_text, "annotator", name))
-        doc_raters.append(raters)
-        doc_sets.append(sets)
-        # predictions and which annotations started from them
-        for p in item.predictions:
-            mv = p.model_version or p.annotator or "unknown"
-            row = len(pred_sets)
-            pred_sets.append(add_set(d, p.spans, n_text, "prediction", mv))
-            pred_model.append(model_ix.setdefault(mv, len(model_ix)))
-            for a, m in zip(chosen.values(), sets):
-                if a.from_prediction is None or a.from_prediction == mv:
-                    corr_pred.append(row)
-                    corr_ann.append(m)
-
-    D = len(doc_ids)
-    doc_script = [script_ix.setdefault(scr, len(script_ix))
-                  for scr in (detect_scripts(texts) if scripts else ["Unknown"] * D)]
-    del texts
-    S = max((len(r) for r in doc_raters), default=0)
+    S = int(n_chosen.max()) if D else 0
     raters = np.full((D, S), -1, dtype=np.int32)
     ann_set = np.full((D, S), -1, dtype=np.int64)
-    for d, (r, m) in enumerate(zip(doc_raters, doc_sets)):
-        raters[d, :len(r)] = r
-        ann_set[d, :len(m)] = m
-    n_ann = (raters >= 0).sum(axis=1).astype(np.int32)
+    raters[ch_doc, slot] = ch_rater
+    ann_set[ch_doc, slot] = set_of[:len(chosen)]
+    scr = detect_scripts(texts) if scripts else ["Unknown"] * D
+    script_ix = _index(scr)
     tok_ptr = np.zeros(D + 1, dtype=np.int64)
     np.cumsum(tok_counts, out=tok_ptr[1:])
     set_ptr = np.zeros(len(set_sizes) + 1, dtype=np.int64)
-    np.cumsum(_np(set_sizes), out=set_ptr[1:])
+    np.cumsum(set_sizes, out=set_ptr[1:])
     data = AgreementData(
         doc_ids=doc_ids, labels=list(label_ix), annotators=list(annot_ix),
         model_versions=list(model_ix), lang_names=list(lang_ix), script_names=list(script_ix),
-        doc_lang=np.asarray(doc_lang, dtype=np.int32), doc_script=np.asarray(doc_script, dtype=np.int32),
-        doc_len=np.asarray(doc_len, dtype=np.int64),
-        n_ann=n_ann, raters=raters, ann_set=ann_set, tok_ptr=tok_ptr,
-        values=np.zeros((0, S), dtype=np.int16),
-        set_doc=_np(set_doc), set_ptr=set_ptr,
-        span_start=_np(sp_s), span_end=_np(sp_e), span_label=_np(sp_l).astype(np.int16),
-        pred_sets=np.asarray(pred_sets, dtype=np.int64), pred_model=np.asarray(pred_model, dtype=np.int32),
-        corr_pred=np.asarray(corr_pred, dtype=np.int64), corr_ann=np.asarray(corr_ann, dtype=np.int64),
-        repairs=repairs, cancelled=cancelled)
-    if len(label_ix) > np.iinfo(np.int16).max:
-        raise InputError(f"{len(label_ix)} distinct labels; agreement supports at most 32767")
-    data.values = _token_values(data, _np(tok_s), _np(tok_e))
+        doc_lang=_ints(map(lang_ix.__getitem__, langs), D).astype(np.int32),
+        doc_script=_ints(map(script_ix.__getitem__, scr), D).astype(np.int32),
+        doc_len=doc_len, n_ann=n_chosen.astype(np.int32), raters=raters, ann_set=ann_set, tok_ptr=tok_ptr,
+        values=np.zeros((0, S), dtype=np.int16), set_doc=set_doc, set_ptr=set_ptr,
+        span_start=sp_s, span_end=sp_e, span_label=sp_l.astype(np.int16),
+        pred_sets=set_of[len(chosen):], pred_model=pred_model.astype(np.int32),
+        corr_pred=corr_pred, corr_ann=set_of[corr_chosen], repairs=repairs, cancelled=cancelled)
+    data.values = _token_values(data, tok_s, tok_e)
     return data
+
+
+def _index(names: Iterable[str]) -> dict[str, int]:
+    """Name -> index in first-seen order."""
+    return {name: i for i, name in enumerate(dict.fromkeys(names))}
+
+
+def _ints(values: Iterable[int], n: int) -> np.ndarray:
+    return np.fromiter(values, dtype=np.int64, count=n)
+
+
+def _check(doc_ids: list[str], sp_doc: np.ndarray, sp_s: np.ndarray, sp_e: np.ndarray, sp_l: np.ndarray,
+           doc_len: np.ndarray, sp_owner: np.ndarray, n_chosen: int, chosen: list, preds: list,
+           mvs: list[str], spans: list) -> None:
+    """The first problem in document order: a document id seen before, or a span outside
+    its text or labelled 'O' (the same messages as a one-pass reader would give)."""
+    seen: set[str] = set()
+    dup = next((d for d, x in enumerate(doc_ids) if x in seen or seen.add(x)), None) \
+        if len(set(doc_ids)) < len(doc_ids) else None
+    bad = np.flatnonzero(~((0 <= sp_s) & (sp_s < sp_e) & (sp_e <= doc_len[sp_doc])) | (sp_l == 0))
+    if len(bad) and (dup is None or sp_doc[bad[0]] < dup):
+        i = int(bad[0])
+        o = int(sp_owner[i])
+        kind, name = ("annotator", chosen[o].annotator) if o < n_chosen else ("prediction", mvs[o - n_chosen])
+        s = spans[i]
+        d = doc_ids[int(sp_doc[i])]
+        if sp_l[i] == 0:
+            raise InputError(f"document {d!r}: {kind} {name!r} has a span labelled 'O' "
+                             f"at [{s.start},{s.end}); 'O' means no entity, remove the span")
+        raise InputError(f"document {d!r}: {kind} {name!r} span {s.label} [{s.start},{s.end}) "
+                         f"is outside the text (length {int(doc_len[sp_doc[i]])}); fix the offsets")
+    if dup is not None:
+        raise InputError(f"document id {doc_ids[dup]!r} occurs twice; agreement needs unique ids "
+                         f"(merge the annotations of both copies into one document)")
 
 
 def _token_values(data: AgreementData, tok_s: np.ndarray, tok_e: np.ndarray) -> np.ndarray:
@@ -280,11 +290,6 @@ def _token_values(data: AgreementData, tok_s: np.ndarray, tok_e: np.ndarray) -> 
         labels_by_rank = data.span_label[idx][order]
         values[toks, s] = labels_by_rank[span_rank]
     return values
-
-
-def _np(a: array) -> np.ndarray:
-    """An int64 numpy copy of a typed array (empty-safe)."""
-    return np.frombuffer(a, dtype=np.int64).copy() if len(a) else np.zeros(0, dtype=np.int64)
 
 
 def slot_pairs(n_slots: int) -> list[tuple[int, int]]:

@@ -41,16 +41,18 @@ import hashlib
 import json
 import random
 import time
-import zlib
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
 from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside_is_missing,
                                   record_training, training_options)
 # NEG, build_network and span_marginals are re-exported: the network's parts, one import
+from nerdata.engines.crf_batches import (Encoded, Encoder, affix_ids, batch_tensors,
+                                         drop_singletons, length_batches, singleton_positions)
 from nerdata.engines.crf_network import (NEG, PAD, UNK, _torch, allowed_transitions,  # noqa: F401
                                          build_network, iob2_tags, members_of, span_marginals)
 from nerdata.errors import ConfigError, InputError, NotFoundError, TagError
@@ -84,7 +86,11 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "unk_singletons": 0.5,  # replace training words seen once by <unk> with this probability
     "missing_labels": "auto",  # auto | missing | outside (as the spaCy engine)
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
+    # intra-op threads while training (None: one; small per-step tensors gain nothing from a
+    # second thread, and on shared cores its barrier waits cost up to ten times the work)
+    "threads": None,
 }
+DEV_BATCH = 64  # sentences per batch when scoring dev during training
 LENGTH_HANDLING = ("no length limit: the BiLSTM-CRF reads each whole sentence, however long "
                    "(no truncation, no windows); words longer than max_word_chars code points "
                    "give their first and last halves to the character CNN")
@@ -121,12 +127,22 @@ def allowed_tags(doc: Document, labels: Sequence[str], *, o_is_missing: bool = F
     return out
 
 
-def _affix_ids(word: str, lengths: Sequence[int], rows: int) -> list[int]:
-    ids = []
-    for n in lengths:
-        for kind, piece in (("p", word[:n]), ("s", word[-n:])):
-            ids.append(1 + zlib.crc32(f"{kind}{n}:{piece}".encode("utf-8")) % (rows - 1))
-    return ids
+_affix_ids = affix_ids  # the name tests and older callers import
+
+
+@contextmanager
+def intra_op_threads(n: int | None) -> Iterator[None]:
+    """torch's intra-op thread count set to ``n`` (None: 1) inside the block, then restored."""
+    torch = _torch()
+    n = 1 if n is None else int(n)
+    if n < 1:
+        raise ConfigError(f"threads must be >= 1, got {n}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class BiLstmCrfTagger:
@@ -278,51 +294,14 @@ class BiLstmCrfTagger:
             setattr(net, attr, emb)
         return net
 
-    def _encode(self, doc: Document) -> tuple[list[int], list[list[int]], list[list[int]]]:
-        wix, cix = self._wix, self._cix
-        half = int(self.options["max_word_chars"]) // 2
-        words, chars, affixes = [], [], []
-        for w in doc.words:
-            words.append(wix.get(w.lower(), UNK))
-            cs = w if len(w) <= 2 * half else w[:half] + w[-half:]
-            chars.append([cix.get(c, UNK) for c in cs] or [UNK])
-            if self.options["affix_dim"]:
-                affixes.append(_affix_ids(w.lower(), self.options["affixes"],
-                                          int(self.options["affix_rows"])))
-        return words, chars, affixes
+    def _encode(self, doc: Document) -> Encoded:
+        return self._encoder.encode(doc)
 
     def _index(self) -> None:
-        self._wix = {w: i for i, w in enumerate(self.words)}
-        self._cix = {c: i for i, c in enumerate(self.chars)}
+        self._encoder = Encoder(self.words, self.chars, self.options)
 
-    def _tensors(self, encoded: Sequence[tuple], allowed: Sequence[list[set[str]]] | None = None):
-        torch = _torch()
-        B = len(encoded)
-        T = max(len(e[0]) for e in encoded)
-        C = max(len(c) for e in encoded for c in e[1])
-        W = torch.zeros(B, T, dtype=torch.long)
-        Ch = torch.zeros(B, T, max(C, int(self.options["char_window"])), dtype=torch.long)
-        M = torch.zeros(B, T, dtype=torch.bool)
-        A = None
-        if self.options["affix_dim"]:
-            A = torch.zeros(B, T, 2 * len(self.options["affixes"]), dtype=torch.long)
-        for b, (w, ch, af) in enumerate(encoded):
-            n = len(w)
-            W[b, :n] = torch.tensor(w)
-            M[b, :n] = True
-            for t, cs in enumerate(ch):
-                Ch[b, t, :len(cs)] = torch.tensor(cs)
-            if A is not None:
-                A[b, :n] = torch.tensor(af)
-        Y = None
-        if allowed is not None:
-            tix = {t: i for i, t in enumerate(self.tags)}
-            Y = torch.ones(B, T, len(self.tags), dtype=torch.bool)  # padding: anything
-            for b, per_token in enumerate(allowed):
-                for t, tags in enumerate(per_token):
-                    Y[b, t] = False
-                    Y[b, t, [tix[x] for x in tags]] = True
-        return W, Ch, A, M, Y
+    def _tensors(self, encoded: Sequence[Encoded], allowed: Sequence[list[set[str]]] | None = None):
+        return batch_tensors(encoded, self.options, self.tags, allowed)
 
     # ------------------------------------------------------------------ training
     def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
@@ -353,12 +332,15 @@ class BiLstmCrfTagger:
             for i in w:
                 counts[i] = counts.get(i, 0) + 1
         singletons = {i for i, n in counts.items() if n == 1}
-        order = sorted(range(len(docs)), key=lambda i: len(encoded[i][0]))
-        bs = int(opts["batch_size"])
-        # characters, affixes, mask and allowed tags never change: built once for every network
-        batches = [(ix, self._tensors([encoded[i] for i in ix], [allowed[i] for i in ix]))
-                   for ix in (order[i:i + bs] for i in range(0, len(order), bs))]
+        # every batch tensor is built once for every network and epoch, and so are the
+        # positions of singleton words (whose <unk> draws change each epoch)
+        batches = []
+        for ix in length_batches([len(e[0]) for e in encoded], int(opts["batch_size"])):
+            tensors = self._tensors([encoded[i] for i in ix], [allowed[i] for i in ix])
+            batches.append((len(ix), tensors, singleton_positions(ix, encoded, singletons,
+                                                                  tensors[0].shape[1])))
         dev_docs = [d for d in (dev or ()) if d.tokens]
+        dev_batches = list(self._prepared(dev_docs, DEV_BATCH))
         k = int(self.options["ensemble"])
         log: dict[str, Any] = {"engine": ENGINE, "epochs": [], "n_train": len(docs),
                                "n_dev": len(dev_docs), "partial_tokens": partial,
@@ -375,10 +357,11 @@ class BiLstmCrfTagger:
             what = "training" if k == 1 else f"training network {m + 1}/{k}"
             if progress:
                 progress(0, per, what)
-            member_logs.append(self._fit(
-                nets[m], list(batches), encoded, singletons, dev_docs, opts, epochs=epochs,
-                seed=seed + m,
-                tick=(lambda done, what=what: progress(done, per, what)) if progress else None))
+            with intra_op_threads(opts["threads"]):
+                member_logs.append(self._fit(
+                    nets[m], list(batches), len(docs), (dev_docs, dev_batches), opts,
+                    epochs=epochs, seed=seed + m,
+                    tick=(lambda done, what=what: progress(done, per, what)) if progress else None))
             if progress:
                 progress(per, per, what)
         self.net = nets[0] if k == 1 else self._network(len(self.words), len(self.chars),
@@ -389,7 +372,8 @@ class BiLstmCrfTagger:
                              for e in ml["epochs"]]
             log["stopped_early"] = any(ml["stopped_early"] for ml in member_logs)
             if dev_docs:
-                log["best_dev_f1"] = self._dev_f1(dev_docs, self.net)
+                with intra_op_threads(opts["threads"]):
+                    log["best_dev_f1"] = self._dev_f1((dev_docs, dev_batches), self.net)
                 log["best_epoch"] = [ml.get("best_epoch") for ml in member_logs]
         else:
             log.update(member_logs[0])
@@ -401,17 +385,19 @@ class BiLstmCrfTagger:
         log["version"] = self.card.version
         return log
 
-    def _dev_f1(self, dev_docs: Sequence[Document], net) -> float:
-        """Strict span micro F1 of ``net``'s Viterbi spans on ``dev_docs``."""
-        return evaluate(dev_docs, [d.spans for d in self._decode(dev_docs, 64, scores=False,
-                                                                 net=net)]).micro.f1
+    def _dev_f1(self, dev: tuple[Sequence[Document], list], net) -> float:
+        """Strict span micro F1 of ``net``'s Viterbi spans on the dev documents (with their
+        prepared batches, :meth:`_prepared`)."""
+        docs, prepared = dev
+        return evaluate(docs, [d.spans for d in self._decode(docs, DEV_BATCH, scores=False,
+                                                             net=net, prepared=prepared)]).micro.f1
 
-    def _fit(self, net, batches: list, encoded: list, singletons: set[int], dev_docs: list,
+    def _fit(self, net, batches: list, n_docs: int, dev: tuple[Sequence[Document], list],
              opts: dict[str, Any], *, epochs: int, seed: int, tick) -> dict[str, Any]:
-        """Train one network in place on ``batches`` (document indices + tensors, shuffled
-        here each epoch; Adam, singleton words dropped to ``<unk>``); early-stops on dev F1
-        and keeps the best epoch's weights.  ``tick(sentences done)`` reports progress.
-        Returns its per-epoch log."""
+        """Train one network in place on ``batches`` (size, tensors, singleton positions;
+        shuffled here each epoch; Adam, singleton words dropped to ``<unk>``); early-stops on
+        dev F1 (``dev``: documents and prepared batches) and keeps the best epoch's weights.
+        ``tick(sentences done)`` reports progress.  Returns its per-epoch log."""
         torch = _torch()
         rng = random.Random(seed)
         net.drop.p = float(opts["dropout"])
@@ -424,26 +410,22 @@ class BiLstmCrfTagger:
             net.train()
             rng.shuffle(batches)
             loss_sum = 0.0
-            for batch, (W, Ch, A, M, Y) in batches:
-                if p_unk and singletons:
-                    W = W.clone()
-                    for b, i in enumerate(batch):
-                        w = encoded[i][0]
-                        W[b, :len(w)] = torch.tensor(
-                            [UNK if x in singletons and rng.random() < p_unk else x for x in w])
-                loss = net.crf.nll(net.emissions(W, Ch, A), Y, M).sum() / len(batch)
+            for size, (W, Ch, A, M, Y), singles in batches:
+                if p_unk:
+                    W = drop_singletons(W, singles, rng, p_unk)
+                loss = net.crf.nll(net.emissions(W, Ch, A), Y, M).sum() / size
                 opt.zero_grad()
                 loss.backward()
                 if opts["grad_clip"]:
                     torch.nn.utils.clip_grad_norm_(net.parameters(), float(opts["grad_clip"]))
                 opt.step()
-                loss_sum += float(loss.detach()) * len(batch)
-                done += len(batch)
+                loss_sum += float(loss.detach()) * size
+                done += size
                 if tick:
                     tick(done)
-            entry = {"epoch": epoch, "loss": round(loss_sum / len(encoded), 4)}
-            if dev_docs:
-                f1 = self._dev_f1(dev_docs, net)
+            entry = {"epoch": epoch, "loss": round(loss_sum / n_docs, 4)}
+            if dev[0]:
+                f1 = self._dev_f1(dev, net)
                 entry["dev_f1"] = round(f1, 6)
                 if f1 > best_f1:
                     best_f1, best_epoch, waited = f1, epoch, 0
@@ -452,7 +434,7 @@ class BiLstmCrfTagger:
                     waited += 1
             entry["seconds"] = round(time.perf_counter() - t0, 2)
             log["epochs"].append(entry)
-            if dev_docs and opts["patience"] is not None and waited >= int(opts["patience"]):
+            if dev[0] and opts["patience"] is not None and waited >= int(opts["patience"]):
                 break
         if best_state is not None:
             net.load_state_dict(best_state)
@@ -479,23 +461,32 @@ class BiLstmCrfTagger:
             out.append(t)
         return out
 
+    def _prepared(self, docs: Sequence[Document], batch_size: int) -> Iterator[tuple]:
+        """The documents with tokens in length-sorted batches: (indices into ``docs``,
+        tensors), encoded with the current vocabulary, one batch at a time."""
+        self._index()
+        idx = [i for i, d in enumerate(docs) if d.tokens]
+        for ix in length_batches([len(docs[i].tokens) for i in idx], batch_size):
+            chunk = [idx[i] for i in ix]
+            yield chunk, self._tensors([self._encode(docs[i]) for i in chunk])
+
     def _decode(self, docs: Sequence[Document], batch_size: int, *, scores: bool = True,
-                progress: ProgressCallback | None = None, net=None) -> list:
+                progress: ProgressCallback | None = None, net=None,
+                prepared: list | None = None) -> list:
         """One :class:`nerdata.align.Decoded` per doc (spans, tags, confidence); with
-        ``scores=False`` (dev evaluation) only the Viterbi spans, unscored."""
+        ``scores=False`` (dev evaluation) only the Viterbi spans, unscored; ``prepared``:
+        the batches of :meth:`_prepared` (built once for every epoch's dev scoring)."""
         from nerdata.align import Decoded, sentence_confidence
 
         torch = _torch()
         net = self.net if net is None else net
-        self._index()
         net.eval()
         out: list = [Decoded([], [], 1.0) for _ in docs]
-        idx = sorted((i for i, d in enumerate(docs) if d.tokens), key=lambda i: len(docs[i].tokens))
-        done = len(docs) - len(idx)
+        done = sum(1 for d in docs if not d.tokens)
+        if prepared is None:
+            prepared = self._prepared(docs, batch_size)
         with torch.no_grad():
-            for b in range(0, len(idx), batch_size):
-                chunk = idx[b:b + batch_size]
-                W, Ch, A, M, _ = self._tensors([self._encode(docs[i]) for i in chunk])
+            for chunk, (W, Ch, A, M, _) in prepared:
                 em = net.emissions(W, Ch, A)
                 paths = net.crf.viterbi(em, M)
                 post = net.crf.forward_backward(em, M) if scores else None

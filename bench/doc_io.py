@@ -8,9 +8,11 @@ under ``--cache``; a documents file (``write_documents``) of the same sentences 
 Measured in the same run, old and new interleaved (``--repeat`` rounds; the best of each
 is kept), each in a fresh subprocess so that both import cleanly:
 
-* ``list(iter_annotated(path))`` and ``read_documents(path)`` of the current tree;
-* the same calls in a git worktree of ``--baseline-rev`` (default ``fa48f41``: the stdlib
-  ``json`` reader building one object at a time);
+* ``read_annotated(path)`` and ``read_documents(path)`` of the current tree (whole files
+  into lists, as ``nerdata agree`` and the data-source resolver read them);
+* the same in a git worktree of ``--baseline-rev`` (default ``fa48f41``: the stdlib
+  ``json`` reader building one object at a time; it has no ``read_annotated``, so
+  ``list(iter_annotated(path))``, which is what its callers did);
 * in this process, the JSON parsers alone on every line (stdlib ``json``, ``orjson``,
   ``msgspec``), which is how the parser was chosen.
 
@@ -34,11 +36,12 @@ PROBE = """
 import gc, json, resource, sys, time
 kind, path = sys.argv[1], sys.argv[2]
 import nerdata
-from nerdata.annotations import iter_annotated
+import nerdata.annotations as A
 from nerdata.jsonl import read_documents
+read_annotated = getattr(A, "read_annotated", lambda p: list(A.iter_annotated(p)))
 gc.collect()
 c, w = time.process_time(), time.perf_counter()
-items = list(iter_annotated(path)) if kind == "annotated" else read_documents(path)
+items = read_annotated(path) if kind == "annotated" else read_documents(path)
 c, w = time.process_time() - c, time.perf_counter() - w
 n_tok = sum(len((it.doc if kind == "annotated" else it).tokens) for it in items)
 print(json.dumps({"cpu": c, "wall": w, "n": len(items), "tokens": n_tok, "module": nerdata.__file__,

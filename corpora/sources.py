@@ -263,11 +263,11 @@ def read_file(path: str | Path, ref: SourceRef, log: RepairLog, *, where: str | 
     if fmt == "text":
         return _read_text_lines(p, rel, ref.lang, log), fmt, False
     if fmt == "jsonl":
-        from nerdata.annotations import iter_annotated
+        from nerdata.annotations import read_annotated
         from nerdata.jsonl import read_documents
 
         if sniff_jsonl_kind(p) == "annotated-jsonl":
-            return list(iter_annotated(p)), "annotated-jsonl", True
+            return read_annotated(p), "annotated-jsonl", True
         return read_documents(p), fmt, True
     for name, (_sniff, reader) in _CONTENT.items():
         if _sniff(head):

@@ -154,7 +154,7 @@ def test_annotations_reach_the_backend_and_start_training_runs_in_background(
         assert srv.backend.queue.wait_idle(300)
         res = srv.backend.queue.history[-1]
         assert res.status in ("accepted", "rejected"), res
-        assert res.n_train == len(docs) and res.n_dev == 10
+        assert res.n_train == len(docs) and res.n_eval == 10  # the gate's fixed evaluation set
         assert f"project {pid}: pulled {len(docs)} annotated tasks" in res.trigger
 
 

@@ -361,6 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     spec = RetrainSpec(**json.loads(Path(args[0]).read_text("utf-8")))
     result = _run_spec(spec)
     Path(args[1]).write_text(json.dumps(result.to_dict(), ensure_ascii=False), "utf-8")
+    print(f"retrain {spec.job_id} ({spec.slot}): {result.status}: {result.reason}")  # train.log
     return 0
 
 

@@ -257,3 +257,12 @@ def test_build_names_the_first_bad_document():
     o = AnnotatedDocument(Document("c", TEXT), (Annotation("y", (Span(1, 2, "O"),)),))
     with pytest.raises(InputError, match=r"document 'c': annotator 'y' has a span labelled 'O' at \[1,2\)"):
         build([ok, o])
+
+
+def test_scripts_of_equals_detect_script():
+    from nerdata.agreement.data import scripts_of
+    from nerdata.text import char_script, detect_script
+
+    assert not [c for c in range(128) if char_script(chr(c)) not in (None, "Latin")]
+    texts = ["Ada went", "123 ,.", "", "Ọlá lọ", "اردو text", "हिन्दी", "a", " \t", "ሰላም ok ok ok ok"]
+    assert scripts_of(texts) == [detect_script(t) for t in texts]

@@ -21,6 +21,7 @@ kept for span figures but labels no token (``spans_without_tokens``).
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from itertools import chain
@@ -189,7 +190,7 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     ann_set = np.full((D, S), -1, dtype=np.int64)
     raters[ch_doc, slot] = ch_rater
     ann_set[ch_doc, slot] = set_of[:len(chosen)]
-    scr = detect_scripts(texts) if scripts else ["Unknown"] * D
+    scr = scripts_of(texts) if scripts else ["Unknown"] * D
     script_ix = _index(scr)
     tok_ptr = np.zeros(D + 1, dtype=np.int64)
     np.cumsum(tok_counts, out=tok_ptr[1:])
@@ -207,6 +208,18 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
         corr_pred=corr_pred, corr_ann=set_of[corr_chosen], repairs=repairs, cancelled=cancelled)
     data.values = _token_values(data, tok_s, tok_e)
     return data
+
+
+_ASCII_LETTER = re.compile("[A-Za-z]").search
+
+
+def scripts_of(texts: Sequence[str]) -> list[str]:
+    """``detect_scripts(texts)``; an ASCII text is Latin when it has an ASCII letter, else
+    Unknown (no other ASCII character has a script), without a pass over its characters."""
+    is_ascii = list(map(str.isascii, texts))
+    others = iter(detect_scripts([t for t, a in zip(texts, is_ascii) if not a]))
+    return [("Latin" if _ASCII_LETTER(t) else "Unknown") if a else next(others)
+            for t, a in zip(texts, is_ascii)]
 
 
 def _index(names: Iterable[str]) -> dict[str, int]:

@@ -86,7 +86,12 @@ class Resolver:
                           f"it names no data; write CORPUS/{ref.lang} (e.g. masakhaner1/{ref.lang})")
 
     def _catalogue(self, ref: SourceRef, target: str | None, log: RepairLog, progress) -> SourceRead:
-        card = get_card(str(ref.corpus))
+        try:
+            card = get_card(str(ref.corpus))
+        except NotFoundError as exc:
+            raise NotFoundError(f"{ref.where + ': ' if ref.where else ''}{ref.spec}: no such file "
+                                f"or directory, so it is read as CORPUS/LANG[:SPLIT] and: "
+                                f"{exc}") from None
         for lg in ref.langs:
             if lg not in card.languages:
                 raise NotFoundError(f"corpus {card.id!r} has no language {lg!r}; choose one of "

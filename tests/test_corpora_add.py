@@ -98,6 +98,7 @@ def test_train_evaluate_and_recommend_by_id_and_by_path(user_corpus, tmp_path):
     model = next((tmp_path / "by-id").glob("stage-01-*"))
     card = json.loads((model / "model_card.json").read_text("utf-8"))
     assert any(e.get("source") == f"my-luo/{LANG}:train" for e in card["training_data"])
+    assert {"bom": 1} in [e.get("repairs") for e in card["training_data"]]  # the read's repairs
     scores = []
     for args in (["--corpus", f"my-luo/{LANG}:test"], ["--corpus", "my-luo", "--lang", LANG],
                  ["--corpus", str(user_corpus)], ["--input", str(user_corpus / "test.txt"),

@@ -111,7 +111,10 @@ def load_ref(ref: SourceRef, tagset: str, *, split: str | None = None,
 
     ``split`` narrows a catalogue/release entry to one of its splits."""
     got = _sources(sources).read(ref, split=split, map_to=tagset, progress=progress)
-    return list(got.documents), [dict(e) for e in got.identity]
+    ident = [dict(e) for e in got.identity]
+    if got.repairs and ident:  # the reader's repairs go on the model card with the data
+        ident[0]["repairs"] = dict(sorted(got.repairs.counts.items()))
+    return list(got.documents), ident
 
 
 def plan_resolver(tagset: str, sources: Sources | None = None

@@ -1,6 +1,7 @@
 """Batched task import vs one task per request, against a real Label Studio server.
 
     python bench/ls_import.py [--docs 20000] [--naive-sample 200] [--batch-size 1000]
+    python bench/ls_import.py --vs-raw [--docs 10000] [--runs 2]
 
 Pushes real sentences (MasakhaNER 2.0 train of several languages, each with its gold
 spans as a scored prediction) with ``LabelStudioClient.push`` (batched, idempotent) into a
@@ -9,6 +10,13 @@ through the SDK (``projects.import_tasks`` with a single task, prediction inline
 request per task) into another fresh project.  Prints tasks/s of both and their ratio, the
 time of an idempotent re-run of the full push (nothing new to send) and of the full pull
 (export snapshot + conversion).
+
+``--vs-raw`` measures instead ``push`` against the raw SDK path on the same tasks: the
+task JSON built beforehand (untimed, ``documents_to_tasks``) and imported with
+``projects.import_tasks`` in the same batches.  With and without predictions, ``--runs``
+consecutive runs, the two sides alternating which goes first; each into a fresh project
+(deleted afterwards).  The push's time includes everything it does (project config,
+listing the project for idempotency, building the task JSON, the final task count).
 
 The server comes from LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY (or NERDATA_LS_STATE); with
 ``--data-dir`` a server is started there (and left running) when none is.
@@ -46,6 +54,8 @@ def main() -> None:
     ap.add_argument("--naive-sample", type=int, default=200, help="tasks pushed one per request")
     ap.add_argument("--batch-size", type=int, default=1000, help="tasks per batched request")
     ap.add_argument("--data-dir", default=None, help="start a server here if LABEL_STUDIO_URL is unset")
+    ap.add_argument("--vs-raw", action="store_true", help="push against the raw SDK bulk import instead")
+    ap.add_argument("--runs", type=int, default=2, help="--vs-raw: consecutive runs")
     args = ap.parse_args()
 
     from nerdata.label_studio.client import LabelStudioClient
@@ -65,6 +75,9 @@ def main() -> None:
     print(f"loaded {len(docs)} sentences ({', '.join(LANGS)}; {n_spans} predicted spans) "
           f"in {time.monotonic() - t0:.1f} s", flush=True)
     tag = uuid.uuid4().hex[:6]
+    if args.vs_raw:
+        vs_raw(client, tagset, docs, preds, args.batch_size, args.runs, tag)
+        return
 
     # baseline: one task per request through the SDK
     naive_pid = client.get_or_create_project(f"bench-naive-{tag}", tagset)
@@ -97,6 +110,42 @@ def main() -> None:
     print(f"pull      {r.tasks} tasks, {r.predictions} predictions: export snapshot {r.export_seconds:.1f} s, "
           f"total with conversion {r.seconds:.1f} s", flush=True)
     print(f"projects  {naive_pid} (baseline) and {pid} (batched) left on {client.url} for inspection")
+
+
+def vs_raw(client, tagset, docs, preds, batch_size: int, runs: int, tag: str) -> None:
+    from nerdata.label_studio.tasks import documents_to_tasks
+
+    config = None
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    for run in range(runs):
+        for with_preds in (True, False):
+            p = preds if with_preds else None
+            rates = {}
+            sides = ("raw", "push") if run % 2 == 0 else ("push", "raw")
+            for side in sides:
+                pid = client.get_or_create_project(f"bench-{side}-{tag}-{run}-{int(with_preds)}", tagset)
+                try:
+                    if side == "raw":
+                        config = config or client.project_config(pid)
+                        tasks = documents_to_tasks(docs, config, predictions=p, model_version="gold-as-model")
+                        t0 = time.monotonic()
+                        for i in range(0, len(tasks), batch_size):
+                            client.sdk.projects.import_tasks(id=pid, request=tasks[i:i + batch_size],
+                                                             return_task_ids=False,
+                                                             request_options={"max_retries": 0})
+                        seconds = time.monotonic() - t0
+                        del tasks
+                    else:
+                        rep = client.push(pid, docs, p, batch_size=batch_size, model_version="gold-as-model")
+                        assert rep.created == len(docs), rep.to_dict()
+                        seconds = rep.seconds
+                    rates[side] = len(docs) / seconds
+                finally:
+                    client.sdk.projects.delete(id=pid)
+            print(f"run {run + 1} {'with' if with_preds else 'without'} predictions: raw SDK import "
+                  f"{rates['raw']:.0f} tasks/s, push {rates['push']:.0f} tasks/s -> push / raw = "
+                  f"{rates['push'] / rates['raw']:.2f}x (goal >= 0.9x; {sides[0]} ran first; load "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})", flush=True)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ from .checks import check_push_labels, unique_docs
 from .config import LabelConfig, check_labels, check_tagset, parse_label_config, render_label_config
 from .reports import PredictionReport, PullReport, PullResult, PushReport
 from .server import STATE_FILE, mask_key
-from .tasks import (document_to_task, prediction_for_task, spans_to_results, task_hash,
+from .tasks import (documents_to_tasks, prediction_for_task, spans_to_results, task_hash,
                     task_to_annotated)
 
 ANNOTATOR_DOMAIN = "annotators.nerdata.local"  # e-mail domain for annotators named without one
@@ -266,7 +266,8 @@ class LabelStudioClient:
         check_push_labels(config, pid, predictions, annotations)
         user_ids = self._user_ids({a.annotator for anns in annotations.values() for a in anns})
 
-        existing, listed = self._tasks_by_doc(pid)
+        # the project is the idempotency state: an empty one needs no listing, only its count
+        existing, listed = self._tasks_by_doc(pid) if self._task_count(pid) else ({}, 0)
         conflicts = [(d.id, existing[d.id][0][0]) for d in docs
                      if d.id in existing and existing[d.id][0][1] not in (None, task_hash(d))]
         if conflicts:
@@ -283,11 +284,9 @@ class LabelStudioClient:
         if progress is not None:
             progress(0, len(todo), "pushing tasks")
         for i in range(0, len(todo), batch_size):
-            batch = [document_to_task(d, config, predictions=predictions.get(d.id),
-                                      annotations=annotations.get(d.id), user_ids=user_ids,
-                                      corpus=corpus, model_version=model_version,
-                                      include_gold=include_gold)
-                     for d in todo[i:i + batch_size]]
+            batch = documents_to_tasks(todo[i:i + batch_size], config, predictions=predictions,
+                                       annotations=annotations, user_ids=user_ids, corpus=corpus,
+                                       model_version=model_version, include_gold=include_gold)
             with self._api(f"importing tasks {i}..{i + len(batch) - 1} into project {pid}"):
                 r = self._ls.projects.import_tasks(id=pid, request=batch, return_task_ids=False,
                                                    request_options={"max_retries": 0})

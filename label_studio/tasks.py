@@ -31,13 +31,14 @@ import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import replace
+from operator import attrgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span, Token, snap_to_tokens, whitespace_tokens
 from nerdata.errors import AlignmentError, ConfigError, InputError
 from nerdata.repairs import RepairLog
-from nerdata.text import detect_script, normalize_nfc
+from nerdata.text import detect_script, detect_scripts, normalize_nfc
 
 from .config import FROM_NAME, TO_NAME, LabelConfig
 
@@ -241,8 +242,16 @@ def _align(span: Span, text: str, tokens: Sequence[Token] | None, policy: str,
 # ----------------------------------------------------------------------------- push
 def task_hash(doc: Document) -> str:
     """Hash of what annotators see (text and token offsets): detects a changed document."""
-    payload = json.dumps([doc.text, [(t.start, t.end) for t in doc.tokens]], ensure_ascii=False)
+    return _hash(doc.text, list(map(_START_END, doc.tokens)))
+
+
+def _hash(text: str, offsets: list[tuple[int, int]]) -> str:
+    payload = json.dumps([text, offsets], ensure_ascii=False)  # the bytes tasks on servers were hashed from
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+_START_END = attrgetter("start", "end")
+_TEXT = attrgetter("text")
 
 
 def task_score(spans: Sequence[Span]) -> float | None:
@@ -288,17 +297,22 @@ def document_to_task(doc: Document, config: LabelConfig, *, predictions: Sequenc
                      annotations: Sequence[Annotation] | None = None,
                      user_ids: Mapping[str, int] | None = None, corpus: str | None = None,
                      model_version: str | None = None, include_gold: bool = True,
-                     offsets: str = "codepoints") -> dict:
-    """The import JSON for one document (``data`` + ``meta`` + optional predictions/annotations)."""
-    for t in doc.tokens:
-        if doc.text[t.start:t.end] != t.text:
-            raise AlignmentError(f"document {doc.id!r}: token {t.text!r} at [{t.start},{t.end}) "
-                                 f"does not match the text")
+                     offsets: str = "codepoints", script: str | None = None) -> dict:
+    """The import JSON for one document (``data`` + ``meta`` + optional predictions/annotations).
+
+    ``script``: ``detect_script(doc.text)`` when the caller computed it already
+    (:func:`documents_to_tasks` does, for many documents at once)."""
+    text, toks = doc.text, doc.tokens
+    pairs = list(map(_START_END, toks))
+    if toks and list(map(text.__getitem__, map(slice, *zip(*pairs)))) != list(map(_TEXT, toks)):
+        t = next(t for t in toks if text[t.start:t.end] != t.text)
+        raise AlignmentError(f"document {doc.id!r}: token {t.text!r} at [{t.start},{t.end}) "
+                             f"does not match the text")
     data: dict[str, Any] = {
-        config.value_key: doc.text,
-        "tokens": [[t.start, t.end] for t in doc.tokens],
-        "doc_id": doc.id, "content_hash": task_hash(doc),
-        "lang": doc.lang, "script": detect_script(doc.text),
+        config.value_key: text,
+        "tokens": list(map(list, pairs)),
+        "doc_id": doc.id, "content_hash": _hash(text, pairs),
+        "lang": doc.lang, "script": detect_script(text) if script is None else script,
         "corpus": corpus or doc.meta.get("corpus"), "split": doc.meta.get("split"),
     }
     extra: dict[str, Any] = {}
@@ -324,6 +338,18 @@ def document_to_task(doc: Document, config: LabelConfig, *, predictions: Sequenc
             anns.append(annotation_to_ls(doc, a, config, ids[a.annotator], offsets=offsets))
         task["annotations"] = anns
     return task
+
+
+def documents_to_tasks(docs: Sequence[Document], config: LabelConfig, *,
+                       predictions: Mapping[str, Sequence[Span]] | None = None,
+                       annotations: Mapping[str, Sequence[Annotation]] | None = None,
+                       **options: Any) -> list[dict]:
+    """``document_to_task`` of many documents (predictions and annotations by document id),
+    with the scripts of all texts detected in one vectorised pass."""
+    preds, anns = predictions or {}, annotations or {}
+    scripts = detect_scripts(list(map(_TEXT, docs)))
+    return [document_to_task(d, config, predictions=preds.get(d.id), annotations=anns.get(d.id),
+                             script=scr, **options) for d, scr in zip(docs, scripts)]
 
 
 def prediction_for_task(task_id: int, doc: Document, spans: Sequence[Span], config: LabelConfig,

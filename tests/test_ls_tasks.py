@@ -209,3 +209,27 @@ def test_ambiguous_offsets_are_kept_as_code_points_and_reported():
     log = RepairLog()
     back = results_to_spans(doc.text, spans_to_results(doc.text, [first]), tokens=doc.tokens, log=log)
     assert [s.key for s in back] == [first.key] and not log.counts["offsets-ambiguous"]
+
+
+def test_documents_to_tasks_equals_one_task_at_a_time(config):
+    import hashlib
+    import json
+
+    from nerdata.doc import Token
+    from nerdata.label_studio.tasks import documents_to_tasks
+    from nerdata.text import detect_script
+
+    docs = [emoji_doc(), Document.from_tokens("a/1", ["Ada", "went"], [Span(0, 3, "PER")], lang="hau"),
+            Document("b/2", "", ()), Document.from_tokens("c/3", ["اردو", "ok"], lang="urd")]
+    preds = {"a/1": [Span(0, 3, "PER", 0.5, "prediction", None, "m1")]}
+    got = documents_to_tasks(docs, config, predictions=preds, model_version="m0", corpus="x")
+    assert got == [document_to_task(d, config, predictions=preds.get(d.id), model_version="m0", corpus="x")
+                   for d in docs]
+    for d, t in zip(docs, got):
+        assert t["data"]["script"] == detect_script(d.text)
+        # the hash of tasks already on servers: same bytes as before
+        payload = json.dumps([d.text, [(k.start, k.end) for k in d.tokens]], ensure_ascii=False)
+        assert t["data"]["content_hash"] == hashlib.sha256(payload.encode()).hexdigest()[:16]
+    bad = Document("z", "Ada went", (Token(0, 3, "Ada"), Token(4, 8, "wend")))
+    with pytest.raises(AlignmentError, match=r"document 'z': token 'wend' at \[4,8\) does not match the text"):
+        documents_to_tasks([bad], config)

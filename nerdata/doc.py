@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 from nerdata.errors import AlignmentError
@@ -166,7 +167,7 @@ class Document:
     # ----------------------------------------------------------------- (de)serialise
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.id, "text": self.text,
-                             "tokens": [[t.start, t.end] for t in self.tokens],
+                             "tokens": list(map(list, map(_START_END, self.tokens))),
                              "spans": [s.to_dict() for s in self.spans]}
         if self.lang is not None:
             d["lang"] = self.lang
@@ -193,6 +194,7 @@ class Document:
                    frozenset(d.get("missing_labels", ())))
 
 
+_START_END = attrgetter("start", "end")
 _NON_SPACE = re.compile(r"\S+")  # \s in str patterns is exactly str.isspace()
 
 

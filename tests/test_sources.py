@@ -118,3 +118,29 @@ def test_convert_reads_a_conll_txt(tmp_path):
     assert "repairs: bom=1" in r.output
     lines = [json.loads(x) for x in out.read_text("utf-8").splitlines()]
     assert [len(x["spans"]) for x in lines[1:]] == [2, 1]
+
+
+def test_plan_files_take_any_source(tmp_path):
+    """A plan's ``source:`` entries use the same grammar (relative paths against the plan)."""
+    from nerdata.workflows.plans import parse_plan
+    from nerdata.workflows.training import load_eval_sets, load_ref
+
+    data = tmp_path / "mine"
+    data.mkdir()
+    for sp in ("train", "dev", "test"):
+        (data / f"{sp}.txt").write_text(CONLL, "utf-8")
+    plan = parse_plan({"name": "p", "tagset": "nerdata", "stages": [
+        {"data": [{"source": "mine", "split": "train", "tagset": "masakhaner"},
+                  {"source": "masakhaner1/yor:train", "limit": 3}]}],
+        "evaluate": {"data": [{"source": "mine", "tagset": "masakhaner"}]}},
+        source="p.yaml", base_dir=tmp_path)
+    mine, yor = plan.stages[0].data
+    assert (mine.kind, mine.splits, yor.kind, yor.langs) == ("directory", ("train",), "catalogue",
+                                                             ("yor",))
+    docs, ident = load_ref(mine, "nerdata")
+    assert len(docs) == 2 and ident[0]["split"] == "train" and ident[0]["sha256"]
+    sets, skipped = load_eval_sets(plan)
+    assert sorted(k[2] for k in sets) == ["dev", "test"] and not skipped
+    with pytest.raises(ConfigError, match=r"stages\[0\].data\[0\].source"):
+        parse_plan({"name": "p", "stages": [{"data": [{"source": "nope/x/y.txt"}]}]},
+                   source="p.yaml", base_dir=tmp_path)

@@ -360,7 +360,9 @@ def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".",
         evals = []
         for i, obj in enumerate(raw):
             p = f"evaluate.data[{i}]"
-            ctx.keys(obj, ("corpus", "source", "lang", "langs", "limit"), p)
+            is_source = isinstance(obj, Mapping) and "source" in obj
+            ctx.keys(obj, ("source", "lang", "langs", "limit", "tagset", "format") if is_source
+                     else ("corpus", "lang", "langs", "limit"), p)
             if ("corpus" in obj) == ("source" in obj):
                 raise ctx.fail(p, "an evaluation entry needs 'corpus' or 'source' (and "
                                   "optionally 'langs')")

@@ -42,6 +42,19 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
     torch = _torch()
     nn = torch.nn
 
+    class Dropout(nn.Module):
+        """Inverted dropout with its mask drawn by ``torch.rand`` (on CPU about three times
+        as fast as the Bernoulli sampler ``nn.Dropout`` uses; the same distribution)."""
+
+        def __init__(self, p: float) -> None:
+            super().__init__()
+            self.p = p
+
+        def forward(self, x):
+            if not self.training or not self.p:
+                return x
+            return x * (torch.rand_like(x) >= self.p).to(x.dtype) * (1.0 / (1.0 - self.p))
+
     class CRF(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -66,8 +79,9 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
         def nll(self, em, allowed, mask):
             """-log P(allowed paths): log Z - log Z restricted to the allowed tags (one tag
             per token where the annotation is complete: the gold path's score)."""
-            return self.log_partition(em, mask) - self.log_partition(
-                em.masked_fill(~allowed, NEG), mask)
+            both = self.log_partition(torch.cat([em, em.masked_fill(~allowed, NEG)]),
+                                      torch.cat([mask, mask]))  # one pass for both sums
+            return both[:em.shape[0]] - both[em.shape[0]:]
 
         def forward_backward(self, em, mask):
             """alpha (B x T x n: log-sum of prefixes ending in each tag, emission included),
@@ -117,7 +131,7 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
                 self.aemb = nn.EmbeddingBag(o["affix_rows"], o["affix_dim"], mode="sum",
                                             padding_idx=PAD)
                 width += o["affix_dim"]
-            self.drop = nn.Dropout(0.5)
+            self.drop = Dropout(0.5)
             self.lstm = nn.LSTM(width, o["hidden"], num_layers=o["lstm_layers"],
                                 batch_first=True, bidirectional=True)
             self.out = nn.Linear(2 * o["hidden"], n_tags)
@@ -125,8 +139,9 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
 
         def emissions(self, words, chars, affixes=None):
             """Tag scores, B x T x n.  Padding never reaches a real position: the char CNN
-            pools over the word's own characters only and the BiLSTM runs on packed
-            sequences, so a sentence's scores do not depend on its batch."""
+            pools over the word's own characters only and the BiLSTM's backward direction
+            reads each sentence reversed within its own length (:func:`bilstm`), so a
+            sentence's scores do not depend on its batch."""
             B, T, C = chars.shape
             flat = chars.view(B * T, C)
             c = self.drop(self.cemb(flat)).transpose(1, 2)
@@ -135,11 +150,7 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
             parts = [self.wemb(words), c]
             if affixes is not None:
                 parts.append(self.aemb(affixes.view(B * T, -1)).view(B, T, -1))
-            lengths = (words != PAD).sum(1).cpu()
-            packed = nn.utils.rnn.pack_padded_sequence(self.drop(torch.cat(parts, -1)), lengths,
-                                                       batch_first=True, enforce_sorted=False)
-            h, _ = nn.utils.rnn.pad_packed_sequence(self.lstm(packed)[0], batch_first=True,
-                                                    total_length=T)
+            h = bilstm(self.lstm, self.drop(torch.cat(parts, -1)), words != PAD)
             return self.out(self.drop(h))
 
     class MeanCRF(CRF):
@@ -169,6 +180,35 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
     if members == 1:
         return Net()
     return Ensemble([Net() for _ in range(members)])
+
+
+def bilstm(lstm, x, mask):
+    """``lstm`` (a bidirectional, batch-first ``nn.LSTM``) over ``x`` (B x T x d) with
+    padding after each sentence (``mask``: B x T, True on tokens); padding positions give 0.
+
+    The same function as running ``lstm`` on packed sequences, computed on dense tensors,
+    where torch's fused (oneDNN) kernels run about twice as fast on CPU: the forward
+    direction reads the padded batch as it is (padding comes after every real token), the
+    backward direction reads each sentence reversed within its own length."""
+    torch = _torch()
+    B, T, _ = x.shape
+    steps = torch.arange(T, device=x.device)
+    lengths = mask.sum(1, keepdim=True)
+    # position t <-> length-1-t inside a sentence, padding in place: an involution
+    flip = torch.where(steps < lengths, lengths - 1 - steps, steps)
+    keep = mask.unsqueeze(2).to(x.dtype)
+    for layer in range(lstm.num_layers):
+        out = []
+        for suffix in ("", "_reverse"):
+            names = [f"{w}_l{layer}{suffix}" for w in ("weight_ih", "weight_hh", "bias_ih",
+                                                       "bias_hh")]
+            inp = x if not suffix else x.gather(1, flip.unsqueeze(2).expand_as(x))
+            h0 = x.new_zeros(1, B, lstm.hidden_size)
+            h = torch.lstm(inp, (h0, h0), [getattr(lstm, n) for n in names], True, 1, 0.0,
+                           lstm.training, False, True)[0]
+            out.append(h if not suffix else h.gather(1, flip.unsqueeze(2).expand_as(h)))
+        x = torch.cat(out, 2) * keep
+    return x
 
 
 def members_of(net) -> list:

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-import nerdata.label_studio  # noqa: F401  registers ls:PROJECT with the data-source resolver
+import nerdata.label_studio  # noqa: F401  (registers ls:PROJECT with the data-source resolver)
 from nerdata import __version__
 from nerdata.errors import NerdataError
 

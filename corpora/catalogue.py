@@ -18,7 +18,7 @@ from typing import Any, Mapping
 from nerdata.errors import ConfigError, NotFoundError
 from nerdata.release.inputs import file_sha256
 
-from .languages import LANGUAGES, Language, get_language
+from .languages import Language, get_language
 
 READERS = ("conll", "tsv", "xtreme-up", "text", "hub-only")
 ENV_ROOT = "NERDATA_CORPORA"

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-import sys
-import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -46,7 +44,6 @@ from nerdata.sources import SourceRead, SourceRef
 from nerdata.tags import split_tag
 from nerdata.text import count_replacement_chars, normalize_nfc
 
-from .catalogue import CorpusCard, corpus_files, get_card, list_cards
 from .conll import _PREFIXES, iter_text_lines, read_text
 
 FORMATS = ("conll", "text", "jsonl", "tsv")

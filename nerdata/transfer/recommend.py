@@ -46,7 +46,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from nerdata.doc import Document
+from nerdata.doc import Document, whitespace_tokens
 from nerdata.errors import ConfigError, InputError, NotFoundError
 from nerdata.sources import SourceRef, Sources
 

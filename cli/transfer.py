@@ -34,10 +34,24 @@ def _ref(text: str, *, lang: str | None = None, default_corpus: str | None = Non
     return ref
 
 
+_READERS: list = []
+
+
 def _sources(tagset: str):
+    """The resolver the transfer library reads through; its reads' repairs are shown at the end."""
     from nerdata.corpora.sources import Resolver
 
-    return Resolver(map_to=tagset)
+    _READERS.append(Resolver(map_to=tagset))
+    return _READERS[-1]
+
+
+def _show_repairs() -> None:
+    from .common import show_repairs
+
+    for resolver in _READERS:
+        for read in resolver.reads():
+            show_repairs(read)
+    _READERS.clear()
 
 
 def _many(values: tuple[str, ...]) -> list[str]:
@@ -113,7 +127,7 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def register(cli: click.Group) -> None:
-    @cli.group("transfer")
+    @cli.group("transfer", result_callback=lambda *_a, **_k: _show_repairs())
     def transfer() -> None:
         """Cross-lingual transfer: choose sources, measure transfer, compare."""
 
@@ -311,5 +325,6 @@ def register(cli: click.Group) -> None:
                              seed=seed, limit=limit, export_dir=export_dir,
                              unseen_ref=_ref(unseen_in) if unseen_in else None)
         _print_table(res.rows())
+        _show_repairs()
         if export_dir:
             _log(f"wrote robust.json and perturbed JSONL to {export_dir}")

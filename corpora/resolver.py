@@ -202,6 +202,15 @@ class Resolver:
              "splits": list(splits), "langs": list(ref.langs), "documents": len(docs)}], True,
             "release")
 
+    def reads(self) -> list[SourceRead]:
+        """Every read made so far (each once), e.g. to show their repairs."""
+        seen, out = set(), []
+        for got in self._cache.values():
+            if id(got) not in seen:
+                seen.add(id(got))
+                out.append(got)
+        return out
+
     def parse(self, text: str, **kw: Any) -> SourceRef:
         from .sources import parse_source
 

@@ -47,9 +47,9 @@ class Resolver:
         """Documents of ``ref`` and the repairs made reading them.
 
         ``annotated=True`` gives annotated documents (agreement, adjudication; plain
-        documents become items without annotations); ``False`` turns each into its gold document (one annotation,
-        identical ones, or adjudicated spans; unannotated items are skipped and counted);
-        ``None`` returns the items as read."""
+        documents become items without annotations); ``False`` turns each into its gold
+        document (one annotation, identical ones, or adjudicated spans; unannotated items
+        are skipped and counted); ``None`` returns the items as read."""
         if split:
             ref = ref.narrow(split=split)
         target = map_to if map_to is not None else self.map_to
@@ -198,7 +198,8 @@ class Resolver:
                 docs.append(release_row_document(row, names))
                 n += 1
         return SourceRead(ref, docs, RepairLog(), [
-            {"release": str(root), "source": str(Path(root).resolve()), "name": manifest.get("name"), "version": manifest.get("version"),
+            {"release": str(root), "source": str(Path(root).resolve()),
+             "name": manifest.get("name"), "version": manifest.get("version"),
              "splits": list(splits), "langs": list(ref.langs), "documents": len(docs)}], True,
             "release")
 
@@ -255,7 +256,8 @@ def _gold(read: SourceRead) -> SourceRead:
 
     docs = []
     for it in read.documents:
-        got = gold_and_provenance(it, read.ref.spec) if isinstance(it, AnnotatedDocument) else (it, None)
+        got = (gold_and_provenance(it, read.ref.spec) if isinstance(it, AnnotatedDocument)
+               else (it, None))
         if got is None:
             read.repairs.add(read.ref.spec, 0, "unannotated", f"{it.doc.id}: nobody annotated it; "
                              f"left out", action="dropped")
@@ -322,7 +324,8 @@ def release_input(spec: str, tagset: str, workdir: Path, licence: str | None = N
     got = Resolver(None).read(ref, annotated=None)
     items = got.documents
     return ReleaseInput(spec, got.format, lambda validate=True: iter(items),
-                        files={Path(i["file"]).name: i["sha256"] for i in got.identity if "sha256" in i},
+                        files={Path(i["file"]).name: i["sha256"] for i in got.identity
+                               if "sha256" in i},
                         licence=licence, details={"repairs": dict(sorted(got.repairs.counts.items()))},
                         adjudicate=adjudicate)
 

@@ -28,8 +28,9 @@ of the data-source grammar, :mod:`nerdata.corpora.sources`: ``CORPUS/LANG[:SPLIT
 JSONL or text file, a directory of train/dev/test files, a release), ``{corpus, langs|lang,
 splits, limit}``, ``{jsonl: PATH, tagset}`` (documents in our JSONL; ``tagset`` = their
 tagset when it is not the plan's) or ``{release: PATH, langs, splits, limit}``.  A stage's
-``dev`` defaults to the dev split of its corpus entries.  Every problem is a :class:`~nerdata.errors.ConfigError` naming the
-file, the key path (``stages[1].data[0].langs[2]``), the value and the valid options.
+``dev`` defaults to the dev split of its corpus entries.  Every problem is a
+:class:`~nerdata.errors.ConfigError` naming the file, the key path
+(``stages[1].data[0].langs[2]``), the value and the valid options.
 """
 from __future__ import annotations
 

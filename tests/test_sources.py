@@ -144,3 +144,24 @@ def test_plan_files_take_any_source(tmp_path):
     with pytest.raises(ConfigError, match=r"stages\[0\].data\[0\].source"):
         parse_plan({"name": "p", "stages": [{"data": [{"source": "nope/x/y.txt"}]}]},
                    source="p.yaml", base_dir=tmp_path)
+
+
+def test_a_release_by_name_and_version_and_by_directory(tmp_path, monkeypatch):
+    pytest.importorskip("datasets")
+    from nerdata.release.inputs import documents_input
+    from nerdata.release.store import build_release
+
+    docs = Resolver("nerdata").read(parse_source("masakhaner1/hau:train", limit=30)).documents
+    build_release("tiny", "1.0.0", [documents_input("docs", docs, licence="CC-BY-4.0")],
+                  releases_dir=tmp_path, use_git=False)
+    monkeypatch.setenv("NERDATA_RELEASES", str(tmp_path))
+    by_name = Resolver("nerdata").read(parse_source("release:tiny@1.0.0"))
+    by_dir = Resolver("nerdata").read(parse_source(str(tmp_path / "tiny" / "1.0.0")))
+    assert by_name.ref.kind == by_dir.ref.kind == "release"
+    assert len(by_name.documents) == len(by_dir.documents) == len(docs)
+    assert sorted(d.text for d in by_name.documents) == sorted(d.text for d in docs)
+    assert by_name.identity[0]["version"] == "1.0.0"
+    with pytest.raises(ConfigError, match="uses tagset 'nerdata', not 'il-ner'"):
+        Resolver("il-ner").read(parse_source("release:tiny@1.0.0"))
+    with pytest.raises(NotFoundError, match="no release"):
+        parse_source("release:tiny@9.9.9")

@@ -452,3 +452,90 @@ def test_cli_trains_and_predicts_with_the_engine(corpora_dir, tmp_path, monkeypa
     assert card["training_config"]["model"]["ensemble"] == 2
     assert len(load_tagger(model).net.members) == 2
     assert (out / "f1_table.csv").exists()
+
+
+# ---------------------------------------------------------------------------- fast paths
+@pytest.mark.parametrize("layers", [1, 2])
+def test_dense_bilstm_is_the_packed_bilstm(layers):
+    """The dense two-direction run (backward direction reversed within each length) gives
+    the packed nn.LSTM's outputs and gradients at every real token, and 0 on padding."""
+    from nerdata.engines.crf_network import bilstm
+
+    torch.manual_seed(layers)
+    lstm = torch.nn.LSTM(7, 5, num_layers=layers, batch_first=True, bidirectional=True)
+    x = torch.randn(3, 6, 7, requires_grad=True)
+    mask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2, [1] + [0] * 5], dtype=torch.bool)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x, mask.sum(1), batch_first=True,
+                                                     enforce_sorted=False)
+    want, _ = torch.nn.utils.rnn.pad_packed_sequence(lstm(packed)[0], batch_first=True,
+                                                     total_length=6)
+    got = bilstm(lstm, x, mask)
+    assert torch.allclose(got, want, atol=1e-6) and not got[~mask].any()
+    weights = torch.randn_like(want)
+    g_want = torch.autograd.grad((want * weights).sum(), [x, lstm.weight_hh_l0_reverse])
+    g_got = torch.autograd.grad((got * weights).sum(), [x, lstm.weight_hh_l0_reverse])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g_want, g_got))
+
+
+def _loop_tensors(encoded, allowed, tags, options):
+    """The batch tensors built one token at a time (the reference for the scatter)."""
+    B, T = len(encoded), max(len(e[0]) for e in encoded)
+    C = max(max(len(c) for e in encoded for c in e[1]), options["char_window"])
+    W, M = torch.zeros(B, T, dtype=torch.long), torch.zeros(B, T, dtype=torch.bool)
+    Ch = torch.zeros(B, T, C, dtype=torch.long)
+    A = torch.zeros(B, T, 2 * len(options["affixes"]), dtype=torch.long)
+    Y = torch.ones(B, T, len(tags), dtype=torch.bool)
+    for b, (w, ch, af) in enumerate(encoded):
+        W[b, :len(w)], M[b, :len(w)], A[b, :len(w)] = torch.tensor(w), True, torch.tensor(af)
+        for t, cs in enumerate(ch):
+            Ch[b, t, :len(cs)] = torch.tensor(cs)
+        for t, ok in enumerate(allowed[b]):
+            Y[b, t] = False
+            Y[b, t, [tags.index(x) for x in ok]] = True
+    return W, Ch, A, M, Y
+
+
+def test_batch_tensors_equal_the_token_loop(hau):
+    from nerdata.engines.crf_batches import batch_tensors
+
+    train, _ = hau
+    t = BiLstmCrfTagger("nerdata", max_word_chars=8, **TINY)
+    docs = train[:12] + [replace(train[0], masked=(Span(0, 9, "NEN"),))]
+    t._grow(docs[:6])  # later documents have unknown words and characters
+    t._index()
+    encoded = [t._encode(d) for d in docs]
+    allowed = [allowed_tags(d, t.labels) for d in docs]
+    assert any(len(a) > 1 for a in allowed[-1]) and any(1 in e[0] for e in encoded)
+    got = batch_tensors(encoded, t.options, t.tags, allowed)
+    want = _loop_tensors(encoded, allowed, t.tags, t.options)
+    assert all(torch.equal(g, w) for g, w in zip(got, want))
+    assert batch_tensors(encoded, t.options, t.tags)[4] is None
+
+
+def test_singleton_words_drop_with_the_per_token_draws():
+    import random
+
+    from nerdata.engines.crf_batches import UNK, drop_singletons, singleton_positions
+
+    encoded = [([5, 6, 7], [], []), ([8, 5], [], []), ([9, 6, 6, 8], [], [])]
+    singletons = {5, 8, 9}
+    W = torch.tensor([[5, 6, 7, 0], [8, 5, 0, 0], [9, 6, 6, 8]])
+    pos = singleton_positions([0, 1, 2], encoded, singletons, 4)
+    got = drop_singletons(W, pos, random.Random(3), 0.5)
+    rng = random.Random(3)  # the per-token loop the engine used to run
+    want = [[UNK if x in singletons and rng.random() < 0.5 else x for x in w]
+            for w, _, _ in encoded]
+    assert got.tolist() == [w + [0] * (4 - len(w)) for w in want]
+    assert W[0, 0] == 5  # the batch tensor itself is kept
+
+
+def test_training_threads_are_set_and_restored(hau):
+    train, _ = hau
+    before = torch.get_num_threads()
+    seen = []
+    t = BiLstmCrfTagger("nerdata", **TINY)
+    t.train(train[:8], None, epochs=1, threads=1,
+            progress=lambda *_: seen.append(torch.get_num_threads()))
+    assert set(seen[1:-1]) == {1} and torch.get_num_threads() == before
+    with pytest.raises(ConfigError, match="threads must be >= 1, got 0"):
+        t.train(train[:8], None, epochs=1, threads=0)

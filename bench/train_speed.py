@@ -1,0 +1,220 @@
+"""Training speed of the from-scratch engines: sentences/s per epoch and test F1 against
+wall time, optionally next to an older revision measured in the same run.
+
+    python bench/train_speed.py                                   # spacy + bilstm-crf, hau + swa
+    python bench/train_speed.py --engines bilstm-crf --langs hau --epochs 2 --baseline-rev 37caea5
+    python bench/train_speed.py --engines bilstm-crf --langs hau --threads 1 2 --baseline-rev 37caea5
+
+Each (revision, engine, language, thread count) trains in a fresh subprocess on MasakhaNER
+1.0 train (``--limit``: its first N sentences) for ``--epochs`` epochs (``--seed``; no early
+stopping), with the *test* split passed as the engine's dev set so that the engine's own
+per-epoch scoring gives the test F1 after every epoch: the curve of test F1 against wall
+time (cumulative epoch seconds: training plus that scoring).  Sentences/s per epoch count
+training only: from the first to the last progress tick inside the epoch (the engines tick
+after every batch), so scoring and setup are outside it.  spaCy scores greedily with the
+averaged weights during training, as its early stopping does.
+
+``--threads N ...``: ``torch.set_num_threads(N)`` in the subprocess (default: every core);
+each revision then trains with its own default thread policy (``threads`` in the
+``bilstm-crf`` engine's training options since this work: one intra-op thread unless told
+otherwise; before it, torch's N), so ``--threads 1 2`` separates what the thread policy
+gives from what the code gives.  Runs are interleaved (old, new per configuration) because
+the cores are shared; the load average is printed with each.
+
+``--baseline-rev COMMIT``: the same measurements on COMMIT, from a ``git worktree`` in a
+temporary directory, imported through a temporary package directory (``shim/nerdata``: links
+to the old tree's ``nerdata/*`` plus its ``corpora``, ``label_studio``, ``schemas`` and
+``cli``, as setuptools' package-dir maps them) put first on ``PYTHONPATH``; the current tree
+is imported the same way, and every subprocess prints ``nerdata.__file__`` and
+``nerdata.corpora.__file__`` to show which code ran.  ``--json OUT`` writes every result.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAPPED = ("corpora", "label_studio", "schemas", "cli")  # setuptools package-dir entries
+
+
+# ---------------------------------------------------------------------------- worker side
+def worker(spec: dict) -> dict:
+    """Train one engine in this process and return its timings (run in a subprocess)."""
+    import torch
+
+    import nerdata
+    import nerdata.corpora
+    from nerdata.corpora import load_documents
+    try:
+        from nerdata.engines.registry import get_engine
+    except ImportError:  # older revisions
+        from nerdata.engines.base import get_engine
+
+    torch.set_num_threads(spec["threads"])
+    train = load_documents("masakhaner1", spec["lang"], "train", map_to="nerdata",
+                           limit=spec["limit"])
+    test = load_documents("masakhaner1", spec["lang"], "test", map_to="nerdata")
+    cls = get_engine(spec["engine"])
+    tagger = cls("nerdata", **spec["model_options"])
+    ticks: list[tuple[float, int, str]] = []
+
+    def progress(done: int, total: int, what: str) -> None:
+        ticks.append((time.perf_counter(), done, what))
+
+    t0 = time.perf_counter()
+    log = tagger.train(train, test, epochs=spec["epochs"], seed=spec["seed"], patience=None,
+                       progress=progress, **spec["train_options"])
+    wall = time.perf_counter() - t0
+    n = len(train)
+    rates = []
+    for what in dict.fromkeys(w for _, _, w in ticks):  # one bar per network of an ensemble
+        mine = [(t, d) for t, d, w in ticks if w == what]
+        for e in range(spec["epochs"]):
+            inside = [(t, d) for t, d in mine if e * n < d <= (e + 1) * n]
+            if len(inside) > 1 and inside[-1][0] > inside[0][0]:
+                rates.append((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]))
+    curve, clock = [], 0.0
+    for entry in log["epochs"]:
+        clock += entry["seconds"]
+        curve.append({"epoch": entry["epoch"], "network": entry.get("network", 1),
+                      "seconds": round(clock, 2), "test_f1": entry.get("dev_f1")})
+    return {"nerdata": nerdata.__file__, "corpora": nerdata.corpora.__file__,
+            "nerdata_real": os.path.realpath(nerdata.__file__),
+            "corpora_real": os.path.realpath(nerdata.corpora.__file__),
+            "torch_threads": torch.get_num_threads(), "n_train": n, "wall": round(wall, 2),
+            "setup": round(wall - clock, 2), "sents_per_s": [round(r, 1) for r in rates],
+            "curve": curve, "final_f1": log.get("best_dev_f1"),
+            "load": os.getloadavg()}
+
+
+# ---------------------------------------------------------------------------- driver side
+@contextmanager
+def revision_tree(rev: str | None):
+    """A directory to put first on PYTHONPATH so that ``import nerdata`` loads ``rev``'s
+    code (None: this checkout): ``shim/nerdata`` links the tree's ``nerdata/*`` and the
+    package-dir folders.  ``rev`` is checked out in a temporary ``git worktree``."""
+    with tempfile.TemporaryDirectory(prefix="train-speed-") as tmp:
+        tree = ROOT
+        if rev is not None:
+            tree = Path(tmp) / "tree"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), rev],
+                           check=True, capture_output=True, text=True)
+        try:
+            pkg = Path(tmp) / "shim" / "nerdata"
+            pkg.mkdir(parents=True)
+            for item in (tree / "nerdata").iterdir():
+                (pkg / item.name).symlink_to(item)
+            for name in MAPPED:
+                if (tree / name).is_dir():
+                    (pkg / name).symlink_to(tree / name)
+            yield pkg.parent
+        finally:
+            if rev is not None:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
+                                str(tree)], check=False, capture_output=True)
+
+
+def run_worker(shim: Path, spec: dict) -> dict:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(shim)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    # cwd outside any tree: the script's own folder and '' must not shadow the shim
+    res = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--worker",
+                          json.dumps(spec)], env=env, cwd=shim, capture_output=True, text=True)
+    if res.returncode:
+        raise SystemExit(f"worker failed ({spec['engine']} {spec['lang']}):\n{res.stderr[-3000:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def hardware() -> str:
+    import torch
+
+    model = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import spacy
+        sp = spacy.__version__
+    except ImportError:
+        sp = "not installed"
+    return (f"{model}, {os.cpu_count()} cores; Python {platform.python_version()}, torch "
+            f"{torch.__version__} (default threads {torch.get_num_threads()}, inter-op "
+            f"{torch.get_num_interop_threads()}), spaCy {sp}")
+
+
+def mean(xs: list[float]) -> float | None:
+    return sum(xs) / len(xs) if xs else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--engines", nargs="+", default=["spacy", "bilstm-crf"])
+    ap.add_argument("--langs", nargs="+", default=["hau", "swa"])
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--limit", type=int, default=None, help="first N training sentences")
+    ap.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-options", default="{}", help="JSON, e.g. '{\"ensemble\": 3}'")
+    ap.add_argument("--train-options", default="{}", help="JSON training options")
+    ap.add_argument("--baseline-rev", default=None, help="older commit measured in the same run")
+    ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    print(f"hardware: {hardware()}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    revs = ([("old " + args.baseline_rev, args.baseline_rev)] if args.baseline_rev else []) + [
+        ("new", None)]
+    results = []
+    with revision_tree(args.baseline_rev) as old, revision_tree(None) as new:
+        shims = {revs[0][0]: old, "new": new}
+        for engine in args.engines:
+            for lang in args.langs:
+                for threads in args.threads:
+                    spec = {"engine": engine, "lang": lang, "epochs": args.epochs,
+                            "limit": args.limit, "threads": threads, "seed": args.seed,
+                            "model_options": json.loads(args.model_options),
+                            "train_options": json.loads(args.train_options)}
+                    row = {}
+                    for label, _ in revs:
+                        r = run_worker(shims[label], spec)
+                        row[label] = r
+                        results.append({"rev": label, **spec, **r})
+                        print(f"{engine} {lang} threads={threads} [{label}] code: "
+                              f"{r['nerdata']} -> {r['nerdata_real']}, {r['corpora']} -> "
+                              f"{r['corpora_real']}")
+                        print(f"    {r['n_train']} sentences; "
+                              f"sentences/s per epoch {r['sents_per_s']}; setup {r['setup']} s; "
+                              f"load {' '.join(f'{x:.2f}' for x in r['load'])}")
+                        print("    test F1 vs wall time: " + ", ".join(
+                            f"{c['seconds']:.0f}s {c['test_f1']:.3f}" for c in r["curve"]
+                            if c["test_f1"] is not None)
+                              + (f"; ensemble {r['final_f1']:.3f} at {r['wall']:.0f}s"
+                                 if any(c["network"] > 1 for c in r["curve"]) else ""))
+                    if len(revs) == 2:
+                        old, new = (mean(row[label]["sents_per_s"]) for label, _ in revs)
+                        if old and new:
+                            print(f"  => {engine} {lang} threads={threads}: {old:.1f} -> "
+                                  f"{new:.1f} sentences/s = {new / old:.2f}x")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    if args.json_out:
+        Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,15 +16,17 @@ import click
 
 from nerdata.release.inputs import ReleaseInput
 
-from .common import echo_json, progress_bar
+from .common import echo_json, progress_bar, source_options, with_source_help
 
 
 def resolve_input(spec: str, tagset: str, workdir: Path, licence: str | None = None,
-                  adjudicate: str | None = None) -> ReleaseInput:
+                  adjudicate: str | None = None, source_tagset: str | None = None,
+                  source_format: str | None = None) -> ReleaseInput:
     """A ``--from`` SOURCE as a :class:`ReleaseInput` (read by the one data-source resolver)."""
     from nerdata.corpora.sources import release_input
 
-    return release_input(spec, tagset, workdir, licence, adjudicate)
+    return release_input(spec, tagset, workdir, licence, adjudicate,
+                         source_tagset=source_tagset, source_format=source_format)
 
 
 def register(cli: click.Group) -> None:
@@ -57,9 +59,12 @@ def register(cli: click.Group) -> None:
     @click.option("--no-git", is_flag=True, help="Do not commit and tag the release in git.")
     @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
     @click.option("--progress/--no-progress", default=True, help="Show progress on stderr.")
+    @source_options
+    @with_source_help
     def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, adjudicate,
-                  split_ratios, shard_rows, no_git, as_json, progress):
-        """Build release NAME version X.Y.Z from one or more inputs."""
+                  split_ratios, shard_rows, no_git, as_json, progress, source_tagset,
+                  source_format):
+        """Build release NAME version X.Y.Z from one or more inputs (SOURCEs)."""
         from nerdata.release.store import build_release
 
         try:
@@ -72,7 +77,9 @@ def register(cli: click.Group) -> None:
                 from nerdata.agreement.adjudicate import parse_rule
 
                 parse_rule(adjudicate)  # a wrong rule fails before any input is read
-            resolved = [resolve_input(s, tagset, Path(tmp), licence, adjudicate) for s in inputs]
+            resolved = [resolve_input(s, tagset, Path(tmp), licence, adjudicate,
+                                      source_tagset, source_format)
+                        for s in inputs]
             with progress_bar(progress) as cb:
                 result = build_release(name, version, resolved, releases_dir=releases_dir,
                                        tagset=tagset, agreement=agreement, split_ratios=ratios,

@@ -285,13 +285,15 @@ def resolve(spec: str, *, map_to: str | None = None, progress: ProgressCallback 
 
 
 def release_input(spec: str, tagset: str, workdir: Path, licence: str | None = None,
-                  adjudicate: str | None = None, **parse: Any):
-    """A SOURCE as a :class:`~nerdata.release.inputs.ReleaseInput` for ``release build``."""
+                  adjudicate: str | None = None, *, source_tagset: str | None = None,
+                  source_format: str | None = None):
+    """A SOURCE as a :class:`~nerdata.release.inputs.ReleaseInput` for ``release build``
+    (``source_tagset``/``source_format``: how to read a file; labels mapped to ``tagset``)."""
     from nerdata.release.inputs import ReleaseInput, jsonl_input
 
     from .sources import parse_source
 
-    ref = parse_source(spec, **parse)
+    ref = parse_source(spec, tagset=source_tagset, format=source_format)
     if ref.kind == "catalogue":
         card = get_card(str(ref.corpus))
         files = corpus_files(card, ref.lang, ref.split)
@@ -321,7 +323,7 @@ def release_input(spec: str, tagset: str, workdir: Path, licence: str | None = N
         return ReleaseInput(spec, "label-studio",
                             lambda validate=True: iter_annotated(snapshot, validate=validate),
                             licence=licence, details=details, adjudicate=adjudicate)
-    got = Resolver(None).read(ref, annotated=None)
+    got = Resolver(tagset).read(ref, annotated=None)
     items = got.documents
     return ReleaseInput(spec, got.format, lambda validate=True: iter(items),
                         files={Path(i["file"]).name: i["sha256"] for i in got.identity

@@ -129,3 +129,18 @@ def test_ls_push_by_id_and_by_path(user_corpus, ls_server, ls_title):
                           "--source-tagset", "masakhaner", "--limit", "4",
                           "--project", ls_title + "-p", "--no-progress"], env=env))
     assert by_path["created"] == 4 and by_path["repairs"] == {}
+
+
+def test_release_build_from_the_corpus_by_id_and_by_path(user_corpus, tmp_path):
+    pytest.importorskip("datasets")
+    out = _json(_run(["release", "build", "mine", "--version", "0.1.0",
+                      "--from", f"my-luo/{LANG}:dev", "--from", str(user_corpus / "test.txt"),
+                      "--source-tagset", "masakhaner", "--licence", "CC BY 4.0", "--no-git",
+                      "-o", str(tmp_path / "releases"), "--json", "--no-progress"]))
+    assert out["languages"] == ["und", LANG]  # the bare file names no language
+    dev = _json(_run(["corpora", "stats", f"my-luo/{LANG}:dev", "--json", "--quiet"]))[0]
+    test = _json(_run(["corpora", "stats", str(user_corpus / "test.txt"), "--json", "--quiet"]))[0]
+    assert out["sentences"] + out["duplicates_removed"] == dev["sentences"] + test["sentences"]
+    manifest = json.loads((tmp_path / "releases" / "mine" / "0.1.0" / "manifest.json")
+                          .read_text("utf-8"))
+    assert [i["kind"] for i in manifest["inputs"]] == ["corpus", "conll"]

@@ -105,7 +105,7 @@ class BuildResult:
                 "sentences": m["counts"]["totals"]["sentences"],
                 "splits": {s: v["sentences"] for s, v in m["counts"]["splits"].items()},
                 "languages": sorted(m["counts"]["langs"]), "licence": m["licence"]["licence"],
-                "duplicates_removed": m["duplicates"]["removed"], "commit": m.get("git", {}).get("tag")}
+                "duplicates_removed": m["duplicates"]["removed"], "commit": (m.get("git") or {}).get("tag")}
 
 
 def _load_agreement(agreement: Mapping | str | Path | None) -> dict | None:

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +92,9 @@ def campaign_section(section, directory: str | Path, out: Path, table, add_figur
         [[num(r["round"], ".0f"), num(r["sentences"], ".0f"), num(r["tokens"], ".0f"),
           num(100 * r["test_f1"], ".1f"), num(r.get("edits_per_sentence_preannotated"), ".2f"),
           num(r.get("edits_per_sentence_scratch"), ".2f")] for r in rows]))
-    for src in plot_campaign(directory, rows):
-        dest = out / f"campaign-{src.name}"
-        shutil.copyfile(src, dest)
-        add_figure(section, dest, {"f1_tokens.png": "test F1 vs annotated tokens",
-                                   "edits.png": "span edits per sentence per round"}[src.name])
+    f1, edits = plot_campaign(directory, rows, out=out, prefix="campaign-")
+    add_figure(section, f1, "test F1 vs annotated tokens")
+    add_figure(section, edits, "span edits per sentence per round, pre-annotated vs from scratch")
     return section
 
 

@@ -156,25 +156,26 @@ def _write_rounds(directory: Path, rows: Sequence[Mapping[str, Any]]) -> None:
     _write_atomic(directory / ROUNDS_FILE, buf.getvalue())
 
 
-def plot_campaign(directory: str | Path, rows: Sequence[Mapping[str, Any]] | None = None
-                  ) -> list[Path]:
+def plot_campaign(directory: str | Path, rows: Sequence[Mapping[str, Any]] | None = None, *,
+                  out: str | Path | None = None, prefix: str = "") -> list[Path]:
     """``f1_tokens.png`` (test F1 vs annotated tokens) and ``edits.png`` (span edits per
-    sentence of each round's batch, pre-annotated vs from scratch)."""
+    sentence of each round's batch, pre-annotated vs from scratch), written to ``out``
+    (default: the campaign directory) with ``prefix`` before the names."""
     from nerdata.report.plots import line_chart
 
-    d = Path(directory)
-    rows = list(rows) if rows is not None else read_rounds(d)
+    rows = list(rows) if rows is not None else read_rounds(directory)
+    d = Path(out if out is not None else directory)
     strategy = str(rows[0].get("strategy", "")) if rows else ""
     f1 = line_chart({strategy or "campaign": ([r["tokens"] for r in rows],
                                               [100 * r["test_f1"] for r in rows])},
-                    d / "f1_tokens.png", title=f"test F1 vs annotated tokens ({strategy})",
+                    d / f"{prefix}f1_tokens.png", title=f"test F1 vs annotated tokens ({strategy})",
                     xlabel="tokens annotated", ylabel="test F1 x 100")
     ed = [r for r in rows if r.get("edits_per_sentence_preannotated") is not None]
     edits = line_chart({"pre-annotated": ([r["round"] for r in ed],
                                           [r["edits_per_sentence_preannotated"] for r in ed]),
                         "from scratch": ([r["round"] for r in ed],
                                          [r["edits_per_sentence_scratch"] for r in ed])},
-                       d / "edits.png", title=f"span edits per sentence ({strategy})",
+                       d / f"{prefix}edits.png", title=f"span edits per sentence ({strategy})",
                        xlabel="round", ylabel="edits per annotated sentence")
     return [f1, edits]
 

@@ -1,6 +1,7 @@
 """Shared CLI helpers: progress bars on stderr, JSON output on stdout."""
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from contextlib import contextmanager
@@ -59,7 +60,7 @@ def with_source_help(f):
     """Append the data-source grammar (one text for every command) to a command's help."""
     from nerdata.corpora.sources import SOURCE_HELP
 
-    f.__doc__ = (f.__doc__ or "").rstrip() + "\n\n" + SOURCE_HELP
+    f.__doc__ = inspect.cleandoc(f.__doc__ or "") + "\n\n" + SOURCE_HELP
     return f
 
 

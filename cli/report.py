@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nerdata.cli.common import echo_json, progress_bar, read_source
+from nerdata.cli.common import echo_json, progress_bar, read_source, with_source_help
 
 DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
 
@@ -42,6 +42,7 @@ def register(cli: click.Group) -> None:
                   help="Directory of `nerdata simulate`: rounds and learning curves.")
     @click.option("--title", default=None, help="Page title (default: from the input).")
     @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
+    @with_source_help
     def report(source, output, release_version, plan_dir, transfer_dir, backend_state,
                campaign_dir, title, progress):
         """Write an HTML report: entities per label and language, agreement per label,

@@ -114,6 +114,7 @@ def register(cli: click.Group) -> None:
     @click.option("--check", is_flag=True, help="Validate the plan, print it as JSON and stop.")
     @click.option("--list-plans", is_flag=True, help="List the shipped example plans and stop.")
     @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    @with_source_help
     @click.pass_context
     def train(ctx, plan, corpus, langs, engine, base_model, epochs, tagset, seed, limit,
               model_options, training_options, rehearsal, output, overwrite, check, list_plans,

@@ -18,7 +18,7 @@ import click
 from nerdata.engines.base import ENGINES as ENGINE_CHOICES
 from nerdata.errors import ConfigError
 
-from .common import echo_json, progress_bar
+from .common import echo_json, progress_bar, with_source_help
 
 
 def _ref(text: str, *, lang: str | None = None, default_corpus: str | None = None):
@@ -156,6 +156,7 @@ def register(cli: click.Group) -> None:
     @click.option("-o", "--output", default=None,
                   help="Also write the recommendation as JSON here (name it recommend*.json "
                        "for 'nerdata transfer report').")
+    @with_source_help
     def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weights_from,
                       max_docs, fmt, output):
         """Rank candidate source data for a target language by each predictor and combined."""
@@ -252,6 +253,7 @@ def register(cli: click.Group) -> None:
     @click.option("--test-size", type=int, default=None, help="Target test sentences.")
     @click.option("-o", "--output", default=None,
                   help="Write the result JSON here (multi_source*.json for the report).")
+    @with_source_help
     def multi_source_cmd(target, candidates, corpus, target_data, target_test, k, seeds, by,
                          engine, base_model, device, tagset, epochs, train_size, dev_size,
                          test_size, output):
@@ -313,6 +315,7 @@ def register(cli: click.Group) -> None:
     @click.option("--limit", type=int, default=None, help="Use at most this many test sentences.")
     @click.option("--export", "export_dir", default=None,
                   help="Write robust.json and each perturbed set as JSONL into this folder.")
+    @with_source_help
     def robust_cmd(model_dir, data, entities, unseen_in, context_data, context_mode, kinds, rate,
                    seed, tagset, limit, export_dir):
         """F1 on a test set and on perturbed copies (entities / context / both replaced)."""

@@ -151,7 +151,7 @@ def parse_source(text: str, *, lang: str | None = None, split: str | None = None
     if p.is_dir():
         kind = "release" if _is_release(p) else "directory"
         return SourceRef(kind, s, path=str(p), langs=langs, splits=splits, **common)
-    if s.lower().endswith(DATA_SUFFIXES) or s.startswith((".", "~")) or s.count("/") > 1:
+    if s.lower().endswith(DATA_SUFFIXES) or s.startswith(("/", ".", "~")) or s.count("/") > 1:
         raise NotFoundError(f"{s}: no such file or directory (a SOURCE that is not a path is "
                             f"read as CORPUS/LANG[:SPLIT]). " + SOURCE_HELP)
     body, sp = s.rsplit(":", 1) if ":" in s else (s, None)

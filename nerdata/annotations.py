@@ -115,23 +115,32 @@ def iter_annotated(path: str | Path, *, validate: bool = True) -> Iterator[Annot
 
     Batches of lines are built and checked in bulk (:func:`annotated_from_dicts`); a batch
     with anything irregular is read one item at a time, which raises the error."""
-    from nerdata.jsonl import iter_record_batches
-
-    for linenos, objs, batch, error in iter_record_batches(path, _bulk, version=FORMAT_VERSION):
-        if batch is None or (validate and batch[0].suspect(batch[2], require_token_alignment=False)):
-            yield from _one_by_one(path, linenos, objs, validate)
-        else:
-            yield from batch[1]
-        if error is not None:
-            raise error
+    for chunk in _chunks(path, validate):
+        yield from chunk
 
 
 def read_annotated(path: str | Path, *, validate: bool = True) -> list[AnnotatedDocument]:
     """All annotated documents of a file (the collector paused while they are read)."""
     from nerdata.jsonl import collector_paused
 
+    out: list[AnnotatedDocument] = []
     with collector_paused():
-        return list(iter_annotated(path, validate=validate))
+        for chunk in _chunks(path, validate):
+            out.extend(chunk)
+    return out
+
+
+def _chunks(path: str | Path, validate: bool) -> Iterator[Iterable[AnnotatedDocument]]:
+    """The items of each batch, in file order (a list, or a generator that raises at a bad record)."""
+    from nerdata.jsonl import iter_record_batches
+
+    for linenos, objs, batch, error in iter_record_batches(path, _bulk, version=FORMAT_VERSION):
+        if batch is None or (validate and batch[0].suspect(batch[2], require_token_alignment=False)):
+            yield _one_by_one(path, linenos, objs, validate)
+        else:
+            yield batch[1]
+        if error is not None:
+            raise error
 
 
 def _one_by_one(path: str | Path, linenos: list[int], objs: list[dict],

@@ -183,13 +183,19 @@ def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Docum
 
     Batches of lines are built and checked in bulk (:mod:`nerdata.doc_batch`); a batch
     with anything irregular is read one document at a time, which raises the error."""
+    for chunk in _document_chunks(path, validate):
+        yield from chunk
+
+
+def _document_chunks(path: str | Path, validate: bool) -> Iterator[Iterable[Document]]:
+    """The documents of each batch, in file order (a list, or a generator that raises at a bad record)."""
     from nerdata.doc_batch import documents_from_dicts
 
     for linenos, objs, batch, error in iter_record_batches(path, documents_from_dicts):
         if batch is None or (validate and batch.suspect()):
-            yield from _documents_one_by_one(path, linenos, objs, validate)
+            yield _documents_one_by_one(path, linenos, objs, validate)
         else:
-            yield from batch.docs
+            yield batch.docs
         if error is not None:
             raise error
 
@@ -210,7 +216,10 @@ def _documents_one_by_one(path: str | Path, linenos: list[int], objs: list[dict]
         yield doc
 
 
-def read_documents(path: str | Path, **kw) -> list[Document]:
+def read_documents(path: str | Path, *, validate: bool = True) -> list[Document]:
     """All documents of a file (the collector paused while they are read)."""
+    out: list[Document] = []
     with collector_paused():
-        return list(iter_documents(path, **kw))
+        for chunk in _document_chunks(path, validate):
+            out.extend(chunk)
+    return out

@@ -539,3 +539,7 @@ def test_training_threads_are_set_and_restored(hau):
     assert set(seen[1:-1]) == {1} and torch.get_num_threads() == before
     with pytest.raises(ConfigError, match="threads must be >= 1, got 0"):
         t.train(train[:8], None, epochs=1, threads=0)
+    with pytest.raises(ConfigError, match="parallel_networks must be a whole number >= 1 or "
+                                          "null, got 0"):
+        BiLstmCrfTagger("nerdata", ensemble=2, **TINY).train(train[:8], None, epochs=1,
+                                                             parallel_networks=0)

@@ -26,12 +26,16 @@ Lample et al. 2016), in PyTorch, behind the :class:`~nerdata.engines.base.Tagger
   dev F1 keeping the best epoch's weights; fixed seed (same seed + data + options -> same
   weights and ``version``).  Continued training (``base_model`` or a second ``train`` call,
   as in progressive plans) adds the new data's words and characters to the vocabulary,
-  keeping every learnt row.
-* ``ensemble: k`` (model option): k networks trained one after the other with seeds
+  keeping every learnt row.  Training runs on one intra-op thread per network
+  (``threads``), on length-sorted batches whose tensors are built once
+  (:mod:`~nerdata.engines.crf_batches`); the loop is :mod:`~nerdata.engines.crf_training`.
+* ``ensemble: k`` (model option): k networks trained with seeds
   ``seed .. seed+k-1`` (network m is exactly the single model seed ``seed+m`` gives), saved
   as one model; predictions decode one CRF whose emission and transition scores are the
   networks' averages (a product of the networks' distributions), so spans stay valid IOB2
-  paths and keep exact marginal scores.  Training and prediction cost k times one network.
+  paths and keep exact marginal scores.  The networks train at the same time, one process
+  each, as many at once as there are cores (training option ``parallel_networks``; 1: one
+  after the other in this process); prediction costs k times one network.
 * Saved as ``model.safetensors`` + ``vocab.json`` + ``model_card.json``.
 """
 from __future__ import annotations
@@ -39,9 +43,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import random
-import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -52,9 +53,10 @@ from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside
                                   record_training, training_options)
 # NEG, build_network and span_marginals are re-exported: the network's parts, one import
 from nerdata.engines.crf_batches import (Encoded, Encoder, affix_ids, batch_tensors,
-                                         drop_singletons, length_batches, singleton_positions)
+                                         length_batches, singleton_positions)
 from nerdata.engines.crf_network import (NEG, PAD, UNK, _torch, allowed_transitions,  # noqa: F401
                                          build_network, iob2_tags, members_of, span_marginals)
+from nerdata.engines.crf_training import intra_op_threads, train_networks
 from nerdata.errors import ConfigError, InputError, NotFoundError, TagError
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
@@ -86,9 +88,12 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "unk_singletons": 0.5,  # replace training words seen once by <unk> with this probability
     "missing_labels": "auto",  # auto | missing | outside (as the spaCy engine)
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
-    # intra-op threads while training (None: one; small per-step tensors gain nothing from a
-    # second thread, and on shared cores its barrier waits cost up to ten times the work)
+    # intra-op threads per network while training (None: one; small per-step tensors gain
+    # nothing from a second thread, and on shared cores its barrier waits cost up to ten
+    # times the work)
     "threads": None,
+    # networks of an ensemble trained at once, one process each (None: one per core)
+    "parallel_networks": None,
 }
 DEV_BATCH = 64  # sentences per batch when scoring dev during training
 LENGTH_HANDLING = ("no length limit: the BiLSTM-CRF reads each whole sentence, however long "
@@ -128,21 +133,6 @@ def allowed_tags(doc: Document, labels: Sequence[str], *, o_is_missing: bool = F
 
 
 _affix_ids = affix_ids  # the name tests and older callers import
-
-
-@contextmanager
-def intra_op_threads(n: int | None) -> Iterator[None]:
-    """torch's intra-op thread count set to ``n`` (None: 1) inside the block, then restored."""
-    torch = _torch()
-    n = 1 if n is None else int(n)
-    if n < 1:
-        raise ConfigError(f"threads must be >= 1, got {n}")
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class BiLstmCrfTagger:
@@ -319,7 +309,7 @@ class BiLstmCrfTagger:
         docs = [d for d in train if d.tokens]
         if not docs:
             raise InputError(f"{ENGINE} engine: no training documents with tokens")
-        torch = _torch()
+        _torch()  # a missing torch is a clear error before any work
         o_missing, with_missing = outside_is_missing(opts["missing_labels"], docs)
         allowed = [allowed_tags(d, self.labels, o_is_missing=o_missing, tagset=self.card.tagset)
                    for d in docs]
@@ -348,22 +338,9 @@ class BiLstmCrfTagger:
                                "o_in_missing_label_docs": "missing" if o_missing else "outside",
                                "vocabulary_added": grown, "seed": seed}
         nets = members_of(self.net) if self.net is not None else [None] * k
-        per = epochs * len(docs)  # one progress bar per network; early stopping completes it
-        member_logs = []
-        for m in range(k):
-            # member m is exactly the single network trained with seed + m
-            torch.manual_seed(seed + m)
-            nets[m] = self._grown(nets[m])
-            what = "training" if k == 1 else f"training network {m + 1}/{k}"
-            if progress:
-                progress(0, per, what)
-            with intra_op_threads(opts["threads"]):
-                member_logs.append(self._fit(
-                    nets[m], list(batches), len(docs), (dev_docs, dev_batches), opts,
-                    epochs=epochs, seed=seed + m,
-                    tick=(lambda done, what=what: progress(done, per, what)) if progress else None))
-            if progress:
-                progress(per, per, what)
+        nets, member_logs = train_networks(self, nets, batches, len(docs),
+                                           (dev_docs, dev_batches), opts, epochs=epochs,
+                                           seed=seed, progress=progress)
         self.net = nets[0] if k == 1 else self._network(len(self.words), len(self.chars),
                                                          nets=nets)
         if k > 1:
@@ -391,58 +368,6 @@ class BiLstmCrfTagger:
         docs, prepared = dev
         return evaluate(docs, [d.spans for d in self._decode(docs, DEV_BATCH, scores=False,
                                                              net=net, prepared=prepared)]).micro.f1
-
-    def _fit(self, net, batches: list, n_docs: int, dev: tuple[Sequence[Document], list],
-             opts: dict[str, Any], *, epochs: int, seed: int, tick) -> dict[str, Any]:
-        """Train one network in place on ``batches`` (size, tensors, singleton positions;
-        shuffled here each epoch; Adam, singleton words dropped to ``<unk>``); early-stops on
-        dev F1 (``dev``: documents and prepared batches) and keeps the best epoch's weights.
-        ``tick(sentences done)`` reports progress.  Returns its per-epoch log."""
-        torch = _torch()
-        rng = random.Random(seed)
-        net.drop.p = float(opts["dropout"])
-        # fused: one kernel per parameter instead of a dozen tensor passes per step
-        opt = torch.optim.Adam(net.parameters(), lr=float(opts["learn_rate"]), fused=True)
-        log: dict[str, Any] = {"epochs": []}
-        best_f1, best_state, best_epoch, waited, done = -1.0, None, 0, 0, 0
-        p_unk = float(opts["unk_singletons"])
-        for epoch in range(1, epochs + 1):
-            t0 = time.perf_counter()
-            net.train()
-            rng.shuffle(batches)
-            loss_sum = 0.0
-            for size, (W, Ch, A, M, Y), singles in batches:
-                if p_unk:
-                    W = drop_singletons(W, singles, rng, p_unk)
-                loss = net.crf.nll(net.emissions(W, Ch, A), Y, M).sum() / size
-                opt.zero_grad()
-                loss.backward()
-                if opts["grad_clip"]:
-                    torch.nn.utils.clip_grad_norm_(net.parameters(), float(opts["grad_clip"]))
-                opt.step()
-                loss_sum += float(loss.detach()) * size
-                done += size
-                if tick:
-                    tick(done)
-            entry = {"epoch": epoch, "loss": round(loss_sum / n_docs, 4)}
-            if dev[0]:
-                f1 = self._dev_f1(dev, net)
-                entry["dev_f1"] = round(f1, 6)
-                if f1 > best_f1:
-                    best_f1, best_epoch, waited = f1, epoch, 0
-                    best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-                else:
-                    waited += 1
-            entry["seconds"] = round(time.perf_counter() - t0, 2)
-            log["epochs"].append(entry)
-            if dev[0] and opts["patience"] is not None and waited >= int(opts["patience"]):
-                break
-        if best_state is not None:
-            net.load_state_dict(best_state)
-            log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
-        net.eval()
-        log["stopped_early"] = len(log["epochs"]) < epochs
-        return log
 
     # ------------------------------------------------------------------ prediction
     def networks(self) -> list["BiLstmCrfTagger"]:

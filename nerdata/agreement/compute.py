@@ -288,7 +288,7 @@ def _by_label(data, ctx, counts: SpanCounts, st: TokenStats, pair_conf, u_doc, u
         for s in range(data.n_slots):
             rows = np.flatnonzero(v[:, s] >= 0)
             seen[rows, v[rows, s]] = True
-        n_tok += seen.sum(0)
+        n_tok += np.rint(ctx.count[lo:lo + (1 << 20)] @ seen).astype(np.int64)
     lab = data.span_label.astype(np.int64)
     ann_sets = data.ann_set[multi]
     ann_sets = ann_sets[ann_sets >= 0]

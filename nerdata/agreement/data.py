@@ -178,7 +178,7 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     sp_s = _ints(map(attrgetter("start"), spans), len(spans))
     sp_e = _ints(map(attrgetter("end"), spans), len(spans))
     sp_names = list(map(attrgetter("label"), spans))
-    label_ix = _index(chain([OUTSIDE], sp_names))
+    label_ix = _index([OUTSIDE] + sp_names)
     sp_l = _ints(map(label_ix.__getitem__, sp_names), len(spans))
     if len(label_ix) > np.iinfo(np.int16).max:
         raise InputError(f"{len(label_ix)} distinct labels; agreement supports at most 32767")
@@ -222,9 +222,12 @@ def scripts_of(texts: Sequence[str]) -> list[str]:
             for t, a in zip(texts, is_ascii)]
 
 
-def _index(names: Iterable[str]) -> dict[str, int]:
-    """Name -> index in first-seen order."""
-    return {name: i for i, name in enumerate(dict.fromkeys(names))}
+def _index(names: Sequence[str]) -> dict[str, int]:
+    """Name -> index in first-seen order (up to 64 distinct names, each is found by a C-level
+    ``list.index`` scan that stops at its first occurrence; more go through ``dict.fromkeys``)."""
+    distinct = set(names)
+    first_seen = sorted(distinct, key=names.index) if len(distinct) <= 64 else dict.fromkeys(names)
+    return {name: i for i, name in enumerate(first_seen)}
 
 
 def _ints(values: Iterable[int], n: int) -> np.ndarray:

@@ -43,20 +43,33 @@ class SlotPair:
 class TokenContext:
     """Tokens of documents with >= 2 annotations and their slot pairs."""
 
-    values: np.ndarray  # (T', S)
-    tok_doc: np.ndarray  # (T',)
-    m: np.ndarray  # (T',) raters of the token's document
-    weight: np.ndarray  # (T',) 1 / (m - 1)
+    values: np.ndarray  # (R, S) distinct token rows (see make)
+    tok_doc: np.ndarray  # (R,)
+    m: np.ndarray  # (R,) raters of the row's document
+    weight: np.ndarray  # (R,) tokens the row stands for / (m - 1)
+    count: np.ndarray  # (R,) tokens the row stands for
     pairs: list[SlotPair]
     pair_keys: np.ndarray  # sorted canonical pair codes ra * A + rb
     n_annotators: int
 
     @classmethod
     def make(cls, data: AgreementData, pair_keys: np.ndarray) -> "TokenContext":
+        """Rows of the tokens of documents with >= 2 annotations.  Every statistic is a sum
+        over tokens of a function of the token's document and labels, so the tokens that all
+        annotators of a document leave outside (most of them) become one row per document
+        weighted by their number; the other tokens keep a row each."""
         tok_doc = data.tok_doc
         keep = data.n_ann[tok_doc] >= 2
-        td = tok_doc[keep].astype(np.int32)
-        V = data.values[keep]
+        td_all = tok_doc[keep]
+        V_all = data.values[keep]
+        outside = (V_all <= 0).all(axis=1)
+        n_out = np.bincount(td_all[outside], minlength=data.n_docs)
+        docs_out = np.flatnonzero(n_out)
+        rows_out = np.where(np.arange(data.n_slots) < data.n_ann[docs_out][:, None], 0, -1).astype(V_all.dtype)
+        V = np.concatenate([V_all[~outside], rows_out])
+        td = np.concatenate([td_all[~outside], docs_out]).astype(np.int32)
+        count = np.concatenate([np.ones(int((~outside).sum())), n_out[docs_out]]).astype(np.float64)
+        del V_all, td_all, outside
         m = data.n_ann[td].astype(np.int32)
         K, A = data.n_labels, len(data.annotators)
         pairs = []
@@ -75,7 +88,7 @@ class TokenContext:
             code = vs * code_type(K) + vt
             canon = np.where(swap_d[d], vt * code_type(K) + vs, code)
             pairs.append(SlotPair(s, t, rows, code, canon, pair_d[d], vs == vt))
-        return cls(V, td, m, 1.0 / np.maximum(m - 1, 1), pairs, pair_keys, A)
+        return cls(V, td, m, count / np.maximum(m - 1, 1), count, pairs, pair_keys, A)
 
 
 @dataclass
@@ -131,27 +144,30 @@ def token_stats(ctx: TokenContext, data: AgreementData, group_of_doc: np.ndarray
     if len(gt) and gt.min() < 0:
         raise ValueError("token_stats: a document with >= 2 annotations has no group")
     gm = gt * M + m  # group and raters per item
-    items = _bc(gm, G * M).astype(np.float64)
+    w = ctx.count
+    items = _bc(gm, G * M, w)
     totals = np.zeros(G * M * K)
     for s in range(S):
         rows = slice(None) if s < 2 else m > s
-        totals += _bc(gm[rows] * K + V[rows, s], G * M * K)
+        totals += _bc(gm[rows] * K + V[rows, s], G * M * K, w[rows])
     coinc = np.zeros(G * K * K)
     agree = np.zeros(G * M * K)
     P = len(ctx.pair_keys)
     dense = G * P * K * K <= DENSE_LIMIT  # (group, pair) confusions as one dense count array
     conf = np.zeros(G * P * K * K) if confusion and dense else None
-    conf_keys = []
+    conf_keys, conf_w = [], []
     for sp in ctx.pairs:
         g = gt[sp.rows]
         coinc += _bc(g * (K * K) + sp.code, G * K * K, ctx.weight[sp.rows])
-        agree += _bc((gm[sp.rows] * K + sp.code // K)[sp.same], G * M * K)
+        wr = w[sp.rows]
+        agree += _bc((gm[sp.rows] * K + sp.code // K)[sp.same], G * M * K, wr[sp.same])
         if confusion:
             keys = (g * P + sp.pair) * (K * K) + sp.canon
             if dense:
-                conf += _bc(keys, G * P * K * K)
+                conf += _bc(keys, G * P * K * K, wr)
             else:
                 conf_keys.append(keys)
+                conf_w.append(wr)
     coinc = coinc.reshape(G, K, K)
     coinc = coinc + coinc.transpose(0, 2, 1)
     out = TokenStats(coinc, items.reshape(G, M), totals.reshape(G, M, K), agree.reshape(G, M, K))
@@ -162,8 +178,10 @@ def token_stats(ctx: TokenContext, data: AgreementData, group_of_doc: np.ndarray
             out.confusion = conf[combos]
         else:
             keys = np.concatenate(conf_keys) if conf_keys else np.zeros(0, dtype=np.int64)
+            wk = np.concatenate(conf_w) if conf_w else np.zeros(0)
             combos, inv = np.unique(keys // (K * K), return_inverse=True)
-            out.confusion = _bc(inv * (K * K) + keys % (K * K), len(combos) * K * K).reshape(len(combos), K, K)
+            out.confusion = _bc(inv * (K * K) + keys % (K * K), len(combos) * K * K, wk).reshape(
+                len(combos), K, K)
         out.combos = combos
     return out
 
@@ -178,8 +196,8 @@ def alpha_without(ctx: TokenContext, data: AgreementData) -> np.ndarray:
     m, td = ctx.m, ctx.tok_doc
     K, S, A = data.n_labels, data.n_slots, len(data.annotators)
     out = np.zeros(A * K * K)
-    w_drop = -1.0 / np.maximum(m - 1, 1)  # the pair loses its weight ...
-    w_keep = np.where(m >= 3, 1.0 / np.maximum(m - 2, 1), 0.0) + w_drop  # ... or is reweighted
+    w_drop = -ctx.count / np.maximum(m - 1, 1)  # the pair loses its weight ...
+    w_keep = np.where(m >= 3, ctx.count / np.maximum(m - 2, 1), 0.0) + w_drop  # ... or is reweighted
     for r in range(S):
         a_r = data.raters[:, r].astype(np.int64)[td]  # annotator in slot r, -1 if none
         for sp in ctx.pairs:

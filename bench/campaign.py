@@ -156,10 +156,10 @@ def _print(per: dict[str, list[dict]], costs: list[str], load0) -> None:
     print(f"load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}, "
           f"at end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print("baseline: full-data model (same engine, options, seed, epochs) test F1: " + ", ".join(
-        sorted({f"{r['lang']} s{r['seed']} {100 * r['full_f1']:.1f}" for rs in per.values()
-                for r in rs})))
+        sorted({f"{r['lang']} s{r['seed']} {100 * r['full_f1']:.1f} (pool {r['pool_tokens']} tokens)"
+                for rs in per.values() for r in rs})))
     head = (["strategy"] + [f"F1@{int(100 * f)}%" for f in FRACTIONS]
-            + [f"tok{int(100 * t)}% (share)" for t in TARGETS]
+            + [f"tokens to {int(100 * t)}% of full F1" for t in TARGETS]
             + ["x random (99%)", "edits pre/scratch", "runs"])
     print("\t".join(head))
     rnd = per.get("random") or []
@@ -168,10 +168,13 @@ def _print(per: dict[str, list[dict]], costs: list[str], load0) -> None:
         cols += [_pct(_mean([r["f1_at"][i] for r in runs])) for i in range(len(FRACTIONS))]
         shares = []
         for i in range(len(TARGETS)):
-            reached = [r["reach"][i] / r["pool_tokens"] for r in runs if r["reach"][i] is not None]
-            share = _mean(reached) if len(reached) == len(runs) else None
+            hit = [r for r in runs if r["reach"][i] is not None]
+            share = (_mean([r["reach"][i] / r["pool_tokens"] for r in hit])
+                     if len(hit) == len(runs) else None)
             shares.append(share)
-            cols.append(f"{_pct(share)}% ({len(reached)}/{len(runs)} reached)")
+            toks = _mean([r["reach"][i] for r in hit]) if share is not None else None
+            cols.append(f"{'n/a' if toks is None else f'{toks:.0f}'} tokens = {_pct(share)}% "
+                        f"({len(hit)}/{len(runs)} reached)")
         base = [r["reach"][1] / r["pool_tokens"] for r in rnd if r["reach"][1] is not None]
         ratio = (shares[1] / _mean(base)) if shares[1] is not None and len(base) == len(rnd) \
             and base else None

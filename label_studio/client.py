@@ -21,6 +21,7 @@ import json
 import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -283,20 +284,28 @@ class LabelStudioClient:
         done = 0
         if progress is not None:
             progress(0, len(todo), "pushing tasks")
-        for i in range(0, len(todo), batch_size):
-            batch = documents_to_tasks(todo[i:i + batch_size], config, predictions=predictions,
-                                       annotations=annotations, user_ids=user_ids, corpus=corpus,
-                                       model_version=model_version, include_gold=include_gold)
-            with self._api(f"importing tasks {i}..{i + len(batch) - 1} into project {pid}"):
-                r = self._ls.projects.import_tasks(id=pid, request=batch, return_task_ids=False,
-                                                   request_options={"max_retries": 0})
-            report.created += int(r.task_count or 0)
-            report.predictions += int(r.prediction_count or 0)
-            report.annotations += int(r.annotation_count or 0)
-            report.batches += 1
-            done += len(batch)
-            if progress is not None:
-                progress(done, len(todo), "pushing tasks")
+
+        def build(i: int) -> list[dict]:
+            return documents_to_tasks(todo[i:i + batch_size], config, predictions=predictions,
+                                      annotations=annotations, user_ids=user_ids, corpus=corpus,
+                                      model_version=model_version, include_gold=include_gold)
+
+        # the next batch's task JSON is built while the server imports the current one
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            ahead = pool.submit(build, 0) if todo else None
+            for i in range(0, len(todo), batch_size):
+                batch = ahead.result()
+                ahead = pool.submit(build, i + batch_size) if i + batch_size < len(todo) else None
+                with self._api(f"importing tasks {i}..{i + len(batch) - 1} into project {pid}"):
+                    r = self._ls.projects.import_tasks(id=pid, request=batch, return_task_ids=False,
+                                                       request_options={"max_retries": 0})
+                report.created += int(r.task_count or 0)
+                report.predictions += int(r.prediction_count or 0)
+                report.annotations += int(r.annotation_count or 0)
+                report.batches += 1
+                done += len(batch)
+                if progress is not None:
+                    progress(done, len(todo), "pushing tasks")
         report.tasks_in_project = self._task_count(pid)
         if report.tasks_in_project != listed + report.created or any(len(v) > 1 for v in existing.values()):
             report.duplicates_removed = self._remove_duplicate_tasks(pid, ids)

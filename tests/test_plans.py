@@ -300,6 +300,7 @@ def test_train_cli_continues_a_model_with_rehearsal(tmp_path):
     stage = json.loads((tmp_path / "cont" / "plan_report.json").read_text("utf-8"))["stages"][0]
     assert stage["log"]["rehearsal"]["rehearsal"] == "0.5"
     assert stage["log"]["rehearsal"]["rehearsed"] == 6 and stage["train_documents"] == 18
+    assert stage["log"]["rehearsal"]["learnt"] == 12  # the card's limit is kept
     r = CliRunner().invoke(cli, ["train", "--corpus", "masakhaner1", "--lang", "yor",
                                  "--rehearsal", "all", "-o", str(tmp_path / "x"), *common])
     assert r.exit_code == 1 and "nothing to rehearse" in r.output

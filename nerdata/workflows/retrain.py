@@ -86,11 +86,6 @@ class RetrainResult:
         return asdict(self)
 
 
-def gate(current_f1: float, candidate_f1: float, tolerance: float = 0.0) -> bool:
-    """True when the candidate's point F1 is not worse than the current model's."""
-    return candidate_f1 >= current_f1 - tolerance
-
-
 @dataclass
 class GateFigures:
     """Both models' F1 on the evaluation set and the paired bootstrap interval of the gain."""
@@ -127,10 +122,11 @@ def document_counts(gold, predictions) -> "Any":
 
 
 def _f1(c) -> "Any":
-    tp, n_pred, n_gold = c[..., 0], c[..., 1], c[..., 2]
-    den = n_pred + n_gold
+    """Micro F1 from summed (true positives, predicted, gold) counts; 0 when both are empty."""
     import numpy as np
 
+    tp, n_pred, n_gold = c[..., 0], c[..., 1], c[..., 2]
+    den = n_pred + n_gold
     return np.where(den > 0, 2 * tp / np.where(den > 0, den, 1), 0.0)
 
 

@@ -265,8 +265,8 @@ def run_campaign(pool: Sequence[Document], test: Sequence[Document], output: str
         raise ConfigError("pool document ids must be unique (the campaign tracks sentences by id)")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    setup = {"config": config.to_dict(), "pool": _identity(pool), "test": _identity(test),
-             "dev": _identity(dev)}
+    setup = json.loads(json.dumps({"config": config.to_dict(), "pool": _identity(pool),
+                                   "test": _identity(test), "dev": _identity(dev)}))  # as stored
     state_path = out / STATE_FILE
     rows: list[dict[str, Any]] = []
     resumed = None

@@ -14,11 +14,10 @@ from nerdata.workflows.acquisition import STRATEGIES, Candidate, rank, scores
 def cand(words: str, probs=(), confidence=None, i=0) -> Candidate:
     ws = words.split()
     doc = Document.from_tokens(f"s{i}", ws)
-    spans, pos = [], 0
+    spans = []
     for k, p in enumerate(probs):  # one span per listed score, on word k
         start = sum(len(w) + 1 for w in ws[:k])
         spans.append(Span(start, start + len(ws[k]), "PER", score=p))
-        pos = start
     return Candidate(doc, tuple(spans), confidence)
 
 

@@ -109,7 +109,8 @@ def scores(strategy: str, pool: Sequence[Candidate]) -> list[float]:
 
 
 def _words(doc: Document) -> frozenset[str]:
-    return frozenset(t.text.casefold() for t in doc.tokens) or frozenset(doc.text.casefold().split())
+    words = frozenset(t.text.casefold() for t in doc.tokens)
+    return words or frozenset(doc.text.casefold().split())
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:

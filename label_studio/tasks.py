@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span, Token, snap_to_tokens, whitespace_tokens
 from nerdata.errors import AlignmentError, ConfigError, InputError
+from nerdata.jsonl import collector_paused
 from nerdata.repairs import RepairLog
 from nerdata.text import detect_script, detect_scripts, normalize_nfc
 
@@ -345,11 +346,13 @@ def documents_to_tasks(docs: Sequence[Document], config: LabelConfig, *,
                        annotations: Mapping[str, Sequence[Annotation]] | None = None,
                        **options: Any) -> list[dict]:
     """``document_to_task`` of many documents (predictions and annotations by document id),
-    with the scripts of all texts detected in one vectorised pass."""
+    with the scripts of all texts detected in one vectorised pass and the cyclic garbage
+    collector paused (its collections cost more than building the JSON)."""
     preds, anns = predictions or {}, annotations or {}
     scripts = detect_scripts(list(map(_TEXT, docs)))
-    return [document_to_task(d, config, predictions=preds.get(d.id), annotations=anns.get(d.id),
-                             script=scr, **options) for d, scr in zip(docs, scripts)]
+    with collector_paused():  # millions of small acyclic dicts and lists: no cycles to look for
+        return [document_to_task(d, config, predictions=preds.get(d.id), annotations=anns.get(d.id),
+                                 script=scr, **options) for d, scr in zip(docs, scripts)]
 
 
 def prediction_for_task(task_id: int, doc: Document, spans: Sequence[Span], config: LabelConfig,

@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from nerdata.cli.common import echo_json, progress_bar, read_source, with_source_help
+from .common import (echo_json, format_option, progress_bar, progress_option, read_source,
+                     table, with_source_help)
 
 FAMILIES = ("label", "lang", "script", "annotator")
 
@@ -41,13 +42,6 @@ def _row(name: str, g: dict[str, Any]) -> list[str]:
 HEAD = ["", "docs", "tokens", "spans", "pairs", "F1 exact", "F1 partial", "kappa", "fleiss", "alpha"]
 
 
-def _table(rows: list[list[str]], head: list[str]) -> str:
-    widths = [max(len(r[i]) for r in [head] + rows) for i in range(len(head))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
-
-
 def render(rep: dict[str, Any]) -> str:
     cov = rep["coverage"]
     b = cov["by_annotations"]
@@ -55,7 +49,7 @@ def render(rep: dict[str, Any]) -> str:
            f"3+={b['3+']}; scored (>= 2 annotators): {cov['scored_documents']} documents, "
            f"{cov['tokens_scored']} tokens; single-annotation documents excluded: "
            f"{cov['excluded_single_annotation']}", ""]
-    out.append(_table([_row("overall", rep["overall"])], HEAD))
+    out.append(table([_row("overall", rep["overall"])], HEAD))
     for fam, groups in rep["by"].items():
         if groups:
             out += ["", f"by {fam}" + (" (alpha without = all data without this annotator)"
@@ -63,10 +57,10 @@ def render(rep: dict[str, Any]) -> str:
             head = HEAD + (["alpha w/o"] if fam == "annotator" else [])
             rows = [_row(k, g) + ([_f(g["alpha_without"])] if fam == "annotator" else [])
                     for k, g in groups.items()]
-            out.append(_table(rows, head))
+            out.append(table(rows, head))
     if rep["pairs"]:
         out += ["", "annotator pairs (a = reference)"]
-        out.append(_table([[f"{p['a']} / {p['b']}", str(p["n_docs"]), str(p["n_tokens"]), str(p["n_spans"]),
+        out.append(table([[f"{p['a']} / {p['b']}", str(p["n_docs"]), str(p["n_tokens"]), str(p["n_spans"]),
                             _f(p["exact"]["precision"]), _f(p["exact"]["recall"]), _f(p["exact"]["f1"]),
                             _f(p["partial"]["f1"]), _f(p["cohen_kappa"])] for p in rep["pairs"]],
                           ["", "docs", "tokens", "spans", "P", "R", "F1 exact", "F1 partial", "kappa"]))
@@ -82,7 +76,7 @@ def render(rep: dict[str, Any]) -> str:
                                              "removed", "added", "changed"))]
                 for lab, v in c["changes_by_label"].items()]
         if rows:
-            out.append(_table(rows, ["label", "kept", "relabelled", "boundary", "relab+moved", "removed",
+            out.append(table(rows, ["label", "kept", "relabelled", "boundary", "relab+moved", "removed",
                                      "added", "changed"]))
     if rep["repairs"]:
         out += ["", "repairs: " + ", ".join(f"{k}={v}" for k, v in rep["repairs"].items())]
@@ -94,18 +88,29 @@ def render(rep: dict[str, Any]) -> str:
 @click.argument("source", metavar="INPUT")
 @click.option("--by", "by", default=",".join(FAMILIES), show_default=True,
               help="breakdowns, comma-separated, from: " + ", ".join(FAMILIES) + " ('' for none)")
+
+
 @click.option("--json", "json_path", default=None, metavar="PATH",
-              help="write the full report as JSON ('-' = stdout instead of the table)")
+              help="write the full report as JSON ('-' = stdout, as --format json)")
+
+
 @click.option("--html", "html_path", default=None, metavar="PATH",
               help="write the disagreement report as a self-contained HTML page")
+
+
 @click.option("--jsonl", "jsonl_path", default=None, metavar="PATH",
               help="write the disagreement report as JSONL (one document per line)")
+
+
 @click.option("--top", default=50, show_default=True, type=click.IntRange(min=0),
               help="documents in the disagreement report, most disagreeing first (0 = all)")
-@click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
+
+
+@progress_option
+@format_option(json_alias=False)
 @with_source_help
 def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None,
-              jsonl_path: str | None, top: int, progress: bool) -> None:
+              jsonl_path: str | None, top: int, progress: bool, fmt: str) -> None:
     """Inter-annotator agreement of INPUT: span F1, Cohen/Fleiss kappa, Krippendorff alpha.
 
     INPUT is an annotated-documents JSONL file, a Label Studio JSON export, '-' (stdin) or
@@ -122,8 +127,11 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
         items = load_items(source, cb)
         report = compute_agreement(items, by=fams, progress=cb)
     rep = report.to_dict()
-    if json_path == "-":
+    if json_path == "-" or fmt == "json":
         echo_json(rep)
+        if json_path and json_path != "-":
+            Path(json_path).write_text(json.dumps(rep, ensure_ascii=False, indent=2),
+                                       encoding="utf-8")
     else:
         click.echo(render(rep))
         if json_path:
@@ -149,13 +157,21 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
 @click.argument("source", metavar="INPUT")
 @click.option("--rule", default="majority", show_default=True,
               help="majority | priority:NAME (NAME's annotation wins) | reviewer (reviewer/ground truth wins)")
+
+
 @click.option("-o", "--output", required=True, metavar="OUT.jsonl",
               help="gold documents (nerdata JSONL; '-' = stdout)")
+
+
 @click.option("--on-conflict", type=click.Choice(["mask", "skip"]), default="mask", show_default=True,
               help="conflicting documents: keep them with contested spans masked, or leave them out")
+
+
 @click.option("--conflicts", "conflicts_path", default=None, metavar="PATH",
               help="write every conflict as JSONL (a summary always goes to stderr)")
-@click.option("--progress/--no-progress", default=True, help="progress bars on stderr")
+
+
+@progress_option
 @with_source_help
 def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, conflicts_path: str | None,
                    progress: bool) -> None:
@@ -187,8 +203,3 @@ def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, confli
     if len(res.conflicts) > 20:
         click.echo(f"... {len(res.conflicts) - 20} more conflicts"
                    + (f" in {conflicts_path}" if conflicts_path else " (use --conflicts PATH)"), err=True)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(agree_cli)
-    cli.add_command(adjudicate_cli)

@@ -5,10 +5,24 @@ import sys
 
 import click
 
-from .common import (echo_json, progress_bar, read_source, source_options,
-                     with_source_help)
+from .common import (echo_json, emit, format_option, progress_bar, progress_option, read_source,
+                     source_options, table, with_source_help)
 
 FORMATS = ("jsonl", "conll", "spacy", "hf")
+
+
+def root_option(f):
+    """``--root``: where the catalogue's corpus files are."""
+    return click.option("--root", default=None, help="Corpora root (default: $NERDATA_CORPORA "
+                        "or ../shared/corpora).")(f)
+
+
+def lang_split_options(f):
+    """``--lang`` and ``--split``: narrow SOURCE to one language and split."""
+    f = click.option("--split", default=None, help="Only this split (train, dev, test; all: "
+                     "every split, the default).")(f)
+    return click.option("--lang", default=None, help="Only this language (ISO 639-3); "
+                        "required with a bare corpus id.")(f)
 
 
 def _card_ids() -> list[str]:
@@ -23,24 +37,26 @@ def corpora_group() -> None:
 
 
 @corpora_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="print JSON instead of a table")
-def list_cmd(as_json: bool) -> None:
+@format_option
+def list_cmd(fmt: str) -> None:
     """List the catalogue's corpora: shipped cards and the user catalogue's
     ($NERDATA_CATALOGUE, default ~/.config/nerdata/catalogue)."""
     from nerdata.corpora import list_cards
 
     cards = list_cards()
-    if as_json:
+    if fmt == "json":
         echo_json([{"id": c.id, "name": c.name, "languages": list(c.languages), "labelled": c.labelled,
                     "local": c.local, "tagset": c.tagset, "licence": c.licence.id,
                     "non_commercial": c.licence.non_commercial, "share_alike": c.licence.share_alike,
                     "hub": c.hub.id if c.hub else None, "catalogue": c.catalogue} for c in cards])
         return
-    for c in cards:
-        flags = ",".join(f for f, on in (("NC", c.licence.non_commercial), ("SA", c.licence.share_alike),
-                                         ("hub-only", not c.local), ("unlabelled", not c.labelled)) if on)
-        click.echo(f"{c.id:22} {c.licence.id:16} {flags or '-':12} {' '.join(c.languages):40} "
-                   f"{'shipped' if c.catalogue == 'shipped' else 'user: ' + c.catalogue}")
+    rows = [[c.id, c.licence.id,
+             ",".join(f for f, on in (("NC", c.licence.non_commercial),
+                                      ("SA", c.licence.share_alike), ("hub-only", not c.local),
+                                      ("unlabelled", not c.labelled)) if on) or "-",
+             " ".join(c.languages),
+             "shipped" if c.catalogue == "shipped" else "user: " + c.catalogue] for c in cards]
+    click.echo(table(rows, ["id", "licence", "flags", "languages", "catalogue"]))
 
 
 @corpora_group.command("add")
@@ -49,9 +65,13 @@ def list_cmd(as_json: bool) -> None:
 @click.option("--lang", required=True, help="ISO 639-3 code of the files' language")
 @click.option("--format", "fmt", type=click.Choice(["conll", "text"]), default="conll",
               show_default=True, help="format of the files (checked against their content)")
+
+
 @click.option("--tagset", default=None, help="tagset of the labels (required for conll), e.g. masakhaner")
 @click.option("--script", default=None,
               help="ISO 15924 script (e.g. Latn) of a language the catalogue does not know yet")
+
+
 @click.option("--name", default=None, help="the language's name (a new language) and the card's")
 @click.option("--licence", default="unknown", show_default=True, help="licence of the data")
 @click.option("--overwrite", is_flag=True, help="replace an earlier card with this id")
@@ -75,9 +95,9 @@ def add_cmd(directory: str, corpus_id: str, lang: str, fmt: str, tagset: str | N
 
 @corpora_group.command("info")
 @click.argument("corpus_id")
-@click.option("--root", default=None, help="corpora root (default: $NERDATA_CORPORA or ../shared/corpora)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON instead of YAML-like text")
-def info_cmd(corpus_id: str, root: str | None, as_json: bool) -> None:
+@root_option
+@format_option
+def info_cmd(corpus_id: str, root: str | None, fmt: str) -> None:
     """Show a corpus card and its local files."""
     from nerdata.corpora import corpus_files, get_card
     from nerdata.errors import NotFoundError
@@ -89,7 +109,7 @@ def info_cmd(corpus_id: str, root: str | None, as_json: bool) -> None:
                          for f in corpus_files(card, root=root)] if card.local else []
     except NotFoundError as exc:
         data["files_error"] = str(exc)
-    if as_json:
+    if fmt == "json":
         echo_json(data)
         return
     import yaml
@@ -99,53 +119,47 @@ def info_cmd(corpus_id: str, root: str | None, as_json: bool) -> None:
 
 @corpora_group.command("stats")
 @click.argument("source")
-@click.option("--lang", default=None, help="only this language (ISO 639-3)")
-@click.option("--split", default=None, help="only this split (train, dev, test, all)")
-@click.option("--root", default=None, help="corpora root (default: $NERDATA_CORPORA or ../shared/corpora)")
-@click.option("--json", "as_json", is_flag=True, help="print JSON")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@lang_split_options
+@root_option
+@format_option
+@progress_option
 @source_options
 @with_source_help
-def stats_cmd(source: str, lang: str | None, split: str | None, root: str | None, as_json: bool,
-              quiet: bool, source_tagset: str | None, source_format: str | None) -> None:
+def stats_cmd(source: str, lang: str | None, split: str | None, root: str | None, fmt: str,
+              progress: bool, source_tagset: str | None, source_format: str | None) -> None:
     """Sentences, tokens, entities per type, scripts and repair counts per file of SOURCE."""
     from nerdata.corpora import corpus_stats, parse_source
     from nerdata.corpora.stats import source_stats
 
     ref = parse_source(source, lang=lang, split=None if split == "all" else split,
                        tagset=source_tagset, format=source_format)
-    with progress_bar(not quiet) as cb:
+    with progress_bar(progress) as cb:
         if ref.kind == "catalogue":
             stats = corpus_stats(str(ref.corpus), ref.lang, ref.split, root=root, progress=cb)
         else:
             stats = source_stats(read_source(source, lang=lang, split=split, quiet=True,
                                              source_tagset=source_tagset,
                                              source_format=source_format, progress=cb))
-    if as_json:
-        echo_json([s.to_dict() for s in stats])
-        return
-    for s in stats:
-        d = s.to_dict()
-        click.echo(f"{d['file']}: {d['sentences']} sentences, {d['tokens']} tokens")
-        click.echo("  entities: " + (", ".join(f"{k}={v}" for k, v in d["entities"].items()) or "-"))
-        if d["masked"]:
-            click.echo("  masked:   " + ", ".join(f"{k}={v}" for k, v in d["masked"].items()))
-        click.echo("  scripts:  " + ", ".join(f"{k}={v}" for k, v in d["scripts"].items()))
-        click.echo("  repairs:  " + (", ".join(f"{k}={v}" for k, v in d["repairs"].items()) or "none"))
+    emit([s.to_dict() for s in stats], fmt, _stats_table)
+
+
+def _stats_table(rows: list[dict]) -> str:
+    return table(rows, ["file", "sentences", "tokens", "entities", "masked", "scripts",
+                        "repairs"])
 
 
 @corpora_group.command("validate")
 @click.argument("source", required=False)
-@click.option("--all", "all_", is_flag=True, help="validate every corpus of the catalogue")
-@click.option("--root", default=None, help="corpora root (default: $NERDATA_CORPORA or ../shared/corpora)")
-@click.option("--no-checksums", is_flag=True, help="skip comparing file checksums with the cards")
-@click.option("--examples", default=3, show_default=True, type=int, help="examples per repair kind")
-@click.option("--json", "as_json", is_flag=True, help="print the full report as JSON")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@click.option("--all", "all_", is_flag=True, help="Validate every corpus of the catalogue.")
+@root_option
+@click.option("--no-checksums", is_flag=True, help="Skip comparing file checksums with the cards.")
+@click.option("--examples", default=3, show_default=True, type=int, help="Examples per repair kind.")
+@format_option
+@progress_option
 @source_options
 @with_source_help
 def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums: bool, examples: int,
-                 as_json: bool, quiet: bool, source_tagset: str | None,
+                 fmt: str, progress: bool, source_tagset: str | None,
                  source_format: str | None) -> None:
     """Read SOURCE (or every catalogue corpus) and report every repair; exit 1 only on
     unrecoverable input."""
@@ -155,7 +169,7 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
     if bool(source) == all_:
         raise click.UsageError("give a SOURCE or --all (not both)")
     ref = parse_source(source, tagset=source_tagset, format=source_format) if source else None
-    with progress_bar(not quiet) as cb:
+    with progress_bar(progress) as cb:
         if ref is None or ref.kind == "catalogue":
             rep = validate_corpora(None if all_ else [str(ref.corpus)], root=root,
                                    checksums=not no_checksums, max_examples=examples,
@@ -164,7 +178,7 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
         else:
             rep = validate_source(read_source(source, quiet=True, source_tagset=source_tagset,
                                               source_format=source_format, progress=cb))
-    if as_json:
+    if fmt == "json":
         echo_json(rep.to_dict())
     else:
         for f in rep.files:
@@ -184,23 +198,24 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
 
 @corpora_group.command("convert")
 @click.argument("source")
-@click.option("--lang", default=None, help="language (ISO 639-3); required with a bare corpus id")
-@click.option("--split", default=None, help="split (train, dev, test; default: all)")
+@lang_split_options
 @click.option("--to", "fmt", required=True, type=click.Choice(FORMATS), help="output format")
 @click.option("--map-to", default=None, help="map spans to this tagset first (e.g. nerdata)")
 @click.option("--scheme", default="IOB2", type=click.Choice(["IOB2", "BIOES"]), show_default=True,
               help="tag scheme of CoNLL output")
+
+
 @click.option("--limit", default=None, type=int, help="convert only the first N documents")
-@click.option("--root", default=None, help="corpora root (default: $NERDATA_CORPORA or ../shared/corpora)")
+@root_option
 @click.option("--from-hub", is_flag=True, help="read from the card's Hugging Face dataset instead of local files")
 @click.option("--allow-download", is_flag=True, help="permit the download that --from-hub needs")
 @click.option("-o", "--output", required=True, help="output path (`-` = stdout for jsonl/conll)")
-@click.option("--quiet", is_flag=True, help="no progress bar")
+@progress_option
 @source_options
 @with_source_help
 def convert_cmd(source: str, lang: str | None, split: str | None, fmt: str, map_to: str | None,
                 scheme: str, limit: int | None, root: str | None, from_hub: bool,
-                allow_download: bool, output: str, quiet: bool, source_tagset: str | None,
+                allow_download: bool, output: str, progress: bool, source_tagset: str | None,
                 source_format: str | None) -> None:
     """Write SOURCE (e.g. one language/split of a corpus) as JSONL, CoNLL, a spaCy DocBin or an
     HF dataset."""
@@ -222,7 +237,7 @@ def convert_cmd(source: str, lang: str | None, split: str | None, fmt: str, map_
         docs = load_from_hub(card, ref.lang, ref.split, allow_download=allow_download, repairs=log,
                              map_to=map_to, limit=limit)
     else:
-        with progress_bar(not quiet) as cb:
+        with progress_bar(progress) as cb:
             got = Resolver(map_to, root=root).read(ref, progress=cb)
         docs, log = got.documents, got.repairs
     src_tagset = (card.tagset if card else source_tagset)
@@ -241,7 +256,3 @@ def convert_cmd(source: str, lang: str | None, split: str | None, fmt: str, map_
         n = writers.write_hf(docs, output, tagset)
     repairs = ", ".join(f"{k}={v}" for k, v in sorted(log.counts.items())) or "none"
     click.echo(f"wrote {n} documents to {output} ({fmt}); repairs: {repairs}", err=True)
-
-
-def register(cli: click.Group) -> None:
-    cli.add_command(corpora_group)

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from .common import progress_bar
+from .common import progress_bar, progress_option
 
 ANNOTATORS = ("annotator-a", "annotator-b")  # Label Studio users, attributed by the admin
 RELEASE_NAME = "demo"
@@ -264,41 +264,47 @@ class Demo:
         return self.summary
 
 
-def register(cli: click.Group) -> None:
-    @cli.command("demo")
-    @click.option("--work-dir", type=click.Path(file_okay=False), envvar="NERDATA_DEMO_DIR",
-                  default=".work/demo", show_default=True,
-                  help="Where Label Studio's database, the model and releases live [env NERDATA_DEMO_DIR].")
-    @click.option("--corpus", default="masakhaner1", show_default=True, help="Corpus id.")
-    @click.option("--lang", default="yor", show_default=True, help="Language (ISO 639-3).")
-    @click.option("--tasks", "n_tasks", type=click.IntRange(2, 5000), default=40, show_default=True,
-                  help="Sentences (dev split) to import into the project.")
-    @click.option("--epochs", type=click.IntRange(1, 200), default=5, show_default=True,
-                  help="Maximum epochs for the default model (early stopping on dev).")
-    @click.option("--exit/--wait", "exit_", envvar="DEMO_EXIT", default=False,
-                  help="Stop the servers and exit at the end (DEMO_EXIT=1) instead of leaving "
-                       "them running until Ctrl-C.")
-    @click.option("--progress/--no-progress", default=True, show_default=True,
-                  help="Progress bars on stderr.")
-    def demo_cmd(work_dir, corpus, lang, n_tasks, epochs, exit_, progress):
-        """Run the main job: import, pre-annotate, annotate (simulated), agree, release, retrain."""
-        demo = Demo(Path(work_dir).resolve(), corpus, lang, n_tasks, epochs, progress)
+@click.command("demo")
+@click.option("--work-dir", type=click.Path(file_okay=False), envvar="NERDATA_DEMO_DIR",
+              default=".work/demo", show_default=True,
+              help="Where Label Studio's database, the model and releases live [env NERDATA_DEMO_DIR].")
+
+
+@click.option("--corpus", default="masakhaner1", show_default=True, help="Corpus id.")
+@click.option("--lang", default="yor", show_default=True, help="Language (ISO 639-3).")
+@click.option("--tasks", "n_tasks", type=click.IntRange(2, 5000), default=40, show_default=True,
+              help="Sentences (dev split) to import into the project.")
+
+
+@click.option("--epochs", type=click.IntRange(1, 200), default=5, show_default=True,
+              help="Maximum epochs for the default model (early stopping on dev).")
+
+
+@click.option("--exit/--wait", "exit_", envvar="DEMO_EXIT", default=False,
+              help="Stop the servers and exit at the end (DEMO_EXIT=1) instead of leaving "
+                   "them running until Ctrl-C.")
+
+
+@progress_option
+def demo_cmd(work_dir, corpus, lang, n_tasks, epochs, exit_, progress):
+    """Run the main job: import, pre-annotate, annotate (simulated), agree, release, retrain."""
+    demo = Demo(Path(work_dir).resolve(), corpus, lang, n_tasks, epochs, progress)
+    try:
+        summary = demo.run()
+        _say("summary")
+        for k, v in summary.items():
+            _line(k, _f(v) if not isinstance(v, dict) else
+                  ", ".join(f"{a}={_f(b if not isinstance(b, dict) else b.get('value'))}"
+                            for a, b in v.items()))
+        if exit_:
+            return
+        click.echo(f"\nLabel Studio: {demo.ls_info.url}  login {demo.ls_info.username} / "
+                   f"{demo.ls_info.password}\nML backend: {demo.backend.url}\n"
+                   f"Both keep running; press Ctrl-C to stop them.")
         try:
-            summary = demo.run()
-            _say("summary")
-            for k, v in summary.items():
-                _line(k, _f(v) if not isinstance(v, dict) else
-                      ", ".join(f"{a}={_f(b if not isinstance(b, dict) else b.get('value'))}"
-                                for a, b in v.items()))
-            if exit_:
-                return
-            click.echo(f"\nLabel Studio: {demo.ls_info.url}  login {demo.ls_info.username} / "
-                       f"{demo.ls_info.password}\nML backend: {demo.backend.url}\n"
-                       f"Both keep running; press Ctrl-C to stop them.")
-            try:
-                while True:
-                    time.sleep(3600)
-            except KeyboardInterrupt:
-                click.echo("\nstopping")
-        finally:
-            demo.stop()
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            click.echo("\nstopping")
+    finally:
+        demo.stop()

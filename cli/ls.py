@@ -1,6 +1,7 @@
-"""``nerdata ls push|pull|status``: corpora into Label Studio and annotations back.
+"""``nerdata ls push|pull|status|connect|predict``: Label Studio projects from the command line.
 
-The server comes from ``--url``/``--api-key`` or ``LABEL_STUDIO_URL``/``LABEL_STUDIO_API_KEY``
+Every command names its project first, as a positional PROJECT (a title or an id).  The
+server comes from ``--url``/``--api-key`` or ``LABEL_STUDIO_URL``/``LABEL_STUDIO_API_KEY``
 (or the state file named by ``NERDATA_LS_STATE``).  Keys are never printed.
 """
 from __future__ import annotations
@@ -9,8 +10,10 @@ import sys
 
 import click
 
-from nerdata.cli.common import (echo_json, progress_bar, read_source, source_options,
-                                with_source_help)
+from nerdata.workflows.acquisition import STRATEGIES
+
+from .common import (basic_auth_option, emit, format_option, progress_bar, progress_option,
+                     read_source, server_options, source_options, with_source_help)
 
 
 def _client(url: str | None, api_key: str | None):
@@ -19,87 +22,98 @@ def _client(url: str | None, api_key: str | None):
     return LabelStudioClient(url, api_key)
 
 
-def _server_options(f):
-    f = click.option("--api-key", default=None, metavar="KEY",
-                     help="Label Studio API key (default: $LABEL_STUDIO_API_KEY); never printed")(f)
-    f = click.option("--url", default=None, metavar="URL",
-                     help="Label Studio URL (default: $LABEL_STUDIO_URL)")(f)
-    return f
-
-
 @click.group("ls")
 def ls_group() -> None:
-    """Label Studio: push corpora as tasks, pull annotations back."""
+    """Label Studio: push corpora as tasks, pre-annotate, pull annotations back."""
 
 
 @ls_group.command("push")
-@click.argument("source")
-@click.option("--project", required=True, help="project title (created from --tagset if missing) or id")
-@click.option("--lang", default=None, help="language (ISO 639-3) of SOURCE (a bare corpus id, or "
-              "documents without one)")
-@click.option("--split", default=None, help="corpus split: train, dev or test (default: all)")
-@click.option("--limit", type=int, default=None, help="push at most this many documents")
+@click.argument("project")
+@click.argument("source", required=False)
+@click.option("--project", "project_option", default=None, hidden=True,
+              help="Older spelling: SOURCE --project PROJECT.")
+
+
+@click.option("--lang", default=None, help="Language (ISO 639-3) of SOURCE (a bare corpus id, "
+              "or documents without one).")
+
+
+@click.option("--split", default=None, help="Corpus split: train, dev or test (default: all).")
+@click.option("--limit", type=int, default=None, help="Push at most this many documents.")
 @click.option("--tagset", default="nerdata", show_default=True,
-              help="tagset of the project; corpus spans are mapped to it")
+              help="Tagset of the project; corpus spans are mapped to it.")
+
+
 @click.option("--with-gold-as-predictions", is_flag=True,
-              help="send the documents' gold spans as predictions (model version --gold-version)")
+              help="Send the documents' gold spans as predictions (model version --gold-version).")
+
+
 @click.option("--gold-version", default="gold", show_default=True,
-              help="model_version of gold spans sent as predictions")
+              help="model_version of gold spans sent as predictions.")
+
+
 @click.option("--overlap", type=int, default=None,
-              help="annotators per task (the project's maximum_annotations)")
-@click.option("--batch-size", type=int, default=1000, show_default=True, help="tasks per import request")
-@click.option("--no-progress", is_flag=True, help="do not draw progress bars")
+              help="Annotators per task (the project's maximum_annotations).")
+
+
+@click.option("--batch-size", type=int, default=1000, show_default=True,
+              help="Tasks per import request.")
+
+
+@progress_option
+@format_option(piped_json=True)
 @source_options
-@_server_options
+@server_options
 @with_source_help
-def push_cmd(source, project, lang, split, limit, tagset, with_gold_as_predictions, gold_version,
-             overlap, batch_size, no_progress, source_tagset, source_format, url, api_key) -> None:
-    """Push SOURCE into project PROJECT (spans mapped to --tagset).
+def push_cmd(project, source, project_option, lang, split, limit, tagset,
+             with_gold_as_predictions, gold_version, overlap, batch_size, progress, fmt,
+             source_tagset, source_format, url, api_key) -> None:
+    """Push SOURCE into PROJECT (a title, created from --tagset when missing, or an id).
 
     Prints the push report with the repairs made reading SOURCE (counts per kind).
-
     Re-running the same push imports nothing new; an interrupted push resumes.
     """
-    from dataclasses import replace
-
+    from nerdata.label_studio.projects import push_documents
     from nerdata.tagsets import load_tagset
-    from nerdata.text import detect_script, is_rtl
 
+    if project_option is not None:  # SOURCE --project PROJECT
+        if source is not None:
+            raise click.UsageError("give PROJECT once: `ls push PROJECT SOURCE`")
+        project, source = project_option, project
+    elif source is None:
+        raise click.UsageError("missing SOURCE: `nerdata ls push PROJECT SOURCE`")
     ts = load_tagset(tagset)
-    with progress_bar(not no_progress) as cb:
+    with progress_bar(progress) as cb:
         read = read_source(source, lang=lang, split=split, limit=limit, map_to=tagset,
                            source_tagset=source_tagset, source_format=source_format,
                            progress=cb, quiet=True)
-        docs = read.documents
-        client = _client(url, api_key)
-        if project.isdigit():
-            pid = int(project)
-            if overlap is not None:
-                client.set_overlap(pid, overlap)
-        else:
-            rtl = bool(docs) and all(is_rtl(detect_script(d.text)) for d in docs[:200])
-            pid = client.get_or_create_project(project, ts, rtl=rtl, maximum_annotations=overlap)
-        predictions = None
-        if with_gold_as_predictions:
-            predictions = {d.id: [replace(s, source="prediction", model_version=gold_version)
-                                  for s in d.spans] for d in docs}
-        report = client.push(pid, docs, predictions, batch_size=batch_size, progress=cb,
-                             model_version=gold_version if with_gold_as_predictions else None)
-    echo_json({**report.to_dict(), "source": source,
-               "repairs": dict(sorted(read.repairs.counts.items()))})
+        report = push_documents(_client(url, api_key), project, read.documents, ts,
+                                overlap=overlap, gold_as_predictions=with_gold_as_predictions,
+                                gold_version=gold_version, batch_size=batch_size, progress=cb)
+    emit({**report.to_dict(), "source": source,
+          "repairs": dict(sorted(read.repairs.counts.items()))}, fmt)
 
 
 @ls_group.command("pull")
 @click.argument("project")
-@click.option("-o", "--output", required=True, help="output JSONL of annotated documents ('-' = stdout)")
-@click.option("--policy", type=click.Choice(["snap", "reject", "keep"]), default="snap", show_default=True,
-              help="spans off token boundaries: widen to tokens, drop, or keep (always counted)")
+@click.option("-o", "--output", required=True,
+              help="Output JSONL of annotated documents ('-' = stdout).")
+
+
+@click.option("--policy", type=click.Choice(["snap", "reject", "keep"]), default="snap",
+              show_default=True,
+              help="Spans off token boundaries: widen to tokens, drop, or keep (always counted).")
+
+
 @click.option("--conll", "conll_path", default=None,
-              help="also write CoNLL (IOB2, corpus tokens): one block per annotation, "
-                   "id '<doc id>#<annotator>'")
-@click.option("--no-progress", is_flag=True, help="do not draw progress bars")
-@_server_options
-def pull_cmd(project, output, policy, conll_path, no_progress, url, api_key) -> None:
+              help="Also write CoNLL (IOB2, corpus tokens): one block per annotation, "
+                   "id '<doc id>#<annotator>'.")
+
+
+@progress_option
+@format_option(piped_json=True)
+@server_options
+def pull_cmd(project, output, policy, conll_path, progress, fmt, url, api_key) -> None:
     """Pull every task of PROJECT with its annotations and predictions.
 
     Prints a summary (tasks, annotated tasks, annotators, fixes) on stdout, or on stderr
@@ -107,36 +121,110 @@ def pull_cmd(project, output, policy, conll_path, no_progress, url, api_key) -> 
     """
     import json
 
-    from nerdata.annotations import FORMAT_NAME, FORMAT_VERSION
+    from nerdata.annotations import FORMAT_NAME, FORMAT_VERSION, write_annotated
 
-    with progress_bar(not no_progress) as cb:
+    with progress_bar(progress) as cb:
         items = _client(url, api_key).pull(project, cb, policy=policy)
     summary = items.report.to_dict()
     if conll_path:
         from nerdata.label_studio.export import write_annotations_conll
 
         summary["conll_blocks"] = write_annotations_conll(items, conll_path)
-    header = {"nerdata_format": FORMAT_NAME, "version": FORMAT_VERSION, "label_studio_project": project}
     if output == "-":
-        out = sys.stdout
-        out.write(json.dumps(header, ensure_ascii=False) + "\n")
+        header = {"nerdata_format": FORMAT_NAME, "version": FORMAT_VERSION,
+                  "label_studio_project": project}
+        sys.stdout.write(json.dumps(header, ensure_ascii=False) + "\n")
         for it in items:
-            out.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
-        click.echo(json.dumps(summary, ensure_ascii=False, indent=2), err=True)
+            sys.stdout.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
     else:
-        from nerdata.annotations import write_annotated
-
         write_annotated(items, output, label_studio_project=project)
-        echo_json(summary)
+    emit(summary, fmt, err=output == "-")
 
 
 @ls_group.command("status")
 @click.argument("project")
-@_server_options
-def status_cmd(project, url, api_key) -> None:
+@format_option(piped_json=True)
+@server_options
+def status_cmd(project, fmt, url, api_key) -> None:
     """Counts of PROJECT: tasks, annotations, predictions per model version, ML backends."""
-    echo_json(_client(url, api_key).status(project))
+    emit(_client(url, api_key).status(project), fmt)
 
 
-def register(cli: click.Group) -> None:
-    cli.add_command(ls_group)
+@ls_group.command("connect")
+@click.argument("project")
+@click.option("--backend", "backend_url", required=True, metavar="URL",
+              help="ML backend address, e.g. http://127.0.0.1:9090 (`nerdata serve`).")
+
+
+@click.option("--title", default="nerdata", show_default=True,
+              help="Model title shown in Label Studio.")
+
+
+@basic_auth_option("Credentials the backend requires (as given to `nerdata serve`).")
+@format_option(piped_json=True)
+@server_options
+def connect_cmd(project, backend_url, title, basic_auth, fmt, url, api_key):
+    """Connect an ML backend to PROJECT (id or title); prints the backend id and state."""
+    from nerdata.label_studio.backend.bulk import connect
+
+    emit(connect(project, backend_url, title=title, basic_auth=basic_auth, url=url,
+                 api_key=api_key), fmt)
+
+
+@ls_group.command("predict")
+@click.argument("project")
+@click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="Saved model directory (any engine).")
+
+
+@click.option("--order", type=click.Choice(["none", "uncertainty", *STRATEGIES]),
+              default="none", show_default=True,
+              help="uncertainty: add a Data Manager tab listing tasks by ascending prediction "
+                   "score (least confident first) and print the least confident tasks; an "
+                   "acquisition strategy (as in `nerdata simulate --strategy`): the score is "
+                   "that strategy's certainty, so the same tab lists its pick order.")
+
+
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
+              help="Documents per model call.")
+
+
+@click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 5000),
+              help="Predictions written to Label Studio per import call (progress is saved "
+                   "after each).")
+
+
+@click.option("--device", default="auto", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]), help="Inference device.")
+
+
+@click.option("--max-text-chars", default=20000, show_default=True,
+              type=click.IntRange(1, 10_000_000),
+              help="Longest task text predicted; longer tasks are reported and skipped.")
+
+
+@click.option("--activate/--no-activate", default=True, show_default=True,
+              help="Make this model version the project's active one (the editor pre-labels "
+                   "with it; the Data Manager's prediction score column uses it).")
+
+
+@progress_option
+@format_option(piped_json=True)
+@server_options
+def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_chars,
+                activate, progress, fmt, url, api_key):
+    """Pre-annotate every task of PROJECT lacking a prediction of this model version.
+
+    Predicts in-process (no HTTP hop) and writes the predictions in bulk; re-running skips
+    tasks already predicted by this version (resumable). Each prediction's score is the
+    sentence's uncertainty-aware confidence, so the Data Manager can sort by it.
+    """
+    from nerdata.label_studio.backend.bulk import bulk_predict
+
+    with progress_bar(progress) as cb:
+        report = bulk_predict(project, model_dir, order=order, batch_size=batch_size,
+                              chunk=chunk, device=device, max_text_chars=max_text_chars,
+                              activate=activate, url=url, api_key=api_key, progress=cb)
+    emit(report, fmt)
+    if report.get("refused"):
+        sys.exit(1)

@@ -1,11 +1,11 @@
 """The ``nerdata`` command: noun groups with verb commands, thin wrappers over the library.
 
-Each area lives in its own module (``cli/<area>.py``) exposing ``register(group)``.
-Errors from the library become one line on stderr and exit code 1.
+Each area's commands live in ``cli/<area>.py`` as module-level functions; this module adds
+them to the one group.  Errors from the library become one line on stderr and exit code 1.
+Heavy libraries are imported inside the commands, so ``import nerdata.cli.main`` stays light.
 """
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
@@ -14,8 +14,7 @@ import nerdata.label_studio  # noqa: F401  (registers ls:PROJECT with the data-s
 from nerdata import __version__
 from nerdata.errors import NerdataError
 
-AREAS = ("corpora", "ls", "serve", "train", "agree", "release", "transfer", "report", "demo",
-         "simulate")
+from . import agree, corpora, demo, ls, release, report, serve, simulate, train, transfer
 
 
 class NerdataGroup(click.Group):
@@ -38,18 +37,11 @@ def cli() -> None:
     """
 
 
-def _register() -> None:
-    for area in AREAS:
-        try:
-            mod = importlib.import_module(f"nerdata.cli.{area}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"nerdata.cli.{area}":
-                continue  # area not built yet
-            raise
-        mod.register(cli)
-
-
-_register()
+for _command in (corpora.corpora_group, ls.ls_group, serve.serve_cmd, train.train_group,
+                 train.predict_cmd, train.evaluate_cmd, agree.agree_cli, agree.adjudicate_cli,
+                 release.release_group, transfer.transfer_group, transfer.robust_cmd,
+                 report.report_cmd, demo.demo_cmd, simulate.simulate_cmd):
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from nerdata.cli.common import echo_json, progress_bar, read_source, with_source_help
+from .common import emit, format_option, progress_bar, progress_option, read_source, with_source_help
 
 DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
 
@@ -22,77 +22,89 @@ def _is_release(path: Path) -> bool:
     return path.is_dir() and ((path / MANIFEST).is_file() or bool(list_versions(path)))
 
 
-def register(cli: click.Group) -> None:
-    @cli.command("report")
-    @click.argument("source", metavar="INPUT", required=False)
-    @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-                  help="Directory for report.html, report.json and the PNG figures.")
-    @click.option("--version", "release_version", default=None,
-                  help="Release version when INPUT is RELEASES_DIR/NAME (default: the latest).")
-    @click.option("--plan-dir", default=None, type=click.Path(exists=True, file_okay=False),
-                  help="Output directory of `nerdata train` (or a directory of runs: the newest "
-                       f"is used). Default: the newest run under ./{DEFAULT_RUNS} if any.")
-    @click.option("--transfer-dir", default=None, type=click.Path(exists=True, file_okay=False),
-                  help="Output directory of `nerdata transfer matrix` (matrix.json/csv, heatmap.png).")
-    @click.option("--backend-state", default=None, type=click.Path(exists=True, file_okay=False),
-                  help="State directory of `nerdata serve`: each retrain's gate decision, both F1 "
-                       "and the 95% bootstrap interval of the difference.")
-    @click.option("--campaign", "campaign_dir", default=None,
-                  type=click.Path(exists=True, file_okay=False),
-                  help="Directory of `nerdata simulate`: rounds and learning curves.")
-    @click.option("--title", default=None, help="Page title (default: from the input).")
-    @click.option("--progress/--no-progress", default=True, help="Progress bar on stderr.")
-    @with_source_help
-    def report(source, output, release_version, plan_dir, transfer_dir, backend_state,
-               campaign_dir, title, progress):
-        """Write an HTML report: entities per label and language, agreement per label,
-        correction rates, training-plan F1 and the transfer heatmap.
+@click.command("report")
+@click.argument("source", metavar="INPUT", required=False)
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Directory for report.html, report.json and the PNG figures.")
 
-        INPUT: a release directory (or RELEASES_DIR/NAME: its latest version), an
-        annotated-documents JSONL / Label Studio JSON export / '-', or a Label Studio project
-        (ls:PROJECT, or a bare title or id; server from LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).
-        """
-        from nerdata.report.page import write_report
-        from nerdata.report.data import find_plan_dir
 
-        if source is None:  # only the model-in-the-loop sections
-            from nerdata.errors import ConfigError
-            from nerdata.report.page import loop_sections, write_page
+@click.option("--version", "release_version", default=None,
+              help="Release version when INPUT is RELEASES_DIR/NAME (default: the latest).")
 
-            if backend_state is None and campaign_dir is None:
-                raise ConfigError("give an INPUT to report on, or --backend-state / --campaign")
-            Path(output).mkdir(parents=True, exist_ok=True)
-            result = write_page(output, loop_sections(Path(output), backend_state, campaign_dir),
-                                title or "nerdata report: model in the loop")
-            echo_json(result.to_dict())
-            return
-        if plan_dir is None and Path(DEFAULT_RUNS).is_dir() and find_plan_dir(DEFAULT_RUNS):
-            plan_dir = DEFAULT_RUNS
-            click.echo(f"training: newest plan run under ./{DEFAULT_RUNS} "
-                       f"({find_plan_dir(DEFAULT_RUNS)})", err=True)
-        kw = {"plan_dir": plan_dir, "transfer_dir": transfer_dir, "title": title,
-              "backend_state": backend_state, "campaign_dir": campaign_dir}
-        path = Path(source)
-        with progress_bar(progress) as cb:
-            if source != "-" and _is_release(path):
-                from nerdata.release.store import resolve_release_dir
 
-                root = resolve_release_dir(path, release_version)
-                result = write_report(output, release=root, source={"name": str(root)},
-                                      progress=cb, **kw)
-            elif source.startswith("release:"):
-                from nerdata.corpora.sources import parse_source
+@click.option("--plan-dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Output directory of `nerdata train` (or a directory of runs: the newest "
+                   f"is used). Default: the newest run under ./{DEFAULT_RUNS} if any.")
 
-                root = Path(str(parse_source(source).path))
-                result = write_report(output, release=root, source={"name": str(root)},
-                                      progress=cb, **kw)
-            else:
-                if source != "-" and not path.exists() and not path.suffix and ":" not in source:
-                    source = f"ls:{source}"  # a bare project title or id
-                got = read_source(source, annotated=True, progress=cb)
-                ident = got.identity[0] if got.identity else {}
-                extra = ({"label studio": ident.get("label studio"), "project": ident.get("project"),
-                          "project id": ident.get("project_id")} if source.startswith("ls:") else {})
-                result = write_report(output, items=got.documents,
-                                      source={"name": source, **extra}, progress=cb, **kw)
-        echo_json(result.to_dict())
+
+@click.option("--transfer-dir", default=None, type=click.Path(exists=True, file_okay=False),
+              help="Output directory of `nerdata transfer matrix` (matrix.json/csv, heatmap.png).")
+
+
+@click.option("--backend-state", default=None, type=click.Path(exists=True, file_okay=False),
+              help="State directory of `nerdata serve`: each retrain's gate decision, both F1 "
+                   "and the 95% bootstrap interval of the difference.")
+
+
+@click.option("--campaign", "campaign_dir", default=None,
+              type=click.Path(exists=True, file_okay=False),
+              help="Directory of `nerdata simulate`: rounds and learning curves.")
+
+
+@click.option("--title", default=None, help="Page title (default: from the input).")
+@progress_option
+@format_option(piped_json=True)
+@with_source_help
+def report_cmd(source, output, release_version, plan_dir, transfer_dir, backend_state,
+               campaign_dir, title, progress, fmt):
+    """Write an HTML report: entities per label and language, agreement per label,
+    correction rates, training-plan F1 and the transfer heatmap.
+
+    INPUT: a release directory (or RELEASES_DIR/NAME: its latest version), an
+    annotated-documents JSONL / Label Studio JSON export / '-', or a Label Studio project
+    (ls:PROJECT, or a bare title or id; server from LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).
+    """
+    from nerdata.report.page import write_report
+    from nerdata.report.data import find_plan_dir
+
+    if source is None:  # only the model-in-the-loop sections
+        from nerdata.errors import ConfigError
+        from nerdata.report.page import loop_sections, write_page
+
+        if backend_state is None and campaign_dir is None:
+            raise ConfigError("give an INPUT to report on, or --backend-state / --campaign")
+        Path(output).mkdir(parents=True, exist_ok=True)
+        result = write_page(output, loop_sections(Path(output), backend_state, campaign_dir),
+                            title or "nerdata report: model in the loop")
+        emit(result.to_dict(), fmt)
+        return
+    if plan_dir is None and Path(DEFAULT_RUNS).is_dir() and find_plan_dir(DEFAULT_RUNS):
+        plan_dir = DEFAULT_RUNS
+        click.echo(f"training: newest plan run under ./{DEFAULT_RUNS} "
+                   f"({find_plan_dir(DEFAULT_RUNS)})", err=True)
+    kw = {"plan_dir": plan_dir, "transfer_dir": transfer_dir, "title": title,
+          "backend_state": backend_state, "campaign_dir": campaign_dir}
+    path = Path(source)
+    with progress_bar(progress) as cb:
+        if source != "-" and _is_release(path):
+            from nerdata.release.store import resolve_release_dir
+
+            root = resolve_release_dir(path, release_version)
+            result = write_report(output, release=root, source={"name": str(root)},
+                                  progress=cb, **kw)
+        elif source.startswith("release:"):
+            from nerdata.corpora.sources import parse_source
+
+            root = Path(str(parse_source(source).path))
+            result = write_report(output, release=root, source={"name": str(root)},
+                                  progress=cb, **kw)
+        else:
+            if source != "-" and not path.exists() and not path.suffix and ":" not in source:
+                source = f"ls:{source}"  # a bare project title or id
+            got = read_source(source, annotated=True, progress=cb)
+            ident = got.identity[0] if got.identity else {}
+            extra = ({"label studio": ident.get("label studio"), "project": ident.get("project"),
+                      "project id": ident.get("project_id")} if source.startswith("ls:") else {})
+            result = write_report(output, items=got.documents,
+                                  source={"name": source, **extra}, progress=cb, **kw)
+    emit(result.to_dict(), fmt)

@@ -1,16 +1,14 @@
-"""``nerdata serve`` (the Label Studio ML backend) and ``nerdata ls connect|predict``."""
+"""``nerdata serve``: the Label Studio ML backend (``nerdata ls connect`` connects it)."""
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import click
 
 from nerdata.errors import ConfigError
-from nerdata.workflows.acquisition import STRATEGIES
 
-from .common import echo_json, progress_bar
+from .common import basic_auth_option, device_option
 
 SERVE_HELP = """Serve saved model(s) to Label Studio as an ML backend (pre-annotation + training).
 
@@ -56,15 +54,9 @@ def _pairs(values: tuple[str, ...], what: str, allow_default: bool = True) -> di
     return out
 
 
-def _basic_auth(value: str | None) -> tuple[str, str] | None:
-    if value is None:
-        user, pw = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
-        return (user, pw) if user and pw else None
-    user, sep, pw = value.partition(":")
-    if not sep or not user or not pw:
-        raise ConfigError("--basic-auth must be USER:PASS with both parts non-empty "
-                          "(or set NERDATA_BACKEND_BASIC_AUTH)")
-    return user, pw
+def _env_basic_auth() -> tuple[str, str] | None:
+    user, pw = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
+    return (user, pw) if user and pw else None
 
 
 def default_state_dir() -> Path:
@@ -72,166 +64,123 @@ def default_state_dir() -> Path:
     return Path(base) / "nerdata" / "backend"
 
 
-def register(cli: click.Group) -> None:
-    @cli.command("serve", help=SERVE_HELP)
-    @click.option("--model", "models", multiple=True, required=True, metavar="[LANG=]DIR",
-                  help="Saved model directory; LANG=DIR serves it for tasks whose data.lang is LANG "
-                       "(repeatable).")
-    @click.option("--host", default="127.0.0.1", show_default=True,
-                  help="Address to bind (loopback by default; use --basic-auth on anything else).")
-    @click.option("--port", default=9090, show_default=True, type=click.IntRange(1, 65535),
-                  help="Port to listen on.")
-    @click.option("--device", default="auto", show_default=True,
-                  type=click.Choice(["auto", "cpu", "cuda"]),
-                  help="Inference device; auto = GPU (bf16/fp16) when present, else CPU.")
-    @click.option("--basic-auth", envvar="NERDATA_BACKEND_BASIC_AUTH", metavar="USER:PASS",
-                  help="Require HTTP Basic auth (set the same pair in Label Studio's model "
-                       "settings). Also read from NERDATA_BACKEND_BASIC_AUTH or "
-                       "BASIC_AUTH_USER/BASIC_AUTH_PASS.")
-    @click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-                  default=None, help="Where events, retrained models and served.json live "
-                  "[default: $XDG_STATE_HOME/nerdata/backend].")
-    @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
-                  help="Documents per model call.")
-    @click.option("--max-body-mb", default=64, show_default=True, type=click.IntRange(1, 4096),
-                  help="Largest request body accepted (Label Studio sends ~1.5 KB per task).")
-    @click.option("--max-text-chars", default=20000, show_default=True,
-                  type=click.IntRange(1, 10_000_000), help="Longest task text predicted; longer -> 413.")
-    @click.option("--max-tasks", default=2000, show_default=True, type=click.IntRange(1),
-                  help="Most tasks in one /predict request (Label Studio waits 100 s; for whole "
-                       "projects use `nerdata ls predict`).")
-    @click.option("--allow-partial-labels", is_flag=True,
-                  help="Accept projects with labels the model cannot predict (reported, not refused).")
-    @click.option("--retrain/--no-retrain", default=True, show_default=True,
-                  help="Retrain in the background on annotation webhooks.")
-    @click.option("--retrain-every", default=10, show_default=True, type=click.IntRange(1),
-                  help="New annotations of a model's language before a retrain is queued.")
-    @click.option("--retrain-epochs", default=5, show_default=True, type=click.IntRange(1),
-                  help="Epochs of continued training per retrain.")
-    @click.option("--dev", "dev", multiple=True, metavar="[LANG=]FILE",
-                  help="Gold JSONL documents the retrain gate scores on (repeatable per language; "
-                       "default: every fifth annotated task, never trained on).")
-    @click.option("--rehearsal", default="all", show_default=True, metavar="all|N|RATIO|none",
-                  help="What each retrain mixes into the new annotations from the data the model "
-                       "learnt (--train-data, else its model card's sources): all, N documents, "
-                       "RATIO x the annotations, or none.")
-    @click.option("--gate-tolerance", default=0.0, show_default=True, type=click.FloatRange(0, 1),
-                  help="Accept a retrained model when the lower bound of the 95% bootstrap "
-                       "interval of its F1 gain is at least -TOLERANCE.")
-    @click.option("--train-data", "train_data", multiple=True, metavar="[LANG=]FILE",
-                  help="The model's original training JSONL, mixed into each retrain (checked "
-                       "against the model card's data hash when it has one).")
-    @click.option("--label-studio-url", envvar="LABEL_STUDIO_URL",
-                  help="Where retraining pulls annotations from (default: the hostname Label "
-                       "Studio reports in /setup) [env LABEL_STUDIO_URL].")
-    @click.option("--log-level", default="info", show_default=True,
-                  type=click.Choice(["critical", "error", "warning", "info", "debug"]),
-                  help="Server log level (logs go to stderr).")
-    def serve_cmd(models, host, port, device, basic_auth, state_dir, batch_size, max_body_mb,
-                  max_text_chars, max_tasks, allow_partial_labels, retrain, retrain_every,
-                  retrain_epochs, dev, rehearsal, gate_tolerance, train_data, label_studio_url,
-                  log_level):
-        from nerdata.errors import require
-
-        require("fastapi", "serve")
-        require("uvicorn", "serve")
-        from nerdata.label_studio.backend.app import BackendSettings, serve
-        from nerdata.label_studio.backend.predict import Limits
-        from nerdata.label_studio.backend.train import TrainingSettings
-        from nerdata.workflows.rehearsal import parse_rehearsal
-
-        state = state_dir or default_state_dir()
-        settings = BackendSettings(
-            models=_pairs(models, "--model"), state_dir=state, device=device, host=host,
-            port=port, basic_auth=_basic_auth(basic_auth), batch_size=batch_size,
-            max_body_bytes=max_body_mb * 2**20,
-            limits=Limits(max_tasks=max_tasks, max_text_chars=max_text_chars),
-            allow_partial_labels=allow_partial_labels, retrain=retrain,
-            training=TrainingSettings(state, min_annotations=retrain_every, epochs=retrain_epochs,
-                                      dev=_pairs(dev, "--dev"),
-                                      train_data=_pairs(train_data, "--train-data"),
-                                      ls_url=label_studio_url,
-                                      rehearsal=str(parse_rehearsal(rehearsal, "--rehearsal")),
-                                      tolerance=gate_tolerance))
-        for name, path in settings.models.items():
-            if not Path(path).is_dir():
-                raise ConfigError(f"--model {name}={path}: no such directory")
-        click.echo(f"nerdata ML backend on http://{host}:{port} (state {state})", err=True)
-        serve(settings, log_level=log_level)
-
-    ls = cli.commands.get("ls")
-    if ls is None:  # the `ls` area is not installed: give the commands a home anyway
-        @cli.group("ls")
-        def ls():
-            """Label Studio projects."""
-
-    _register_ls(ls)
+@click.command("serve", help=SERVE_HELP)
+@click.option("--model", "models", multiple=True, required=True, metavar="[LANG=]DIR",
+              help="Saved model directory; LANG=DIR serves it for tasks whose data.lang is LANG "
+                   "(repeatable).")
 
 
-def _register_ls(ls: click.Group) -> None:
-    @ls.command("connect")
-    @click.argument("project")
-    @click.option("--backend", "backend_url", required=True, metavar="URL",
-                  help="ML backend address, e.g. http://127.0.0.1:9090 (`nerdata serve`).")
-    @click.option("--title", default="nerdata", show_default=True,
-                  help="Model title shown in Label Studio.")
-    @click.option("--basic-auth", envvar="NERDATA_BACKEND_BASIC_AUTH", metavar="USER:PASS",
-                  help="Credentials the backend requires (as given to `nerdata serve`).")
-    @click.option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio URL [env LABEL_STUDIO_URL].")
-    @click.option("--api-key", envvar="LABEL_STUDIO_API_KEY",
-                  help="Label Studio API key [env LABEL_STUDIO_API_KEY].")
-    def connect_cmd(project, backend_url, title, basic_auth, url, api_key):
-        """Connect an ML backend to PROJECT (id or title); prints the backend id and state."""
-        from nerdata.label_studio.backend.bulk import connect
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind (loopback by default; use --basic-auth on anything else).")
 
-        auth = None
-        if basic_auth:
-            auth = _basic_auth(basic_auth)
-        echo_json(connect(project, backend_url, title=title, basic_auth=auth, url=url,
-                          api_key=api_key))
 
-    @ls.command("predict")
-    @click.argument("project")
-    @click.option("--model", "model_dir", required=True, type=click.Path(exists=True, file_okay=False),
-                  help="Saved model directory (any engine).")
-    @click.option("--order", type=click.Choice(["none", "uncertainty", *STRATEGIES]),
-                  default="none", show_default=True,
-                  help="uncertainty: add a Data Manager tab listing tasks by ascending prediction "
-                       "score (least confident first) and print the least confident tasks; an "
-                       "acquisition strategy (as in `nerdata simulate --strategy`): the score is "
-                       "that strategy's certainty, so the same tab lists its pick order.")
-    @click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
-                  help="Documents per model call.")
-    @click.option("--chunk", default=1000, show_default=True, type=click.IntRange(1, 5000),
-                  help="Predictions written to Label Studio per import call (progress is saved "
-                       "after each).")
-    @click.option("--device", default="auto", show_default=True,
-                  type=click.Choice(["auto", "cpu", "cuda"]), help="Inference device.")
-    @click.option("--max-text-chars", default=20000, show_default=True,
-                  type=click.IntRange(1, 10_000_000),
-                  help="Longest task text predicted; longer tasks are reported and skipped.")
-    @click.option("--activate/--no-activate", default=True, show_default=True,
-                  help="Make this model version the project's active one (the editor pre-labels "
-                       "with it; the Data Manager's prediction score column uses it).")
-    @click.option("--url", envvar="LABEL_STUDIO_URL", help="Label Studio URL [env LABEL_STUDIO_URL].")
-    @click.option("--api-key", envvar="LABEL_STUDIO_API_KEY",
-                  help="Label Studio API key [env LABEL_STUDIO_API_KEY].")
-    @click.option("--progress/--no-progress", default=True, show_default=True,
-                  help="Progress bars on stderr.")
-    def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_chars,
-                    activate, url, api_key, progress):
-        """Pre-annotate every task of PROJECT lacking a prediction of this model version.
+@click.option("--port", default=9090, show_default=True, type=click.IntRange(1, 65535),
+              help="Port to listen on.")
 
-        Predicts in-process (no HTTP hop) and writes the predictions in bulk; re-running skips
-        tasks already predicted by this version (resumable). Each prediction's score is the
-        sentence's uncertainty-aware confidence, so the Data Manager can sort by it.
-        """
-        from nerdata.label_studio.backend.bulk import bulk_predict
 
-        with progress_bar(progress) as cb:
-            report = bulk_predict(project, model_dir, order=order, batch_size=batch_size,
-                                  chunk=chunk, device=device, max_text_chars=max_text_chars,
-                                  activate=activate, url=url, api_key=api_key, progress=cb)
-        echo_json(report)
-        if report.get("refused"):
-            sys.exit(1)
+@device_option("auto", "Inference device; auto = GPU (bf16/fp16) when present, else CPU.")
+@basic_auth_option("Require HTTP Basic auth (set the same pair in Label Studio's model "
+                   "settings). Also read from NERDATA_BACKEND_BASIC_AUTH or "
+                   "BASIC_AUTH_USER/BASIC_AUTH_PASS.")
+
+
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Where events, retrained models and served.json live "
+              "[default: $XDG_STATE_HOME/nerdata/backend].")
+
+
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096),
+              help="Documents per model call.")
+
+
+@click.option("--max-body-mb", default=64, show_default=True, type=click.IntRange(1, 4096),
+              help="Largest request body accepted (Label Studio sends ~1.5 KB per task).")
+
+
+@click.option("--max-text-chars", default=20000, show_default=True,
+              type=click.IntRange(1, 10_000_000), help="Longest task text predicted; longer -> 413.")
+
+
+@click.option("--max-tasks", default=2000, show_default=True, type=click.IntRange(1),
+              help="Most tasks in one /predict request (Label Studio waits 100 s; for whole "
+                   "projects use `nerdata ls predict`).")
+
+
+@click.option("--allow-partial-labels", is_flag=True,
+              help="Accept projects with labels the model cannot predict (reported, not refused).")
+
+
+@click.option("--retrain/--no-retrain", default=True, show_default=True,
+              help="Retrain in the background on annotation webhooks.")
+
+
+@click.option("--retrain-every", default=10, show_default=True, type=click.IntRange(1),
+              help="New annotations of a model's language before a retrain is queued.")
+
+
+@click.option("--retrain-epochs", default=5, show_default=True, type=click.IntRange(1),
+              help="Epochs of continued training per retrain.")
+
+
+@click.option("--dev", "dev", multiple=True, metavar="[LANG=]FILE",
+              help="Gold JSONL documents the retrain gate scores on (repeatable per language; "
+                   "default: every fifth annotated task, never trained on).")
+
+
+@click.option("--rehearsal", default="all", show_default=True, metavar="all|N|RATIO|none",
+              help="What each retrain mixes into the new annotations from the data the model "
+                   "learnt (--train-data, else its model card's sources): all, N documents, "
+                   "RATIO x the annotations, or none.")
+
+
+@click.option("--gate-tolerance", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Accept a retrained model when the lower bound of the 95% bootstrap "
+                   "interval of its F1 gain is at least -TOLERANCE.")
+
+
+@click.option("--train-data", "train_data", multiple=True, metavar="[LANG=]FILE",
+              help="The model's original training JSONL, mixed into each retrain (checked "
+                   "against the model card's data hash when it has one).")
+
+
+@click.option("--label-studio-url", envvar="LABEL_STUDIO_URL",
+              help="Where retraining pulls annotations from (default: the hostname Label "
+                   "Studio reports in /setup) [env LABEL_STUDIO_URL].")
+
+
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["critical", "error", "warning", "info", "debug"]),
+              help="Server log level (logs go to stderr).")
+
+
+def serve_cmd(models, host, port, device, basic_auth, state_dir, batch_size, max_body_mb,
+              max_text_chars, max_tasks, allow_partial_labels, retrain, retrain_every,
+              retrain_epochs, dev, rehearsal, gate_tolerance, train_data, label_studio_url,
+              log_level):
+    from nerdata.errors import require
+
+    require("fastapi", "serve")
+    require("uvicorn", "serve")
+    from nerdata.label_studio.backend.app import BackendSettings, serve
+    from nerdata.label_studio.backend.predict import Limits
+    from nerdata.label_studio.backend.train import TrainingSettings
+    from nerdata.workflows.rehearsal import parse_rehearsal
+
+    state = state_dir or default_state_dir()
+    settings = BackendSettings(
+        models=_pairs(models, "--model"), state_dir=state, device=device, host=host,
+        port=port, basic_auth=basic_auth or _env_basic_auth(), batch_size=batch_size,
+        max_body_bytes=max_body_mb * 2**20,
+        limits=Limits(max_tasks=max_tasks, max_text_chars=max_text_chars),
+        allow_partial_labels=allow_partial_labels, retrain=retrain,
+        training=TrainingSettings(state, min_annotations=retrain_every, epochs=retrain_epochs,
+                                  dev=_pairs(dev, "--dev"),
+                                  train_data=_pairs(train_data, "--train-data"),
+                                  ls_url=label_studio_url,
+                                  rehearsal=str(parse_rehearsal(rehearsal, "--rehearsal")),
+                                  tolerance=gate_tolerance))
+    for name, path in settings.models.items():
+        if not Path(path).is_dir():
+            raise ConfigError(f"--model {name}={path}: no such directory")
+    click.echo(f"nerdata ML backend on http://{host}:{port} (state {state})", err=True)
+    serve(settings, log_level=log_level)

@@ -10,91 +10,108 @@ from __future__ import annotations
 
 import click
 
-from nerdata.engines.base import ENGINES
+from nerdata.workflows.acquisition import STRATEGIES
+from nerdata.workflows.rehearsal import REHEARSAL_HELP
 
-from .common import echo_json, progress_bar, read_source
+from .common import (emit, engine_options, format_option, parse_json_object, progress_bar,
+                     progress_option, read_source, table)
 
 
-def register(cli: click.Group) -> None:
-    from nerdata.workflows.acquisition import STRATEGIES
-    from nerdata.workflows.rehearsal import REHEARSAL_HELP
+@click.command("simulate")
+@click.option("--corpus", default="masakhaner1", show_default=True,
+              help="Labelled corpus id: its train split is the pool, its test split scores.")
 
-    @cli.command("simulate")
-    @click.option("--corpus", default="masakhaner1", show_default=True,
-                  help="Labelled corpus id: its train split is the pool, its test split scores.")
-    @click.option("--lang", required=True, help="Language of --corpus.")
-    @click.option("--engine", type=click.Choice(ENGINES), default="spacy", show_default=True,
-                  help="Model engine.")
-    @click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True,
-                  help="Which sentences to annotate next (acquisition strategy).")
-    @click.option("--n0", type=click.IntRange(1), default=50, show_default=True,
-                  help="Gold sentences of the seed model.")
-    @click.option("--k", "k", type=click.IntRange(1), default=100, show_default=True,
-                  help="Sentences annotated per round.")
-    @click.option("--rounds", type=click.IntRange(0), default=5, show_default=True,
-                  help="Rounds after the seed round.")
-    @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
-                  help="Epochs of the seed model.")
-    @click.option("--round-epochs", type=click.IntRange(1), default=5, show_default=True,
-                  help="Epochs of continued training per round (warm start).")
-    @click.option("--rehearsal", default="all", show_default=True,
-                  help=f"Earlier annotated sentences mixed into each round: {REHEARSAL_HELP}.")
-    @click.option("--noise", default=None, metavar="JSON",
-                  help='Simulated annotator noise, e.g. \'{"drop": 0.05, "relabel": 0.05}\' '
-                       "(default: the annotator returns the gold).")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-    @click.option("--pool-limit", type=click.IntRange(1), default=None,
-                  help="At most this many pool (train) sentences.")
-    @click.option("--test-limit", type=click.IntRange(1), default=None,
-                  help="At most this many test sentences.")
-    @click.option("--dev-limit", type=click.IntRange(0), default=None,
-                  help="Dev sentences for early stopping (default: all; 0: none, fixed epochs).")
-    @click.option("--model-options", default=None, metavar="JSON",
-                  help='Engine model options as JSON, e.g. \'{"width": 96}\'.')
-    @click.option("--training-options", default=None, metavar="JSON",
-                  help='Engine training options as JSON, e.g. \'{"patience": 3}\'.')
-    @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
-                  help="Campaign directory (rerun on it to resume).")
-    @click.option("--json", "as_json", is_flag=True, help="Print the rounds as JSON.")
-    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-    def simulate(corpus, lang, engine, strategy, n0, k, rounds, epochs, round_epochs, rehearsal,
-                 noise, seed, pool_limit, test_limit, dev_limit, model_options,
-                 training_options, output, as_json, no_progress):
-        """Simulate an annotation campaign: strategy-ordered, model-pre-annotated rounds.
 
-        Per round: sentences and tokens annotated, test F1, and the span edits the batch
-        needed from the pre-annotation against annotating it from scratch.
-        """
-        from nerdata.cli.train import _parse_json_opt
-        from nerdata.corpora import get_card
-        from nerdata.workflows.campaign import CampaignConfig, run_campaign
+@click.option("--lang", required=True, help="Language of --corpus.")
+@engine_options
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True,
+              help="Which sentences to annotate next (acquisition strategy).")
 
-        def split(name: str, limit: int | None) -> list:
-            return read_source(f"{corpus}/{lang}:{name}", map_to="nerdata", limit=limit).documents
 
-        pool, test = split("train", pool_limit), split("test", test_limit)
-        dev = []
-        if dev_limit != 0 and "dev" in get_card(corpus).splits_for(lang):
-            dev = split("dev", dev_limit)
-        config = CampaignConfig(engine=engine, strategy=strategy, n0=n0, k=k, rounds=rounds,
-                                seed=seed, epochs=epochs, round_epochs=round_epochs,
-                                rehearsal=rehearsal,
-                                noise=_parse_json_opt(noise, "--noise") if noise else None,
-                                model=_parse_json_opt(model_options, "--model-options"),
-                                training=_parse_json_opt(training_options, "--training-options"))
-        with progress_bar(not no_progress) as cb:
-            result = run_campaign(pool, test, output, config, dev=dev, progress=cb)
-        if result.resumed_from is not None:
-            click.echo(f"resumed after round {result.resumed_from}", err=True)
-        if as_json:
-            echo_json(result.to_dict())
-            return
-        click.echo("round\tsentences\ttokens\ttest_f1\tedits/sent (pre)\tedits/sent (scratch)")
-        for r in result.rows:
-            pre = r.get("edits_per_sentence_preannotated")
-            scratch = r["edits_scratch"] / max(1, r["batch_sentences"])
-            pre_txt = "-" if pre is None else f"{pre:.2f}"
-            click.echo(f"{r['round']}\t{r['sentences']}\t{r['tokens']}\t"
-                       f"{100 * r['test_f1']:.1f}\t{pre_txt}\t{scratch:.2f}")
-        click.echo(f"rounds: {output}/rounds.csv; curves: "
-                   f"{', '.join(str(p) for p in result.figures)}", err=True)
+@click.option("--n0", type=click.IntRange(1), default=50, show_default=True,
+              help="Gold sentences of the seed model.")
+
+
+@click.option("--k", "k", type=click.IntRange(1), default=100, show_default=True,
+              help="Sentences annotated per round.")
+
+
+@click.option("--rounds", type=click.IntRange(0), default=5, show_default=True,
+              help="Rounds after the seed round.")
+
+
+@click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
+              help="Epochs of the seed model.")
+
+
+@click.option("--round-epochs", type=click.IntRange(1), default=5, show_default=True,
+              help="Epochs of continued training per round (warm start).")
+
+
+@click.option("--rehearsal", default="all", show_default=True,
+              help=f"Earlier annotated sentences mixed into each round: {REHEARSAL_HELP}.")
+
+
+@click.option("--noise", default=None, metavar="JSON",
+              help='Simulated annotator noise, e.g. \'{"drop": 0.05, "relabel": 0.05}\' '
+                   "(default: the annotator returns the gold).")
+
+
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--pool-limit", type=click.IntRange(1), default=None,
+              help="At most this many pool (train) sentences.")
+
+
+@click.option("--test-limit", type=click.IntRange(1), default=None,
+              help="At most this many test sentences.")
+
+
+@click.option("--dev-limit", type=click.IntRange(0), default=None,
+              help="Dev sentences for early stopping (default: all; 0: none, fixed epochs).")
+
+
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
+              help="Campaign directory (rerun on it to resume).")
+
+
+@format_option
+@progress_option
+def simulate_cmd(corpus, lang, engine, model_options, training_options, device, strategy, n0, k,
+                 rounds, epochs, round_epochs, rehearsal, noise, seed, pool_limit, test_limit,
+                 dev_limit, output, fmt, progress):
+    """Simulate an annotation campaign: strategy-ordered, model-pre-annotated rounds.
+
+    Per round: sentences and tokens annotated, test F1, and the span edits the batch
+    needed from the pre-annotation against annotating it from scratch.
+    """
+    from nerdata.corpora import get_card
+    from nerdata.workflows.campaign import CampaignConfig, run_campaign
+
+    def split(name: str, limit: int | None) -> list:
+        return read_source(f"{corpus}/{lang}:{name}", map_to="nerdata", limit=limit).documents
+
+    pool, test = split("train", pool_limit), split("test", test_limit)
+    dev = []
+    if dev_limit != 0 and "dev" in get_card(corpus).splits_for(lang):
+        dev = split("dev", dev_limit)
+    config = CampaignConfig(engine=engine, strategy=strategy, n0=n0, k=k, rounds=rounds,
+                            seed=seed, epochs=epochs, round_epochs=round_epochs,
+                            rehearsal=rehearsal,
+                            noise=parse_json_object(noise, "--noise") if noise else None,
+                            model={**model_options, **({"device": device} if device else {})},
+                            training=training_options)
+    with progress_bar(progress) as cb:
+        result = run_campaign(pool, test, output, config, dev=dev, progress=cb)
+    if result.resumed_from is not None:
+        click.echo(f"resumed after round {result.resumed_from}", err=True)
+    emit(result.to_dict(), fmt, lambda _: _rounds_table(result.rows))
+    click.echo(f"rounds: {output}/rounds.csv; curves: "
+               f"{', '.join(str(p) for p in result.figures)}", err=True)
+
+
+def _rounds_table(rows: list[dict]) -> str:
+    return table([[r["round"], r["sentences"], r["tokens"], round(100 * r["test_f1"], 1),
+                   r.get("edits_per_sentence_preannotated"),
+                   r["edits_scratch"] / max(1, r["batch_sentences"])] for r in rows],
+                 ["round", "sentences", "tokens", "test_f1", "edits/sent(pre)",
+                  "edits/sent(scratch)"])

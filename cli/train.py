@@ -9,15 +9,13 @@
 """
 from __future__ import annotations
 
-import json
-
 import click
 
-from nerdata.engines.base import ENGINES
 from nerdata.errors import ConfigError
 
-from .common import (echo_json, progress_bar, read_source, read_source_ref, source_options,
-                     with_source_help)
+from .common import (device_option, emit, engine_options, format_option, parse_json_object,
+                     progress_bar, progress_option, read_source, read_source_ref,
+                     source_options, with_source_help)
 
 
 class _TrainGroup(click.Group):
@@ -44,34 +42,6 @@ class _TrainGroup(click.Group):
         return super().parse_args(ctx, args)
 
 
-def _plan_path(value: str):
-    from pathlib import Path
-
-    from nerdata.errors import NotFoundError
-    from nerdata.workflows.plans import example_plans
-
-    p = Path(value)
-    if p.exists():
-        return p
-    shipped = example_plans()
-    if value in shipped:
-        return shipped[value]
-    raise NotFoundError(f"plan {value!r}: no such file and no shipped plan of that name; "
-                        f"shipped plans: {', '.join(shipped)}")
-
-
-def _parse_json_opt(value: str | None, name: str) -> dict:
-    if not value:
-        return {}
-    try:
-        got = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name}: not valid JSON ({exc.msg}): {value!r}") from exc
-    if not isinstance(got, dict):
-        raise ConfigError(f"{name}: expected a JSON object, got {value!r}")
-    return got
-
-
 def _print_stage(st, result) -> None:
     click.echo(f"stage {st.index} {st.name!r}: {st.train_documents} train / {st.dev_documents} "
                f"dev documents, {st.seconds:.0f}s, model {st.model_dir} ({st.model_version})",
@@ -79,226 +49,234 @@ def _print_stage(st, result) -> None:
     click.echo(result.table(), err=True)
 
 
-def register(cli: click.Group) -> None:
-    @cli.group("train", cls=_TrainGroup, invoke_without_command=True,
-               subcommand_metavar="[PLAN.yaml | adapt [ARGS]...]")
-    @click.option("--plan", "plan", default=None, metavar="PLAN",
-                  help="Plan YAML file or shipped plan name (also accepted as the first argument).")
-    @click.option("--corpus", default=None, metavar="SOURCE",
-                  help="Train on this data instead of a plan: a corpus id (with --lang), "
-                       "CORPUS/LANG, a directory of train/dev/test files or a file.")
-    @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
-    @click.option("--engine", type=click.Choice(ENGINES), default=None,
-                  help="Model engine (default: spacy, or the plan's). bilstm-crf: char-CNN + "
-                       "BiLSTM + CRF from scratch (PyTorch, CPU).")
-    @click.option("--base-model", default=None,
-                  help="transformers: hub id or local checkpoint; spacy / bilstm-crf: saved "
-                       "model to continue.")
-    @click.option("--epochs", type=int, default=None, help="Epochs (overrides every stage's).")
-    @click.option("--tagset", default="nerdata", show_default=True,
-                  help="Target tagset for --corpus training.")
-    @click.option("--seed", type=int, default=None, help="Random seed (default: the plan's, or 0).")
-    @click.option("--limit", type=int, default=None,
-                  help="--corpus: at most this many documents per language and split.")
-    @click.option("--model-options", default=None, metavar="JSON",
-                  help='Engine model options as JSON, e.g. \'{"width": 96}\'.')
-    @click.option("--training-options", default=None, metavar="JSON",
-                  help='Engine training options as JSON, e.g. \'{"patience": 3}\'.')
-    @click.option("-o", "--output", default=None, help="Output directory (default: the plan's).")
-    @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the output directory.")
-    @click.option("--rehearsal", default=None, metavar="all|N|RATIO",
-                  help="When continuing a model (--base-model DIR, or a plan's later stages): "
-                       "also train on all, N or RATIO x the new data's size of the documents "
-                       "it learnt from (resolved from its model card); a corrected sentence "
-                       "replaces its older version. Default: none.")
-    @click.option("--check", is_flag=True, help="Validate the plan, print it as JSON and stop.")
-    @click.option("--list-plans", is_flag=True, help="List the shipped example plans and stop.")
-    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-    @with_source_help
-    @click.pass_context
-    def train(ctx, plan, corpus, langs, engine, base_model, epochs, tagset, seed, limit,
-              model_options, training_options, rehearsal, output, overwrite, check, list_plans,
-              no_progress):
-        """Train a model: `nerdata train PLAN.yaml` or `nerdata train --corpus ID --lang L`.
+@click.group("train", cls=_TrainGroup, invoke_without_command=True,
+             subcommand_metavar="[PLAN.yaml | adapt [ARGS]...]")
 
-        After every stage each evaluation language is scored on its dev/test split; the
-        stage x language F1 table is printed and written to OUTPUT/f1_table.csv.
-        """
-        if ctx.invoked_subcommand is not None:
-            return
-        from dataclasses import replace
 
-        from nerdata.workflows.plans import example_plans, load_plan, simple_plan
-        from nerdata.workflows.training import run_plan
+@click.option("--plan", "plan", default=None, metavar="PLAN",
+              help="Plan YAML file or shipped plan name (also accepted as the first argument).")
 
-        if list_plans:
-            for name, path in example_plans().items():
-                click.echo(f"{name}\t{path}")
-            return
-        if plan and corpus:
-            raise ConfigError("give either a PLAN file or --corpus/--lang, not both")
-        if plan:
-            p = load_plan(_plan_path(plan), sources=_sources())
-            if engine and engine != p.engine:
-                raise ConfigError(f"--engine {engine} contradicts the plan's engine {p.engine!r}; "
-                                  f"edit the plan")
-            if epochs:
-                p = replace(p, stages=tuple(replace(s, epochs=epochs) for s in p.stages))
-            if seed is not None:
-                p = replace(p, seed=seed)
-            if base_model:
-                p = replace(p, base_model=base_model)
-            extra_model = _parse_json_opt(model_options, "--model-options")
-            extra_train = _parse_json_opt(training_options, "--training-options")
-            if extra_model or extra_train:
-                p = replace(p, model={**p.model, **extra_model},
-                            training={**p.training, **extra_train})
-            if rehearsal:
-                from nerdata.workflows.rehearsal import parse_rehearsal
 
-                r = parse_rehearsal(rehearsal, "--rehearsal")
-                p = replace(p, stages=tuple(
-                    replace(s, rehearsal=None if r.kind == "none" else str(r))
-                    if i or p.base_model else s for i, s in enumerate(p.stages)))
-        elif corpus:
-            p = simple_plan(corpus, list(langs), engine=engine or "spacy", epochs=epochs or 30,
-                            output=output, tagset=tagset, base_model=base_model,
-                            seed=seed or 0, limit=limit,
-                            model=_parse_json_opt(model_options, "--model-options"),
-                            training=_parse_json_opt(training_options, "--training-options"),
-                            rehearsal=rehearsal, sources=_sources())
-        else:
-            click.echo(ctx.get_help(), err=True)
-            raise ConfigError("nothing to train: give a PLAN file (see --list-plans) or "
-                              "--corpus ID --lang L")
-        if check:
-            from nerdata.workflows.training import _plan_dict
+@click.option("--corpus", default=None, metavar="SOURCE",
+              help="Train on this data instead of a plan: a corpus id (with --lang), "
+                   "CORPUS/LANG, a directory of train/dev/test files or a file.")
 
-            echo_json(_plan_dict(p))
-            return
-        with progress_bar(not no_progress) as cb:
-            result = run_plan(p, output=output, overwrite=overwrite, progress=cb,
-                              on_stage=_print_stage, sources=_sources())
-        for s in result.skipped_eval:
-            click.echo(f"not evaluated: {s}", err=True)
-        click.echo(result.table())
-        click.echo(f"final model: {result.final_model}; table: {result.output}/f1_table.csv",
-                   err=True)
 
-    @train.command("adapt")
-    @click.option("--engine", type=click.Choice(["transformers", "spacy"]), default="transformers",
-                  show_default=True,
-                  help="transformers: masked-LM fine-tuning; spacy: tok2vec character pretraining.")
-    @click.option("--base-model", default=None,
-                  help="Checkpoint to adapt (hub id or path; required for transformers).")
-    @click.option("--corpus", default=None,
-                  help="Unlabelled corpus id (e.g. masakhane-monolingual) to read text from.")
-    @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
-    @click.option("--text", "text_files", multiple=True, type=click.Path(dir_okay=False),
-                  help="Plain-text file, one sentence per line (repeatable; '-' for stdin).")
-    @click.option("--exclude-corpus", multiple=True,
-                  help="Labelled corpus whose dev/test sentences are removed from the text "
-                       "(default: every local labelled corpus with these languages).")
-    @click.option("--epochs", type=int, default=1, show_default=True, help="Epochs over the text.")
-    @click.option("--max-steps", type=int, default=None, help="Stop after this many updates.")
-    @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-    @click.option("--limit", type=int, default=None, help="At most this many lines per language.")
-    @click.option("--options", "options", default=None, metavar="JSON",
-                  help='Engine options as JSON, e.g. \'{"tagset": "il-ner", "width": 96}\' (spacy).')
-    @click.option("-o", "--output", required=True, help="Directory for the adapted model.")
-    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-    def adapt_cmd(engine, base_model, corpus, langs, text_files, exclude_corpus, epochs,
-                  max_steps, seed, limit, options, output, no_progress):
-        """Language-adaptive pre-training on unlabelled text, leaving out dev/test sentences.
+@click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
+@engine_options(default=None, engine_help="Model engine (default: spacy, or the plan's): "
+                "spacy, transformers or bilstm-crf (char-CNN + BiLSTM + CRF from scratch, "
+                "PyTorch, CPU).")
 
-        Lines equal to a dev/test sentence of a labelled corpus are removed first and
-        counted (lines_removed_overlap in the report printed as JSON).
-        """
-        from nerdata.workflows.adapt import adapt
-        from nerdata.corpora import evaluation_documents
 
-        texts = _adapt_texts(corpus, langs, text_files, limit)
-        exclude = evaluation_documents(langs or sorted({d.lang for d in texts if d.lang}),
-                                       exclude_corpus)
-        with progress_bar(not no_progress) as cb:
-            report = adapt(engine, texts, base_model=base_model, output=output, exclude=exclude,
-                           epochs=epochs, seed=seed, max_steps=max_steps, progress=cb,
-                           **_parse_json_opt(options, "--options"))
-        echo_json(report.to_dict())
-        click.echo(f"removed {report.lines_removed_overlap} of {report.lines_in} lines found in "
-                   f"dev/test splits; adapted on {report.lines_used}; output {report.output}",
-                   err=True)
+@click.option("--base-model", default=None,
+              help="transformers: hub id or local checkpoint; spacy / bilstm-crf: saved "
+                   "model to continue.")
 
-    @cli.command("predict")
-    @click.argument("model", type=click.Path(exists=True, file_okay=False))
-    @click.argument("input", default="-")
-    @click.option("-o", "--output", default="-", show_default=True,
-                  help="Output JSONL (documents with predicted spans); '-' for stdout.")
-    @click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
-    @click.option("--tagset", default=None, help="Fail unless the model was trained on this tagset.")
-    @click.option("--device", default=None, help="transformers: auto, cpu or cuda.")
-    @click.option("--lang", default=None, help="Language (ISO 639-3) of documents without one.")
-    @click.option("--split", default=None, help="Only this split of INPUT (train, dev, test).")
-    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-    @source_options
-    @with_source_help
-    def predict_cmd(model, input, output, batch_size, tagset, device, lang, split, no_progress,
-                    source_tagset, source_format):
-        """Predict entities for the documents of INPUT (a SOURCE; '-' for stdin, the default).
 
-        Predicted spans replace the input's spans; they start and end on the documents'
-        tokens (documents without tokens are split on whitespace).
-        """
-        from dataclasses import replace
+@click.option("--epochs", type=int, default=None, help="Epochs (overrides every stage's).")
+@click.option("--tagset", default="nerdata", show_default=True,
+              help="Target tagset for --corpus training.")
 
-        from nerdata.jsonl import write_documents
 
-        tagger = _load_model(model, tagset, device)
-        docs = read_source(input, lang=lang, split=split, source_tagset=source_tagset,
-                           source_format=source_format).documents
-        with progress_bar(not no_progress) as cb:
-            preds = tagger.predict(docs, batch_size=batch_size, progress=cb)
-        n = write_documents((replace(d, spans=tuple(p)) for d, p in zip(docs, preds)), output,
-                            model_version=tagger.version)
-        click.echo(f"{n} documents, {sum(len(p) for p in preds)} predicted spans "
-                   f"({tagger.version})", err=True)
+@click.option("--seed", type=int, default=None, help="Random seed (default: the plan's, or 0).")
+@click.option("--limit", type=int, default=None,
+              help="--corpus: at most this many documents per language and split.")
 
-    @cli.command("evaluate")
-    @click.argument("model", type=click.Path(exists=True, file_okay=False))
-    @click.option("--corpus", default=None, metavar="SOURCE",
-                  help="Evaluate on this data: a corpus id (with --lang/--split), "
-                       "CORPUS/LANG[:SPLIT], a directory of train/dev/test files...")
-    @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (default: all).")
-    @click.option("--split", default=None, help="Split of --corpus (default: test).")
-    @click.option("--input", "input_file", default=None, metavar="SOURCE",
-                  help="Gold documents read whole (a JSONL or CoNLL file, '-' for stdin...) "
-                       "instead of --corpus.")
-    @click.option("--input-tagset", default=None,
-                  help="Tagset of --input when it is not the model's (mapped with the tagset mapping).")
-    @click.option("--limit", type=int, default=None, help="At most this many documents per language.")
-    @click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
-    @click.option("--device", default=None, help="transformers: auto, cpu or cuda.")
-    @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-    @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
-    @source_options
-    @with_source_help
-    def evaluate_cmd(model, corpus, langs, split, input_file, input_tagset, limit, batch_size,
-                     device, as_json, no_progress, source_tagset, source_format):
-        """Strict span P/R/F1 of MODEL per language and type (seqeval strict mode)."""
-        from nerdata.workflows.evaluation import evaluate_tagger
 
-        if bool(corpus) == bool(input_file):
-            raise ConfigError("give exactly one of --corpus or --input")
-        tagger = _load_model(model, None, device)
-        tagset = tagger.card.tagset.split("@")[0]
-        docs, src = _gold_docs(corpus, langs, split, input_file, source_tagset or input_tagset,
-                               source_format, tagset, limit)
-        with progress_bar(not no_progress) as cb:
-            ev = evaluate_tagger(tagger, docs, batch_size=batch_size, progress=cb)
-        if as_json:
-            echo_json(ev.to_dict())
-        else:
-            click.echo(ev.format(title=f"{model} on {src}"))
+@click.option("-o", "--output", default=None, help="Output directory (default: the plan's).")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in the output directory.")
+@click.option("--rehearsal", default=None, metavar="all|N|RATIO",
+              help="When continuing a model (--base-model DIR, or a plan's later stages): "
+                   "also train on all, N or RATIO x the new data's size of the documents "
+                   "it learnt from (resolved from its model card); a corrected sentence "
+                   "replaces its older version. Default: none.")
+
+
+@click.option("--check", is_flag=True, help="Validate the plan, print it as JSON and stop.")
+@click.option("--list-plans", is_flag=True, help="List the shipped example plans and stop.")
+@progress_option
+@with_source_help
+@click.pass_context
+def train_group(ctx, plan, corpus, langs, engine, model_options, training_options, device,
+                base_model, epochs, tagset, seed, limit, rehearsal, output, overwrite, check,
+                list_plans, progress):
+    """Train a model: `nerdata train PLAN.yaml` or `nerdata train --corpus ID --lang L`.
+
+    After every stage each evaluation language is scored on its dev/test split; the
+    stage x language F1 table is printed and written to OUTPUT/f1_table.csv.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from nerdata.workflows.plans import example_plans, find_plan, load_plan, simple_plan
+    from nerdata.workflows.training import run_plan
+
+    if list_plans:
+        for name, path in example_plans().items():
+            click.echo(f"{name}\t{path}")
+        return
+    if plan and corpus:
+        raise ConfigError("give either a PLAN file or --corpus/--lang, not both")
+    model = {**model_options, **({"device": device} if device else {})}
+    if plan:
+        p = load_plan(find_plan(plan), sources=_sources()).with_overrides(
+            engine=engine, epochs=epochs, seed=seed, base_model=base_model, model=model,
+            training=training_options, rehearsal=rehearsal)
+    elif corpus:
+        p = simple_plan(corpus, list(langs), engine=engine or "spacy", epochs=epochs or 30,
+                        output=output, tagset=tagset, base_model=base_model,
+                        seed=seed or 0, limit=limit, model=model, training=training_options,
+                        rehearsal=rehearsal, sources=_sources())
+    else:
+        click.echo(ctx.get_help(), err=True)
+        raise ConfigError("nothing to train: give a PLAN file (see --list-plans) or "
+                          "--corpus ID --lang L")
+    if check:
+        emit(p.to_dict(), "json")
+        return
+    with progress_bar(progress) as cb:
+        result = run_plan(p, output=output, overwrite=overwrite, progress=cb,
+                          on_stage=_print_stage, sources=_sources())
+    for s in result.skipped_eval:
+        click.echo(f"not evaluated: {s}", err=True)
+    click.echo(result.table())
+    click.echo(f"final model: {result.final_model}; table: {result.output}/f1_table.csv",
+               err=True)
+
+
+@train_group.command("adapt")
+@click.option("--engine", type=click.Choice(["transformers", "spacy"]), default="transformers",
+              show_default=True,
+              help="transformers: masked-LM fine-tuning; spacy: tok2vec character pretraining.")
+
+
+@click.option("--base-model", default=None,
+              help="Checkpoint to adapt (hub id or path; required for transformers).")
+
+
+@click.option("--corpus", default=None,
+              help="Unlabelled corpus id (e.g. masakhane-monolingual) to read text from.")
+
+
+@click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
+@click.option("--text", "text_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Plain-text file, one sentence per line (repeatable; '-' for stdin).")
+
+
+@click.option("--exclude-corpus", multiple=True,
+              help="Labelled corpus whose dev/test sentences are removed from the text "
+                   "(default: every local labelled corpus with these languages).")
+
+
+@click.option("--epochs", type=int, default=1, show_default=True, help="Epochs over the text.")
+@click.option("--max-steps", type=int, default=None, help="Stop after this many updates.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--limit", type=int, default=None, help="At most this many lines per language.")
+@click.option("--options", "options", default=None, metavar="JSON",
+              help='Engine options as JSON, e.g. \'{"tagset": "il-ner", "width": 96}\' (spacy).')
+
+
+@click.option("-o", "--output", required=True, help="Directory for the adapted model.")
+@progress_option
+@format_option(piped_json=True)
+def adapt_cmd(engine, base_model, corpus, langs, text_files, exclude_corpus, epochs,
+              max_steps, seed, limit, options, output, progress, fmt):
+    """Language-adaptive pre-training on unlabelled text, leaving out dev/test sentences.
+
+    Lines equal to a dev/test sentence of a labelled corpus are removed first and
+    counted (lines_removed_overlap in the report).
+    """
+    from nerdata.corpora import evaluation_documents
+    from nerdata.workflows.adapt import adapt
+
+    texts = _adapt_texts(corpus, langs, text_files, limit)
+    exclude = evaluation_documents(langs or sorted({d.lang for d in texts if d.lang}),
+                                   exclude_corpus)
+    with progress_bar(progress) as cb:
+        report = adapt(engine, texts, base_model=base_model, output=output, exclude=exclude,
+                       epochs=epochs, seed=seed, max_steps=max_steps, progress=cb,
+                       **parse_json_object(options, "--options"))
+    emit(report.to_dict(), fmt)
+    click.echo(f"removed {report.lines_removed_overlap} of {report.lines_in} lines found in "
+               f"dev/test splits; adapted on {report.lines_used}; output {report.output}",
+               err=True)
+
+
+@click.command("predict")
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("input", default="-")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="Output JSONL (documents with predicted spans); '-' for stdout.")
+
+
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
+@click.option("--tagset", default=None, help="Fail unless the model was trained on this tagset.")
+@device_option()
+@click.option("--lang", default=None, help="Language (ISO 639-3) of documents without one.")
+@click.option("--split", default=None, help="Only this split of INPUT (train, dev, test).")
+@progress_option
+@source_options
+@with_source_help
+def predict_cmd(model, input, output, batch_size, tagset, device, lang, split, progress,
+                source_tagset, source_format):
+    """Predict entities for the documents of INPUT (a SOURCE; '-' for stdin, the default).
+
+    Predicted spans replace the input's spans; they start and end on the documents'
+    tokens (documents without tokens are split on whitespace).
+    """
+    from dataclasses import replace
+
+    from nerdata.jsonl import write_documents
+
+    tagger = _load_model(model, tagset, device)
+    docs = read_source(input, lang=lang, split=split, source_tagset=source_tagset,
+                       source_format=source_format).documents
+    with progress_bar(progress) as cb:
+        preds = tagger.predict(docs, batch_size=batch_size, progress=cb)
+    n = write_documents((replace(d, spans=tuple(p)) for d, p in zip(docs, preds)), output,
+                        model_version=tagger.version)
+    click.echo(f"{n} documents, {sum(len(p) for p in preds)} predicted spans "
+               f"({tagger.version})", err=True)
+
+
+@click.command("evaluate")
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.option("--corpus", default=None, metavar="SOURCE",
+              help="Evaluate on this data: a corpus id (with --lang/--split), "
+                   "CORPUS/LANG[:SPLIT], a directory of train/dev/test files...")
+
+
+@click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (default: all).")
+@click.option("--split", default=None, help="Split of --corpus (default: test).")
+@click.option("--input", "input_file", default=None, metavar="SOURCE",
+              help="Gold documents read whole (a JSONL or CoNLL file, '-' for stdin...) "
+                   "instead of --corpus.")
+
+
+@click.option("--input-tagset", default=None,
+              help="Tagset of --input when it is not the model's (mapped with the tagset mapping).")
+
+
+@click.option("--limit", type=int, default=None, help="At most this many documents per language.")
+@click.option("--batch-size", type=int, default=32, show_default=True, help="Documents per batch.")
+@device_option()
+@format_option
+@progress_option
+@source_options
+@with_source_help
+def evaluate_cmd(model, corpus, langs, split, input_file, input_tagset, limit, batch_size,
+                 device, fmt, progress, source_tagset, source_format):
+    """Strict span P/R/F1 of MODEL per language and type (seqeval strict mode)."""
+    from nerdata.workflows.evaluation import evaluate_tagger
+
+    if bool(corpus) == bool(input_file):
+        raise ConfigError("give exactly one of --corpus or --input")
+    tagger = _load_model(model, None, device)
+    tagset = tagger.card.tagset.split("@")[0]
+    docs, src = _gold_docs(corpus, langs, split, input_file, source_tagset or input_tagset,
+                           source_format, tagset, limit)
+    with progress_bar(progress) as cb:
+        ev = evaluate_tagger(tagger, docs, batch_size=batch_size, progress=cb)
+    emit(ev.to_dict(), fmt, lambda _: ev.format(title=f"{model} on {src}"))
 
 
 def _load_model(model: str, tagset: str | None, device: str | None):

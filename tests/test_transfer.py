@@ -214,6 +214,6 @@ def test_cli_recommend_without_target_data_uses_uriel_only(corpora_dir):
     res = CliRunner().invoke(cli, ["transfer", "recommend", "--target", "hau",
                                    "--candidates", "yor swa amh"])
     assert res.exit_code == 0, res.output
-    header = res.stdout.splitlines()[0].split("\t")
+    header = res.stdout.splitlines()[0].split()
     assert header[:3] == ["rank", "candidate", "combined"]
     assert "entity_overlap" not in header and "geographic" in header

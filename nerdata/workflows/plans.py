@@ -34,12 +34,12 @@ tagset when it is not the plan's) or ``{release: PATH, langs, splits, limit}``. 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
 from nerdata.engines.base import ENGINES
-from nerdata.errors import ConfigError, NerdataError
+from nerdata.errors import ConfigError, NerdataError, NotFoundError
 from nerdata.sources import SourceRef, Sources, default_sources
 
 TOP_KEYS = ("name", "description", "engine", "base_model", "tagset", "seed", "output", "model",
@@ -77,6 +77,37 @@ class Plan:
     training: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str = "<plan>"
+
+    def with_overrides(self, *, engine: str | None = None, epochs: int | None = None,
+                       seed: int | None = None, base_model: str | None = None,
+                       model: Mapping[str, Any] | None = None,
+                       training: Mapping[str, Any] | None = None,
+                       rehearsal: str | None = None) -> "Plan":
+        """This plan with command-line settings on top: ``epochs`` for every stage, options
+        merged over the plan's, ``rehearsal`` (all | N | RATIO | none) for every stage that
+        continues a model.  ``engine`` must be the plan's own."""
+        from nerdata.workflows.rehearsal import parse_rehearsal
+
+        if engine and engine != self.engine:
+            raise ConfigError(f"--engine {engine} contradicts the plan's engine "
+                              f"{self.engine!r}; edit the plan")
+        stages = tuple(replace(s, epochs=epochs or s.epochs) for s in self.stages)
+        if rehearsal:
+            r = parse_rehearsal(rehearsal, "--rehearsal")
+            stages = tuple(replace(s, rehearsal=None if r.kind == "none" else str(r))
+                           if i or base_model or self.base_model else s
+                           for i, s in enumerate(stages))
+        return replace(self, stages=stages, seed=self.seed if seed is None else seed,
+                       base_model=base_model or self.base_model,
+                       model={**self.model, **(model or {})},
+                       training={**self.training, **(training or {})})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plan as plain data (what ``nerdata train --check`` prints)."""
+        d = {**asdict(self), "model": dict(self.model), "training": dict(self.training)}
+        for st in d["stages"]:
+            st["training"] = dict(st["training"])
+        return d
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -249,8 +280,6 @@ def _source_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str, base_
                                 format=obj.get("format"), limit=limit, where=f"{ctx.source}: {path}")
     except NerdataError as exc:
         raise ctx.fail(f"{path}.source", str(exc)) from None
-    from dataclasses import replace
-
     langs = ctx.str_list(obj, "lang", "langs", path) or ref.langs
     splits = ctx.str_list(obj, "split", "splits", path) or ref.splits
     if ref.kind == "catalogue":
@@ -408,6 +437,15 @@ def example_plans() -> dict[str, Path]:
     """The plans shipped in ``nerdata/workflows/plans/`` by name."""
     folder = Path(__file__).parent / "plans"
     return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def find_plan(value: str) -> Path:
+    """A plan file: ``value`` when it exists, else the shipped plan of that name."""
+    shipped = example_plans()
+    if not Path(value).exists() and value not in shipped:
+        raise NotFoundError(f"plan {value!r}: no such file and no shipped plan of that name; "
+                            f"shipped plans: {', '.join(shipped)}")
+    return Path(value) if Path(value).exists() else shipped[value]
 
 
 def _slug_name(text: str) -> str:

@@ -153,13 +153,14 @@ def _stats_table(rows: list[dict]) -> str:
 @click.option("--all", "all_", is_flag=True, help="Validate every corpus of the catalogue.")
 @root_option
 @click.option("--no-checksums", is_flag=True, help="Skip comparing file checksums with the cards.")
-@click.option("--examples", default=3, show_default=True, type=int, help="Examples per repair kind.")
+@click.option("--examples", default=3, show_default=True, type=int,
+              help="Examples per repair kind.")
 @format_option
 @progress_option
 @source_options
 @with_source_help
-def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums: bool, examples: int,
-                 fmt: str, progress: bool, source_tagset: str | None,
+def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums: bool,
+                 examples: int, fmt: str, progress: bool, source_tagset: str | None,
                  source_format: str | None) -> None:
     """Read SOURCE (or every catalogue corpus) and report every repair; exit 1 only on
     unrecoverable input."""

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from .common import emit, format_option, progress_bar, progress_option, read_source, with_source_help
+from .common import (emit, format_option, progress_bar, progress_option, read_source,
+                     with_source_help)
 
 DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
 

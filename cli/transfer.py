@@ -99,13 +99,17 @@ def training_run_options(f):
     options, and the sample sizes."""
     for decorator in reversed((
             engine_options(json_options=False),
-            click.option("--base-model", default=None, help="Base checkpoint (transformers engine)."),
-            click.option("--tagset", default="nerdata", show_default=True, help="Tagset to train on."),
-            click.option("--epochs", type=int, default=10, show_default=True, help="Training epochs."),
+            click.option("--base-model", default=None,
+                         help="Base checkpoint (transformers engine)."),
+            click.option("--tagset", default="nerdata", show_default=True,
+                         help="Tagset to train on."),
+            click.option("--epochs", type=int, default=10, show_default=True,
+                         help="Training epochs."),
             click.option("--train-size", type=int, default=None,
                          help="Sample at most this many training sentences per source."),
             click.option("--dev-size", type=int, default=None,
-                         help="Sample at most this many dev sentences per source (early stopping)."),
+                         help="Sample at most this many dev sentences per source (early "
+                              "stopping)."),
             click.option("--test-size", type=int, default=None,
                          help="Sample at most this many test sentences per target."))):
         f = decorator(f)

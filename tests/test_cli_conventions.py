@@ -136,3 +136,10 @@ def test_plan_with_overrides():
     assert p.to_dict()["stages"][1]["epochs"] == 2
     with pytest.raises(ConfigError, match="contradicts the plan's engine"):
         plan.with_overrides(engine="transformers")
+
+
+def test_every_option_and_command_has_help():
+    missing = [(" ".join(p), o.opts[0]) for p, c in _commands() for o in c.params
+               if isinstance(o, click.Option) and not o.help]
+    assert not missing
+    assert all(c.help for _p, c in _commands())

@@ -543,3 +543,17 @@ def test_training_threads_are_set_and_restored(hau):
                                           "null, got 0"):
         BiLstmCrfTagger("nerdata", ensemble=2, **TINY).train(train[:8], None, epochs=1,
                                                              parallel_networks=0)
+    with pytest.raises(ConfigError, match="threads must be >= 1, got 0"):
+        BiLstmCrfTagger("nerdata", ensemble=2, **TINY).train(train[:8], None, epochs=1,
+                                                             threads=0, parallel_networks=2)
+
+
+def test_a_failed_network_process_is_a_clear_error(hau, monkeypatch):
+    from nerdata.engines.crf_training import TrainingProcessError
+
+    train, _ = hau
+    monkeypatch.setattr("sys.executable", "/bin/false")  # the process ends at once, code 1
+    with pytest.raises(TrainingProcessError, match="network 1 ended with exit code 1; set "
+                                                   "parallel_networks: 1"):
+        BiLstmCrfTagger("nerdata", ensemble=2, **TINY).train(train[:8], None, epochs=1,
+                                                             parallel_networks=2)

@@ -9,7 +9,6 @@ import os
 import queue as queues
 import random
 import time
-import traceback
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -108,6 +107,8 @@ def train_networks(tagger, nets: list, batches: list, n_docs: int, dev: tuple[Se
     thread.  Returns the trained networks and their logs."""
     k = len(nets)
     at_once = parallel_networks(opts["parallel_networks"], k)
+    with intra_op_threads(opts["threads"]):  # a bad count fails here, not in a process
+        pass
     per = epochs * n_docs  # one progress bar per network; early stopping completes it
     what = ["training" if k == 1 else f"training network {m + 1}/{k}" for m in range(k)]
     if at_once > 1:
@@ -130,73 +131,116 @@ def train_networks(tagger, nets: list, batches: list, n_docs: int, dev: tuple[Se
     return nets, logs
 
 
-def _member(tagger, state, m: int, batches, n_docs, dev, opts, epochs, seed, out) -> None:
-    """A training process: network ``m`` (from ``state``, or new) trained as
-    :func:`train_networks` trains it in-process; ticks, the state and the log go to ``out``."""
-    try:
-        torch = _torch()
-        net = None
-        if state is not None:
-            net = tagger._network(state["wemb.weight"].shape[0], state["cemb.weight"].shape[0])
-            net.load_state_dict(state)
-        torch.manual_seed(seed + m)
-        net = tagger._grown(net)
-        with intra_op_threads(opts["threads"]):
-            log = fit(tagger, net, batches, n_docs, dev, opts, epochs=epochs, seed=seed + m,
-                      tick=lambda done: out.put(("tick", m, done, None)))
-        # numpy arrays pickle by value (a tensor would travel as shared memory that this
-        # process, about to end, owns)
-        out.put(("done", m, {k: v.numpy() for k, v in net.state_dict().items()}, log))
-    except BaseException:  # reported to the parent, which raises
-        out.put(("error", m, traceback.format_exc(), None))
+def _member(job: dict[str, Any], tick: Callable[[int], None]) -> tuple[dict, dict]:
+    """Network ``job["m"]`` (from ``job["state"]``, or new) trained as :func:`train_networks`
+    trains it in-process.  Returns its state (numpy arrays) and log."""
+    torch = _torch()
+    tagger, state, m, seed, opts = job["tagger"], job["state"], job["m"], job["seed"], job["opts"]
+    net = None
+    if state is not None:
+        net = tagger._network(state["wemb.weight"].shape[0], state["cemb.weight"].shape[0])
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    torch.manual_seed(seed + m)
+    net = tagger._grown(net)
+    with intra_op_threads(opts["threads"]):
+        log = fit(tagger, net, job["batches"], job["n_docs"], job["dev"], opts,
+                  epochs=job["epochs"], seed=seed + m, tick=tick)
+    return {k: v.numpy() for k, v in net.state_dict().items()}, log
+
+
+def _numpy_state(net) -> dict | None:
+    return None if net is None else {k: v.detach().numpy() for k, v in net.state_dict().items()}
 
 
 def _in_processes(tagger, nets, batches, n_docs, dev, opts, *, epochs, seed, progress, at_once,
                   per, what) -> tuple[list, list]:
-    import multiprocessing
+    """Each network in a ``python -m nerdata.engines.crf_training JOB RESULT`` process (no
+    fork of a process that may hold threads, no re-import of the caller's main script): the
+    job and result travel as pickle files, progress as ``tick N`` lines on its stdout."""
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    import threading
+
+    import nerdata
 
     torch = _torch()
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that may hold threads
-    out = ctx.Queue()
     bare = copy.copy(tagger)
     bare.net, bare._encoder = None, None
+    # the child imports the nerdata this process runs, from a directory of its own
+    root = os.path.dirname(os.path.dirname(os.path.abspath(nerdata.__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])}
+    events: queues.Queue = queues.Queue()
     waiting, running, logs = list(range(len(nets))), {}, [None] * len(nets)
-    try:
-        while waiting or running:
-            while waiting and len(running) < at_once:
-                m = waiting.pop(0)
-                state = None if nets[m] is None else nets[m].state_dict()
-                proc = ctx.Process(target=_member, daemon=True, args=(
-                    bare, state, m, list(batches), n_docs, dev, opts, epochs, seed, out))
-                proc.start()
-                running[m] = proc
-                if progress:
-                    progress(0, per, what[m])
-            try:
-                kind, m, payload, log = out.get(timeout=1.0)
-            except queues.Empty:
-                dead = [m for m, p in running.items() if not p.is_alive() and p.exitcode]
-                if dead:
+
+    def watch(m: int, proc) -> None:
+        for line in proc.stdout:
+            if line.startswith("tick "):
+                events.put(("tick", m, int(line.split()[1])))
+        events.put(("exit", m, proc.wait()))
+
+    with tempfile.TemporaryDirectory(prefix="nerdata-bilstm-crf-") as tmp:
+        try:
+            while waiting or running:
+                while waiting and len(running) < at_once:
+                    m = waiting.pop(0)
+                    job = os.path.join(tmp, f"job-{m}.pickle")
+                    with open(job, "wb") as f:
+                        pickle.dump({"tagger": bare, "state": _numpy_state(nets[m]), "m": m,
+                                     "batches": list(batches), "n_docs": n_docs, "dev": dev,
+                                     "opts": opts, "epochs": epochs, "seed": seed}, f)
+                    err = open(os.path.join(tmp, f"stderr-{m}.txt"), "w", encoding="utf-8")
+                    proc = subprocess.Popen(
+                        [sys.executable, "-m", "nerdata.engines.crf_training", job,
+                         os.path.join(tmp, f"result-{m}.pickle")], stdout=subprocess.PIPE,
+                        stderr=err, text=True, env=env, cwd=tmp)
+                    err.close()
+                    running[m] = proc
+                    threading.Thread(target=watch, args=(m, proc), daemon=True).start()
+                    if progress:
+                        progress(0, per, what[m])
+                kind, m, value = events.get()
+                if kind == "tick":
+                    if progress:
+                        progress(value, per, what[m])
+                    continue
+                running.pop(m)
+                if value:
+                    with open(os.path.join(tmp, f"stderr-{m}.txt"), encoding="utf-8") as f:
+                        tail = f.read()[-4000:]
                     raise TrainingProcessError(
-                        f"bilstm-crf engine: the process training network {dead[0] + 1} ended "
-                        f"with exit code {running[dead[0]].exitcode} (out of memory?); set "
-                        f"parallel_networks: 1 to train the networks one after the other")
-                continue
-            if kind == "tick":
-                if progress:
-                    progress(payload, per, what[m])
-            elif kind == "error":
-                raise TrainingProcessError(f"bilstm-crf engine: training network {m + 1} "
-                                           f"failed in its process:\n{payload}")
-            else:
-                net = tagger._network(len(tagger.words), len(tagger.chars))
-                net.load_state_dict({k: torch.from_numpy(v) for k, v in payload.items()})
-                net.eval()
-                nets[m], logs[m] = net, log
-                running.pop(m).join()
+                        f"bilstm-crf engine: the process training network {m + 1} ended with "
+                        f"exit code {value}; set parallel_networks: 1 to train the networks one "
+                        f"after the other in this process. Its error output:\n{tail}")
+                with open(os.path.join(tmp, f"result-{m}.pickle"), "rb") as f:
+                    state, logs[m] = pickle.load(f)
+                nets[m] = tagger._network(len(tagger.words), len(tagger.chars))
+                nets[m].load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+                nets[m].eval()
                 if progress:
                     progress(per, per, what[m])
-    finally:
-        for proc in running.values():
-            proc.kill()
+        finally:
+            for proc in running.values():
+                proc.kill()
+                proc.wait()
     return nets, logs
+
+
+def _main(argv: list[str]) -> int:
+    """``python -m nerdata.engines.crf_training JOB RESULT``: one network of an ensemble."""
+    import pickle
+
+    with open(argv[0], "rb") as f:
+        job = pickle.load(f)
+    result = _member(job, lambda done: print(f"tick {done}", flush=True))
+    with open(argv[1], "wb") as f:
+        pickle.dump(result, f)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

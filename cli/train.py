@@ -14,7 +14,7 @@ import click
 from nerdata.errors import ConfigError
 
 from .common import (device_option, emit, engine_options, format_option, parse_json_object,
-                     progress_bar, progress_option, read_source, read_source_ref,
+                     progress_bar, progress_option, read_source, show_repairs,
                      source_options, with_source_help)
 
 
@@ -188,7 +188,10 @@ def adapt_cmd(engine, base_model, corpus, langs, text_files, exclude_corpus, epo
     from nerdata.corpora import evaluation_documents
     from nerdata.workflows.adapt import adapt
 
-    texts = _adapt_texts(corpus, langs, text_files, limit)
+    from nerdata.corpora.resolver import text_reads
+
+    texts = [d for got in _shown(text_reads(corpus, langs, text_files, limit))
+             for d in got.documents]
     exclude = evaluation_documents(langs or sorted({d.lang for d in texts if d.lang}),
                                    exclude_corpus)
     with progress_bar(progress) as cb:
@@ -225,9 +228,10 @@ def predict_cmd(model, input, output, batch_size, tagset, device, lang, split, p
     """
     from dataclasses import replace
 
+    from nerdata.engines.base import load_tagger
     from nerdata.jsonl import write_documents
 
-    tagger = _load_model(model, tagset, device)
+    tagger = load_tagger(model, tagset=tagset, device=device)
     docs = read_source(input, lang=lang, split=split, source_tagset=source_tagset,
                        source_format=source_format).documents
     with progress_bar(progress) as cb:
@@ -266,63 +270,32 @@ def predict_cmd(model, input, output, batch_size, tagset, device, lang, split, p
 def evaluate_cmd(model, corpus, langs, split, input_file, input_tagset, limit, batch_size,
                  device, fmt, progress, source_tagset, source_format):
     """Strict span P/R/F1 of MODEL per language and type (seqeval strict mode)."""
+    from nerdata.corpora.resolver import gold_reads
+    from nerdata.engines.base import load_tagger
     from nerdata.workflows.evaluation import evaluate_tagger
 
     if bool(corpus) == bool(input_file):
         raise ConfigError("give exactly one of --corpus or --input")
-    tagger = _load_model(model, None, device)
-    tagset = tagger.card.tagset.split("@")[0]
-    docs, src = _gold_docs(corpus, langs, split, input_file, source_tagset or input_tagset,
-                           source_format, tagset, limit)
+    tagger = load_tagger(model, device=device)
+    reads = _shown(gold_reads(corpus or input_file, langs=langs, split=split,
+                              whole=not corpus, source_tagset=source_tagset or input_tagset,
+                              source_format=source_format, limit=limit,
+                              map_to=tagger.card.tagset.split("@")[0]))
+    docs = [d for got in reads for d in got.documents]
+    src = ",".join(got.ref.id for got in reads)
     with progress_bar(progress) as cb:
         ev = evaluate_tagger(tagger, docs, batch_size=batch_size, progress=cb)
     emit(ev.to_dict(), fmt, lambda _: ev.format(title=f"{model} on {src}"))
 
 
-def _load_model(model: str, tagset: str | None, device: str | None):
-    from nerdata.engines.base import ModelCard, load_tagger
-
-    card = ModelCard.load(model)
-    if tagset:
-        card.check_tagset(tagset, model)
-    return load_tagger(model, **({"device": device} if device else {}))
-
-
-def _gold_docs(corpus, langs, split, input_file, source_tagset, source_format, tagset, limit):
-    """Gold documents of --corpus (narrowed to --lang x --split) or --input (whole)."""
-    from dataclasses import replace
-
-    from nerdata.corpora.sources import parse_source
-
-    ref = parse_source(corpus or input_file, tagset=source_tagset, format=source_format,
-                       limit=limit)
-    if corpus and not ref.splits and ref.kind in ("catalogue", "directory", "release"):
-        ref = ref.narrow(split=split or "test")
-    elif split:
-        ref = ref.narrow(split=split)
-    refs = [replace(ref, langs=(lg,)) for lg in langs] if langs else [ref]
-    docs = []
-    for r in refs:
-        docs += read_source_ref(r, map_to=tagset).documents
-    return docs, ",".join(r.id for r in refs)
+def _shown(reads):
+    """``reads`` after their repair logs went to stderr."""
+    for got in reads:
+        show_repairs(got)
+    return reads
 
 
 def _sources():
     from nerdata.corpora.sources import Resolver
 
     return Resolver()
-
-
-def _adapt_texts(corpus, langs, text_files, limit):
-    if not corpus and not text_files:
-        raise ConfigError("give unlabelled text with --corpus ID --lang L or --text FILE")
-    docs = []
-    if corpus:
-        if not langs:
-            raise ConfigError("--corpus needs at least one --lang")
-        for lang in langs:
-            docs += read_source(f"{corpus}/{lang}", limit=limit).documents
-    for f in text_files:
-        docs += read_source(f, source_format="text",
-                            lang=langs[0] if len(langs) == 1 else None).documents
-    return docs

@@ -284,6 +284,46 @@ def resolve(spec: str, *, map_to: str | None = None, progress: ProgressCallback 
                                  annotated=annotated)
 
 
+def gold_reads(spec: str, *, langs: tuple[str, ...] | list[str] = (), split: str | None = None,
+               whole: bool = False, source_tagset: str | None = None,
+               source_format: str | None = None, map_to: str | None = None,
+               limit: int | None = None, sources: Resolver | None = None) -> list[SourceRead]:
+    """Gold documents to evaluate on, one read per language of ``langs`` (all: one read).
+
+    A corpus, directory or release is narrowed to ``split`` (default ``test``: never the data
+    a model trained on); ``whole=True`` reads a file as it is (narrowed only when ``split`` is
+    given).  Labels are mapped to ``map_to`` (the model's tagset)."""
+    from .sources import parse_source
+
+    ref = parse_source(spec, tagset=source_tagset, format=source_format, limit=limit)
+    if not whole and not ref.splits and ref.kind in ("catalogue", "directory", "release"):
+        ref = ref.narrow(split=split or "test")
+    elif split:
+        ref = ref.narrow(split=split)
+    res = sources or Resolver(map_to)
+    return [res.read(r, map_to=map_to) for r in
+            ([replace(ref, langs=(lg,)) for lg in langs] if langs else [ref])]
+
+
+def text_reads(corpus: str | None, langs: tuple[str, ...] | list[str] = (),
+               text_files: tuple[str, ...] | list[str] = (), limit: int | None = None,
+               sources: Resolver | None = None) -> list[SourceRead]:
+    """Unlabelled text for language-adaptive pre-training: ``corpus`` (a catalogue id) in
+    each of ``langs``, and plain-text files (one sentence a line; ``-``: stdin) whose
+    documents take the language when ``langs`` names one."""
+    from .sources import parse_source
+
+    if not corpus and not text_files:
+        raise ConfigError("give unlabelled text with --corpus ID --lang L or --text FILE")
+    if corpus and not langs:
+        raise ConfigError("--corpus needs at least one --lang")
+    res = sources or Resolver()
+    refs = [parse_source(f"{corpus}/{lang}", limit=limit) for lang in langs] if corpus else []
+    refs += [parse_source(f, format="text", lang=langs[0] if len(langs) == 1 else None)
+             for f in text_files]
+    return [res.read(r) for r in refs]
+
+
 def release_input(spec: str, tagset: str, workdir: Path, licence: str | None = None,
                   adjudicate: str | None = None, *, source_tagset: str | None = None,
                   source_format: str | None = None):

@@ -90,6 +90,37 @@ def test_a_directory_of_splits_and_the_source_tagset(tmp_path):
     assert [s.label for s in mapped.documents[0].spans] == ["PER"]
 
 
+def test_gold_reads_take_the_test_split_of_a_corpus_and_a_file_whole(tmp_path):
+    from nerdata.corpora.resolver import gold_reads
+
+    for sp, n in (("train", 3), ("dev", 1), ("test", 2)):
+        (tmp_path / f"{sp}.txt").write_text("\n\n".join(["Musa B-PER\nya O"] * n) + "\n", "utf-8")
+    got = gold_reads(str(tmp_path), langs=("hau", "yor"))  # a directory: its test split
+    assert [r.ref.id for r in got] == [str(tmp_path)] * 2 and [r.ref.splits for r in got] == [
+        ("test",), ("test",)]
+    assert [len(r.documents) for r in got] == [2, 2]
+    assert [d.meta["split"] for d in gold_reads(str(tmp_path), split="dev")[0].documents] == ["dev"]
+    whole = gold_reads(str(tmp_path / "train.txt"), whole=True, source_tagset="masakhaner",
+                       map_to="nerdata")
+    assert len(whole) == 1 and len(whole[0].documents) == 3
+    assert {s.label for d in whole[0].documents for s in d.spans} == {"PER"}
+
+
+def test_text_reads_for_adaptation(tmp_path):
+    from nerdata.corpora.resolver import text_reads
+
+    f = tmp_path / "mono.txt"
+    f.write_text("Musa ya je Kano .\nAn yi ruwan sama .\n", "utf-8")
+    got = text_reads(None, ("hau",), (str(f),))
+    assert got[0].format == "text" and [d.lang for d in got[0].documents] == ["hau", "hau"]
+    assert [d.lang for d in text_reads(None, ("hau", "yor"), (str(f),))[0].documents] == [
+        None, None]
+    with pytest.raises(ConfigError, match="--text FILE"):
+        text_reads(None)
+    with pytest.raises(ConfigError, match="at least one --lang"):
+        text_reads("masakhane-monolingual")
+
+
 def test_stdin_and_a_missing_scheme(tmp_path, monkeypatch):
     import io
     import sys

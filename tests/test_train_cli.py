@@ -73,6 +73,17 @@ def test_predict_refuses_another_tagset(model_dir, tmp_path):
     assert len(res.stderr.strip().splitlines()) == 1
 
 
+def test_load_tagger_checks_the_tagset_and_takes_the_device(model_dir):
+    from nerdata.engines.base import load_tagger
+    from nerdata.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="trained on tagset 'nerdata@1.0'"):
+        load_tagger(model_dir, tagset="il-ner")
+    assert load_tagger(model_dir, tagset="nerdata", device="cpu").card.tagset == "nerdata@1.0"
+    with pytest.raises(ConfigError, match="cuda"):
+        load_tagger(model_dir, device="cuda")
+
+
 def test_evaluate_prints_the_report(model_dir, tmp_path):
     res = _run("evaluate", model_dir, "--corpus", "masakhaner1", "--lang", "hau", "--limit", 20,
                "--no-progress")

@@ -179,7 +179,15 @@ class Tagger(Protocol):
         """Train (or continue training) in place; returns a training log."""
 
 
-def load_tagger(directory: str | Path, **options: Any) -> Tagger:
-    """Load any saved model directory; the engine is read from its model card."""
+def load_tagger(directory: str | Path, *, tagset: str | None = None, device: str | None = None,
+                **options: Any) -> Tagger:
+    """Load any saved model directory; the engine is read from its model card.
+
+    ``tagset``: fail (before loading the weights) unless the model was trained on it;
+    ``device``: where the engine loads it (None: the engine's default)."""
     card = ModelCard.load(directory)
+    if tagset:
+        card.check_tagset(tagset, str(directory))
+    if device is not None:
+        options["device"] = device
     return get_engine(card.engine).load(directory, **options)

@@ -75,18 +75,6 @@ def _weights(spec: str | None) -> dict[str, float]:
     return out
 
 
-def _learnt_weights(matrix_dir: str | None, target: str) -> dict[str, float]:
-    if not matrix_dir:
-        return {}
-    from nerdata.transfer.matrix import MatrixResult, fit_weights
-
-    w = fit_weights(MatrixResult.load(matrix_dir), exclude_targets=[target])
-    if not any(w.values()):
-        raise ConfigError(f"{matrix_dir}: no predictor ordered sources better than chance; "
-                          f"cannot learn weights from this matrix")
-    return w
-
-
 def _engine_options(engine: str, base_model: str | None, device: str | None) -> dict[str, Any]:
     if engine == "transformers" and not base_model:
         raise ConfigError("--engine transformers needs --base-model (a local checkpoint "
@@ -176,12 +164,13 @@ def transfer_group() -> None:
 def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weights_from,
                   max_docs, fmt, output):
     """Rank candidate source data for a target language by each predictor and combined."""
+    from nerdata.transfer.matrix import learnt_weights
     from nerdata.transfer.recommend import recommend
 
     src = _sources(tagset)
     cands = [_ref(c, default_corpus=corpus) for c in _many(candidates)]
     tref = _ref(target_data, lang=target) if target_data else None
-    w = _learnt_weights(weights_from, target)
+    w = learnt_weights(weights_from, target) if weights_from else {}
     w.update(_weights(weights))
     rec = recommend(target, cands, src, target_data=tref, weights=w, max_docs=max_docs)
     if weights_from:

@@ -157,3 +157,24 @@ def test_fit_weights_reward_predictors_that_order_sources():
     assert w["genetic"] == 0.0  # constant: no information
     loo = fit_weights(res, exclude_targets=["a", "b", "c"], predictors=["token_overlap"])
     assert loo["token_overlap"] == pytest.approx(1.0)
+
+
+def test_learnt_weights_read_a_saved_matrix_and_refuse_an_uninformative_one(tmp_path):
+    from nerdata.errors import ConfigError, InputError
+    from nerdata.transfer.matrix import MatrixResult, learnt_weights
+
+    langs = ["a", "b", "c"]
+    f1 = {s: {t: 0.1 * (ord(s) - 96) for t in langs} for s in langs}
+    preds = {f"{s}->{t}": {"token_overlap": float(ord(s)), "source_size": 1.0}
+             for s in langs for t in langs if s != t}
+    (tmp_path / "matrix.json").write_text(
+        json.dumps(MatrixResult(langs, langs, f1, {}, preds, {}).to_dict()), "utf-8")
+    w = learnt_weights(tmp_path, "a")
+    assert w["token_overlap"] == pytest.approx(1.0) and w["source_size"] == 0.0
+    flat = {k: {"token_overlap": 1.0, "source_size": 1.0} for k in preds}
+    (tmp_path / "matrix.json").write_text(
+        json.dumps(MatrixResult(langs, langs, f1, {}, flat, {}).to_dict()), "utf-8")
+    with pytest.raises(ConfigError, match="better than chance"):
+        learnt_weights(tmp_path, "a")
+    with pytest.raises(InputError, match="no matrix.json"):
+        learnt_weights(tmp_path / "none", "a")

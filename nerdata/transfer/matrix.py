@@ -338,3 +338,14 @@ def fit_weights(res: MatrixResult, *, exclude_targets: Sequence[str] = (),
                 rhos.append(-rho if p in LOWER_IS_BETTER else rho)
         out[p] = max(0.0, sum(rhos) / len(rhos)) if rhos else 0.0
     return out
+
+
+def learnt_weights(matrix_dir: str | Path, target: str) -> dict[str, float]:
+    """:func:`fit_weights` of the matrix saved in ``matrix_dir`` with ``target`` left out
+    (the recommender's ``--weights-from``); refused when no predictor orders sources better
+    than chance there."""
+    w = fit_weights(MatrixResult.load(matrix_dir), exclude_targets=[target])
+    if not any(w.values()):
+        raise ConfigError(f"{matrix_dir}: no predictor ordered sources better than chance; "
+                          f"cannot learn weights from this matrix")
+    return w

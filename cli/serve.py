@@ -1,12 +1,9 @@
 """``nerdata serve``: the Label Studio ML backend (``nerdata ls connect`` connects it)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
-
-from nerdata.errors import ConfigError
 
 from .common import basic_auth_option, device_option
 
@@ -35,33 +32,6 @@ a background process and its model is served only if its dev F1 is not lower tha
 current model's (--dev FILE, else every 5th annotated task); worse models are kept aside
 and listed by /versions and /health.
 """
-
-
-def _pairs(values: tuple[str, ...], what: str, allow_default: bool = True) -> dict[str, str]:
-    """``("DIR", "hau=DIR2")`` -> ``{"default": "DIR", "hau": "DIR2"}``."""
-    out: dict[str, str] = {}
-    for v in values:
-        key, sep, path = v.partition("=")
-        if not sep or os.path.exists(v):
-            key, path = "default", v
-        key = key.strip()
-        if key == "default" and not allow_default:
-            raise ConfigError(f"{what} {v!r}: expected LANG=PATH")
-        if key in out:
-            raise ConfigError(f"{what} given twice for {key!r} ({out[key]!r} and {path!r}); one "
-                              f"per language")
-        out[key] = path
-    return out
-
-
-def _env_basic_auth() -> tuple[str, str] | None:
-    user, pw = os.environ.get("BASIC_AUTH_USER"), os.environ.get("BASIC_AUTH_PASS")
-    return (user, pw) if user and pw else None
-
-
-def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "nerdata" / "backend"
 
 
 @click.command("serve", help=SERVE_HELP)
@@ -163,24 +133,24 @@ def serve_cmd(models, host, port, device, basic_auth, state_dir, batch_size, max
     require("uvicorn", "serve")
     from nerdata.label_studio.backend.app import BackendSettings, serve
     from nerdata.label_studio.backend.predict import Limits
+    from nerdata.label_studio.backend.settings import (check_model_dirs, default_state_dir,
+                                                       env_basic_auth, slot_paths)
     from nerdata.label_studio.backend.train import TrainingSettings
     from nerdata.workflows.rehearsal import parse_rehearsal
 
     state = state_dir or default_state_dir()
     settings = BackendSettings(
-        models=_pairs(models, "--model"), state_dir=state, device=device, host=host,
-        port=port, basic_auth=basic_auth or _env_basic_auth(), batch_size=batch_size,
+        models=slot_paths(models, "--model"), state_dir=state, device=device, host=host,
+        port=port, basic_auth=basic_auth or env_basic_auth(), batch_size=batch_size,
         max_body_bytes=max_body_mb * 2**20,
         limits=Limits(max_tasks=max_tasks, max_text_chars=max_text_chars),
         allow_partial_labels=allow_partial_labels, retrain=retrain,
         training=TrainingSettings(state, min_annotations=retrain_every, epochs=retrain_epochs,
-                                  dev=_pairs(dev, "--dev"),
-                                  train_data=_pairs(train_data, "--train-data"),
+                                  dev=slot_paths(dev, "--dev"),
+                                  train_data=slot_paths(train_data, "--train-data"),
                                   ls_url=label_studio_url,
                                   rehearsal=str(parse_rehearsal(rehearsal, "--rehearsal")),
                                   tolerance=gate_tolerance))
-    for name, path in settings.models.items():
-        if not Path(path).is_dir():
-            raise ConfigError(f"--model {name}={path}: no such directory")
+    check_model_dirs(settings.models)
     click.echo(f"nerdata ML backend on http://{host}:{port} (state {state})", err=True)
     serve(settings, log_level=log_level)

@@ -495,6 +495,30 @@ def test_serve_cli_rejects_bad_options(tmp_path):
     assert r.exit_code == 1 and "--rehearsal: 'lots' is not a rehearsal setting" in r.output
 
 
+def test_serve_settings_per_language_paths_state_dir_and_env_auth(tmp_path, monkeypatch):
+    from nerdata.errors import ConfigError
+    from nerdata.label_studio.backend.settings import (check_model_dirs, default_state_dir,
+                                                       env_basic_auth, slot_paths)
+
+    odd = tmp_path / "a=b"  # an existing path with '=' in it is a path
+    odd.mkdir()
+    assert slot_paths(["m", "hau=h"], "--model") == {"default": "m", "hau": "h"}
+    assert slot_paths([str(odd)], "--model") == {"default": str(odd)}
+    with pytest.raises(ConfigError, match="--dev given twice for 'hau'"):
+        slot_paths(["hau=a", "hau=b"], "--dev")
+    with pytest.raises(ConfigError, match="expected LANG=PATH"):
+        slot_paths(["x"], "--train-data", allow_default=False)
+    with pytest.raises(ConfigError, match="--model hau=.*: no such directory"):
+        check_model_dirs({"default": str(odd), "hau": str(tmp_path / "none")})
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    assert default_state_dir() == tmp_path / "nerdata" / "backend"
+    monkeypatch.setenv("BASIC_AUTH_USER", "u")
+    monkeypatch.delenv("BASIC_AUTH_PASS", raising=False)
+    assert env_basic_auth() is None
+    monkeypatch.setenv("BASIC_AUTH_PASS", "p")
+    assert env_basic_auth() == ("u", "p")
+
+
 def test_transformers_model_is_served_with_sentence_confidence(tmp_path):
     """A transformers model (tiny XLM-R built locally): spans and the task score equal the
     engine's decoded spans and :func:`nerdata.align.sentence_confidence`, not a span score."""

@@ -392,6 +392,40 @@ def test_models_per_language_and_a_failed_model(model_dir, tmp_path):
     assert down.status_code == 503 and down.json()["status"] == "DOWN"
 
 
+def test_served_and_swapped_models_go_through_one_loader(model_dir, tmp_path, monkeypatch):
+    """A slot's start-up load and a retrain's swap (apply_result) both call load_model; a
+    swap that cannot load raises and the model served before stays."""
+    from nerdata.label_studio.backend import models
+    from nerdata.label_studio.backend.train import apply_result
+    from nerdata.workflows.retrain import RetrainResult
+
+    calls = []
+    real = models.load_model
+    monkeypatch.setattr(models, "load_model",
+                        lambda d, device="auto": calls.append((Path(d), device)) or real(d, device))
+    registry = models.ModelRegistry({"default": str(model_dir)}, device="cpu")
+    registry.load_all()
+    newer = tmp_path / "retrained"
+    shutil.copytree(model_dir, newer)
+    card = ModelCard.load(newer)
+    card.version = "spacy-nerdata-retrained"
+    card.save(newer)
+    state = tmp_path / "served.json"
+    apply_result(RetrainResult("1", "default", "accepted", model_dir=str(newer)), registry, state)
+    assert calls == [(Path(model_dir), "cpu"), (newer, "cpu")]
+    slot = registry.slots["default"]
+    assert slot.version == "spacy-nerdata-retrained" and slot.active_dir == newer
+    assert json.loads(state.read_text("utf-8"))["default"]["version"] == "spacy-nerdata-retrained"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    with pytest.raises(Exception, match="model_card.json"):
+        apply_result(RetrainResult("2", "default", "accepted", model_dir=str(broken)), registry,
+                     state)
+    assert slot.version == "spacy-nerdata-retrained" and slot.error is None
+    with pytest.raises(Exception, match="device must be one of"):
+        models.load_model(model_dir, "tpu")
+
+
 # --------------------------------------------------------------------------- training
 def _webhook(action, pid, task_id, doc, spans, ann_id):
     config = parse_label_config(CONFIG)

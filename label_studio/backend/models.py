@@ -55,17 +55,22 @@ class ModelSlot:
         return list(self.tagger.card.labels) if self.tagger is not None else []
 
     def load(self, directory: Path | None = None) -> None:
-        """Load (or reload) from ``directory`` (default: the base directory); keeps the error."""
-        directory = Path(directory or self.base_dir)
-        t0 = time.perf_counter()
+        """Load (or reload) from ``directory`` (default: the base directory); a failure is
+        kept as the slot's error (reported by ``/health``) instead of raised."""
         try:
-            tagger = load_tagger(directory, **_device_options(self.device))
+            self.reload(directory or self.base_dir)
         except Exception as exc:  # noqa: BLE001 - any failure is reported through /health
             self.error = f"{type(exc).__name__}: {exc}"
-            return
-        with self.lock:
-            self.tagger, self.active_dir, self.error = tagger, directory, None
+
+    def reload(self, directory: str | Path) -> Tagger:
+        """Load the model in ``directory`` with :func:`load_model` and serve it from now on
+        (at start, and when a retrain's model is accepted); raises when it cannot be loaded,
+        and the model served before stays."""
+        t0 = time.perf_counter()
+        tagger = load_model(directory, self.device)
+        self.swap(tagger, Path(directory))
         self.load_seconds = round(time.perf_counter() - t0, 3)
+        return tagger
 
     def swap(self, tagger: Tagger, directory: Path) -> None:
         """Serve ``tagger`` from now on (waits for a running prediction to finish)."""
@@ -86,12 +91,17 @@ class ModelSlot:
         return d
 
 
-def _device_options(device: str) -> dict[str, Any]:
-    """Engine load options for ``device``; ``auto`` lets the engine pick (GPU with bf16/fp16
-    when present, else CPU)."""
+def _check_device(device: str) -> str:
     if device not in DEVICES:
         raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {device!r}")
-    return {"device": device}
+    return device
+
+
+def load_model(directory: str | Path, device: str = "auto") -> Tagger:
+    """The backend's one model loader: a saved model (any engine) on ``device``; ``auto``
+    lets the engine pick (GPU with bf16/fp16 when present, else CPU).  Used for the models
+    served at start and for a retrained model swapped in (:meth:`ModelSlot.reload`)."""
+    return load_tagger(directory, device=_check_device(device))
 
 
 class ModelRegistry:
@@ -100,8 +110,7 @@ class ModelRegistry:
     def __init__(self, models: Mapping[str, str | Path], *, device: str = "auto") -> None:
         if not models:
             raise ConfigError("no model to serve; pass --model DIR (and/or --model LANG=DIR)")
-        _device_options(device)
-        self.device = device
+        self.device = _check_device(device)
         self.slots: dict[str, ModelSlot] = {}
         for name, directory in models.items():
             if not name or not isinstance(name, str):

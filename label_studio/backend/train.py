@@ -378,12 +378,7 @@ def apply_result(result: RetrainResult, registry: ModelRegistry, state_file: Pat
     if result.status != "accepted" or not result.model_dir:
         return
     slot = registry.slots[result.slot]
-    from nerdata.engines.base import load_tagger
-
-    from .models import _device_options
-
-    tagger = load_tagger(result.model_dir, **_device_options(slot.device))
-    slot.swap(tagger, Path(result.model_dir))
+    tagger = slot.reload(result.model_dir)
     served = read_served(state_file)
     served[result.slot] = {"base_dir": str(slot.base_dir), "dir": result.model_dir,
                            "version": tagger.version}

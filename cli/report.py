@@ -11,16 +11,10 @@ from pathlib import Path
 
 import click
 
-from .common import (emit, format_option, progress_bar, progress_option, read_source,
+from .common import (emit, format_option, progress_bar, progress_option, show_repairs,
                      with_source_help)
 
 DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
-
-
-def _is_release(path: Path) -> bool:
-    from nerdata.release.store import MANIFEST, list_versions
-
-    return path.is_dir() and ((path / MANIFEST).is_file() or bool(list_versions(path)))
 
 
 @click.command("report")
@@ -65,47 +59,20 @@ def report_cmd(source, output, release_version, plan_dir, transfer_dir, backend_
     annotated-documents JSONL / Label Studio JSON export / '-', or a Label Studio project
     (ls:PROJECT, or a bare title or id; server from LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).
     """
-    from nerdata.report.page import write_report
+    from nerdata.corpora.sources import Resolver
     from nerdata.report.data import find_plan_dir
+    from nerdata.report.source import report
 
-    if source is None:  # only the model-in-the-loop sections
-        from nerdata.errors import ConfigError
-        from nerdata.report.page import loop_sections, write_page
-
-        if backend_state is None and campaign_dir is None:
-            raise ConfigError("give an INPUT to report on, or --backend-state / --campaign")
-        Path(output).mkdir(parents=True, exist_ok=True)
-        result = write_page(output, loop_sections(Path(output), backend_state, campaign_dir),
-                            title or "nerdata report: model in the loop")
-        emit(result.to_dict(), fmt)
-        return
-    if plan_dir is None and Path(DEFAULT_RUNS).is_dir() and find_plan_dir(DEFAULT_RUNS):
+    if source is not None and plan_dir is None and Path(DEFAULT_RUNS).is_dir() \
+            and find_plan_dir(DEFAULT_RUNS):
         plan_dir = DEFAULT_RUNS
         click.echo(f"training: newest plan run under ./{DEFAULT_RUNS} "
                    f"({find_plan_dir(DEFAULT_RUNS)})", err=True)
-    kw = {"plan_dir": plan_dir, "transfer_dir": transfer_dir, "title": title,
-          "backend_state": backend_state, "campaign_dir": campaign_dir}
-    path = Path(source)
+    sources = Resolver()
     with progress_bar(progress) as cb:
-        if source != "-" and _is_release(path):
-            from nerdata.release.store import resolve_release_dir
-
-            root = resolve_release_dir(path, release_version)
-            result = write_report(output, release=root, source={"name": str(root)},
-                                  progress=cb, **kw)
-        elif source.startswith("release:"):
-            from nerdata.corpora.sources import parse_source
-
-            root = Path(str(parse_source(source).path))
-            result = write_report(output, release=root, source={"name": str(root)},
-                                  progress=cb, **kw)
-        else:
-            if source != "-" and not path.exists() and not path.suffix and ":" not in source:
-                source = f"ls:{source}"  # a bare project title or id
-            got = read_source(source, annotated=True, progress=cb)
-            ident = got.identity[0] if got.identity else {}
-            extra = ({"label studio": ident.get("label studio"), "project": ident.get("project"),
-                      "project id": ident.get("project_id")} if source.startswith("ls:") else {})
-            result = write_report(output, items=got.documents,
-                                  source={"name": source, **extra}, progress=cb, **kw)
+        result = report(output, source, sources, version=release_version, title=title,
+                        plan_dir=plan_dir, transfer_dir=transfer_dir,
+                        backend_state=backend_state, campaign_dir=campaign_dir, progress=cb)
+    for got in sources.reads():
+        show_repairs(got)
     emit(result.to_dict(), fmt)

@@ -17,6 +17,7 @@ from nerdata.agreement.compute import compute_agreement
 from nerdata.agreement.noise import NoiseModel, perturb, simulate
 from nerdata.annotations import AnnotatedDocument, Annotation, write_annotated
 from nerdata.cli.main import cli
+from nerdata.errors import ConfigError
 from nerdata.jsonl import write_documents
 from nerdata.report.page import SECTIONS
 
@@ -188,6 +189,39 @@ def test_report_on_a_release(annotated_file, items, tmp_path):
     assert data["agreement"]["data"]["overall"]["exact"]["f1"] == pytest.approx(
         agreement["overall"]["exact"]["f1"])
     assert "No training plan run was given" in html and "No transfer matrix was given" in html
+
+
+def test_resolve_input_reads_through_the_resolver_it_is_given(items, tmp_path):
+    """The report library takes any nerdata.sources.Sources: a bare word becomes ls:WORD,
+    a release:NAME@VERSION its directory, and the annotated items come from the resolver."""
+    from nerdata.report.source import report, resolve_input
+    from nerdata.sources import SourceRead, SourceRef
+
+    class Fake:
+        def __init__(self):
+            self.asked = []
+
+        def parse(self, text, **kw):
+            kind = "release" if text.startswith("release:") else "scheme"
+            return SourceRef(kind, text, path="/rel/x/1.0" if kind == "release" else text[3:],
+                             scheme=None if kind == "release" else "ls")
+
+        def read(self, ref, *, annotated=False, progress=None, **kw):
+            self.asked.append((ref.spec, annotated))
+            return SourceRead(ref, list(items[:5]), identity=[
+                {"label studio": "http://ls", "project": "P", "project_id": 7}])
+
+    fake = Fake()
+    got = resolve_input("My project", fake)
+    assert fake.asked == [("ls:My project", True)] and len(got.items) == 5
+    assert got.source == {"name": "ls:My project", "label studio": "http://ls",
+                          "project": "P", "project id": 7}
+    rel = resolve_input("release:x@1.0", fake)
+    assert str(rel.release) == "/rel/x/1.0" and rel.items is None
+    with pytest.raises(ConfigError, match="--backend-state / --campaign"):
+        report(tmp_path / "o", None, fake)
+    out = report(tmp_path / "o", "ls:P", fake)
+    assert out.sections["overview"].status == "ok" and fake.asked[-1] == ("ls:P", True)
 
 
 def test_sections_without_data_say_why(docs, tmp_path):

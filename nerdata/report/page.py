@@ -432,12 +432,7 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
     sections.update(loop_sections(out, backend_state, campaign_dir))
     if progress is not None:
         progress(7, 7, "report written")
-    page_title = title or f"nerdata report: {src.get('name') or src['input']}"
-    (out / HTML_FILE).write_text(render_html(page_title, sections), "utf-8")
-    (out / JSON_FILE).write_text(json.dumps(
-        {"title": page_title, "sections": {k: s.to_dict() for k, s in sections.items()}},
-        ensure_ascii=False, indent=2, default=_json_default) + "\n", "utf-8")
-    return ReportResult(out / HTML_FILE, sections)
+    return write_page(out, sections, title or f"nerdata report: {src.get('name') or src['input']}")
 
 
 def loop_sections(out: Path, backend_state: str | Path | None = None,

@@ -5,10 +5,11 @@ import sys
 
 import click
 
+from nerdata.corpora.writers import WRITE_FORMATS
+
 from .common import (echo_json, emit, format_option, progress_bar, progress_option, read_source,
                      source_options, table, with_source_help)
 
-FORMATS = ("jsonl", "conll", "spacy", "hf")
 
 
 def root_option(f):
@@ -200,7 +201,8 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
 @corpora_group.command("convert")
 @click.argument("source")
 @lang_split_options
-@click.option("--to", "fmt", required=True, type=click.Choice(FORMATS), help="output format")
+@click.option("--to", "fmt", required=True, type=click.Choice(WRITE_FORMATS),
+              help="output format")
 @click.option("--map-to", default=None, help="map spans to this tagset first (e.g. nerdata)")
 @click.option("--scheme", default="IOB2", type=click.Choice(["IOB2", "BIOES"]), show_default=True,
               help="tag scheme of CoNLL output")
@@ -220,40 +222,20 @@ def convert_cmd(source: str, lang: str | None, split: str | None, fmt: str, map_
                 source_format: str | None) -> None:
     """Write SOURCE (e.g. one language/split of a corpus) as JSONL, CoNLL, a spaCy DocBin or an
     HF dataset."""
-    from nerdata.corpora import get_card, load_from_hub, parse_source
-    from nerdata.corpora import writers
+    from nerdata.corpora import get_card, parse_source, writers
+    from nerdata.corpora.resolver import hub_read
     from nerdata.corpora.sources import Resolver
-    from nerdata.errors import ConfigError
-    from nerdata.repairs import RepairLog
 
-    if output == "-" and fmt in ("spacy", "hf"):
-        raise ConfigError(f"--to {fmt} writes files; give a path with -o")
+    writers.check_output(fmt, output)
     ref = parse_source(source, lang=lang, split=None if split == "all" else split, limit=limit,
                        tagset=source_tagset, format=source_format)
     card = get_card(str(ref.corpus)) if ref.kind == "catalogue" else None
-    log = RepairLog()
-    if from_hub:
-        if card is None or not ref.lang or not ref.split:
-            raise ConfigError("--from-hub reads a catalogue corpus: give CORPUS/LANG:SPLIT")
-        docs = load_from_hub(card, ref.lang, ref.split, allow_download=allow_download, repairs=log,
-                             map_to=map_to, limit=limit)
-    else:
-        with progress_bar(progress) as cb:
-            got = Resolver(map_to, root=root).read(ref, progress=cb)
-        docs, log = got.documents, got.repairs
-    src_tagset = (card.tagset if card else source_tagset)
-    if fmt == "jsonl":
-        n = writers.write_jsonl(docs, output, corpus=card.id if card else ref.spec, lang=ref.lang,
-                                split=ref.split, tagset=map_to or src_tagset)
-    elif fmt == "conll":
-        n = writers.write_conll(docs, output, scheme=scheme)
-    elif fmt == "spacy":
-        n = writers.write_spacy(docs, output)
-    else:
-        tagset = map_to or src_tagset
-        if tagset is None:
-            raise ConfigError(f"{ref.spec}: unlabelled or of unknown tagset; --to hf needs labels "
-                              f"(--map-to, or --source-tagset for a file)")
-        n = writers.write_hf(docs, output, tagset)
-    repairs = ", ".join(f"{k}={v}" for k, v in sorted(log.counts.items())) or "none"
+    with progress_bar(progress and not from_hub) as cb:
+        got = (hub_read(ref, map_to=map_to, allow_download=allow_download) if from_hub
+               else Resolver(map_to, root=root).read(ref, progress=cb))
+    n = writers.write_format(fmt, got.documents, output, scheme=scheme, where=ref.spec,
+                             tagset=map_to or (card.tagset if card else source_tagset),
+                             corpus=card.id if card else ref.spec, lang=ref.lang,
+                             split=ref.split)
+    repairs = ", ".join(f"{k}={v}" for k, v in sorted(got.repairs.counts.items())) or "none"
     click.echo(f"wrote {n} documents to {output} ({fmt}); repairs: {repairs}", err=True)

@@ -284,6 +284,22 @@ def resolve(spec: str, *, map_to: str | None = None, progress: ProgressCallback 
                                  annotated=annotated)
 
 
+def hub_read(ref: SourceRef, *, map_to: str | None = None,
+             allow_download: bool = False) -> SourceRead:
+    """One language and split of a catalogue corpus read from the card's Hugging Face dataset
+    instead of local files (a download: only with ``allow_download``)."""
+    from .hub import load_from_hub
+
+    if ref.kind != "catalogue" or not ref.lang or not ref.split:
+        raise ConfigError("--from-hub reads a catalogue corpus: give CORPUS/LANG:SPLIT")
+    card = get_card(str(ref.corpus))
+    log = RepairLog()
+    docs = load_from_hub(card, ref.lang, ref.split, allow_download=allow_download, repairs=log,
+                         map_to=map_to, limit=ref.limit)
+    return SourceRead(ref, docs, log, [{"source": ref.id, "hub": card.hub.id if card.hub else None,
+                                        "documents": len(docs)}], card.labelled, "hub")
+
+
 def gold_reads(spec: str, *, langs: tuple[str, ...] | list[str] = (), split: str | None = None,
                whole: bool = False, source_tagset: str | None = None,
                source_format: str | None = None, map_to: str | None = None,

@@ -172,3 +172,37 @@ def write_hf(docs: Sequence[Document], path: str | Path, tagset: str) -> int:
     ds = to_hf_dataset(docs, tagset)
     ds.save_to_disk(str(path))
     return len(ds)
+
+
+# ----------------------------------------------------------------------------- by name
+WRITE_FORMATS = ("jsonl", "conll", "spacy", "hf")
+_TO_STDOUT = ("jsonl", "conll")  # the formats that can go to '-'
+
+
+def check_output(fmt: str, path: str | Path) -> None:
+    """Refuse an unknown format, or ``-`` (stdout) for one that writes files -- before any
+    document is read."""
+    if fmt not in WRITE_FORMATS:
+        raise ConfigError(f"unknown output format {fmt!r}; one of {', '.join(WRITE_FORMATS)}")
+    if str(path) == "-" and fmt not in _TO_STDOUT:
+        raise ConfigError(f"--to {fmt} writes files; give a path with -o")
+
+
+def write_format(fmt: str, docs: Sequence[Document], path: str | Path, *,
+                 tagset: str | None = None, scheme: str = "IOB2", where: str = "",
+                 **header: Any) -> int:
+    """Write ``docs`` to ``path`` as ``fmt`` (one of :data:`WRITE_FORMATS`); returns the
+    number written.  ``tagset``: the documents' labels (in the JSONL header; required for
+    ``hf``); ``scheme``: CoNLL's tag scheme; ``header``: more JSONL header fields (corpus,
+    lang, split); ``where``: the input, for messages."""
+    check_output(fmt, path)
+    if fmt == "jsonl":
+        return write_jsonl(docs, path, **header, tagset=tagset)
+    if fmt == "conll":
+        return write_conll(docs, path, scheme=scheme)
+    if fmt == "spacy":
+        return write_spacy(docs, path)
+    if tagset is None:
+        raise ConfigError(f"{where or path}: unlabelled or of unknown tagset; --to hf needs "
+                          f"labels (--map-to, or --source-tagset for a file)")
+    return write_hf(docs, path, tagset)

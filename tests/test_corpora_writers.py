@@ -143,3 +143,25 @@ def test_hf_dataset_classlabel_and_mask(corpora_dir):
     assert any(any(r) for r in ds["ner_mask"])
     with pytest.raises(InputError, match="map the documents"):
         to_hf_dataset(load_documents("il-ner", "tel", "dev", root=corpora_dir, limit=50), "nerdata")
+
+
+def test_write_format_chooses_the_writer_by_name(tmp_path, corpora_dir):
+    from nerdata.corpora.resolver import hub_read
+    from nerdata.corpora.sources import parse_source
+    from nerdata.corpora.writers import check_output, write_format
+    from nerdata.errors import ConfigError
+
+    docs = load_documents("masakhaner1", "hau", "dev", root=corpora_dir, limit=3)
+    assert write_format("jsonl", docs, tmp_path / "a.jsonl", tagset="masakhaner",
+                        corpus="masakhaner1", lang="hau", split="dev") == 3
+    assert [d.id for d in read_documents(tmp_path / "a.jsonl")] == [d.id for d in docs]
+    assert write_format("conll", docs, tmp_path / "a.conll", scheme="BIOES") == 3
+    assert [d.spans for d in read_conll(tmp_path / "a.conll")] == [d.spans for d in docs]
+    with pytest.raises(ConfigError, match="--to hf writes files"):
+        check_output("hf", "-")
+    with pytest.raises(ConfigError, match="unknown output format 'xml'"):
+        write_format("xml", docs, tmp_path / "x")
+    with pytest.raises(ConfigError, match="x.txt: unlabelled or of unknown tagset"):
+        write_format("hf", docs, tmp_path / "hf", where="x.txt")
+    with pytest.raises(ConfigError, match="give CORPUS/LANG:SPLIT"):
+        hub_read(parse_source("masakhaner1/hau"))

@@ -6,7 +6,8 @@ Every command takes its shared options from here, so one option means one thing 
   ``--no-progress``);
 * :func:`format_option` -- ``--format table|json`` (``--json``: a hidden alias of ``--format
   json``); :func:`emit` renders a result in the chosen format, :func:`table` aligns columns;
-* :func:`server_options` -- the Label Studio server (``--url``, ``--api-key``);
+* :func:`server_options` -- the Label Studio server (``--url``, ``--api-key``,
+  ``--env-file``);
 * :func:`engine_options` -- ``--engine`` (choices from the engine registry),
   ``--model-options``, ``--training-options``, ``--device``;
 * :func:`source_options` / :func:`with_source_help` / :func:`read_source` -- data sources.
@@ -119,8 +120,27 @@ def format_option(f: Callable | None = None, *, piped_json: bool = False,
 
 def server_options(f: Callable) -> Callable:
     """The Label Studio server a command talks to: ``--url`` and ``--api-key`` (default:
+    ``--env-file FILE``'s ``LABEL_STUDIO_URL=`` / ``LABEL_STUDIO_API_KEY=`` lines, else
     ``$LABEL_STUDIO_URL`` / ``$LABEL_STUDIO_API_KEY``, else the state file named by
     ``$NERDATA_LS_STATE``)."""
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        env_file = kwargs.pop("env_file")
+        if env_file:
+            from nerdata.label_studio.server import read_env_file
+
+            url, key = read_env_file(env_file)
+            kwargs["url"] = kwargs["url"] or url
+            kwargs["api_key"] = kwargs["api_key"] or key
+        return command(*args, **kwargs)
+
+    command = f
+    f = click.option("--env-file", default=None, metavar="FILE",
+                     help="Read the server's URL and API key from LABEL_STUDIO_URL= / "
+                          "LABEL_STUDIO_API_KEY= lines (as `python -m "
+                          "nerdata.label_studio.server start --env-file FILE` writes them); "
+                          "--url/--api-key win over it, it wins over the environment.")(wrapper)
     f = click.option("--api-key", default=None, metavar="KEY",
                      help="Label Studio API key (default: $LABEL_STUDIO_API_KEY); never "
                           "printed.")(f)

@@ -303,6 +303,27 @@ def test_cli_push_pull_status(ls_client, ls_server, ls_title, multiscript_docs, 
     assert r.exit_code == 1 and "rejected the API key" in r.output and "bad-key-0000" not in r.output
 
 
+def test_cli_reads_the_server_from_an_env_file(ls_client, ls_server, ls_title, tmp_path):
+    """--env-file (as `python -m nerdata.label_studio.server start --env-file` writes it)
+    wins over a wrong key in the environment; --api-key wins over the file."""
+    from click.testing import CliRunner
+
+    from nerdata.cli.main import cli
+
+    ls_client.get_or_create_project(ls_title + "-env", load_tagset("nerdata"))
+    env_file = tmp_path / "env"
+    env_file.write_text(f"LABEL_STUDIO_URL={ls_server[0]}\nLABEL_STUDIO_API_KEY={ls_server[1]}\n",
+                        "utf-8")
+    bad = {"LABEL_STUDIO_URL": "http://127.0.0.1:1", "LABEL_STUDIO_API_KEY": "bad-key-0000"}
+    r = CliRunner().invoke(cli, ["ls", "status", ls_title + "-env", "--env-file", str(env_file),
+                                 "--format", "json"], env=bad)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["tasks"] == 0 and ls_server[1] not in r.output
+    r = CliRunner().invoke(cli, ["ls", "status", ls_title + "-env", "--env-file", str(env_file),
+                                 "--api-key", "bad-key-0000"], env=bad)
+    assert r.exit_code == 1 and "rejected the API key" in r.output
+
+
 # ----------------------------------------------------------------------------- ML backend
 def _tiny_backend(user: str, password: str):
     """A minimal ML backend (the endpoints Label Studio calls) with HTTP Basic auth."""

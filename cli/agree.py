@@ -129,13 +129,10 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
     rep = report.to_dict()
     if json_path == "-" or fmt == "json":
         echo_json(rep)
-        if json_path and json_path != "-":
-            Path(json_path).write_text(json.dumps(rep, ensure_ascii=False, indent=2),
-                                       encoding="utf-8")
     else:
         click.echo(render(rep))
-        if json_path:
-            Path(json_path).write_text(json.dumps(rep, ensure_ascii=False, indent=2), encoding="utf-8")
+    if json_path and json_path != "-":
+        Path(json_path).write_text(json.dumps(rep, ensure_ascii=False, indent=2), encoding="utf-8")
     if html_path or jsonl_path:
         from nerdata.agreement.report import disagreements, write_html, write_jsonl
 

@@ -102,6 +102,49 @@ def test_batching_and_padding_do_not_change_predictions(trained, yor):
         np.testing.assert_allclose(a, b, atol=2e-5)
 
 
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_first_subword_last_layer_matches_the_full_forward_pass(trained, yor, attn):
+    """Prediction runs the last layer at the words' first subwords only; the word logits equal
+    the full forward pass's at those positions (padded batch, both attention kernels), the
+    model's layers are restored afterwards, and a model in training mode runs in full."""
+    from nerdata.engines.hf_data import EncodeStats, collate, make_pieces, subwords_per_word
+    from nerdata.engines.hf_infer import _FirstSubwordLayer, word_logits_of
+
+    tagger, _ = trained
+    model = tagger.model
+    spec = tagger._specials()
+    subs = subwords_per_word(tagger.tokenizer, yor[40:56], spec.unk_id, EncodeStats())
+    pieces = make_pieces(subs, spec, tagger.max_length, tagger.stride, EncodeStats())
+    assert len({len(p) for p in pieces}) > 1  # a padded batch
+    x = collate(pieces, spec.pad_id, 9, tagger.device)
+    layers = model.roberta.encoder.layer
+    before = list(layers)
+    old = model.config._attn_implementation
+    model.config._attn_implementation = attn
+    try:
+        with torch.inference_mode():
+            full = model(input_ids=x["input_ids"], attention_mask=x["attention_mask"]).logits
+            full = full.gather(1, x["first_pos"].unsqueeze(-1).expand(-1, -1, 9))
+            calls = []
+            orig = _FirstSubwordLayer.forward
+            _FirstSubwordLayer.forward = lambda self, *a, **k: calls.append(1) or orig(self, *a, **k)
+            try:
+                pruned = word_logits_of(model, x["input_ids"], x["attention_mask"], x["first_pos"])
+                model.train()
+                trained_mode = word_logits_of(model, x["input_ids"], x["attention_mask"],
+                                              x["first_pos"])
+            finally:
+                _FirstSubwordLayer.forward = orig
+                model.eval()
+    finally:
+        model.config._attn_implementation = old
+    assert calls == [1]  # pruned once; training mode ran the full layer
+    assert list(layers) == before
+    mask = x["word_mask"]
+    assert pruned.shape == full.shape == trained_mode.shape
+    torch.testing.assert_close(pruned[mask], full[mask], atol=2e-5, rtol=1e-5)
+
+
 def test_save_load_roundtrip_predicts_identically(trained, yor, tmp_path):
     from nerdata.engines.hf_engine import TransformersTagger
 

@@ -46,7 +46,8 @@ from nerdata.tagsets import Tagset, load_tagset
 from .hf_data import (EncodeStats, SpecialTokens, collate, length_sorted_batches, make_pieces,
                       model_max_length, quiet_transformers, special_tokens, subwords_per_word)
 from .hf_train import (DEVICES, PRECISIONS, autocast_context, resolve_device,
-                       resolve_precision, train_tagger, word_logits)
+                       resolve_precision, train_tagger)
+from .hf_infer import word_logits_of
 
 ENGINE = "transformers"
 
@@ -232,9 +233,9 @@ class TransformersTagger:
                 batch = [pieces[i] for i in idx]
                 x = collate(batch, spec.pad_id, n_labels, self.device)
                 with autocast_context(self.device, precision):
-                    logits = self.model(input_ids=x["input_ids"],
-                                        attention_mask=x["attention_mask"]).logits
-                probs = torch.softmax(word_logits(logits.float(), x["first_pos"]), -1).cpu().numpy()
+                    logits = word_logits_of(self.model, x["input_ids"], x["attention_mask"],
+                                            x["first_pos"])
+                probs = torch.softmax(logits.float(), -1).cpu().numpy()
                 for r, i in enumerate(idx):
                     piece_probs[i] = probs[r, :len(pieces[i].first_pos)]
                 done += len(idx)

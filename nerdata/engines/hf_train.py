@@ -86,10 +86,6 @@ def ner_loss(logits: torch.Tensor, first_pos: torch.Tensor, word_mask: torch.Ten
     return per_word[valid].mean()
 
 
-def word_logits(logits: torch.Tensor, first_pos: torch.Tensor) -> torch.Tensor:
-    return logits.gather(1, first_pos.unsqueeze(-1).expand(-1, -1, logits.size(-1)))
-
-
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

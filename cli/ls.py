@@ -119,9 +119,7 @@ def pull_cmd(project, output, policy, conll_path, progress, fmt, url, api_key) -
     Prints a summary (tasks, annotated tasks, annotators, fixes) on stdout, or on stderr
     when the documents go to stdout.
     """
-    import json
-
-    from nerdata.annotations import FORMAT_NAME, FORMAT_VERSION, write_annotated
+    from nerdata.annotations import write_annotated
 
     with progress_bar(progress) as cb:
         items = _client(url, api_key).pull(project, cb, policy=policy)
@@ -130,14 +128,7 @@ def pull_cmd(project, output, policy, conll_path, progress, fmt, url, api_key) -
         from nerdata.label_studio.export import write_annotations_conll
 
         summary["conll_blocks"] = write_annotations_conll(items, conll_path)
-    if output == "-":
-        header = {"nerdata_format": FORMAT_NAME, "version": FORMAT_VERSION,
-                  "label_studio_project": project}
-        sys.stdout.write(json.dumps(header, ensure_ascii=False) + "\n")
-        for it in items:
-            sys.stdout.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
-    else:
-        write_annotated(items, output, label_studio_project=project)
+    write_annotated(items, output, label_studio_project=project)
     emit(summary, fmt, err=output == "-")
 
 

@@ -8,6 +8,7 @@ and ``"predictions"`` lists (format name ``annotated-documents``).
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field, replace
 from itertools import chain
 from operator import itemgetter, methodcaller
@@ -100,13 +101,19 @@ class AnnotatedDocument:
 
 
 def write_annotated(items: Iterable[AnnotatedDocument], path: str | Path, **header: Any) -> int:
+    """Write annotated documents after a header line (``-``: stdout); returns how many."""
     n = 0
-    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+    own = str(path) != "-"
+    fh = open(path, "w", encoding="utf-8", newline="\n") if own else sys.stdout
+    try:
         fh.write(json.dumps({"nerdata_format": FORMAT_NAME, "version": FORMAT_VERSION, **header},
                             ensure_ascii=False) + "\n")
         for it in items:
             fh.write(json.dumps(it.to_dict(), ensure_ascii=False) + "\n")
             n += 1
+    finally:
+        if own:
+            fh.close()
     return n
 
 

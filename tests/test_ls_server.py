@@ -290,6 +290,10 @@ def test_cli_push_pull_status(ls_client, ls_server, ls_title, multiscript_docs, 
     assert (summary["tasks"], summary["predictions"], summary["fixes"], summary["conll_blocks"]) == (4, 4, {}, 0)
     items = list(iter_annotated(out))
     assert [it.doc.text for it in items] == [d.text for d in multiscript_docs[-4:]]
+    r = run(cli, ["ls", "pull", ls_title, "-o", "-", "--no-progress", "--format", "json"],
+            env=env)  # the same file on stdout, the summary on stderr
+    assert r.exit_code == 0 and r.stdout == out.read_text("utf-8")
+    assert json.loads(r.stderr)["tasks"] == 4
     r = run(cli, ["ls", "status", ls_title], env=env)
     assert r.exit_code == 0 and json.loads(r.output)["model_versions"] == {"gold": 4}
     # a corpus id: read, mapped to the project tagset, right-to-left layout for Urdu

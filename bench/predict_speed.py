@@ -37,10 +37,15 @@ tokens it overlaps).  Differences are classified:
 from __future__ import annotations
 
 import argparse
+import bisect
+import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
@@ -84,40 +89,113 @@ def build_model(out: Path, texts, hidden: int, layers: int) -> Path:
     return out
 
 
-def pipeline_spans(doc, ents):
-    """Pipeline entities -> our token-aligned (start, end, label) keys, and whether any cut a word."""
-    keys, cut = [], False
+def token_keys(doc, ents) -> list[tuple[int, int, str]]:
+    """Pipeline entities (character offsets) -> sorted ``(start, end, label)`` keys on our
+    tokens: the first and last token each entity overlaps."""
+    keys = []
     for e in ents:
         s, t = int(e["start"]), int(e["end"])
         toks = [k for k in doc.tokens if k.start < t and s < k.end]
-        if not toks:
+        if toks:
+            keys.append((toks[0].start, toks[-1].end, e["entity_group"]))
+    return sorted(keys)
+
+
+def piece_words(doc, offsets) -> list[int]:
+    """Our token index of each subword, from its character offsets: the first token that ends
+    after the piece starts (a bare ``▁`` piece has its word's first character as offsets)."""
+    ends = [t.end for t in doc.tokens]
+    return [min(bisect.bisect_right(ends, int(s)), len(ends) - 1) for s, _ in offsets]
+
+
+def pipeline_decode(pipe, out: dict, doc, *, segment: bool, probs=None):
+    """The pipeline's own postprocess (``aggregation_strategy="first"``) on its captured model
+    output for one sentence, with two of its differences from ours removable:
+
+    * ``segment``: words are our tokens (a piece continues a word when it maps to the same
+      token as the piece before) instead of its heuristic on the raw text's offsets;
+    * ``probs``: our per-word probabilities (words x labels) replace its scores at the first
+      piece of each of our words, i.e. our batches' numerics instead of its own.
+    """
+    from transformers.pipelines.token_classification import AggregationStrategy
+
+    logits = out["logits"][0].float().numpy()
+    e = np.exp(logits - logits.max(-1, keepdims=True))
+    scores = e / e.sum(-1, keepdims=True)
+    ids = out["input_ids"][0]
+    offsets = out["offset_mapping"][0].tolist()
+    special = out["special_tokens_mask"][0].numpy()
+    keep = [i for i in range(len(ids)) if not special[i]]
+    words = dict(zip(keep, piece_words(doc, [offsets[i] for i in keep])))
+    if probs is not None:
+        scores = scores.copy()
+        seen = set()
+        for i in keep:
+            if words[i] not in seen:
+                seen.add(words[i])
+                scores[i] = probs[words[i]]
+    pre = pipe.gather_pre_entities(out["sentence"], ids, scores, out["offset_mapping"][0],
+                                   special, AggregationStrategy.FIRST)
+    if segment:
+        prev = None
+        for p in pre:
+            w = words[p["index"]]
+            p["is_subword"] = w == prev
+            prev = w
+    ents = [g for g in pipe.aggregate(pre, AggregationStrategy.FIRST)
+            if g.get("entity_group") != "O"]
+    return token_keys(doc, ents)
+
+
+def truncated_doc(doc, out: dict):
+    """The sentence cut where the pipeline's truncation cut it (the tokens that start before
+    the last character its model saw), or None when nothing was cut."""
+    from nerdata.doc import Document
+
+    special = out["special_tokens_mask"][0].numpy()
+    offsets = out["offset_mapping"][0].tolist()
+    seen = max((e for (s, e), sp in zip(offsets, special) if not sp), default=0)
+    toks = [t for t in doc.tokens if t.start < seen]
+    if len(toks) == len(doc.tokens):
+        return None
+    return Document(doc.id, doc.text, tuple(toks), (), doc.lang)
+
+
+CAUSES = {"S": "word-segmentation", "N": "numerics", "T": "truncation"}
+
+
+def explain(pipe, outs, docs, ours_keys, theirs_keys, ours_probs, tagger) -> tuple[dict, list]:
+    """For each sentence whose spans differ, the smallest set of removed differences (see
+    :data:`CAUSES`) under which the pipeline's own decoding gives exactly our spans.  A
+    sentence whose captured pipeline output does not decode to the timed run's spans is
+    unexplained."""
+    causes: dict[str, int] = {}
+    unexplained = []
+    for k, (doc, out) in enumerate(zip(docs, outs)):
+        if theirs_keys[k] == ours_keys[k]:
             continue
-        if toks[0].start != s or toks[-1].end != t:
-            cut = True
-        keys.append((toks[0].start, toks[-1].end, e["entity_group"]))
-    return keys, cut
-
-
-def split_words(tokenizer, ids, word_ids) -> set[int]:
-    """Our words that the pipeline's word-boundary heuristic (it has no word ids for raw
-    text) sees as two words: a word starting with a bare ``▁`` piece (whose offsets overlap
-    the next piece, so the next piece looks word-initial), or one with ``<unk>`` after its
-    first piece (the pipeline always starts a new word at ``<unk>``)."""
-    pieces = tokenizer.convert_ids_to_tokens(ids)
-    out = set()
-    for i, (p, w) in enumerate(zip(pieces, word_ids)):
-        first = i == 0 or word_ids[i - 1] != w
-        nxt_same = i + 1 < len(ids) and word_ids[i + 1] == w
-        if (first and p == "▁" and nxt_same) or (not first and ids[i] == tokenizer.unk_token_id):
-            out.add(w)
-    return out
-
-
-def near(doc, start: int, end: int, words: set[int]) -> bool:
-    """Whether the span overlaps one of ``words`` or is their direct neighbour (a split word's
-    second part can continue or end the entity next to it)."""
-    idx = [i for i, t in enumerate(doc.tokens) if t.start < end and start < t.end]
-    return bool(idx) and any(w in words for w in range(idx[0] - 1, idx[-1] + 2))
+        if pipeline_decode(pipe, out, doc, segment=False) != theirs_keys[k]:
+            unexplained.append((doc.id, ours_keys[k], theirs_keys[k], "not reproduced"))
+            continue
+        cut = truncated_doc(doc, out)
+        ours_cut = probs_cut = None
+        if cut is not None:
+            ours_cut = sorted(s.key for s in tagger.predict([cut])[0])
+            probs_cut = tagger.predict_probs([cut])[0]
+        found = None
+        for combo in ("S", "N", "T", "SN", "ST", "NT", "SNT"):
+            if "T" in combo and cut is None:
+                continue
+            mine = ours_cut if "T" in combo else ours_keys[k]
+            probs = (probs_cut if "T" in combo else ours_probs[k]) if "N" in combo else None
+            if pipeline_decode(pipe, out, doc, segment="S" in combo, probs=probs) == mine:
+                found = "+".join(CAUSES[c] for c in combo)
+                break
+        if found is None:
+            unexplained.append((doc.id, ours_keys[k], theirs_keys[k], "no cause removes it"))
+        else:
+            causes[found] = causes.get(found, 0) + 1
+    return causes, unexplained
 
 
 def main() -> None:
@@ -129,27 +207,35 @@ def main() -> None:
                                                                "batched pipeline)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch intra-op threads for both (0: torch's default, every core)")
-    ap.add_argument("--repeats", type=int, default=2,
+    ap.add_argument("--repeats", type=int, default=3,
                     help="timed passes of each predictor, interleaved; the best is reported")
     ap.add_argument("--hidden", type=int, default=256, help="hidden size")
     ap.add_argument("--layers", type=int, default=4, help="encoder layers")
+    ap.add_argument("--pipeline-default", action="store_true",
+                    help="also time the pipeline with its default batch_size (1)")
+    ap.add_argument("--bf16", action="store_true",
+                    help="also time ours with the opt-in bf16 CPU autocast")
     args = ap.parse_args()
 
     import torch
     from transformers import pipeline
     from transformers.utils import logging as hf_logging
 
+    from nerdata.engines import hf_infer
     from nerdata.engines.hf_engine import TransformersTagger
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", message="Tokenizer does not support real words")
     if args.threads:
         torch.set_num_threads(args.threads)
     args.threads = torch.get_num_threads()
     train = load(1200, "train")  # tokenizer training text (and --train-steps data)
     docs = load(args.sentences, "test")
     print(f"sentences: {len(docs)} test ({', '.join(f'{c}/{lang}' for c, lang in AFRICAN + INDIC)}), "
-          f"{sum(len(d.tokens) for d in docs)} tokens; threads {args.threads}", flush=True)
+          f"{sum(len(d.tokens) for d in docs)} tokens; torch threads {torch.get_num_threads()} "
+          f"(both sides), fp32 both sides, batch size {args.batch_size} both sides; "
+          f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         base = build_model(Path(tmp) / "base", [d.text for d in train], args.hidden, args.layers)
         tagger = TransformersTagger("nerdata", base_model=str(base), device="cpu")
@@ -165,80 +251,111 @@ def main() -> None:
         ours = TransformersTagger.load(model_dir, device="cpu")
         pipe = pipeline("token-classification", model=str(model_dir), tokenizer=str(model_dir),
                         aggregation_strategy="first", device=-1)
+        assert pipe.model.dtype == ours.model.dtype == torch.float32
         warm = docs[:16]
         ours.predict(warm)
         pipe([d.text for d in warm])
+        bf16 = TransformersTagger.load(model_dir, device="cpu", precision="bf16") if args.bf16 \
+            else None
 
-        bf16 = TransformersTagger.load(model_dir, device="cpu", precision="bf16")
-        bf16.predict(warm)
+        def full_forward():  # the engine before the first-subword last layer: the full pass
+            slot = hf_infer._last_layer_slot
+            hf_infer._last_layer_slot = lambda model: None
+            try:
+                return ours.predict(docs, batch_size=bs)
+            finally:
+                hf_infer._last_layer_slot = slot
+
         texts = [d.text for d in docs]
         bs = args.batch_size
-        runs = {
-            "ours": lambda: ours.predict(docs, batch_size=bs),
-            "pipe": lambda: pipe(texts),
-            "pipe_b": lambda: pipe(texts, batch_size=bs),
-            "bf16": lambda: bf16.predict(docs, batch_size=bs),
-        }
-        best: dict[str, float] = {}
+        runs = {"ours": lambda: ours.predict(docs, batch_size=bs),
+                "pipe_b": lambda: pipe(texts, batch_size=bs),
+                "ours_full": full_forward}
+        if args.pipeline_default:
+            runs["pipe"] = lambda: pipe(texts)
+        if bf16 is not None:
+            runs["bf16"] = lambda: bf16.predict(docs, batch_size=bs)
+        times: dict[str, list[float]] = {}
         out: dict[str, object] = {}
-        for _ in range(args.repeats):  # interleaved, best of --repeats (shared CPUs are noisy)
+        for r in range(args.repeats):  # interleaved, best of --repeats (shared CPUs are noisy)
             for name, fn in runs.items():
                 t0 = time.perf_counter()
                 res = fn()
-                dt = time.perf_counter() - t0
-                best[name] = min(best.get(name, dt), dt)
+                times.setdefault(name, []).append(time.perf_counter() - t0)
                 out.setdefault(name, res)
-        t_ours, t_pipe, t_pipe_b, t_bf16 = best["ours"], best["pipe"], best["pipe_b"], best["bf16"]
-        ours_pred, pipe_pred, bf16_pred = out["ours"], out["pipe"], out["bf16"]
-
+            print(f"pass {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items())
+                  + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
+        best = {k: min(v) for k, v in times.items()}
         n = len(docs)
-        print(f"ours  (batch {args.batch_size}, length-sorted): {n / t_ours:8.1f} sentences/s "
-              f"({t_ours:.1f}s)")
-        print(f"pipeline (default batch_size=1):        {n / t_pipe:8.1f} sentences/s "
-              f"({t_pipe:.1f}s)  ratio ours/pipeline = {t_pipe / t_ours:.2f}x")
-        print(f"pipeline (batch_size={args.batch_size}):               {n / t_pipe_b:8.1f} "
-              f"sentences/s ({t_pipe_b:.1f}s)  ratio ours/pipeline = {t_pipe_b / t_ours:.2f}x")
+        t_ours, t_pipe_b = best["ours"], best["pipe_b"]
+        print(f"ours (batch {bs}, length-sorted):        {n / t_ours:8.1f} sentences/s "
+              f"({t_ours:.1f}s, best of {args.repeats})")
+        print(f"pipeline (batch_size={bs}):              {n / t_pipe_b:8.1f} sentences/s "
+              f"({t_pipe_b:.1f}s)  ratio ours/pipeline = {t_pipe_b / t_ours:.2f}x")
+        if "pipe" in best:
+            print(f"pipeline (default batch_size=1):      {n / best['pipe']:8.1f} sentences/s "
+                  f"({best['pipe']:.1f}s)  ratio ours/pipeline = {best['pipe'] / t_ours:.2f}x")
+        same, score_diff = compare(out["ours"], out["ours_full"])
+        print(f"ours with the full last layer (before): {n / best['ours_full']:8.1f} sentences/s "
+              f"({best['ours_full']:.1f}s)  ratio first-subword last layer/full = "
+              f"{best['ours_full'] / t_ours:.2f}x; sentences whose spans differ: {n - same}, "
+              f"largest score difference {score_diff:.1e}")
+        if bf16 is not None:
+            same_b, _ = compare(out["ours"], out["bf16"])
+            print(f"ours, bf16 autocast on CPU (opt-in):  {n / best['bf16']:8.1f} sentences/s "
+                  f"({best['bf16']:.1f}s)  ratio ours-bf16/pipeline = "
+                  f"{t_pipe_b / best['bf16']:.2f}x; sentences whose spans differ from ours in "
+                  f"fp32: {n - same_b}")
 
-        bf16_diff = sum(sorted(s.key for s in a) != sorted(s.key for s in b)
-                        for a, b in zip(ours_pred, bf16_pred))
-        print(f"ours, bf16 autocast on CPU (opt-in):    {n / t_bf16:8.1f} sentences/s "
-              f"({t_bf16:.1f}s)  ratio ours-bf16/pipeline = {t_pipe / t_bf16:.2f}x; sentences "
-              f"whose spans differ from ours in fp32: {bf16_diff}")
+        # span differences: capture the pipeline's model outputs (same batches, untimed) and
+        # re-run its own decoding with one difference at a time removed
+        outs: list[dict] = []
+        post = pipe.postprocess
 
-        spec = ours._specials()
-        enc = ours.tokenizer([d.words for d in docs], is_split_into_words=True,
-                             add_special_tokens=False, verbose=False)
-        kinds = {"truncated": 0, "heuristic-split": 0, "cut-word": 0, "other": 0}
-        clean = clean_diff = shown = 0
-        n_spans = sum(len(p) for p in ours_pred)
-        for k, (d, mine, ents) in enumerate(zip(docs, ours_pred, pipe_pred)):
-            theirs, cut = pipeline_spans(d, ents)
-            ids = enc["input_ids"][k]
-            split = split_words(ours.tokenizer, ids, enc.word_ids(k))
-            same = sorted(s.key for s in mine) == sorted(theirs)
-            if not split:
-                clean += 1
-                clean_diff += not same
-            if same:
-                continue
-            differing = set(s.key for s in mine) ^ set(theirs)
-            if len(ids) + spec.count > ours.max_length:
-                kinds["truncated"] += 1
-            elif split and all(near(d, s, e, split) for s, e, _ in differing):
-                kinds["heuristic-split"] += 1
-            elif cut:
-                kinds["cut-word"] += 1
-            else:
-                kinds["other"] += 1
-                if shown < 5:
-                    shown += 1
-                    print(f"  differs: {d.id}: ours {sorted(s.key for s in mine)} "
-                          f"pipeline {sorted(theirs)}")
-        diff = sum(kinds.values())
-        print(f"spans: ours {n_spans} in {n} sentences; sentences whose spans differ from the "
-              f"default pipeline: {diff} ({', '.join(f'{k} {v}' for k, v in kinds.items())})")
-        print(f"sentences in which the pipeline's heuristic finds exactly our words: {clean}, "
-              f"of which differ: {clean_diff}")
+        def capture(all_outputs, **kw):
+            outs.append(all_outputs[0])
+            return post(all_outputs, **kw)
+
+        pipe.postprocess = capture
+        try:
+            pipe(texts, batch_size=bs)
+        finally:
+            pipe.postprocess = post
+        ours_keys = [sorted(s.key for s in p) for p in out["ours"]]
+        theirs_keys = [token_keys(d, e) for d, e in zip(docs, out["pipe_b"])]
+        differ = sum(a != b for a, b in zip(ours_keys, theirs_keys))
+        ids_differ = sum(
+            [i for i, sp in zip(o["input_ids"][0].tolist(), o["special_tokens_mask"][0].tolist())
+             if not sp] != ids for o, ids in zip(outs, ours.tokenizer(
+                [d.words for d in docs], is_split_into_words=True, add_special_tokens=False,
+                verbose=False)["input_ids"]))
+        causes, unexplained = explain(pipe, outs, docs, ours_keys, theirs_keys,
+                                      ours.predict_probs(docs, batch_size=bs), ours)
+        print(f"spans: ours {sum(map(len, ours_keys))} in {n} sentences, pipeline "
+              f"{sum(map(len, theirs_keys))}; sentences whose spans differ: {differ}; "
+              f"sentences whose subword ids differ (raw text vs our words): {ids_differ}; "
+              f"truncated by the pipeline: "
+              f"{sum(truncated_doc(d, o) is not None for d, o in zip(docs, outs))}")
+        print("cause of each difference (the smallest set of removed differences under which "
+              "the pipeline's own decoding gives our spans exactly):")
+        for name, count in sorted(causes.items(), key=lambda kv: -kv[1]):
+            print(f"  {name}: {count}")
+        print(f"  unexplained: {len(unexplained)}")
+        for doc_id, mine, theirs, why in unexplained[:5]:
+            print(f"    {doc_id} ({why}): ours {mine} pipeline {theirs}")
+
+
+def compare(a, b) -> tuple[int, float]:
+    """Sentences whose span keys agree, and the largest score difference of agreeing spans."""
+    same, diff = 0, 0.0
+    for x, y in zip(a, b):
+        kx, ky = sorted(s.key for s in x), sorted(s.key for s in y)
+        if kx == ky:
+            same += 1
+            sx = {s.key: s.score for s in x}
+            diff = max([diff] + [abs(sx[s.key] - s.score) for s in y])
+    return same, diff
+
 
 if __name__ == "__main__":
     main()

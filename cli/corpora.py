@@ -7,7 +7,7 @@ import click
 
 from nerdata.corpora.writers import WRITE_FORMATS
 
-from .common import (echo_json, emit, format_option, progress_bar, progress_option, read_source,
+from .common import (echo_json, emit, format_option, progress_bar, progress_option,
                      source_options, table, with_source_help)
 
 
@@ -129,18 +129,11 @@ def info_cmd(corpus_id: str, root: str | None, fmt: str) -> None:
 def stats_cmd(source: str, lang: str | None, split: str | None, root: str | None, fmt: str,
               progress: bool, source_tagset: str | None, source_format: str | None) -> None:
     """Sentences, tokens, entities per type, scripts and repair counts per file of SOURCE."""
-    from nerdata.corpora import corpus_stats, parse_source
-    from nerdata.corpora.stats import source_stats
+    from nerdata.corpora.stats import stats_for
 
-    ref = parse_source(source, lang=lang, split=None if split == "all" else split,
-                       tagset=source_tagset, format=source_format)
     with progress_bar(progress) as cb:
-        if ref.kind == "catalogue":
-            stats = corpus_stats(str(ref.corpus), ref.lang, ref.split, root=root, progress=cb)
-        else:
-            stats = source_stats(read_source(source, lang=lang, split=split, quiet=True,
-                                             source_tagset=source_tagset,
-                                             source_format=source_format, progress=cb))
+        stats = stats_for(source, lang=lang, split=split, root=root, tagset=source_tagset,
+                          format=source_format, progress=cb)
     emit([s.to_dict() for s in stats], fmt, _stats_table)
 
 
@@ -165,21 +158,13 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
                  source_format: str | None) -> None:
     """Read SOURCE (or every catalogue corpus) and report every repair; exit 1 only on
     unrecoverable input."""
-    from nerdata.corpora import parse_source, validate_corpora
-    from nerdata.corpora.stats import validate_source
+    from nerdata.corpora.stats import validate_for
 
     if bool(source) == all_:
         raise click.UsageError("give a SOURCE or --all (not both)")
-    ref = parse_source(source, tagset=source_tagset, format=source_format) if source else None
     with progress_bar(progress) as cb:
-        if ref is None or ref.kind == "catalogue":
-            rep = validate_corpora(None if all_ else [str(ref.corpus)], root=root,
-                                   checksums=not no_checksums, max_examples=examples,
-                                   progress=cb, lang=ref.lang if ref else None,
-                                   split=ref.split if ref else None)
-        else:
-            rep = validate_source(read_source(source, quiet=True, source_tagset=source_tagset,
-                                              source_format=source_format, progress=cb))
+        rep = validate_for(source, root=root, checksums=not no_checksums, max_examples=examples,
+                           tagset=source_tagset, format=source_format, progress=cb)
     if fmt == "json":
         echo_json(rep.to_dict())
     else:

@@ -40,6 +40,16 @@ class RawSentence:
     comments: dict[str, str] = field(default_factory=dict)
     source_id: str | None = None
 
+    def add(self, tok: str | None, tag: str, lineno: int) -> None:
+        """A parsed line: the sentence starts here if it is its first; ``tok`` None (a line
+        the parser dropped and counted) adds no token."""
+        if not self.start_line:
+            self.start_line = lineno
+        if tok is not None:
+            self.words.append(tok)
+            self.tags.append(tag)
+            self.lines.append(lineno)
+
 
 # ----------------------------------------------------------------------------- file text
 def read_text(path: str | Path, rel: str, log: RepairLog) -> str:
@@ -191,13 +201,7 @@ def iter_conll(text: str, rel: str, cols: Columns, log: RepairLog, *,
             key, _, value = line[2:].partition(" = ")
             cur.comments[key.strip()] = value
             continue
-        tok, tag = parse(line, lineno)
-        if not cur.start_line:
-            cur.start_line = lineno
-        if tok is not None:
-            cur.words.append(tok)
-            cur.tags.append(tag)
-            cur.lines.append(lineno)
+        cur.add(*parse(line, lineno), lineno)
     if cur.start_line:
         yield cur
 
@@ -248,13 +252,7 @@ def iter_tsv(text: str, rel: str, cols: Columns, log: RepairLog, *,
                 yield cur
                 index += 1
             cur = RawSentence(index, source_id=sid)
-        tok, tag = parser.parse_fields(row, line, lineno)
-        if not cur.start_line:
-            cur.start_line = lineno
-        if tok is not None:
-            cur.words.append(tok)
-            cur.tags.append(tag)
-            cur.lines.append(lineno)
+        cur.add(*parser.parse_fields(row, line, lineno), lineno)
     if cur is not None and cur.start_line:
         yield cur
 

@@ -36,6 +36,15 @@ class FileStats:
                 "scripts": dict(self.scripts.most_common()),
                 "repairs": dict(sorted(self.repairs.counts.items()))}
 
+    def add(self, doc: Any, scripts: bool = True) -> None:
+        """Count one document: a sentence, its tokens, entities, masked regions and script."""
+        self.sentences += 1
+        self.tokens += len(doc.tokens)
+        self.entities.update(s.label for s in doc.spans)
+        self.masked.update(s.label for s in doc.masked)
+        if scripts:
+            self.scripts[detect_script(doc.text)] += 1
+
 
 def corpus_stats(corpus_id: str | CorpusCard, lang: str | None = None, split: str | None = None, *,
                  root: str | Path | None = None, scripts: bool = True,
@@ -48,12 +57,7 @@ def corpus_stats(corpus_id: str | CorpusCard, lang: str | None = None, split: st
     for k, f in enumerate(files):
         st = FileStats(card.id, f.lang, f.split, f.rel)
         for doc in read_corpus_file(card, f, st.repairs):
-            st.sentences += 1
-            st.tokens += len(doc.tokens)
-            st.entities.update(s.label for s in doc.spans)
-            st.masked.update(s.label for s in doc.masked)
-            if scripts:
-                st.scripts[detect_script(doc.text)] += 1
+            st.add(doc, scripts)
         out.append(st)
         if progress:
             progress(k + 1, len(files), f"stats {card.id}")
@@ -128,12 +132,7 @@ def source_stats(read: SourceRead, *, scripts: bool = True) -> list[FileStats]:
         if st is None:
             name = read.ref.spec if sp == "-" else f"{read.ref.spec} [{sp}]"
             st = by_split[sp] = FileStats("-", doc.lang or "-", sp, name)
-        st.sentences += 1
-        st.tokens += len(doc.tokens)
-        st.entities.update(s.label for s in doc.spans)
-        st.masked.update(s.label for s in doc.masked)
-        if scripts:
-            st.scripts[detect_script(doc.text)] += 1
+        st.add(doc, scripts)
     out = list(by_split.values()) or [FileStats("-", read.ref.lang or "-", "-", read.ref.spec)]
     out[0].repairs = read.repairs
     return out
@@ -149,3 +148,38 @@ def validate_source(read: SourceRead) -> ValidationReport:
                       "repairs": d["counts"], "examples": d["examples"], "fatal": d["fatal"]})
     rep.totals.update(read.repairs.counts)
     return rep
+
+
+def stats_for(spec: str, *, lang: str | None = None, split: str | None = None,
+              root: str | Path | None = None, tagset: str | None = None,
+              format: str | None = None, progress: ProgressCallback | None = None
+              ) -> list[FileStats]:
+    """Statistics of a SOURCE: a catalogue corpus per file (``split`` ``all``: every split),
+    any other source per split of its documents (:func:`source_stats`)."""
+    from .resolver import Resolver
+    from .sources import parse_source
+
+    ref = parse_source(spec, lang=lang, split=None if split == "all" else split, tagset=tagset,
+                       format=format)
+    if ref.kind == "catalogue":
+        return corpus_stats(str(ref.corpus), ref.lang, ref.split, root=root, progress=progress)
+    return source_stats(Resolver().read(parse_source(spec, lang=lang, split=split, tagset=tagset,
+                                                     format=format), progress=progress))
+
+
+def validate_for(spec: str | None, *, root: str | Path | None = None, checksums: bool = True,
+                 max_examples: int = 3, tagset: str | None = None, format: str | None = None,
+                 progress: ProgressCallback | None = None) -> ValidationReport:
+    """The repair report of a SOURCE (``None``: every catalogue corpus): catalogue corpora
+    with their checksums (:func:`validate_corpora`), any other source as read
+    (:func:`validate_source`)."""
+    from .resolver import Resolver
+    from .sources import parse_source
+
+    ref = parse_source(spec, tagset=tagset, format=format) if spec else None
+    if ref is None or ref.kind == "catalogue":
+        return validate_corpora(None if ref is None else [str(ref.corpus)], root=root,
+                                checksums=checksums, max_examples=max_examples,
+                                progress=progress, lang=ref.lang if ref else None,
+                                split=ref.split if ref else None)
+    return validate_source(Resolver().read(ref, progress=progress))

@@ -121,6 +121,26 @@ def test_text_reads_for_adaptation(tmp_path):
         text_reads("masakhane-monolingual")
 
 
+def test_stats_and_validation_of_any_source(tmp_path, corpora_dir, monkeypatch):
+    from nerdata.corpora.stats import stats_for, validate_for
+
+    monkeypatch.setenv("NERDATA_CORPORA", str(corpora_dir))
+    f = tmp_path / "a.txt"
+    f.write_text("\ufeff" + CONLL, "utf-8")  # a BOM: one repair
+    st = stats_for(str(f))
+    assert [(s.sentences, s.tokens, dict(s.entities)) for s in st] == [
+        (2, 7, {"PER": 1, "LOC": 1, "ORG": 1})]
+    assert sum(st[0].repairs.counts.values()) == 1
+    cat = stats_for("masakhaner1/hau:dev")
+    assert [(s.corpus, s.lang, s.split) for s in cat] == [("masakhaner1", "hau", "dev")]
+    assert [s.split for s in stats_for("masakhaner1", lang="hau", split="all")] == [
+        "train", "dev", "test"]
+    rep = validate_for(str(f))
+    assert rep.ok and rep.totals and rep.files[0]["documents"] == 2
+    cat_rep = validate_for("masakhaner1/hau:dev", max_examples=1)
+    assert [x["file"] for x in cat_rep.files] == ["masakhaner1/hau/dev.txt"]
+
+
 def test_stdin_and_a_missing_scheme(tmp_path, monkeypatch):
     import io
     import sys

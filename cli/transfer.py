@@ -19,17 +19,10 @@ from .common import (emit, engine_options, format_option, progress_bar, progress
                      with_source_help)
 
 
-def _ref(text: str, *, lang: str | None = None, default_corpus: str | None = None):
-    """A data reference in the one source grammar; a bare code is a language (URIEL only)
-    unless ``default_corpus`` names its corpus.  ``lang`` labels a file's documents."""
-    from dataclasses import replace
+def _ref(text: str, **kw):
+    from nerdata.corpora.sources import transfer_ref
 
-    from nerdata.corpora.sources import parse_source
-
-    ref = parse_source(text, default_corpus=default_corpus, allow_language=True)
-    if lang and ref.kind in ("file", "stdin", "directory") and not ref.langs:
-        ref = replace(ref, langs=(lang,))
-    return ref
+    return transfer_ref(text, **kw)
 
 
 _READERS: list = []

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -169,6 +169,17 @@ def parse_source(text: str, *, lang: str | None = None, split: str | None = None
             return SourceRef.catalogue(default_corpus, body, splits, spec=s, **common)
         return SourceRef("language", s, langs=(body,), splits=splits, **common)
     return SourceRef("catalogue", s, body, langs, splits, **common)
+
+
+def transfer_ref(text: str, *, lang: str | None = None,
+                 default_corpus: str | None = None) -> SourceRef:
+    """A data reference of the transfer commands: a SOURCE, or a bare language code (no data:
+    URIEL distances only) unless ``default_corpus`` names its corpus; ``lang`` labels the
+    documents of a file, stdin or directory that names no language."""
+    ref = parse_source(text, default_corpus=default_corpus, allow_language=True)
+    if lang and ref.kind in ("file", "stdin", "directory") and not ref.langs:
+        ref = replace(ref, langs=(lang,))
+    return ref
 
 
 def _release_ref(s: str, rest: str, langs, splits, common) -> SourceRef:

@@ -141,6 +141,17 @@ def test_stats_and_validation_of_any_source(tmp_path, corpora_dir, monkeypatch):
     assert [x["file"] for x in cat_rep.files] == ["masakhaner1/hau/dev.txt"]
 
 
+def test_transfer_refs_take_bare_languages_and_label_files(tmp_path):
+    from nerdata.corpora.sources import transfer_ref
+
+    f = tmp_path / "a.txt"
+    f.write_text(CONLL, "utf-8")
+    assert transfer_ref("hau").kind == "language"
+    assert transfer_ref("hau", default_corpus="masakhaner1").id == "masakhaner1/hau"
+    assert transfer_ref(str(f), lang="hau").langs == ("hau",)
+    assert transfer_ref("masakhaner1/yor:dev", lang="hau").langs == ("yor",)  # a corpus's own
+
+
 def test_stdin_and_a_missing_scheme(tmp_path, monkeypatch):
     import io
     import sys

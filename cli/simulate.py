@@ -14,7 +14,7 @@ from nerdata.workflows.acquisition import STRATEGIES
 from nerdata.workflows.rehearsal import REHEARSAL_HELP
 
 from .common import (emit, engine_options, format_option, parse_json_object, progress_bar,
-                     progress_option, read_source, table)
+                     progress_option, show_repairs, table)
 
 
 @click.command("simulate")
@@ -84,16 +84,15 @@ def simulate_cmd(corpus, lang, engine, model_options, training_options, device, 
     Per round: sentences and tokens annotated, test F1, and the span edits the batch
     needed from the pre-annotation against annotating it from scratch.
     """
-    from nerdata.corpora import get_card
+    from nerdata.corpora.resolver import split_reads
     from nerdata.workflows.campaign import CampaignConfig, run_campaign
 
-    def split(name: str, limit: int | None) -> list:
-        return read_source(f"{corpus}/{lang}:{name}", map_to="nerdata", limit=limit).documents
-
-    pool, test = split("train", pool_limit), split("test", test_limit)
-    dev = []
-    if dev_limit != 0 and "dev" in get_card(corpus).splits_for(lang):
-        dev = split("dev", dev_limit)
+    reads = split_reads(corpus, lang, {"train": pool_limit, "test": test_limit,
+                                       "dev": dev_limit}, map_to="nerdata")
+    for got in reads.values():
+        show_repairs(got)
+    pool, test = reads["train"].documents, reads["test"].documents
+    dev = reads["dev"].documents if "dev" in reads else []
     config = CampaignConfig(engine=engine, strategy=strategy, n0=n0, k=k, rounds=rounds,
                             seed=seed, epochs=epochs, round_epochs=round_epochs,
                             rehearsal=rehearsal,

@@ -300,6 +300,21 @@ def hub_read(ref: SourceRef, *, map_to: str | None = None,
                                         "documents": len(docs)}], card.labelled, "hub")
 
 
+def split_reads(corpus: str, lang: str, limits: dict[str, int | None], *,
+                map_to: str | None = None, optional: tuple[str, ...] = ("dev",),
+                sources: Resolver | None = None) -> dict[str, SourceRead]:
+    """One read per split of ``corpus``/``lang`` (``limits``: split -> at most this many
+    documents).  A split in ``optional`` is left out when the corpus lacks it for this
+    language or its limit is 0."""
+    from .sources import parse_source
+
+    card = get_card(corpus)
+    res = sources or Resolver(map_to)
+    return {sp: res.read(parse_source(f"{corpus}/{lang}:{sp}", limit=n), map_to=map_to)
+            for sp, n in limits.items()
+            if sp not in optional or (n != 0 and sp in card.splits_for(lang))}
+
+
 def gold_reads(spec: str, *, langs: tuple[str, ...] | list[str] = (), split: str | None = None,
                whole: bool = False, source_tagset: str | None = None,
                source_format: str | None = None, map_to: str | None = None,

@@ -152,6 +152,18 @@ def test_transfer_refs_take_bare_languages_and_label_files(tmp_path):
     assert transfer_ref("masakhaner1/yor:dev", lang="hau").langs == ("yor",)  # a corpus's own
 
 
+def test_split_reads_leave_out_an_optional_split(corpora_dir, monkeypatch):
+    from nerdata.corpora.resolver import split_reads
+
+    monkeypatch.setenv("NERDATA_CORPORA", str(corpora_dir))
+    got = split_reads("masakhaner1", "hau", {"train": 5, "test": 3, "dev": 2}, map_to="nerdata")
+    assert {sp: len(r.documents) for sp, r in got.items()} == {"train": 5, "test": 3, "dev": 2}
+    assert {s.label for r in got.values() for d in r.documents for s in d.spans} <= {
+        "PER", "LOC", "ORG", "DATE"}
+    assert list(split_reads("masakhaner1", "hau", {"train": 1, "test": 1, "dev": 0})) == [
+        "train", "test"]
+
+
 def test_stdin_and_a_missing_scheme(tmp_path, monkeypatch):
     import io
     import sys

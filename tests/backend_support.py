@@ -50,3 +50,14 @@ def tiny_spacy_model(corpora_dir: str) -> Path:
     out = Path(tmp) / "model"
     tagger.save(out)
     return out
+
+
+def copy_model(model_dir: Path, dest: Path, version: str) -> Path:
+    """A copy of a saved model under another card version (a second model, a retrain)."""
+    from nerdata.engines.base import ModelCard
+
+    shutil.copytree(model_dir, dest)
+    card = ModelCard.load(dest)
+    card.version = version
+    card.save(dest)
+    return dest

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend_support import HELD_OUT_NAMES, NAMES, pair_doc, tiny_spacy_model
+from backend_support import HELD_OUT_NAMES, NAMES, copy_model, pair_doc, tiny_spacy_model
 from nerdata.annotations import Annotation
 from nerdata.doc import Document, Span
 from nerdata.engines.base import ModelCard, load_tagger
@@ -360,11 +360,7 @@ def test_a_large_request_does_not_hold_up_a_task_opened_meanwhile(model_dir, tmp
 
 # --------------------------------------------------------------------------- several models
 def test_models_per_language_and_a_failed_model(model_dir, tmp_path):
-    other = tmp_path / "yor-model"
-    shutil.copytree(model_dir, other)
-    card = ModelCard.load(other)
-    card.version = "spacy-nerdata-yor-copy"
-    card.save(other)
+    other = copy_model(model_dir, tmp_path / "yor-model", "spacy-nerdata-yor-copy")
     broken = tmp_path / "broken"
     broken.mkdir()
     backend, c = _client(model_dir, tmp_path, models={"default": str(model_dir), "yor": str(other),
@@ -405,11 +401,7 @@ def test_served_and_swapped_models_go_through_one_loader(model_dir, tmp_path, mo
                         lambda d, device="auto": calls.append((Path(d), device)) or real(d, device))
     registry = models.ModelRegistry({"default": str(model_dir)}, device="cpu")
     registry.load_all()
-    newer = tmp_path / "retrained"
-    shutil.copytree(model_dir, newer)
-    card = ModelCard.load(newer)
-    card.version = "spacy-nerdata-retrained"
-    card.save(newer)
+    newer = copy_model(model_dir, tmp_path / "retrained", "spacy-nerdata-retrained")
     state = tmp_path / "served.json"
     apply_result(RetrainResult("1", "default", "accepted", model_dir=str(newer)), registry, state)
     assert calls == [(Path(model_dir), "cpu"), (newer, "cpu")]

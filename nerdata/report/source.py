@@ -58,7 +58,7 @@ def resolve_input(spec: str, sources: Sources, *, version: str | None = None,
         return ReportInput(str(root), release=root)
     if spec != "-" and not path.exists() and not path.suffix and ":" not in spec:
         spec = f"ls:{spec}"  # a bare project title or id
-    got = sources.read(sources.parse(spec), annotated=True, progress=progress)  # type: ignore[call-arg]
+    got = sources.read(sources.parse(spec), annotated=True, progress=progress)
     ident = got.identity[0] if got.identity else {}
     details = ({"label studio": ident.get("label studio"), "project": ident.get("project"),
                 "project id": ident.get("project_id")} if spec.startswith("ls:") else {})

@@ -117,3 +117,13 @@ def test_a_source_that_is_gone_is_a_clear_error():
         learnt_documents(card, resolve_nerdata)
     with pytest.raises(ConfigError, match="records no resolvable training-data source"):
         learnt_documents(_card([{"documents": 3, "sha256": "x"}]), resolve)
+
+
+def test_plan_resolver_takes_a_model_cards_tagset_ident(corpora_dir):
+    """Model cards record ``name@version``; the backend resolves their sources with it."""
+    from nerdata.corpora.resolver import Resolver
+    from nerdata.workflows.training import plan_resolver
+
+    resolve = plan_resolver("nerdata@1.0", Resolver("nerdata", root=corpora_dir))
+    docs = resolve("masakhaner1/yor:dev")
+    assert len(docs) == 305 and {s.label for d in docs for s in d.spans} <= {"PER", "LOC", "ORG", "DATE"}

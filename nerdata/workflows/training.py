@@ -121,8 +121,10 @@ def plan_resolver(tagset: str, sources: Sources | None = None
                   ) -> Callable[[str], list[Document]]:
     """Resolve the ``source`` strings :func:`load_ref` records (``CORPUS/LANG:SPLIT``, a file,
     a release directory) back to documents mapped to ``tagset`` (rehearsal of the earlier
-    stages of a plan run when the caller passes no resolver of its own)."""
+    stages of a plan run when the caller passes no resolver of its own).  ``tagset`` may be
+    a model card's ``name@version``."""
     src = _sources(sources)
+    tagset = tagset.split("@", 1)[0]
 
     def resolve(source: str) -> list[Document]:
         return list(src.read(src.parse(source, where=f"training-data source {source!r}"),

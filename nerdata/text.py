@@ -244,3 +244,28 @@ def repair_gbk_mojibake(text: str) -> tuple[str, int]:
 
 def count_replacement_chars(text: str) -> int:
     return text.count("\ufffd")
+
+
+# ----------------------------------------------------------------------------- words
+def _word_char(ch: str) -> bool:
+    # letters, digits and combining marks (Yoruba tone marks, Indic vowel signs)
+    return ch.isalnum() or unicodedata.category(ch).startswith("M")
+
+
+def strip_punctuation(word: str) -> str:
+    """``word`` without leading/trailing characters that are not letters, digits or marks."""
+    i, j = 0, len(word)
+    while i < j and not _word_char(word[i]):
+        i += 1
+    while j > i and not _word_char(word[j - 1]):
+        j -= 1
+    return word[i:j]
+
+
+def word_key(word: str) -> str | None:
+    """The comparison form of a word (NFC, case-folded, end punctuation stripped); None for
+    tokens without a letter or digit."""
+    core = strip_punctuation(word)
+    if not any(ch.isalnum() for ch in core):
+        return None
+    return unicodedata.normalize("NFC", core).casefold()

@@ -174,3 +174,67 @@ def test_no_module_is_a_grab_bag_or_too_long():
             if n > 500:
                 long.append(f"{p.relative_to(ROOT)}: {n} lines")
     assert not long, "modules over the size budget:\n" + "\n".join(long)
+
+
+# The tree's layering, lowest first: a package may import only from its own level or below.
+# agreement sits below release (a release adjudicates annotations into gold); report reads
+# what workflows write (campaigns, retrain decisions); the integrations compose them all.
+PACKAGE_LEVELS = {
+    "core": 0, "engines": 1, "agreement": 2, "release": 3, "transfer": 3, "workflows": 4,
+    "report": 5, "corpora": 6, "label_studio": 6, "cli": 7,
+}
+# ``nerdata.load_release`` is the one public convenience in the core that reaches up (inside
+# the function: ``import nerdata`` stays light).
+UPWARD_ALLOWED = {("nerdata/__init__.py", "release")}
+NERDATA_PACKAGES = ("engines", "agreement", "release", "transfer", "workflows", "report")
+
+
+def _package_level(path: Path) -> str:
+    rel = path.relative_to(ROOT)
+    if rel.parts[0] != "nerdata":
+        return rel.parts[0]
+    return rel.parts[1] if len(rel.parts) > 2 and rel.parts[1] in NERDATA_PACKAGES else "core"
+
+
+def _target_package(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "nerdata":
+        return None
+    if len(parts) == 1:
+        return "core"
+    return parts[1] if parts[1] in PACKAGE_LEVELS else "core"
+
+
+def test_package_layering_reads_from_the_tree():
+    """data model -> engines -> agreement -> release, transfer -> workflows -> report ->
+    integrations (corpora, label_studio) -> cli: imports point down only."""
+    bad = []
+    for folder in ("nerdata", "corpora", "label_studio", "cli"):
+        for p in _python_files(folder):
+            src = _package_level(p)
+            for mod, _top, line in _imports(p):
+                tgt = _target_package(mod)
+                if tgt is None or tgt == src:
+                    continue
+                rel = p.relative_to(ROOT).as_posix()
+                if PACKAGE_LEVELS[tgt] > PACKAGE_LEVELS[src] and (rel, tgt) not in UPWARD_ALLOWED:
+                    bad.append(f"{rel}:{line} ({src}) imports {mod} ({tgt})")
+    assert not bad, "\n".join(bad)
+
+
+def test_each_package_names_its_entry_points():
+    import importlib
+
+    for name in NERDATA_PACKAGES + ("corpora", "label_studio.backend"):
+        mod = importlib.import_module(f"nerdata.{name}")
+        public = getattr(mod, "__all__", None)
+        assert public, f"nerdata.{name} has no __all__"
+        missing = [n for n in public if not hasattr(mod, n)]
+        assert not missing, f"nerdata.{name}.__all__ names what it lacks: {missing}"
+
+
+def test_the_flat_prefixed_modules_are_gone():
+    flat = sorted(p.name for p in (ROOT / "nerdata").glob("*.py")
+                  if p.name.startswith(("agreement_", "release_", "transfer_", "report_")))
+    flat += sorted(p.name for p in (ROOT / "label_studio").glob("backend_*.py"))
+    assert not flat, flat

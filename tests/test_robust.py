@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from nerdata.doc import Document, Span, Token
 from nerdata.errors import AlignmentError, ConfigError
-from nerdata.transfer.perturb import (EntityPool, FrequencyBands, check_perturbation, perturb,
+from nerdata.perturb import (EntityPool, FrequencyBands, check_perturbation, perturb,
                             pool_from_mapping, replace_token_ranges)
 
 
@@ -207,7 +207,7 @@ def test_cli_robust_exports_perturbed_sets(spacy_model, corpora_dir, tmp_path):
 def test_embedding_neighbours_with_a_tiny_transformer(tmp_path, corpora_dir):
     from nerdata.corpora import load_documents
     from nerdata.engines.base import get_engine
-    from nerdata.transfer.perturb import EmbeddingNeighbours
+    from nerdata.perturb import EmbeddingNeighbours
     from tests.tiny_models import make_tiny_xlmr
 
     docs = load_documents("masakhaner1", "hau", "train", root=corpora_dir, map_to="nerdata")[:200]

@@ -258,7 +258,7 @@ def test_bilstm_encoder_option_trains_saves_and_reloads(hau, tmp_path):
 
 def test_entity_augmentation_swaps_entities_and_keeps_context(hau):
     from nerdata.engines.spacy_data import EntityAugmenter as _EntityAugmenter
-    from nerdata.transfer.perturb import check_perturbation
+    from nerdata.perturb import check_perturbation
 
     train, _ = hau
     with_ents = [d for d in train if d.spans]

@@ -49,14 +49,14 @@ class EntityAugmenter:
 
     ``share`` of the documents that have entities get a copy per epoch (above 1: several).
     Entities inside masked regions or off token boundaries are left as they are (see
-    :func:`nerdata.transfer.perturb.perturb_document`).  Seeded: same data, share and seed, same copies.
+    :func:`nerdata.perturb.perturb_document`).  Seeded: same data, share and seed, same copies.
     """
 
     def __init__(self, train: Sequence[Document], share: float, seed: int) -> None:
         if not 0.0 <= float(share) <= 10.0:
             raise ConfigError(f"augment_entities must be between 0 and 10 (copies per "
                               f"document with entities), got {share}")
-        from nerdata.transfer.perturb import EntityPool
+        from nerdata.perturb import EntityPool
 
         self.share = float(share)
         self.docs = [d for d in train if d.tokens and d.spans] if self.share else []
@@ -70,7 +70,7 @@ class EntityAugmenter:
         return round(self.share * len(self.docs))
 
     def examples(self, to_example) -> list:
-        from nerdata.transfer.perturb import perturb_document
+        from nerdata.perturb import perturb_document
 
         whole, frac = divmod(self.share, 1.0)
         out = []

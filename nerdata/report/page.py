@@ -174,7 +174,7 @@ def _overview(source: Mapping[str, Any], items, docs, release, counts: EntityCou
 
 
 def _entities(counts: EntityCounts, out: Path, label_order: Sequence[str], mismatches) -> Section:
-    from nerdata.report.plots import entity_bars
+    from nerdata.charts import entity_bars
 
     sec = Section("entities")
     if counts.total == 0:
@@ -200,7 +200,7 @@ def _entities(counts: EntityCounts, out: Path, label_order: Sequence[str], misma
 
 
 def _agreement(rep: Mapping[str, Any] | None, why: str, out: Path) -> Section:
-    from nerdata.report.plots import metric_bars
+    from nerdata.charts import metric_bars
 
     sec = Section("agreement")
     by_label = _value(rep, "by", "label")
@@ -250,7 +250,7 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def _corrections(corr: Mapping[str, Any] | None, why: str, out: Path) -> Section:
-    from nerdata.report.plots import change_bars
+    from nerdata.charts import change_bars
 
     sec = Section("corrections")
     if not corr:
@@ -293,7 +293,7 @@ def _label_rate(r: Mapping[str, Any]) -> float | None:
 
 
 def _training(plan_dir: str | Path | None, out: Path) -> Section:
-    from nerdata.report.plots import table_heatmap
+    from nerdata.charts import table_heatmap
 
     sec = Section("training")
     if plan_dir is None:
@@ -325,7 +325,7 @@ def _training(plan_dir: str | Path | None, out: Path) -> Section:
 def _transfer(transfer_dir: str | Path | None, out: Path) -> Section:
     import shutil
 
-    from nerdata.report.plots import table_heatmap
+    from nerdata.charts import table_heatmap
 
     sec = Section("transfer")
     if transfer_dir is None:

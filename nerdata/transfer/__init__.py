@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from nerdata.transfer.matrix import MatrixResult, run_matrix
 from nerdata.transfer.multi import MultiSourceResult, run_multi_source
-from nerdata.transfer.perturb import EntityPool, perturb, perturb_document
+from nerdata.perturb import EntityPool, perturb, perturb_document
 from nerdata.transfer.recommend import DataProfile, Recommendation, profile_documents, recommend
 from nerdata.transfer.report import build_report
 from nerdata.transfer.robust import RobustnessResult, run_robustness

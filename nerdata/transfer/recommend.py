@@ -41,7 +41,6 @@ Data is reached through a :class:`nerdata.sources.Sources` resolver (the CLI pas
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
@@ -49,6 +48,7 @@ from typing import Any, Iterable, Mapping, Sequence
 from nerdata.doc import Document, whitespace_tokens
 from nerdata.errors import ConfigError, InputError, NotFoundError
 from nerdata.sources import SourceRef, Sources
+from nerdata.text import strip_punctuation, word_key  # noqa: F401  (strip_punctuation: re-exported)
 
 OVERLAP_PREDICTORS = ("entity_overlap", "entity_overlap_rate", "token_overlap",
                       "vocab_jaccard", "target_coverage")
@@ -73,30 +73,6 @@ DataSource = Sources
 
 
 # ----------------------------------------------------------------------------- profiles
-def _word_char(ch: str) -> bool:
-    # letters, digits and combining marks (Yoruba tone marks, Indic vowel signs)
-    return ch.isalnum() or unicodedata.category(ch).startswith("M")
-
-
-def strip_punctuation(word: str) -> str:
-    """``word`` without leading/trailing characters that are not letters, digits or marks."""
-    i, j = 0, len(word)
-    while i < j and not _word_char(word[i]):
-        i += 1
-    while j > i and not _word_char(word[j - 1]):
-        j -= 1
-    return word[i:j]
-
-
-def word_key(word: str) -> str | None:
-    """The comparison form of a word (NFC, case-folded, end punctuation stripped); None for
-    tokens without a letter or digit."""
-    core = strip_punctuation(word)
-    if not any(ch.isalnum() for ch in core):
-        return None
-    return unicodedata.normalize("NFC", core).casefold()
-
-
 @dataclass
 class DataProfile:
     """The counts every overlap predictor is computed from."""

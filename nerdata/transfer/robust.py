@@ -1,4 +1,4 @@
-"""``nerdata robust``: load a model and data, perturb, score, export (see :mod:`nerdata.transfer.perturb`).
+"""``nerdata robust``: load a model and data, perturb, score, export (see :mod:`nerdata.perturb`).
 
 Export (``export_dir``): ``robust.json`` (scores, drops, counts of what changed and what
 could not be changed, settings) and one JSONL per set (``original.jsonl``,
@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError, IntegrityError
-from nerdata.transfer.perturb import (KINDS, ContextReplacer, EmbeddingNeighbours, EntityPool,
+from nerdata.perturb import (KINDS, ContextReplacer, EmbeddingNeighbours, EntityPool,
                             FrequencyBands, check_perturbation, perturb)
 from nerdata.sources import SourceRef
 from nerdata.transfer.recommend import DataSource

@@ -161,7 +161,7 @@ def plot_campaign(directory: str | Path, rows: Sequence[Mapping[str, Any]] | Non
     """``f1_tokens.png`` (test F1 vs annotated tokens) and ``edits.png`` (span edits per
     sentence of each round's batch, pre-annotated vs from scratch), written to ``out``
     (default: the campaign directory) with ``prefix`` before the names."""
-    from nerdata.report.plots import line_chart
+    from nerdata.charts import line_chart
 
     rows = list(rows) if rows is not None else read_rounds(directory)
     d = Path(out if out is not None else directory)

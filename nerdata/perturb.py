@@ -1,4 +1,8 @@
-"""Robustness probes: does a model recognise entities, or remember them?
+"""Document perturbations: entity and context replacement (robustness probes, augmentation).
+
+A data-model operation on documents, used by :mod:`nerdata.transfer.robust` (does a model
+recognise entities, or remember them?) and by the spaCy engine's mention-replacement
+augmentation.
 
 Three perturbed copies of a test set, each evaluated next to the original:
 
@@ -222,7 +226,7 @@ class FrequencyBands:
         counts: Counter = Counter()
         caps: Counter = Counter()
         inner: Counter = Counter()
-        from nerdata.transfer.recommend import strip_punctuation
+        from nerdata.text import strip_punctuation
 
         for d in docs:
             for i, t in enumerate(d.tokens):

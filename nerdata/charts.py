@@ -1,4 +1,5 @@
-"""PNG figures of the project report (:mod:`nerdata.report.page`).
+"""PNG charts from plain numbers: the project report's figures (:mod:`nerdata.report.page`), a
+campaign's learning curves (:mod:`nerdata.workflows.campaign`).
 
 matplotlib's object API on the Agg canvas: no pyplot, no display, no global state.  Every
 function takes plain numbers (already gathered by the report), writes one PNG and returns

@@ -126,8 +126,8 @@ def verify_cmd(path, version, fmt):
         for line in report.problems():
             click.echo(line)
         click.echo(f"{report.path}: {'OK' if report.ok else 'FAILED'} "
-                   f"({report.checked} files checked, {len(report.problems())} problem(s))",
-                   err=not report.ok)
+                   f"({report.checked} files checked, {len(report.problems())} problem(s); "
+                   f"manifest protected by {report.protection})", err=not report.ok)
     if not report.ok:
         sys.exit(1)
 

@@ -57,6 +57,7 @@ def tag_name(version: str) -> str:
 def commit_version(directory: Path, version: str, message: str, *, previous: Path | None = None,
                    when: str | None = None) -> str:
     """Commit ``directory``'s files as ``version`` on top of ``previous``'s history."""
+    directory = directory.resolve()  # git runs in other folders: relative paths would move
     if previous is not None and (previous / ".git").is_dir():
         tmp = directory.parent / f".{directory.name}.gitclone"
         shutil.rmtree(tmp, ignore_errors=True)

@@ -46,6 +46,7 @@ class ReleaseInput:
     licence: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
     adjudicate: str | None = None  # rule for annotated items (nerdata.agreement.adjudicate.RULES)
+    modified: float | None = None  # newest modification time of its files (a release's time)
 
     def manifest_entry(self) -> dict[str, Any]:
         d: dict[str, Any] = {"id": self.ident, "kind": self.kind, "licence": self.licence}
@@ -92,7 +93,8 @@ def jsonl_input(path: str | Path, *, licence: str | None = None, ident: str | No
     reader = iter_annotated if kind == "annotated-jsonl" else iter_documents
     return ReleaseInput(ident or f"file:{p.name}", kind,
                         lambda validate=True: reader(p, validate=validate),
-                        files={p.name: file_sha256(p)}, licence=licence, adjudicate=adjudicate)
+                        files={p.name: file_sha256(p)}, licence=licence, adjudicate=adjudicate,
+                        modified=p.stat().st_mtime)
 
 
 def documents_input(ident: str, items: Sequence[Item], *, licence: str | None = None,

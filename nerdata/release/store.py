@@ -13,19 +13,22 @@ Configs: one per language plus ``all`` (the default; its ``data_files`` are glob
 every language).  The build never holds the rows (:mod:`nerdata.release.build`): pass 1
 reads each input once, validates, spools rows to parquet and chooses which copy of each
 duplicate survives; pass 2 filters the spools into the final row groups and shards.
-Identical inputs give byte-identical parquet files and card; the creation time lives
-only in ``manifest.json``.
+Identical inputs give byte-identical releases, manifest and git commit included: the
+creation time is ``SOURCE_DATE_EPOCH`` or the inputs' (:mod:`nerdata.release.staging`).
+A build holds an exclusive lock on its name/version and writes to its own staging folder;
+a failed build leaves nothing behind.  A release without git records the manifest's own
+checksum in ``manifest.json.sha256``; :func:`verify_release` checks it (or the manifest
+against the git tag) and says which protection the release has.
 
 A version is immutable: building it again raises :class:`AlreadyExistsError`;
 :func:`verify_release` re-hashes every file; :func:`load_release` verifies first.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -34,12 +37,14 @@ from nerdata.progress import ProgressCallback
 from nerdata.release.build import write_data
 from nerdata.release.inputs import ReleaseInput, file_sha256
 from nerdata.release.rows import RESERVED_CONFIG, SplitRule, release_features
+from nerdata.release.staging import creation_time, staging_area
 
 FORMAT = "nerdata-release"
 FORMAT_VERSION = 1
 VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MANIFEST = "manifest.json"
+MANIFEST_SUM = "manifest.json.sha256"  # the manifest's own checksum (releases without git)
 
 __all__ = ["build_release", "verify_release", "load_release", "push_release", "resolve_release_dir",
            "list_versions", "read_manifest", "BuildResult", "VerifyReport"]
@@ -146,7 +151,7 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
         raise ConfigError(f"the same input is given twice: {[i.ident for i in inputs]}")
     ts = load_tagset(tagset)
     rule = SplitRule(tuple(float(r) for r in split_ratios))  # type: ignore[arg-type]
-    name_dir = Path(releases_dir) / name
+    name_dir = Path(releases_dir).expanduser().resolve() / name  # resolved once: any -o, any cwd
     dest = name_dir / version
     if dest.exists():
         raise AlreadyExistsError(f"release {name} {version} already exists at {dest}; releases are "
@@ -160,14 +165,14 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
                               f"ratios ({rule.to_dict()['ratios']}) would move sentences between "
                               f"splits -- keep the previous ratios")
     agreement_data = _load_agreement(agreement)
-    created = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    created = creation_time(i.modified for i in inputs)
 
     names = ts.iob2_names()
     features = release_features(names)
-    staging = name_dir / f".{version}.building"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+    with staging_area(name_dir, version, f"release {name} {version}") as staging:
+        if dest.exists():
+            raise AlreadyExistsError(f"release {name} {version} was built meanwhile at {dest}; "
+                                     f"releases are immutable -- build {_bump(version)}")
         configs, stats = write_data(inputs, ts, rule, staging, features.arrow_schema,
                                     {n: i for i, n in enumerate(names)}, shard_rows=shard_rows,
                                     row_group_rows=row_group_rows,
@@ -197,17 +202,19 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
         (staging / ".gitattributes").write_text(GITATTRIBUTES, "utf-8", newline="\n")
         (staging / "README.md").write_text(render_card(manifest, features), "utf-8", newline="\n")
         manifest["files"] = _hash_tree(staging)
-        (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n",
-                                        "utf-8", newline="\n")
+        text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+        (staging / MANIFEST).write_text(text, "utf-8", newline="\n")
         if use_git:
             commit_version(staging, version, f"{name} {version}", previous=previous, when=created)
-        if dest.exists():
-            raise AlreadyExistsError(f"release {name} {version} appeared at {dest} while building")
+        else:
+            (staging / MANIFEST_SUM).write_text(_sum_line(text.encode("utf-8")), "utf-8", newline="\n")
         staging.rename(dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return BuildResult(dest, manifest)
+
+
+def _sum_line(manifest_bytes: bytes) -> str:
+    """``sha256sum`` format, so ``sha256sum -c manifest.json.sha256`` checks it too."""
+    return f"{hashlib.sha256(manifest_bytes).hexdigest()}  {MANIFEST}\n"
 
 
 def _bump(version: str) -> str:
@@ -219,7 +226,7 @@ def _release_files(root: Path) -> list[str]:
     out = []
     for p in root.rglob("*"):
         rel = p.relative_to(root)
-        if rel.parts[0] == ".git" or not p.is_file() or rel.as_posix() == MANIFEST:
+        if rel.parts[0] == ".git" or not p.is_file() or rel.as_posix() in (MANIFEST, MANIFEST_SUM):
             continue
         out.append(rel.as_posix())
     return sorted(out)
@@ -238,8 +245,10 @@ class VerifyReport:
     changed: list[str] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
-    manifest_changed: bool | None = None  # None: no git tag to compare the manifest with
+    manifest_changed: bool | None = None  # None: nothing to compare the manifest with
     checked: int = 0
+    protection: str = "none"  # what protects the manifest: 'git tag vX.Y.Z', 'manifest checksum'
+    manifest_note: str = ""  # why the manifest failed its check
 
     @property
     def ok(self) -> bool:
@@ -249,13 +258,14 @@ class VerifyReport:
         out = [f"changed: {p}" for p in self.changed] + [f"missing: {p}" for p in self.missing]
         out += [f"extra: {p}" for p in self.extra]
         if self.manifest_changed:
-            out.append(f"changed: {MANIFEST} (differs from the one tagged v{self.version})")
+            out.append(f"changed: {MANIFEST} ({self.manifest_note})")
         return out
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "version": self.version, "ok": self.ok,
                 "checked": self.checked, "changed": self.changed, "missing": self.missing,
-                "extra": self.extra, "manifest_changed": self.manifest_changed}
+                "extra": self.extra, "manifest_changed": self.manifest_changed,
+                "protection": self.protection}
 
 
 def verify_release(path: str | Path, version: str | None = None) -> VerifyReport:
@@ -277,8 +287,20 @@ def verify_release(path: str | Path, version: str | None = None) -> VerifyReport
             report.changed.append(rel)
     report.extra = sorted(present - set(expected))
     tagged = tagged_file(root, manifest["version"], MANIFEST)
+    actual = (root / MANIFEST).read_bytes()
     if tagged is not None:
-        report.manifest_changed = tagged != (root / MANIFEST).read_bytes()
+        report.protection = f"git tag v{report.version}"
+        report.manifest_changed = tagged != actual
+        report.manifest_note = f"differs from the one tagged v{report.version}"
+    elif manifest.get("git") is None:  # built without git: its own checksum protects it
+        report.protection = "manifest checksum"
+        try:
+            recorded = (root / MANIFEST_SUM).read_text("utf-8")
+        except (FileNotFoundError, UnicodeDecodeError):
+            recorded = None
+        report.manifest_changed = recorded != _sum_line(actual)
+        report.manifest_note = (f"its checksum file {MANIFEST_SUM} is missing or unreadable"
+                                if recorded is None else f"its sha256 differs from {MANIFEST_SUM}")
     return report
 
 

@@ -1,6 +1,7 @@
 """Batched transformers prediction vs the ``transformers`` token-classification pipeline.
 
-    python bench/predict_speed.py [--sentences 2000] [--repeats 2] [--threads 0] [--train-steps 0]
+    python bench/predict_speed.py [--sentences 2000] [--repeats 3] [--threads 0] [--train-steps 0]
+                                  [--pipeline-default] [--bf16]
 
 Same model, same device, same 2,000 real sentences (MasakhaNER 2.0 hau/yor/swa and IL-NER
 hin/tel/urd test splits, half each), one run.  The model is XLM-R-shaped but small
@@ -12,27 +13,37 @@ spans of every type and length, adjacent same-type entities, orphan ``I-`` tags 
 the agreement of decoding, not about accuracy.
 
 * ours: ``TransformersTagger.predict`` (pre-split words, windows, length-sorted batches of
-  ``--batch-size``, dynamic padding), in fp32 like the pipeline, and once more with the
-  opt-in ``precision="bf16"`` CPU autocast (its spans compared with ours in fp32);
+  ``--batch-size``, dynamic padding, the last layer at first subwords only), fp32;
+* before: the same with the full last layer (the engine before that change): its speed,
+  and whether its spans and scores equal ours;
 * baseline: ``pipeline("token-classification", aggregation_strategy="first")`` on the raw
-  sentence text -- with its default ``batch_size`` (1) and with ``--batch-size``.
+  sentence text with ``batch_size=--batch-size``, fp32 (``--pipeline-default``: also with
+  its default batch size 1; ``--bf16``: also ours with the opt-in bf16 CPU autocast).
 
-Both get the same torch threads (``--threads``; default every core): on CPU much of the gain is
-that a batch keeps every core busy where one short sentence at a time cannot.
+Both get the same torch threads (``--threads``; default every core; on shared, busy CPUs one
+thread each is the steadier comparison).  Prints sentences/s of each (best of ``--repeats``
+interleaved passes: the CPUs are shared), the ratios, the load average after every pass.
 
-Prints sentences/s of each (best of ``--repeats`` interleaved passes: the CPUs are shared),
-the ratios, and how many sentences' spans differ between ours and the default pipeline.
-Pipeline entities are character offsets on the text; each is mapped onto our tokens (the
-tokens it overlaps).  Differences are classified:
+Span differences from the batched pipeline, each with its cause demonstrated: pipeline
+entities (character offsets) are mapped onto our tokens (the tokens they overlap).  The
+pipeline's model outputs are captured in a second, untimed run with the same batches, and
+its own decoding (``gather_pre_entities`` / ``aggregate``) is re-run on them with each
+known difference removed, alone and in combination:
 
-* ``truncated``: the sentence is longer than the model's 512 subwords (the pipeline
-  truncates, we use windows);
-* ``heuristic-split``: on raw text the pipeline guesses word starts from offsets; a word
-  whose first piece is a bare ``▁`` or that has ``<unk>`` after its first piece becomes two
-  "words", and the second one's label can differ from the first-subword label we use
-  (counted when every differing span overlaps or touches such a word);
-* ``cut-word``: a pipeline entity boundary falls inside one of our tokens;
-* ``other`` (printed).
+* ``word-segmentation``: its words are our tokens instead of its heuristic on raw-text
+  offsets (for a Unigram tokenizer a piece starts a word when a space precedes it, so a word
+  whose first piece is a bare ``▁`` -- offsets overlapping the next piece -- or that
+  contains ``<unk>`` becomes two words with two first-subword labels);
+* ``numerics``: our word probabilities (our length-sorted batches) replace its scores at each
+  of our words' first piece;
+* ``truncation``: our side is predicted on the sentence cut where the pipeline's 512-subword
+  truncation cut it.
+
+A difference is explained by the smallest set whose removal makes the pipeline's decoding
+give exactly our spans; the bench prints the count per cause with an example, and
+``unexplained`` with examples (including any sentence whose captured output does not
+reproduce the timed run's spans).  It also counts sentences whose subword ids differ
+between raw-text and pre-split tokenisation.
 """
 from __future__ import annotations
 
@@ -164,12 +175,14 @@ def truncated_doc(doc, out: dict):
 CAUSES = {"S": "word-segmentation", "N": "numerics", "T": "truncation"}
 
 
-def explain(pipe, outs, docs, ours_keys, theirs_keys, ours_probs, tagger) -> tuple[dict, list]:
+def explain(pipe, outs, docs, ours_keys, theirs_keys, ours_probs, tagger
+            ) -> tuple[dict, dict, list]:
     """For each sentence whose spans differ, the smallest set of removed differences (see
     :data:`CAUSES`) under which the pipeline's own decoding gives exactly our spans.  A
     sentence whose captured pipeline output does not decode to the timed run's spans is
     unexplained."""
     causes: dict[str, int] = {}
+    examples: dict[str, tuple] = {}
     unexplained = []
     for k, (doc, out) in enumerate(zip(docs, outs)):
         if theirs_keys[k] == ours_keys[k]:
@@ -195,7 +208,8 @@ def explain(pipe, outs, docs, ours_keys, theirs_keys, ours_probs, tagger) -> tup
             unexplained.append((doc.id, ours_keys[k], theirs_keys[k], "no cause removes it"))
         else:
             causes[found] = causes.get(found, 0) + 1
-    return causes, unexplained
+            examples.setdefault(found, (doc.id, ours_keys[k], theirs_keys[k]))
+    return causes, examples, unexplained
 
 
 def main() -> None:
@@ -276,22 +290,30 @@ def main() -> None:
         if bf16 is not None:
             runs["bf16"] = lambda: bf16.predict(docs, batch_size=bs)
         times: dict[str, list[float]] = {}
+        cpu: dict[str, list[float]] = {}
         out: dict[str, object] = {}
         for r in range(args.repeats):  # interleaved, best of --repeats (shared CPUs are noisy)
             for name, fn in runs.items():
-                t0 = time.perf_counter()
+                c0, t0 = time.process_time(), time.perf_counter()
                 res = fn()
                 times.setdefault(name, []).append(time.perf_counter() - t0)
+                cpu.setdefault(name, []).append(time.process_time() - c0)
                 out.setdefault(name, res)
-            print(f"pass {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s" for k, v in times.items())
+            print(f"pass {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f}s (CPU {cpu[k][-1]:.1f}s)"
+                                               for k, v in times.items())
                   + f"; load average {os.getloadavg()[0]:.2f}", flush=True)
         best = {k: min(v) for k, v in times.items()}
+        best_cpu = {k: min(v) for k, v in cpu.items()}
         n = len(docs)
         t_ours, t_pipe_b = best["ours"], best["pipe_b"]
         print(f"ours (batch {bs}, length-sorted):        {n / t_ours:8.1f} sentences/s "
               f"({t_ours:.1f}s, best of {args.repeats})")
         print(f"pipeline (batch_size={bs}):              {n / t_pipe_b:8.1f} sentences/s "
               f"({t_pipe_b:.1f}s)  ratio ours/pipeline = {t_pipe_b / t_ours:.2f}x")
+        print(f"CPU seconds (every thread of the process; steadier than wall time on shared "
+              f"CPUs): ours {best_cpu['ours']:.1f}s, pipeline {best_cpu['pipe_b']:.1f}s, ratio "
+              f"{best_cpu['pipe_b'] / best_cpu['ours']:.2f}x; ours with the full last layer "
+              f"{best_cpu['ours_full']:.1f}s, ratio {best_cpu['ours_full'] / best_cpu['ours']:.2f}x")
         if "pipe" in best:
             print(f"pipeline (default batch_size=1):      {n / best['pipe']:8.1f} sentences/s "
                   f"({best['pipe']:.1f}s)  ratio ours/pipeline = {best['pipe'] / t_ours:.2f}x")
@@ -329,7 +351,7 @@ def main() -> None:
              if not sp] != ids for o, ids in zip(outs, ours.tokenizer(
                 [d.words for d in docs], is_split_into_words=True, add_special_tokens=False,
                 verbose=False)["input_ids"]))
-        causes, unexplained = explain(pipe, outs, docs, ours_keys, theirs_keys,
+        causes, examples, unexplained = explain(pipe, outs, docs, ours_keys, theirs_keys,
                                       ours.predict_probs(docs, batch_size=bs), ours)
         print(f"spans: ours {sum(map(len, ours_keys))} in {n} sentences, pipeline "
               f"{sum(map(len, theirs_keys))}; sentences whose spans differ: {differ}; "
@@ -339,7 +361,8 @@ def main() -> None:
         print("cause of each difference (the smallest set of removed differences under which "
               "the pipeline's own decoding gives our spans exactly):")
         for name, count in sorted(causes.items(), key=lambda kv: -kv[1]):
-            print(f"  {name}: {count}")
+            doc_id, mine, theirs = examples[name]
+            print(f"  {name}: {count}  (e.g. {doc_id}: ours {mine} pipeline {theirs})")
         print(f"  unexplained: {len(unexplained)}")
         for doc_id, mine, theirs, why in unexplained[:5]:
             print(f"    {doc_id} ({why}): ours {mine} pipeline {theirs}")

@@ -15,10 +15,11 @@ Training direction (gold spans -> per-word targets -> first-subword labels):
 
 Inference direction (per-word label probabilities -> scored spans):
 
-* :func:`decode_spans` takes each word's arg-max IOB2 tag, decodes with
-  :func:`nerdata.tags.tags_to_spans` (``on_invalid="repair"``: an orphan ``I-X`` opens a
-  span, like the ``transformers`` pipeline's grouping) and maps token spans onto the
-  document's token offsets.  Spans therefore never cut a word, and a ``B-`` always starts
+* :func:`decode_spans` takes each word's arg-max IOB2 tag, decodes as
+  :func:`nerdata.tags.tags_to_spans` does with ``on_invalid="repair"`` (an orphan ``I-X``
+  opens a span, like the ``transformers`` pipeline's grouping; in numpy, many documents at
+  once with :func:`decode_spans_many`) and maps token spans onto the document's token
+  offsets.  Spans therefore never cut a word, and a ``B-`` always starts
   a new span, so two adjacent entities of the same type stay separate.
 * Span ``score``: the mean (or min, ``span_score="min"``) over the span's words of the
   probability of the tag chosen for each word.
@@ -43,7 +44,7 @@ import numpy as np
 
 from nerdata.doc import Document, Span
 from nerdata.errors import AlignmentError, ConfigError, InputError
-from nerdata.tags import entity_tags, spans_to_tags, tags_to_spans
+from nerdata.tags import entity_tags, spans_to_tags, split_tag
 
 IGNORE = -100
 MISSING_POLICIES = ("marginal", "outside", "ignore")
@@ -221,25 +222,79 @@ def decoded_from_spans(doc: Document, spans: Sequence[Span]) -> Decoded:
     return Decoded(list(spans), tags, float(min(scores)) if scores else 1.0)
 
 
+def _label_table(id2label: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Per label id: its entity type's index (-1 for ``O``), whether it begins a span (``B-``),
+    and the type names."""
+    types: list[str] = []
+    type_of = np.full(len(id2label), -1, dtype=np.int64)
+    begins = np.zeros(len(id2label), dtype=bool)
+    for k, name in enumerate(id2label):
+        prefix, label = split_tag(name)
+        if prefix == "O" or not label:
+            continue
+        if label not in types:
+            types.append(label)
+        type_of[k] = types.index(label)
+        begins[k] = prefix == "B"  # a bare or unknown prefix continues, as I- does
+    return type_of, begins, types
+
+
+def decode_token_spans_many(probs: Sequence[np.ndarray], id2label: Sequence[str], *,
+                            span_score: str = "mean"
+                            ) -> list[tuple[list[tuple[int, int, str, float]], list[str]]]:
+    """:func:`decode_token_spans` of many documents at once, without Python per token.
+
+    The arg-max tags of all documents are decoded together: a span starts at a ``B-X`` word,
+    or at an ``I-X`` word whose previous word (in the same document) is not of type ``X`` (the
+    ``on_invalid="repair"`` reading of :func:`nerdata.tags.tags_to_spans`: an orphan ``I-``
+    opens a span), and continues over the ``I-X`` words that follow.
+    """
+    if span_score not in SPAN_SCORES:
+        raise ConfigError(f"span_score must be one of {', '.join(SPAN_SCORES)}, got {span_score!r}")
+    arrays = [np.asarray(p, dtype=np.float32) for p in probs]
+    for p in arrays:
+        if p.ndim != 2 or (p.shape[0] and p.shape[1] != len(id2label)):
+            raise InputError(f"probabilities of shape {p.shape} do not match {len(id2label)} labels")
+    lengths = np.array([p.shape[0] for p in arrays], dtype=np.int64)
+    if not lengths.sum():
+        return [([], []) for _ in arrays]
+    flat = np.concatenate([p for p in arrays if p.shape[0]])
+    best = flat.argmax(axis=1)
+    top = flat[np.arange(len(best)), best]
+    type_of, begins, types = _label_table(id2label)
+    typ = type_of[best]
+    doc_start = np.zeros(len(best), dtype=bool)
+    doc_start[(np.cumsum(lengths) - lengths)[lengths > 0]] = True
+    prev = np.concatenate(([-1], typ[:-1]))
+    opens = (typ >= 0) & (begins[best] | (prev != typ) | doc_start)
+    inside = (typ >= 0) & ~opens
+    starts = np.flatnonzero(opens)
+    # a span ends before the first word after its start that does not continue it
+    breaks = np.flatnonzero(~np.concatenate((inside, [False])))
+    ends = breaks[np.searchsorted(breaks, starts, side="right")]
+    # the words between a span's end and the next span's start are O: reduceat over the
+    # typed words alone gives each span's sum or minimum
+    if span_score == "mean":
+        agg = np.add.reduceat(np.where(typ >= 0, top, 0.0), starts) / (ends - starts) \
+            if len(starts) else np.zeros(0)
+    else:
+        agg = np.minimum.reduceat(np.where(typ >= 0, top, np.inf), starts) \
+            if len(starts) else np.zeros(0)
+    names = np.array(list(id2label), dtype=object)[best].tolist()
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+    span_doc = np.searchsorted(offsets, starts, side="right") - 1
+    per_doc: list[list[tuple[int, int, str, float]]] = [[] for _ in arrays]
+    for d, a, b, t, sc in zip(span_doc.tolist(), starts.tolist(), ends.tolist(),
+                              typ[starts].tolist(), agg.tolist()):
+        base = int(offsets[d])
+        per_doc[d].append((a - base, b - base, types[t], float(sc)))
+    return [(per_doc[d], names[offsets[d]:offsets[d + 1]]) for d in range(len(arrays))]
+
+
 def decode_token_spans(probs: np.ndarray, id2label: Sequence[str], *,
                        span_score: str = "mean") -> tuple[list[tuple[int, int, str, float]], list[str]]:
     """Arg-max IOB2 tags of ``probs`` (words x labels) -> ``[(i, j, label, score)]`` and tags."""
-    if span_score not in SPAN_SCORES:
-        raise ConfigError(f"span_score must be one of {', '.join(SPAN_SCORES)}, got {span_score!r}")
-    probs = np.asarray(probs, dtype=np.float32)
-    if probs.ndim != 2 or (probs.shape[0] and probs.shape[1] != len(id2label)):
-        raise InputError(f"probabilities of shape {probs.shape} do not match {len(id2label)} labels")
-    if probs.shape[0] == 0:
-        return [], []
-    best = probs.argmax(axis=1)
-    top = probs[np.arange(len(best)), best]
-    tags = [id2label[int(b)] for b in best]
-    out = []
-    for i, j, label in tags_to_spans(tags, "IOB2", on_invalid="repair"):
-        seg = top[i:j]
-        score = float(seg.mean() if span_score == "mean" else seg.min())
-        out.append((i, j, label, score))
-    return out, tags
+    return decode_token_spans_many([probs], id2label, span_score=span_score)[0]
 
 
 def sentence_confidence(probs: np.ndarray, method: str = "min_max") -> float:
@@ -262,12 +317,26 @@ def decode_spans(doc: Document, probs: np.ndarray, id2label: Sequence[str], *,
                  model_version: str | None = None, span_score: str = "mean",
                  confidence: str = "min_max") -> Decoded:
     """Scored character spans (``source='prediction'``) on ``doc``'s tokens from word probabilities."""
-    if len(probs) != len(doc.tokens):
-        raise InputError(f"document {doc.id!r}: {len(doc.tokens)} tokens but {len(probs)} rows "
-                         f"of word probabilities")
-    tok_spans, tags = decode_token_spans(probs, id2label, span_score=span_score)
-    spans = []
-    for i, j, label, score in tok_spans:
-        spans.append(Span(doc.tokens[i].start, doc.tokens[j - 1].end, label, score,
-                          source="prediction", model_version=model_version))
-    return Decoded(spans, tags, sentence_confidence(probs, confidence))
+    return decode_spans_many([doc], [probs], id2label, model_version=model_version,
+                             span_score=span_score, confidence=confidence)[0]
+
+
+def decode_spans_many(docs: Sequence[Document], probs: Sequence[np.ndarray],
+                      id2label: Sequence[str], *, model_version: str | None = None,
+                      span_score: str = "mean", confidence: str = "min_max") -> list[Decoded]:
+    """:func:`decode_spans` of many documents, their tags decoded together
+    (:func:`decode_token_spans_many`)."""
+    if len(docs) != len(probs):
+        raise InputError(f"{len(docs)} documents but {len(probs)} probability arrays")
+    for doc, p in zip(docs, probs):
+        if len(p) != len(doc.tokens):
+            raise InputError(f"document {doc.id!r}: {len(doc.tokens)} tokens but {len(p)} rows "
+                             f"of word probabilities")
+    out = []
+    for doc, p, (tok_spans, tags) in zip(docs, probs, decode_token_spans_many(
+            probs, id2label, span_score=span_score)):
+        toks = doc.tokens
+        spans = [Span(toks[i].start, toks[j - 1].end, label, score, source="prediction",
+                      model_version=model_version) for i, j, label, score in tok_spans]
+        out.append(Decoded(spans, tags, sentence_confidence(p, confidence)))
+    return out

@@ -6,11 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nerdata.align import (IGNORE, decode_spans, decode_token_spans, first_subword_labels,
+from nerdata.align import (IGNORE, decode_spans, decode_spans_many, decode_token_spans,
+                           decode_token_spans_many, first_subword_labels,
                            first_subword_positions, merge_window_probs, plan_windows,
                            sentence_confidence, window_owner, word_targets)
 from nerdata.doc import Document, Span
 from nerdata.errors import AlignmentError, ConfigError, InputError
+from nerdata.tags import tags_to_spans
 from nerdata.tagsets import load_tagset
 
 ID2LABEL = load_tagset("masakhaner").iob2_names()  # O B-PER I-PER B-ORG I-ORG B-LOC I-LOC B-DATE I-DATE
@@ -195,3 +197,50 @@ def test_decode_rejects_mismatched_rows():
     d = _doc(["a", "b"])
     with pytest.raises(InputError, match="2 tokens"):
         decode_spans(d, _probs(["O"]), ID2LABEL)
+
+
+def _reference(probs, id2label, span_score):
+    """The per-token decoding: arg-max tags through tags_to_spans(..., on_invalid='repair')."""
+    best = probs.argmax(axis=1)
+    top = probs[np.arange(len(best)), best]
+    tags = [id2label[b] for b in best]
+    agg = np.mean if span_score == "mean" else np.min
+    return ([(i, j, lab, float(agg(top[i:j]))) for i, j, lab in
+             tags_to_spans(tags, "IOB2", on_invalid="repair")], tags)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.integers(0, len(ID2LABEL) + 1), st.floats(0.2, 0.99)),
+                         max_size=12), max_size=6),
+       st.sampled_from(["mean", "min"]))
+def test_batched_decoding_equals_the_per_token_decoding(docs, span_score):
+    """Many documents decoded at once in numpy give exactly the spans, tags and scores of the
+    per-token tags_to_spans decoding of each: orphan I-, I- of another type, adjacent B-,
+    spans at document edges, empty documents, and bare labels (a checkpoint's own names)."""
+    id2label = list(ID2LABEL) + ["PER", "MISC"]  # bare: continue a same-type span, else open
+    probs = []
+    for words in docs:
+        p = np.full((len(words), len(id2label)), 0.001, dtype=np.float32)
+        for i, (k, top) in enumerate(words):
+            p[i, k] = top
+        probs.append(p)
+    got = decode_token_spans_many(probs, id2label, span_score=span_score)
+    assert len(got) == len(probs)
+    for p, (spans, tags) in zip(probs, got):
+        ref_spans, ref_tags = _reference(p, id2label, span_score)
+        assert tags == ref_tags
+        assert [s[:3] for s in spans] == [s[:3] for s in ref_spans]
+        np.testing.assert_allclose([s[3] for s in spans], [s[3] for s in ref_spans], rtol=1e-6)
+        assert decode_token_spans(p, id2label, span_score=span_score) == (spans, tags)
+
+
+def test_decode_spans_many_matches_one_at_a_time():
+    docs = [_doc(["Ade", "Bello", "went"]), _doc([]), _doc(["to", "Lagos"])]
+    probs = [_probs(["B-PER", "I-PER", "O"]), np.zeros((0, len(ID2LABEL)), np.float32),
+             _probs(["O", "I-LOC"], 0.6)]
+    many = decode_spans_many(docs, probs, ID2LABEL, model_version="m")
+    assert many == [decode_spans(d, p, ID2LABEL, model_version="m") for d, p in zip(docs, probs)]
+    assert [[(s.label, s.start, s.end) for s in d.spans] for d in many] == [
+        [("PER", 0, 9)], [], [("LOC", 3, 8)]]
+    with pytest.raises(InputError, match="3 documents but 2"):
+        decode_spans_many(docs, probs[:2], ID2LABEL)

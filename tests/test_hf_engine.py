@@ -145,6 +145,40 @@ def test_first_subword_last_layer_matches_the_full_forward_pass(trained, yor, at
     torch.testing.assert_close(pruned[mask], full[mask], atol=2e-5, rtol=1e-5)
 
 
+def test_packed_linears_keep_fp32_results_and_restore_the_model(trained, yor):
+    """On CPU in fp32 the linear layers run through oneDNN packed weights inside the block
+    only: same logits to float rounding, the original modules back afterwards, nothing
+    swapped under bf16 autocast or in training mode."""
+    from nerdata.engines.hf_infer import _PackedLinear, packed_linears
+
+    tagger, _ = trained
+    model = tagger.model
+    if not torch.backends.mkldnn.is_available() or not hasattr(torch.ops.mkldnn,
+                                                                "_linear_pointwise"):
+        pytest.skip("this torch build has no oneDNN linear ops")
+    before = dict(model.named_modules())
+    enc = tagger.tokenizer([d.words for d in yor[40:48]], is_split_into_words=True,
+                           padding=True, truncation=True, max_length=tagger.max_length,
+                           return_tensors="pt")
+    with torch.inference_mode():
+        ref = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        with packed_linears(model, torch.device("cpu"), "fp32"):
+            kinds = {type(m) for m in model.modules()}
+            got = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
+        with packed_linears(model, torch.device("cpu"), "bf16"):
+            bf16_kinds = {type(m) for m in model.modules()}
+        model.train()
+        try:
+            with packed_linears(model, torch.device("cpu"), "fp32"):
+                train_kinds = {type(m) for m in model.modules()}
+        finally:
+            model.eval()
+    assert _PackedLinear in kinds and torch.nn.Linear not in kinds
+    assert _PackedLinear not in bf16_kinds | train_kinds
+    assert dict(model.named_modules()) == before
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=1e-5)
+
+
 def test_save_load_roundtrip_predicts_identically(trained, yor, tmp_path):
     from nerdata.engines.hf_engine import TransformersTagger
 

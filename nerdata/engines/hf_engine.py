@@ -12,7 +12,10 @@ training then raises instead of returning noise.
 * Inference: documents are cut into word windows that fit the model (``max_length``,
   overlapping by ``stride`` subwords), windows are sorted by length and batched with
   dynamic padding; each word takes its prediction from the window where it is most
-  central.  Nothing is truncated or dropped.
+  central.  Nothing is truncated or dropped.  The last encoder layer runs at each word's
+  first subword only where the architecture allows (:mod:`nerdata.engines.hf_infer`), and
+  the spans of all documents are decoded together in numpy
+  (:func:`nerdata.align.decode_spans_many`).
 * ``device="auto"|"cpu"|"cuda"``; ``precision="auto"`` is bf16 (fp16 where bf16 is not
   supported) autocast on CUDA and fp32 on CPU (``precision="bf16"`` opts in to bf16
   autocast on CPU: faster only where the CPU has native bf16 (AVX512-BF16/AMX); on a CPU
@@ -35,7 +38,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from nerdata.align import (CONFIDENCE_METHODS, SPAN_SCORES, Decoded, decode_spans,
+from nerdata.align import (CONFIDENCE_METHODS, SPAN_SCORES, Decoded, decode_spans_many,
                            merge_window_probs)
 from nerdata.doc import Document, Span, whitespace_tokens
 from nerdata.engines.base import CARD_FILE, ModelCard, model_directory
@@ -47,7 +50,7 @@ from .hf_data import (EncodeStats, SpecialTokens, collate, length_sorted_batches
                       model_max_length, quiet_transformers, special_tokens, subwords_per_word)
 from .hf_train import (DEVICES, PRECISIONS, autocast_context, resolve_device,
                        resolve_precision, train_tagger)
-from .hf_infer import word_logits_of
+from .hf_infer import packed_linears, word_logits_of
 
 ENGINE = "transformers"
 
@@ -228,7 +231,7 @@ class TransformersTagger:
         done = 0
         if progress is not None:
             progress(0, len(pieces), "predict")
-        with torch.inference_mode():
+        with torch.inference_mode(), packed_linears(self.model, self.device, precision):
             for idx in batches:
                 batch = [pieces[i] for i in idx]
                 x = collate(batch, spec.pad_id, n_labels, self.device)
@@ -259,10 +262,9 @@ class TransformersTagger:
                         progress: ProgressCallback | None = None) -> list[Decoded]:
         """Spans, word tags and a document confidence (:func:`nerdata.align.sentence_confidence`)."""
         probs = self.predict_probs(docs, batch_size=batch_size, progress=progress)
-        version = self.version
-        return [decode_spans(self._tokenised(d), p, self.id2label, model_version=version,
-                             span_score=self.span_score, confidence=self.confidence)
-                for d, p in zip(docs, probs)]
+        return decode_spans_many([self._tokenised(d) for d in docs], probs, self.id2label,
+                                 model_version=self.version, span_score=self.span_score,
+                                 confidence=self.confidence)
 
     def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
                 progress: ProgressCallback | None = None) -> list[list[Span]]:

@@ -160,7 +160,9 @@ def mean(xs: list[float]) -> float | None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--engines", nargs="+", default=["spacy", "bilstm-crf"])
+    ap.add_argument("--engines", nargs="+", default=["spacy", "bilstm-crf"],
+                    choices=["spacy", "bilstm-crf"],
+                    help="from-scratch engines (transformers needs a checkpoint: not measured)")
     ap.add_argument("--langs", nargs="+", default=["hau", "swa"])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="first N training sentences")

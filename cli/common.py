@@ -303,10 +303,30 @@ def emit(data: Any, fmt: str, render: Callable[[Any], str] | None = None, *,
 
 
 # ----------------------------------------------------------------------------- data sources
+def _set_encoding(ctx: click.Context, _param, value: str | None) -> None:
+    """``--encoding``: input files are read in it for the rest of the command."""
+    if value:
+        from contextlib import ExitStack
+
+        from nerdata.encoding import check_encoding, input_encoding
+
+        try:
+            name = check_encoding(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx) from None
+        stack = ExitStack()
+        stack.enter_context(input_encoding(name))
+        ctx.call_on_close(stack.close)
+
+
 def source_options(f):
-    """``--source-tagset`` and ``--source-format``: how to read a file SOURCE."""
+    """``--source-tagset``, ``--source-format`` and ``--encoding``: how to read a file SOURCE."""
     from nerdata.corpora.sources import FORMATS
 
+    f = click.option("--encoding", default=None, metavar="CODEC", expose_value=False,
+                     callback=_set_encoding,
+                     help="Encoding of input files that are not UTF-8 (e.g. cp1252, utf-16); "
+                          "without it such files are refused.")(f)
     f = click.option("--source-format", type=click.Choice(FORMATS), default=None,
                      help="Format of a file SOURCE when its content is ambiguous (default: "
                           "read from the content).")(f)

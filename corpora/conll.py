@@ -6,7 +6,8 @@ cleaning and span decoding happen in :mod:`.build` (through :mod:`nerdata.tags`)
 
 Irregular lines handled (kind in the repair log):
 
-* ``bom`` / ``crlf`` / ``stray-cr`` / ``invalid-utf8`` -- file level;
+* ``bom`` / ``crlf`` / ``stray-cr`` / ``decoded`` / ``replacement-char`` / ``control-char``
+  -- file level (bytes that are not UTF-8 are refused: :mod:`nerdata.encoding`);
 * ``docstart`` -- ``-DOCSTART-`` lines (document boundaries; reported);
 * ``extra-columns`` -- ``token<TAB>TAG<TAB>`` (trailing empty columns) or surplus values;
 * ``empty-middle-column`` -- ``token<TAB><TAB>TAG``;
@@ -53,22 +54,13 @@ class RawSentence:
 
 # ----------------------------------------------------------------------------- file text
 def read_text(path: str | Path, rel: str, log: RepairLog) -> str:
-    """Decode a file as UTF-8; strip (and count) a BOM, CRLF and stray CR line ends.
-
-    Undecodable bytes become U+FFFD and are counted as ``invalid-utf8``.
+    """Decode a file under the one input policy (:mod:`nerdata.encoding`: UTF-8, a BOM
+    dropped and counted, anything else refused unless ``--encoding`` names it; empty files
+    refused; U+FFFD and control characters counted); count and normalise CRLF and stray CR.
     """
-    data = Path(path).read_bytes()
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-        log.add(rel, 1, "bom", "UTF-8 byte-order mark at the start of the file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        text = data.decode("utf-8", errors="replace")
-        bad = text.count("\ufffd") - data.decode("utf-8", errors="ignore").count("\ufffd")
-        log.add(rel, line, "invalid-utf8", f"{bad} undecodable byte sequence(s) replaced by U+FFFD; "
-                f"first at byte {exc.start}", count=max(bad, 1))
+    from nerdata.encoding import decode_input, read_input_bytes
+
+    text = decode_input(read_input_bytes(path), rel, log)
     if "\r" in text:
         n = text.count("\r\n")
         if n:

@@ -50,13 +50,15 @@ def write_documents(docs: Iterable[Document], path: str | Path, *, with_header: 
 def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
     """``(line number, bytes)`` of a file (``-``: stdin), numbered like text mode with
     universal newlines (a bare ``\\r`` ends a line too); a leading BOM is dropped."""
+    from nerdata.encoding import current_encoding
+
+    if current_encoding():
+        yield from _named_encoding_lines(path, current_encoding())  # type: ignore[arg-type]
+        return
     if str(path) == "-":
         fh = sys.stdin.buffer
     else:
-        p = Path(path)
-        if not p.exists():
-            raise NotFoundError(f"{p}: no such file")
-        fh = open(p, "rb")
+        fh = _open_input(path, "rb")
     with fh:
         lineno = 0
         for raw in fh:
@@ -72,6 +74,47 @@ def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
             yield lineno, raw
 
 
+def _open_input(path: str | Path, mode: str, encoding: str | None = None):
+    p = Path(path)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory; name a JSONL file here")
+    if not p.exists():
+        raise NotFoundError(f"{p}: no such file")
+    return open(p, mode, encoding=encoding)
+
+
+def _named_encoding_lines(path: str | Path, encoding: str) -> Iterator[tuple[int, bytes]]:
+    """Lines of a file in the encoding the user named (``--encoding``), as UTF-8 bytes."""
+    import io
+
+    fh = (io.TextIOWrapper(sys.stdin.buffer, encoding=encoding) if str(path) == "-"
+          else _open_input(path, "r", encoding))
+    lineno = 0
+    with fh:
+        try:
+            for text in fh:
+                lineno += 1
+                if lineno == 1:
+                    text = text.lstrip("\ufeff")
+                yield lineno, text.encode("utf-8", "surrogatepass")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{lineno + 1}: not {encoding} ({exc.reason}); name the file's "
+                             f"real encoding") from None
+
+
+def _surrogate_free(obj: Any, text: str, path: str | Path, lineno: int) -> Any:
+    """``obj`` unless a string in it holds a lone surrogate (``"\\ud800"``: not a character,
+    it cannot be written as UTF-8 again)."""
+    if "\\u" in text:
+        try:
+            json.dumps(obj, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError(f"{path}:{lineno}: a lone surrogate (U+{ord(exc.object[exc.start]):04X}, "
+                             f"half of a UTF-16 pair) in a JSON string is not a character; write "
+                             f"the character itself or its full \\uXXXX\\uXXXX pair") from None
+    return obj
+
+
 def _parse(line: bytes, path: str | Path, lineno: int) -> Any:
     """msgspec first; any line it refuses goes through the standard library, so what is
     accepted (NaN, 1e400, lone surrogates) and every message stay the same.  msgspec, not
@@ -81,11 +124,16 @@ def _parse(line: bytes, path: str | Path, lineno: int) -> Any:
         return _decode(line)
     except msgspec.DecodeError:
         pass
+    from nerdata.encoding import undecodable
+
+    err = undecodable(line, str(path), lineno, of_line=True)
+    if err is not None:  # bytes outside the one decoding policy (nerdata.encoding)
+        raise err
     text = line.decode("utf-8")
     if not text.strip():
         return _BLANK
     try:
-        return json.loads(text)
+        return _surrogate_free(json.loads(text), text, path, lineno)
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from exc
 
@@ -110,10 +158,18 @@ def _object(line: bytes, path: str | Path, lineno: int) -> dict | None:
 def iter_json_objects(path: str | Path) -> Iterator[tuple[int, dict]]:
     """``(line number, object)`` for every non-blank line of a JSON Lines file (``-``:
     stdin); a BOM is accepted, a bad line raises :class:`InputError` with file:line."""
+    seen = False
     for lineno, line in _lines(path):
         obj = _object(line, path, lineno)
         if obj is not None:
+            seen = True
             yield lineno, obj
+    if not seen:
+        raise _empty(path)
+
+
+def _empty(path: str | Path) -> InputError:
+    return InputError(f"{path}: the file is empty (no JSON line); name a file with data")
 
 
 def check_header(obj: dict, path: str | Path, lineno: int, version: int = FORMAT_VERSION) -> bool:
@@ -155,9 +211,12 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
     allocations would traverse everything read so far again and again (quadratic in
     practice).  The collector's previous state is restored before anything is yielded."""
     lines = _lines(path)
+    seen = False  # a non-blank line (a header counts): an empty file is refused
     while True:
         raw = list(islice(lines, size or BATCH))  # may raise NotFoundError: nothing read yet
         if not raw:
+            if not seen:
+                raise _empty(path)
             return
         linenos: list[int] = []
         objs: list[dict] = []
@@ -166,6 +225,7 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
             try:
                 for lineno, line in raw:
                     obj = _object(line, path, lineno)
+                    seen = seen or obj is not None
                     if obj is None or ("nerdata_format" in obj and check_header(obj, path, lineno, version)):
                         continue
                     linenos.append(lineno)

@@ -147,6 +147,12 @@ def _reference_objects(path):
             if not isinstance(obj, dict):
                 raise InputError(f"{path}:{lineno}: expected a JSON object (a document), got "
                                  f"{type(obj).__name__}")
+            try:  # a lone surrogate is refused: it is not a character
+                json.dumps(obj, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise InputError(f"{path}:{lineno}: a lone surrogate (U+{ord(exc.object[exc.start]):04X}, "
+                                 f"half of a UTF-16 pair) in a JSON string is not a character; write "
+                                 f"the character itself or its full \\uXXXX\\uXXXX pair") from None
             yield lineno, obj
 
 

@@ -353,15 +353,26 @@ def create_app(backend: Backend):
     async def _unexpected(request: Request, exc: Exception):
         rid = rid_of(request)
         log.exception("request %s %s %s failed", rid, request.method, request.url.path)
+        # the server drops the connection after an unhandled error: say so, or the
+        # client's next request on this keep-alive connection fails
         return error(request, 500, "internal_error", f"internal error while handling the request "
-                     f"(request id {rid}); the backend log has the details")
+                     f"(request id {rid}); the backend log has the details",
+                     headers={"Connection": "close"})
 
     async def json_body(request: Request) -> Any:
         raw = await request.body()
         if not raw.strip():
             raise ApiError(400, "empty_body", "request body is empty; send a JSON object")
         try:
-            return json.loads(raw.decode("utf-8"))
+            text = raw.decode("utf-8")
+            body = json.loads(text)
+            if "\\u" in text:  # "\ud800": a lone surrogate, not a character
+                json.dumps(body, ensure_ascii=False).encode("utf-8")
+            return body
+        except UnicodeEncodeError as exc:
+            raise ApiError(400, "invalid_json", f"request body holds a lone surrogate "
+                           f"(U+{ord(exc.object[exc.start]):04X}, half of a UTF-16 pair) in a JSON "
+                           f"string; send the character or its full \\uXXXX\\uXXXX pair") from None
         except UnicodeDecodeError as exc:
             raise ApiError(400, "invalid_json", f"request body is not UTF-8 ({exc.reason} at "
                            f"byte {exc.start})") from None

@@ -143,7 +143,8 @@ def server_options(f: Callable) -> Callable:
                           "--url/--api-key win over it, it wins over the environment.")(wrapper)
     f = click.option("--api-key", default=None, metavar="KEY",
                      help="Label Studio API key (default: $LABEL_STUDIO_API_KEY); never "
-                          "printed.")(f)
+                          "printed. On the command line it is visible in the process list: "
+                          "prefer the environment or --env-file.")(f)
     return click.option("--url", default=None, metavar="URL",
                         help="Label Studio URL (default: $LABEL_STUDIO_URL).")(f)
 
@@ -162,7 +163,9 @@ def basic_auth_option(help: str):
         return user, pw
 
     return click.option("--basic-auth", envvar="NERDATA_BACKEND_BASIC_AUTH", metavar="USER:PASS",
-                        callback=parse, help=help)
+                        callback=parse,
+                        help=f"{help} On the command line USER:PASS is visible in the process "
+                             f"list: prefer the environment (NERDATA_BACKEND_BASIC_AUTH).")
 
 
 def parse_json_object(value: str | None, name: str) -> dict:

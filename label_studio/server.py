@@ -202,9 +202,18 @@ class LabelStudioServer:
     def _write_state(self, info: ServerInfo) -> None:
         tmp = self.state_path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # O_CREAT's mode only applies to a new file
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(asdict(info), fh, indent=1)
         os.replace(tmp, self.state_path)
+
+    def _secure(self) -> None:
+        """The data dir 0700 and its database 0600: they hold the API token and passwords."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.data_dir, 0o700)
+        db = self.data_dir / "label_studio.sqlite3"
+        if db.exists():
+            os.chmod(db, 0o600)
 
     def _credentials(self, old: ServerInfo | None) -> tuple[str, str, str]:
         if old is not None and (self.data_dir / "label_studio.sqlite3").exists():
@@ -256,7 +265,7 @@ class LabelStudioServer:
             raise ServiceError(f"a server of {self.data_dir} already runs on port {live.port} "
                                f"(pid {live.pid}); stop it first or use --port {live.port}")
         exe = find_label_studio(self.venv)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._secure()
         if self.port is not None:
             if not port_is_free(self.port, self.host):
                 raise ServiceError(f"port {self.port} on {self.host} is in use by another process; "
@@ -280,9 +289,10 @@ class LabelStudioServer:
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(cmd, env=env, cwd=self.data_dir, stdout=log,
                                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True)
+                                          start_new_session=True, umask=0o077)
         pid = self._proc.pid
         actual = self._wait_ready(port, token, log_start, timeout)
+        self._secure()  # a database made before the umask above (or by hand) is narrowed too
         url = f"http://{self.host}:{actual}"
         info = ServerInfo(url, actual, pid, str(self.data_dir), user, token, password,
                           str(self.log_path))
@@ -371,6 +381,7 @@ class LabelStudioServer:
 def write_env_file(path: str | os.PathLike, info: ServerInfo) -> None:
     """``LABEL_STUDIO_URL=...`` and ``LABEL_STUDIO_API_KEY=...`` lines (mode 0600)."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: narrow it
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(f"{ENV_URL}={info.url}\n{ENV_KEY}={info.token}\n")
 

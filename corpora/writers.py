@@ -186,6 +186,10 @@ def check_output(fmt: str, path: str | Path) -> None:
         raise ConfigError(f"unknown output format {fmt!r}; one of {', '.join(WRITE_FORMATS)}")
     if str(path) == "-" and fmt not in _TO_STDOUT:
         raise ConfigError(f"--to {fmt} writes files; give a path with -o")
+    if fmt != "hf":  # hf writes a dataset folder; the others one file
+        from nerdata.outputs import check_output_file
+
+        check_output_file(path, "-o")
 
 
 def write_format(fmt: str, docs: Sequence[Document], path: str | Path, *,

@@ -32,6 +32,9 @@ def header(**extra) -> dict:
 def write_documents(docs: Iterable[Document], path: str | Path, *, with_header: bool = True,
                     **header_extra) -> int:
     """Write documents; returns how many were written."""
+    from nerdata.outputs import check_output_file
+
+    check_output_file(path)
     n = 0
     own = str(path) != "-"
     fh = open(path, "w", encoding="utf-8", newline="\n") if own else sys.stdout

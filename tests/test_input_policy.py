@@ -135,3 +135,27 @@ def test_a_directory_named_as_a_file_is_refused(tmp_path):
         read_documents(d)
     with pytest.raises(InputError, match="is a directory"):
         read_text(d, str(d), RepairLog())
+
+
+@pytest.mark.parametrize("to", ["jsonl", "conll"])
+def test_output_paths_in_a_missing_folder_or_naming_a_directory_are_refused_first(tmp_path, to):
+    src = tmp_path / "latin1.conll"  # an input that would fail too: the output is checked first
+    src.write_bytes(CONLL.encode("latin-1", "replace"))
+    res = _run("corpora", "convert", str(src), "--to", to, "-o", str(tmp_path / "nodir" / f"x.{to}"))
+    assert res.exit_code == 1 and "does not exist" in res.output and "nodir" in res.output, res.output
+    (tmp_path / "adir").mkdir()
+    res = _run("corpora", "convert", str(src), "--to", to, "-o", str(tmp_path / "adir"))
+    assert res.exit_code == 1 and "is a directory" in res.output, res.output
+    assert not (tmp_path / "nodir").exists()
+
+
+def test_writers_refuse_bad_output_paths(tmp_path):
+    from nerdata.doc import Document
+    from nerdata.errors import ConfigError
+    from nerdata.jsonl import write_documents
+
+    doc = Document.from_tokens("a", ["Ade"])
+    with pytest.raises(ConfigError, match="does not exist"):
+        write_documents([doc], tmp_path / "missing" / "x.jsonl")
+    with pytest.raises(ConfigError, match="is a directory"):
+        write_documents([doc], tmp_path)

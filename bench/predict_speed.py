@@ -14,8 +14,9 @@ the agreement of decoding, not about accuracy.
 
 * ours: ``TransformersTagger.predict`` (pre-split words, windows, length-sorted batches of
   ``--batch-size``, dynamic padding, the last layer at first subwords only), fp32;
-* before: the same with the full last layer (the engine before that change): its speed,
-  and whether its spans and scores equal ours;
+* before: the same with the full last layer and the default linear kernel (the engine
+  before those changes, :mod:`nerdata.engines.hf_infer`): its speed, and whether its spans
+  and scores equal ours;
 * baseline: ``pipeline("token-classification", aggregation_strategy="first")`` on the raw
   sentence text with ``batch_size=--batch-size``, fp32 (``--pipeline-default``: also with
   its default batch size 1; ``--bf16``: also ours with the opt-in bf16 CPU autocast).
@@ -272,13 +273,14 @@ def main() -> None:
         bf16 = TransformersTagger.load(model_dir, device="cpu", precision="bf16") if args.bf16 \
             else None
 
-        def full_forward():  # the engine before the first-subword last layer: the full pass
-            slot = hf_infer._last_layer_slot
+        def full_forward():  # the engine before: full last layer, default linear kernel
+            slot, can_pack = hf_infer._last_layer_slot, hf_infer._can_pack
             hf_infer._last_layer_slot = lambda model: None
+            hf_infer._can_pack = lambda *a: False
             try:
                 return ours.predict(docs, batch_size=bs)
             finally:
-                hf_infer._last_layer_slot = slot
+                hf_infer._last_layer_slot, hf_infer._can_pack = slot, can_pack
 
         texts = [d.text for d in docs]
         bs = args.batch_size
@@ -312,14 +314,15 @@ def main() -> None:
               f"({t_pipe_b:.1f}s)  ratio ours/pipeline = {t_pipe_b / t_ours:.2f}x")
         print(f"CPU seconds (every thread of the process; steadier than wall time on shared "
               f"CPUs): ours {best_cpu['ours']:.1f}s, pipeline {best_cpu['pipe_b']:.1f}s, ratio "
-              f"{best_cpu['pipe_b'] / best_cpu['ours']:.2f}x; ours with the full last layer "
+              f"{best_cpu['pipe_b'] / best_cpu['ours']:.2f}x; ours before "
               f"{best_cpu['ours_full']:.1f}s, ratio {best_cpu['ours_full'] / best_cpu['ours']:.2f}x")
         if "pipe" in best:
             print(f"pipeline (default batch_size=1):      {n / best['pipe']:8.1f} sentences/s "
                   f"({best['pipe']:.1f}s)  ratio ours/pipeline = {best['pipe'] / t_ours:.2f}x")
         same, score_diff = compare(out["ours"], out["ours_full"])
-        print(f"ours with the full last layer (before): {n / best['ours_full']:8.1f} sentences/s "
-              f"({best['ours_full']:.1f}s)  ratio first-subword last layer/full = "
+        print(f"ours before (full last layer, default linear kernel): "
+              f"{n / best['ours_full']:8.1f} sentences/s ({best['ours_full']:.1f}s)  ratio "
+              f"ours/before = "
               f"{best['ours_full'] / t_ours:.2f}x; sentences whose spans differ: {n - same}, "
               f"largest score difference {score_diff:.1e}")
         if bf16 is not None:
@@ -362,10 +365,13 @@ def main() -> None:
               "the pipeline's own decoding gives our spans exactly):")
         for name, count in sorted(causes.items(), key=lambda kv: -kv[1]):
             doc_id, mine, theirs = examples[name]
-            print(f"  {name}: {count}  (e.g. {doc_id}: ours {mine} pipeline {theirs})")
+            print(f"  {name}: {count}  (e.g. {doc_id}: only ours "
+                  f"{sorted(set(mine) - set(theirs))}, only the pipeline's "
+                  f"{sorted(set(theirs) - set(mine))})")
         print(f"  unexplained: {len(unexplained)}")
         for doc_id, mine, theirs, why in unexplained[:5]:
-            print(f"    {doc_id} ({why}): ours {mine} pipeline {theirs}")
+            print(f"    {doc_id} ({why}): only ours {sorted(set(mine) - set(theirs))}, only "
+                  f"the pipeline's {sorted(set(theirs) - set(mine))}")
 
 
 def compare(a, b) -> tuple[int, float]:

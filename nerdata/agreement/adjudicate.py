@@ -8,7 +8,8 @@ Rules (``rule=``):
   other are an **overlap** conflict (both are taken out).  Spans outvoted by an
   overlapping kept span are only recorded in the votes.
 * ``priority:NAME`` -- the annotation of annotator ``NAME`` wins when the document has
-  one; otherwise ``majority`` (recorded as a fallback).
+  one; otherwise ``majority`` (recorded as a fallback).  A ``NAME`` who annotated none of
+  the documents is refused (a misspelt name would otherwise mean majority everywhere).
 * ``reviewer`` -- the annotation made as reviewer or marked ground truth wins (several
   such annotations: they must agree, else majority among them); otherwise ``majority``
   (recorded as a fallback).
@@ -23,7 +24,8 @@ Output spans have ``source="gold"`` and ``annotator="adjudicated:<rule>"``; prov
 kept in ``meta["adjudication"]``: the rule, the rule actually applied, the annotators and
 every span's votes (who marked it and its status).  Cancelled annotations do not vote; an
 annotator with several completed annotations votes once with the last one (counted).
-Documents without a completed annotation are not output (counted).
+Documents without a completed annotation are not output (counted).  A document id that
+occurs twice with different texts is refused, as agreement refuses it.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ from typing import Any, Iterable, Sequence
 
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span
-from nerdata.errors import ConfigError
+from nerdata.errors import ConfigError, InputError
 from nerdata.progress import ProgressCallback, track
 
 RULES = ("majority", "priority:NAME", "reviewer")
@@ -63,14 +65,20 @@ class AdjudicationResult:
 
 
 def adjudicate(items: Iterable[AnnotatedDocument], rule: str = "majority", *,
-               on_conflict: str = "mask", progress: ProgressCallback | None = None
-               ) -> AdjudicationResult:
-    """Adjudicate every document (see the module docstring)."""
+               on_conflict: str = "mask", progress: ProgressCallback | None = None,
+               check_priority: bool = True) -> AdjudicationResult:
+    """Adjudicate every document (see the module docstring).  ``check_priority=False``: a
+    caller adjudicating one document at a time checks the priority name itself
+    (:func:`check_priority_name` over the whole input)."""
     kind, name = parse_rule(rule)
     if on_conflict not in ON_CONFLICT:
         raise ConfigError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, got {on_conflict!r}")
     res = AdjudicationResult([], [])
+    texts: dict[str, int] = {}  # id -> hash of its text and tokens
+    annotators: set[str] = set()
     for item in track(items, progress, desc="adjudicating", every=1000):
+        _check_unique(item, texts)  # texts grows by one per document
+        annotators.update(a.annotator for a in item.completed())
         doc, conflicts, applied = adjudicate_document(item, rule, kind, name, res.summary)
         if doc is None:
             continue
@@ -87,7 +95,27 @@ def adjudicate(items: Iterable[AnnotatedDocument], rule: str = "majority", *,
                                    for cf in conflicts for c in cf["spans"]},
                 key=lambda s: (s.start, s.end, s.label))))
         res.documents.append(doc)
+    if check_priority:
+        check_priority_name(rule, annotators, len(texts))
     return res
+
+
+def check_priority_name(rule: str, annotators: set[str], documents: int) -> None:
+    """Refuse ``priority:NAME`` when NAME annotated none of the ``documents``."""
+    kind, name = parse_rule(rule)
+    if kind == "priority" and documents and name not in annotators:
+        raise ConfigError(f"--rule {rule}: annotator {name!r} annotated none of the "
+                          f"{documents} documents; annotators: "
+                          f"{', '.join(sorted(annotators)) or 'none'} -- check the name")
+
+
+def _check_unique(item: AnnotatedDocument, texts: dict[str, int]) -> None:
+    doc = item.doc
+    digest = hash((doc.text, tuple((t.start, t.end) for t in doc.tokens)))
+    if texts.setdefault(doc.id, digest) != digest:
+        raise InputError(f"document id {doc.id!r} occurs twice with different text or tokens; "
+                         f"adjudication needs unique ids (rename one, or merge the annotations "
+                         f"of both copies into one document)")
 
 
 def _unique_annotations(item: AnnotatedDocument, summary: Counter) -> list[Annotation]:

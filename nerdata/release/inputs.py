@@ -125,7 +125,7 @@ def _gold(item: AnnotatedDocument, where: str, rule: str | None) -> tuple[Docume
     if rule is not None:
         from nerdata.agreement.adjudicate import adjudicate
 
-        docs = adjudicate([item], rule).documents
+        docs = adjudicate([item], rule, check_priority=False).documents  # iter_gold checks
         return (docs[0], rule) if docs else (None, None)
     if "adjudication" in doc.meta:
         return doc, _rule_of(doc.meta["adjudication"])
@@ -180,11 +180,20 @@ def iter_gold(inp: ReleaseInput, *, validate: bool = True) -> Iterator[tuple[Doc
     """Gold documents of an input; unannotated items are skipped and counted in
     ``inp.details["unannotated_skipped"]``."""
     skipped = 0
+    annotators: set[str] = set()
+    annotated = 0
     for item in inp.open(validate=validate):
+        if isinstance(item, AnnotatedDocument):
+            annotated += 1
+            annotators.update(a.annotator for a in item.completed())
         got = gold_and_provenance(item, inp.ident, adjudicate=inp.adjudicate)
         if got is None:
             skipped += 1
             continue
         yield got
+    if inp.adjudicate:
+        from nerdata.agreement.adjudicate import check_priority_name
+
+        check_priority_name(inp.adjudicate, annotators, annotated)
     if skipped:
         inp.details["unannotated_skipped"] = skipped

@@ -78,3 +78,29 @@ def test_spacy_engine_fits_and_applies_a_calibration(hau, tmp_path):
     again = SpacyTagger.load(tmp_path / "m")
     assert again.calibration == t.calibration
     assert [[s.score for s in p] for p in again.predict(dev)] == [[s.score for s in p] for p in preds]
+
+
+def test_exact_zero_and_one_and_labels_get_their_own_log_odds():
+    rng = np.random.default_rng(1)
+    # raw 0 (outside the beam): right 60% of the time; raw 1: right 85%; in between the
+    # raw score is honest; DATE spans are right less often than PER at the same score
+    raw = np.concatenate([np.zeros(400), np.ones(400), rng.uniform(0.05, 0.95, 800)])
+    labels = np.array(["DATE", "PER"] * 800, dtype=object)
+    p = np.where(raw == 0, 0.6, np.where(raw == 1, 0.85, raw))
+    p = np.clip(p + np.where(labels == "DATE", -0.1, 0.05), 0.01, 0.99)
+    correct = rng.uniform(size=p.size) < p
+    plain = fit_platt(raw, correct)
+    rich = fit_platt(raw, correct, labels)
+    assert rich.zero is not None and rich.one is not None
+    assert rich.labels["DATE"] < rich.labels["PER"]
+    assert rich.apply(0.0, "PER") == pytest.approx(0.65, abs=0.06)
+    assert rich.apply(1.0, "PER") == pytest.approx(0.90, abs=0.06)
+    assert plain.ece_after < 0.03 and rich.ece_after < 0.03
+    # per label, the mean calibrated score meets the label's accuracy only with the offsets
+    for lab in ("DATE", "PER"):
+        m = labels == lab
+        acc = correct[m].mean()
+        mean_rich = np.mean([rich.apply(x, lab) for x in raw[m]])
+        mean_plain = np.mean([plain.apply(x, lab) for x in raw[m]])
+        assert abs(mean_rich - acc) < 0.01 < abs(mean_plain - acc)
+    assert Calibration.from_dict(rich.to_dict()) == rich

@@ -355,7 +355,7 @@ class SpacyTagger:
                                                    else "beam_width 1 gives no scores"))
         else:
             raw = self._predict_scored(dev_docs, 64, None)
-            cal = fit_platt(*span_outcomes(dev_docs, raw))
+            cal = fit_platt(*span_outcomes(dev_docs, raw, labels=True))
         self._calibration = cal
         self.card.extra["calibration"] = cal.to_dict()
         return cal.to_dict()

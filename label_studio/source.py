@@ -34,11 +34,19 @@ def read_export(path: Path, ref: SourceRef, log: RepairLog) -> list:
     """A Label Studio JSON export (a list of tasks) as annotated documents."""
     from .tasks import task_to_annotated
 
+    from nerdata.encoding import decode_input, read_input_bytes
+
+    text = decode_input(read_input_bytes(path), ref.spec, log)  # the one input policy
     try:
-        tasks = json.loads(path.read_text("utf-8-sig"))
+        tasks = json.loads(text)
+        if "\\u" in text:  # "\ud800": a lone surrogate is not a character
+            json.dumps(tasks, ensure_ascii=False).encode("utf-8")
     except json.JSONDecodeError as exc:
         raise InputError(f"{ref.spec}:{exc.lineno}: not valid JSON ({exc.msg}); expected a Label "
                          f"Studio JSON export (a list of tasks)") from exc
+    except UnicodeEncodeError as exc:
+        raise InputError(f"{ref.spec}: a lone surrogate (U+{ord(exc.object[exc.start]):04X}) in a "
+                         f"JSON string is not a character; fix the export") from None
     items = []
     for i, task in enumerate(tasks):
         if not isinstance(task, dict):

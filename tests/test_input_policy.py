@@ -159,3 +159,26 @@ def test_writers_refuse_bad_output_paths(tmp_path):
         write_documents([doc], tmp_path / "missing" / "x.jsonl")
     with pytest.raises(ConfigError, match="is a directory"):
         write_documents([doc], tmp_path)
+
+
+@pytest.mark.parametrize("data,message", [
+    ('[{"id": 1, "data": {"text": "Adé went"}, "annotations": []}]'.encode("latin-1"), "Latin-1"),
+    ('[{"id": 1, "data": {"text": "Ade\\ud800 went"}, "annotations": []}]'.encode(), "surrogate"),
+    ('[{"id": 1, "data": {"text": "Adé went"}, "annotations": []}]'.encode("utf-16"), "UTF-16"),
+])
+def test_label_studio_exports_follow_the_policy(tmp_path, data, message):
+    p = tmp_path / "export.json"
+    p.write_bytes(data)
+    res = _run("corpora", "validate", str(p))
+    assert res.exit_code == 1 and message in res.output, res.output
+
+
+def test_ls_push_names_a_missing_or_bad_file_before_connecting(tmp_path):
+    for name, data, message in (("missing.jsonl", None, "no such file"),
+                                ("empty.conll", b"", "empty"),
+                                ("latin1.conll", CONLL.encode("latin-1", "replace"), "Latin-1")):
+        p = tmp_path / name
+        if data is not None:
+            p.write_bytes(data)
+        res = _run("ls", "push", "proj", str(p), "--url", "http://127.0.0.1:9", "--api-key", "k")
+        assert res.exit_code == 1 and message in res.output and "unknown corpus" not in res.output, res.output

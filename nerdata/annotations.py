@@ -102,6 +102,9 @@ class AnnotatedDocument:
 
 def write_annotated(items: Iterable[AnnotatedDocument], path: str | Path, **header: Any) -> int:
     """Write annotated documents after a header line (``-``: stdout); returns how many."""
+    from nerdata.outputs import check_output_file
+
+    check_output_file(path)
     n = 0
     own = str(path) != "-"
     fh = open(path, "w", encoding="utf-8", newline="\n") if own else sys.stdout

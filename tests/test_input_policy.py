@@ -182,3 +182,15 @@ def test_ls_push_names_a_missing_or_bad_file_before_connecting(tmp_path):
             p.write_bytes(data)
         res = _run("ls", "push", "proj", str(p), "--url", "http://127.0.0.1:9", "--api-key", "k")
         assert res.exit_code == 1 and message in res.output and "unknown corpus" not in res.output, res.output
+
+
+def test_annotated_writer_refuses_bad_output_paths(tmp_path):
+    from nerdata.annotations import AnnotatedDocument, write_annotated
+    from nerdata.doc import Document
+    from nerdata.errors import ConfigError
+
+    item = AnnotatedDocument(Document.from_tokens("a", ["Ade"]), ())
+    with pytest.raises(ConfigError, match="does not exist"):
+        write_annotated([item], tmp_path / "missing" / "x.jsonl")
+    with pytest.raises(ConfigError, match="is a directory"):
+        write_annotated([item], tmp_path)

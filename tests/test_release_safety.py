@@ -153,3 +153,16 @@ def test_identical_inputs_give_byte_identical_releases_manifest_included(source,
     assert _head(a.path) == _head(b.path)
     if epoch is not None:
         assert a.manifest["created"] == "2023-11-14T22:13:20+00:00"
+
+
+def test_a_build_killed_earlier_is_cleaned_up_by_the_next(source, tmp_path):
+    """A kill -9 leaves its staging folder and lock file; the kernel released the lock, so
+    the next build takes it over, removes the leftovers and succeeds."""
+    name_dir = tmp_path / "demo"
+    stale = name_dir / ".1.0.0.building-99999-deadbeef"
+    (stale / "data").mkdir(parents=True)
+    (stale / "data" / "half.parquet").write_bytes(b"PAR1")
+    (name_dir / ".1.0.0.lock").write_text("")
+    r = build_release("demo", "1.0.0", [jsonl_input(source, licence="CC BY 4.0")], releases_dir=tmp_path)
+    assert verify_release(r.path).ok
+    assert sorted(p.name for p in name_dir.iterdir()) == ["1.0.0"]

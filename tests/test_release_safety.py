@@ -166,3 +166,12 @@ def test_a_build_killed_earlier_is_cleaned_up_by_the_next(source, tmp_path):
     r = build_release("demo", "1.0.0", [jsonl_input(source, licence="CC BY 4.0")], releases_dir=tmp_path)
     assert verify_release(r.path).ok
     assert sorted(p.name for p in name_dir.iterdir()) == ["1.0.0"]
+
+
+def test_the_manifest_checksum_travels_with_a_push(source, tmp_path):
+    from nerdata.release.store import push_release
+
+    build_release("demo", "1.0.0", [jsonl_input(source, licence="CC BY 4.0")], releases_dir=tmp_path,
+                  use_git=False)
+    plan = push_release(tmp_path / "demo", "1.0.0", "org/demo", dry_run=True)
+    assert {"manifest.json", "manifest.json.sha256"} <= {f["path"] for f in plan["files"]}

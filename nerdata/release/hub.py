@@ -119,8 +119,9 @@ def push_plan(release_dir: Path, manifest: dict, repo_id: str, *, private: bool 
         raise ConfigError(f"--repo-id must be ORG/NAME, got {repo_id!r}")
     files = [{"path": p, "sha256": v["sha256"], "bytes": v["bytes"]}
              for p, v in sorted(manifest["files"].items())]
-    files.append({"path": "manifest.json", "sha256": None,
-                  "bytes": (release_dir / "manifest.json").stat().st_size})
+    for extra in ("manifest.json", "manifest.json.sha256"):  # the checksum: releases without git
+        if (release_dir / extra).is_file():
+            files.append({"path": extra, "sha256": None, "bytes": (release_dir / extra).stat().st_size})
     return PushPlan(repo_id, release_dir, manifest["version"], files, private=private)
 
 

@@ -15,11 +15,7 @@ from nerdata.errors import ConfigError, MissingDependencyError
 PROTOCOL = ("load", "save", "predict", "predict_decoded", "train", "version")
 
 
-@pytest.mark.parametrize("name", [
-    "spacy", "transformers",
-    pytest.param("bilstm-crf", marks=pytest.mark.xfail(
-        strict=True, reason="its load() still swallows device; converted with its training loop")),
-])
+@pytest.mark.parametrize("name", registry.ENGINES)
 def test_every_engine_implements_the_whole_protocol(name):
     cls = registry.get_engine(name)
     for attr in PROTOCOL:
@@ -108,6 +104,24 @@ def test_cpu_engines_refuse_cuda_instead_of_ignoring_it(hau, tmp_path):
         SpacyTagger.load(tmp_path / "m", precision="bf16")
     with pytest.raises(ConfigError, match="device 'tpu'"):
         check_device("x", "tpu", ("auto", "cpu", "cuda"))
+
+
+def test_the_crf_engine_refuses_cuda_and_spacy_only_values(hau, tmp_path):
+    from nerdata.engines.crf_engine import BiLstmCrfTagger
+
+    with pytest.raises(ConfigError, match="supported: auto, cpu"):
+        BiLstmCrfTagger("nerdata", device="cuda")
+    t = BiLstmCrfTagger("nerdata", word_dim=16, char_dim=8, char_filters=8, hidden=16,
+                        affix_dim=0)
+    with pytest.raises(ConfigError, match=r"auto, marginal, outside, got 'ignore'"):
+        t.train(hau[0][:10], None, epochs=1, missing_labels="ignore")
+    with pytest.warns(DeprecationWarning, match="'early_stopping_patience' is now called"):
+        log = t.train(hau[0][:20], hau[1][:10], epochs=2, early_stopping_patience=1)
+    assert len(log["epochs"]) >= 1
+    t.save(tmp_path / "m")
+    assert BiLstmCrfTagger.load(tmp_path / "m", device="cpu").device == "cpu"
+    with pytest.raises(ConfigError, match="supported: auto, cpu"):
+        BiLstmCrfTagger.load(tmp_path / "m", device="cuda")
 
 
 def test_early_stopping_rule():

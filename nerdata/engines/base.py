@@ -78,28 +78,6 @@ def model_directory(directory: str | Path, *, overwrite: bool = False) -> Path:
     return directory
 
 
-def training_options(engine: str, options: dict[str, Any], defaults: dict[str, Any]
-                     ) -> dict[str, Any]:
-    """``options`` over ``defaults``; unknown names and a bad ``missing_labels`` policy are
-    clear errors (the from-scratch engines' shared training options)."""
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ConfigError(f"{engine} engine: unknown training option(s) {', '.join(unknown)}; "
-                          f"valid: {', '.join(sorted(defaults))}")
-    opts = {**defaults, **options}
-    if "missing_labels" in opts and opts["missing_labels"] not in ("auto", "missing", "outside"):
-        raise ConfigError(f"missing_labels must be auto, missing or outside, "
-                          f"got {opts['missing_labels']!r}")
-    return opts
-
-
-def outside_is_missing(policy: str, docs: Sequence[Document]) -> tuple[bool, int]:
-    """Whether ``O`` is unknown in documents with ``missing_labels`` (``auto``: only when some,
-    not all, training documents have them -- else nothing would teach ``O``), and how many have."""
-    with_missing = sum(1 for d in docs if d.missing_labels)
-    return policy == "missing" or (policy == "auto" and 0 < with_missing < len(docs)), with_missing
-
-
 def record_training(card: ModelCard, docs: Sequence[Document], opts: dict[str, Any], *,
                     epochs: int, seed: int, log: dict[str, Any], n_train: int) -> None:
     """Append a training stage to ``card``: data identity (``opts["training_data"]`` entries

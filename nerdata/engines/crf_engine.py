@@ -49,8 +49,9 @@ from typing import Any, Iterator, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, outside_is_missing,
-                                  record_training, training_options)
+from nerdata.engines.base import CARD_FILE, ModelCard, model_directory, record_training
+from nerdata.engines.options import (OptionSpec, check_device, missing_reading,
+                                     resolve_training_options)
 # NEG, build_network and span_marginals are re-exported: the network's parts, one import
 from nerdata.engines.crf_batches import (Encoded, Encoder, affix_ids, batch_tensors,
                                          length_batches, singleton_positions)
@@ -60,7 +61,7 @@ from nerdata.engines.crf_training import intra_op_threads, train_networks
 from nerdata.errors import ConfigError, InputError, NotFoundError, TagError
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
-from nerdata.tags import join_tag, spans_to_tags, tags_to_spans
+from nerdata.tags import entity_tags, spans_to_tags, tags_to_spans
 from nerdata.tagsets import Tagset, load_tagset
 
 ENGINE = "bilstm-crf"
@@ -86,7 +87,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "patience": 8,  # epochs without dev improvement before stopping (None: never)
     "grad_clip": 5.0,
     "unk_singletons": 0.5,  # replace training words seen once by <unk> with this probability
-    "missing_labels": "auto",  # auto | missing | outside (as the spaCy engine)
+    "missing_labels": "auto",  # auto | marginal | outside (nerdata.engines.options)
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
     # intra-op threads per network while training (None: one; small per-step tensors gain
     # nothing from a second thread, and on shared cores its barrier waits cost up to ten
@@ -95,6 +96,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     # networks of an ensemble trained at once, one process each (None: one per core)
     "parallel_networks": None,
 }
+OPTIONS = OptionSpec(ENGINE, TRAIN_DEFAULTS, missing_labels=("auto", "marginal", "outside"),
+                     missing_legacy="marginal")
 DEV_BATCH = 64  # sentences per batch when scoring dev during training
 LENGTH_HANDLING = ("no length limit: the BiLSTM-CRF reads each whole sentence, however long "
                    "(no truncation, no windows); words longer than max_word_chars code points "
@@ -142,7 +145,9 @@ class BiLstmCrfTagger:
     length_handling = LENGTH_HANDLING
 
     def __init__(self, tagset: str | Tagset = "nerdata", *, labels: Sequence[str] | None = None,
-                 base_model: str | Path | None = None, **model_options: Any) -> None:
+                 base_model: str | Path | None = None, device: str = "auto",
+                 **model_options: Any) -> None:
+        self.device = check_device(ENGINE, device)
         unknown = sorted(set(model_options) - set(MODEL_DEFAULTS))
         if unknown:
             raise ConfigError(f"{ENGINE} engine: unknown model option(s) {', '.join(unknown)}; "
@@ -192,8 +197,11 @@ class BiLstmCrfTagger:
 
     # ------------------------------------------------------------------ persistence
     @classmethod
-    def load(cls, directory: str | Path, *, tagset: str | None = None, **_: Any) -> "BiLstmCrfTagger":
-        """Load a model saved by :meth:`save`; ``tagset`` (the project's) is checked."""
+    def load(cls, directory: str | Path, *, tagset: str | None = None,
+             device: str = "auto") -> "BiLstmCrfTagger":
+        """Load a model saved by :meth:`save`; ``tagset`` (the project's) is checked;
+        ``device`` may be ``auto`` or ``cpu`` (this engine runs on the CPU)."""
+        device = check_device(ENGINE, device)
         directory = Path(directory)
         card = ModelCard.load(directory)
         if card.engine != ENGINE:
@@ -210,6 +218,7 @@ class BiLstmCrfTagger:
         vocab = json.loads((directory / VOCAB_FILE).read_text("utf-8"))
         self = cls.__new__(cls)
         self.card = card
+        self.device = device
         self.labels = list(card.labels)
         self.options = {**MODEL_DEFAULTS, **card.training_config.get("model", {})}
         self.tags = iob2_tags(self.labels)
@@ -299,7 +308,7 @@ class BiLstmCrfTagger:
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; early-stops on dev F1 and keeps the best
         epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
-        opts = training_options(ENGINE, options, TRAIN_DEFAULTS)
+        opts = resolve_training_options(OPTIONS, options)
         if not 0.0 <= float(opts["dropout"]) < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {opts['dropout']}")
         if int(opts["batch_size"]) < 1:
@@ -310,7 +319,8 @@ class BiLstmCrfTagger:
         if not docs:
             raise InputError(f"{ENGINE} engine: no training documents with tokens")
         _torch()  # a missing torch is a clear error before any work
-        o_missing, with_missing = outside_is_missing(opts["missing_labels"], docs)
+        reading, with_missing = missing_reading(opts["missing_labels"], docs, can_marginalise=True)
+        o_missing = reading == "marginal"
         allowed = [allowed_tags(d, self.labels, o_is_missing=o_missing, tagset=self.card.tagset)
                    for d in docs]
         partial = sum(1 for a in allowed for s in a if len(s) > 1)
@@ -425,8 +435,7 @@ class BiLstmCrfTagger:
                     n = len(path)
                     alpha, beta, log_z = post[0][k, :n], post[1][k, :n], post[2][k]
                     probs = span_marginals(net.crf, em[k, :n], alpha, beta, log_z,
-                                           [(i0, j0, self.tags.index(join_tag("B", lab)),
-                                             self.tags.index(join_tag("I", lab)))
+                                           [(i0, j0, *(self.tags.index(t) for t in entity_tags(lab)))
                                             for i0, j0, lab in spans])
                     words = torch.exp(alpha + beta - log_z).numpy()
                     out[i] = Decoded(self._spans(docs[i], spans, probs), tags,

@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from nerdata.errors import require
-from nerdata.tags import join_tag, split_tag
+from nerdata.tags import allowed_transitions as scheme_transitions
+from nerdata.tags import tag_names
 
 PAD, UNK = 0, 1
 NEG = -1.0e4  # log-score of a forbidden transition or tag (finite: no NaN in logsumexp)
@@ -18,16 +19,16 @@ def _torch():
 
 
 def iob2_tags(labels: Sequence[str]) -> list[str]:
-    """Tag order of the CRF: ``O`` then ``B-X, I-X`` per label in label order."""
-    return ["O"] + [join_tag(p, lab) for lab in labels for p in ("B", "I")]
+    """Tag order of the CRF: ``O`` then ``B-X, I-X`` per label in label order
+    (:func:`nerdata.tags.tag_names`)."""
+    return tag_names(labels, "IOB2")
 
 
 def allowed_transitions(tags: Sequence[str]) -> tuple[list[list[bool]], list[bool]]:
-    """IOB2 constraints: ``ok[i][j]`` (tag i may be followed by tag j) and ``start_ok[j]``:
-    ``I-X`` only after ``B-X`` or ``I-X``."""
-    parts = [split_tag(t) for t in tags]
-    ok = [[pb != "I" or (pa in ("B", "I") and la == lb) for pb, lb in parts] for pa, la in parts]
-    return ok, [p != "I" for p, _ in parts]
+    """IOB2 constraints from the scheme's table (:func:`nerdata.tags.allowed_transitions`):
+    ``ok[i][j]`` (tag i may be followed by tag j) and ``start_ok[j]``; IOB2 may end anywhere."""
+    ok, start_ok, _end_ok = scheme_transitions(tags, "IOB2")
+    return ok, start_ok
 
 
 def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],

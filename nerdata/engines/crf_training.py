@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from nerdata.engines.crf_batches import drop_singletons
 from nerdata.engines.crf_network import _torch
+from nerdata.engines.options import EarlyStopping
 from nerdata.errors import ConfigError, NerdataError
 
 
@@ -57,7 +58,7 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
     # fused: one kernel per parameter instead of a dozen tensor passes per step
     opt = torch.optim.Adam(net.parameters(), lr=float(opts["learn_rate"]), fused=True)
     log: dict[str, Any] = {"epochs": []}
-    best_f1, best_state, best_epoch, waited, done = -1.0, None, 0, 0, 0
+    stopper, best_state, done = EarlyStopping(opts["patience"]), None, 0
     p_unk = float(opts["unk_singletons"])
     for epoch in range(1, epochs + 1):
         t0 = time.perf_counter()
@@ -81,18 +82,15 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
         if dev[0]:
             f1 = tagger._dev_f1(dev, net)
             entry["dev_f1"] = round(f1, 6)
-            if f1 > best_f1:
-                best_f1, best_epoch, waited = f1, epoch, 0
+            if stopper.update(epoch, f1):
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            else:
-                waited += 1
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         log["epochs"].append(entry)
-        if dev[0] and opts["patience"] is not None and waited >= int(opts["patience"]):
+        if dev[0] and stopper.stop:
             break
     if best_state is not None:
         net.load_state_dict(best_state)
-        log["best_epoch"], log["best_dev_f1"] = best_epoch, best_f1
+        log["best_epoch"], log["best_dev_f1"] = stopper.best_epoch, stopper.best
     net.eval()
     log["stopped_early"] = len(log["epochs"]) < epochs
     return log

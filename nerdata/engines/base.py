@@ -78,6 +78,28 @@ def model_directory(directory: str | Path, *, overwrite: bool = False) -> Path:
     return directory
 
 
+def training_tags(doc: Document, labels: Sequence[str], scheme: str, *, tagset: str = ""
+                  ) -> tuple[list[tuple[int, int, str]], list[str]]:
+    """The gold token spans of a training document and its tags in ``scheme``; a label the
+    model does not have, a span off token boundaries or overlapping spans are clear errors
+    (the from-scratch engines' shared first step)."""
+    from nerdata.errors import InputError, TagError
+    from nerdata.tags import spans_to_tags
+
+    for s in doc.spans:
+        if s.label not in labels:
+            raise ConfigError(
+                f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) {doc.span_text(s)!r} "
+                f"has a label outside the model's labels ({', '.join(labels)}); map the data "
+                f"to the model's tagset {tagset} first")
+    token_spans = doc.token_spans()
+    try:
+        return token_spans, spans_to_tags(token_spans, len(doc.tokens), scheme)
+    except TagError as exc:
+        raise InputError(f"document {doc.id!r}: {exc}; NER training needs flat, "
+                         f"non-overlapping spans") from exc
+
+
 def record_training(card: ModelCard, docs: Sequence[Document], opts: dict[str, Any], *,
                     epochs: int, seed: int, log: dict[str, Any], n_train: int) -> None:
     """Append a training stage to ``card``: data identity (``opts["training_data"]`` entries

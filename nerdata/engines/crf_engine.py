@@ -49,7 +49,8 @@ from typing import Any, Iterator, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard, model_directory, record_training
+from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, record_training,
+                                  training_tags)
 from nerdata.engines.options import (OptionSpec, check_device, missing_reading,
                                      resolve_training_options)
 # NEG, build_network and span_marginals are re-exported: the network's parts, one import
@@ -58,10 +59,10 @@ from nerdata.engines.crf_batches import (Encoded, Encoder, affix_ids, batch_tens
 from nerdata.engines.crf_network import (NEG, PAD, UNK, _torch, allowed_transitions,  # noqa: F401
                                          build_network, iob2_tags, members_of, span_marginals)
 from nerdata.engines.crf_training import intra_op_threads, train_networks
-from nerdata.errors import ConfigError, InputError, NotFoundError, TagError
+from nerdata.errors import ConfigError, InputError, NotFoundError
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
-from nerdata.tags import entity_tags, spans_to_tags, tags_to_spans
+from nerdata.tags import entity_tags, tags_to_spans
 from nerdata.tagsets import Tagset, load_tagset
 
 ENGINE = "bilstm-crf"
@@ -109,18 +110,7 @@ def allowed_tags(doc: Document, labels: Sequence[str], *, o_is_missing: bool = F
     """Per token, the tags training may put there: the gold tag, or a set where the
     annotation is partial (masked regions: any tag; with ``o_is_missing`` and
     ``doc.missing_labels``: ``O`` or a never-annotated type outside gold spans)."""
-    for s in doc.spans:
-        if s.label not in labels:
-            raise ConfigError(
-                f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) {doc.span_text(s)!r} "
-                f"has a label outside the model's labels ({', '.join(labels)}); map the data "
-                f"to the model's tagset {tagset} first")
-    token_spans = doc.token_spans()
-    try:
-        gold = spans_to_tags(token_spans, len(doc.tokens), "IOB2")
-    except TagError as exc:
-        raise InputError(f"document {doc.id!r}: {exc}; NER training needs flat, "
-                         f"non-overlapping spans") from exc
+    token_spans, gold = training_tags(doc, labels, "IOB2", tagset=tagset)
     out = [{t} for t in gold]
     inside = {i for a, b, _ in token_spans for i in range(a, b)}
     every = set(iob2_tags(labels))

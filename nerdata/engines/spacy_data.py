@@ -6,8 +6,8 @@ import random
 from typing import Sequence
 
 from nerdata.doc import Document
-from nerdata.errors import ConfigError, InputError, TagError
-from nerdata.tags import spans_to_tags
+from nerdata.engines.base import training_tags
+from nerdata.errors import ConfigError
 
 MISSING = "-"  # spaCy's BILUO value for "annotation unknown"
 
@@ -20,18 +20,7 @@ def training_targets(doc: Document, labels: Sequence[str], *, o_is_missing: bool
     with ``o_is_missing`` and ``doc.missing_labels`` every non-entity token is missing too.
     Raises a clear error for spans off token boundaries, overlapping spans or labels the
     model does not have."""
-    for s in doc.spans:
-        if s.label not in labels:
-            raise ConfigError(
-                f"document {doc.id!r}: span {s.label} [{s.start},{s.end}) {doc.span_text(s)!r} "
-                f"has a label outside the model's labels ({', '.join(labels)}); map the data "
-                f"to the model's tagset {tagset} first")
-    token_spans = doc.token_spans()
-    try:
-        targets = spans_to_tags(token_spans, len(doc.tokens), "BILOU")
-    except TagError as exc:
-        raise InputError(f"document {doc.id!r}: {exc}; NER training needs flat, "
-                         f"non-overlapping spans") from exc
+    token_spans, targets = training_tags(doc, labels, "BILOU", tagset=tagset)
     inside = {i for a, b, _ in token_spans for i in range(a, b)}
     missing: set[int] = set()
     for m in doc.masked:  # unknown type: every token it touches is unknown

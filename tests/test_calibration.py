@@ -104,3 +104,25 @@ def test_exact_zero_and_one_and_labels_get_their_own_log_odds():
         mean_plain = np.mean([plain.apply(x, lab) for x in raw[m]])
         assert abs(mean_rich - acc) < 0.01 < abs(mean_plain - acc)
     assert Calibration.from_dict(rich.to_dict()) == rich
+
+
+def test_crf_engine_fits_and_applies_a_calibration(hau, tmp_path):
+    from nerdata.engines.crf_engine import BiLstmCrfTagger
+
+    train, dev = hau
+    t = BiLstmCrfTagger("nerdata", word_dim=24, char_dim=12, char_filters=12, hidden=24)
+    log = t.train(train, dev, epochs=10, seed=2, learn_rate=0.01, patience=None)
+    cal = Calibration.from_dict(log["calibration"])
+    assert cal.n >= 30 and not cal.identity and t.card.extra["calibration"] == log["calibration"]
+    shown, raw = t.predict(dev), t._raw_spans(dev)
+    assert [[s.key for s in p] for p in shown] == [[s.key for s in p] for p in raw]
+    for p, q in zip(shown, raw):
+        for s, r in zip(p, q):
+            # raw scores are rounded to 4 places before the map here, not in the engine
+            assert s.score == pytest.approx(cal.apply(r.score, r.label), abs=2e-3)
+    t.save(tmp_path / "m")
+    again = BiLstmCrfTagger.load(tmp_path / "m")
+    assert [[s.score for s in p] for p in again.predict(dev)] == [[s.score for s in p] for p in shown]
+    untuned = BiLstmCrfTagger("nerdata", word_dim=24, char_dim=12, char_filters=12, hidden=24)
+    assert untuned.train(train[:30], None, epochs=1)["calibration"]["note"] == (
+        "identity: no dev documents")

@@ -78,6 +78,40 @@ def model_directory(directory: str | Path, *, overwrite: bool = False) -> Path:
     return directory
 
 
+class ScoreCalibration:
+    """Mixin of the engines whose span scores are calibrated on dev (:mod:`nerdata.calibration`):
+    the fitted map lives on the model card (``extra["calibration"]``) and is applied to every
+    predicted span.  An engine provides :meth:`_raw_spans` (predictions with raw scores)."""
+
+    card: ModelCard
+
+    def _raw_spans(self, docs: Sequence[Document]) -> list[list[Span]]:
+        raise NotImplementedError
+
+    @property
+    def calibration(self):
+        from nerdata.calibration import Calibration
+
+        cal = getattr(self, "_calibration", None)
+        if cal is None:
+            cal = self._calibration = Calibration.from_dict(self.card.extra.get("calibration"))
+        return cal
+
+    def _fit_calibration(self, dev_docs: Sequence[Document], why_not: str = ""
+                         ) -> dict[str, Any]:
+        """Fit the map on dev (raw scores against exact-match outcomes) and store it; with no
+        dev documents (or ``why_not``) the identity is recorded with the reason."""
+        from nerdata.calibration import Calibration, fit_platt, span_outcomes
+
+        if not dev_docs or why_not:
+            cal = Calibration(note="identity: " + (why_not or "no dev documents"))
+        else:
+            cal = fit_platt(*span_outcomes(dev_docs, self._raw_spans(dev_docs), labels=True))
+        self._calibration = cal
+        self.card.extra["calibration"] = cal.to_dict()
+        return cal.to_dict()
+
+
 def training_tags(doc: Document, labels: Sequence[str], scheme: str, *, tagset: str = ""
                   ) -> tuple[list[tuple[int, int, str]], list[str]]:
     """The gold token spans of a training document and its tags in ``scheme``; a label the

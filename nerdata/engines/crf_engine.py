@@ -49,8 +49,8 @@ from typing import Any, Iterator, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import (CARD_FILE, ModelCard, model_directory, record_training,
-                                  training_tags)
+from nerdata.engines.base import (CARD_FILE, ModelCard, ScoreCalibration, model_directory,
+                                  record_training, training_tags)
 from nerdata.engines.options import (OptionSpec, check_device, missing_reading,
                                      resolve_training_options)
 # NEG, build_network and span_marginals are re-exported: the network's parts, one import
@@ -128,7 +128,7 @@ def allowed_tags(doc: Document, labels: Sequence[str], *, o_is_missing: bool = F
 _affix_ids = affix_ids  # the name tests and older callers import
 
 
-class BiLstmCrfTagger:
+class BiLstmCrfTagger(ScoreCalibration):
     """Character-CNN + BiLSTM + CRF behind the :class:`~nerdata.engines.base.Tagger` protocol."""
 
     engine = ENGINE
@@ -360,6 +360,7 @@ class BiLstmCrfTagger:
         self.card.training_config["model"] = dict(self.options)
         self.card.version = f"{ENGINE}-{self.card.tagset.split('@')[0]}-{self._weights_hash()}"
         log["version"] = self.card.version
+        log["calibration"] = self._fit_calibration(dev_docs)
         return log
 
     def _dev_f1(self, dev: tuple[Sequence[Document], list], net) -> float:
@@ -436,9 +437,21 @@ class BiLstmCrfTagger:
         return out
 
     def _spans(self, doc: Document, spans: list, probs: list) -> list[Span]:
+        cal = self.calibration  # the identity until one is fitted on dev
         return [Span(doc.tokens[i].start, doc.tokens[j - 1].end, lab,
-                     None if p is None else round(p, 4), "prediction", None, self.version)
+                     None if p is None else round(cal.apply(p, lab), 4), "prediction", None,
+                     self.version)
                 for (i, j, lab), p in zip(spans, probs)]
+
+    def _raw_spans(self, docs: Sequence[Document]) -> list[list[Span]]:
+        """Spans scored by their uncalibrated CRF marginals."""
+        from nerdata.calibration import Calibration
+
+        keep, self._calibration = self.calibration, Calibration(note="raw scores")
+        try:
+            return self.predict(docs, batch_size=DEV_BATCH)
+        finally:
+            self._calibration = keep
 
     def predict_decoded(self, docs: Sequence[Document], *, batch_size: int = 32,
                         progress: ProgressCallback | None = None) -> list:
@@ -457,7 +470,8 @@ class BiLstmCrfTagger:
 
     def predict(self, docs: Sequence[Document], *, batch_size: int = 32,
                 progress: ProgressCallback | None = None) -> list[list[Span]]:
-        """Viterbi spans per doc, each scored by its CRF marginal probability."""
+        """Viterbi spans per doc, each scored by its CRF marginal probability (calibrated on
+        dev when the model was trained with dev documents)."""
         return [d.spans for d in self.predict_decoded(docs, batch_size=batch_size,
                                                       progress=progress)]
 

@@ -44,7 +44,8 @@ from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
-from nerdata.engines.base import CARD_FILE, ModelCard, model_directory, record_training
+from nerdata.engines.base import (CARD_FILE, ModelCard, ScoreCalibration, model_directory,
+                                  record_training)
 from nerdata.engines.options import (EarlyStopping, OptionSpec, check_device, missing_reading,
                                      resolve_training_options)
 from nerdata.engines.spacy_data import MISSING, EntityAugmenter, training_targets  # noqa: F401
@@ -95,7 +96,7 @@ def _spacy():
     return require("spacy", "spacy")
 
 
-class SpacyTagger:
+class SpacyTagger(ScoreCalibration):
     """spaCy NER behind the :class:`~nerdata.engines.base.Tagger` protocol."""
 
     engine = ENGINE
@@ -338,7 +339,8 @@ class SpacyTagger:
         ner.model.from_bytes(best_bytes if best_bytes is not None else last_bytes)
         if best_bytes is not None:
             log["best_epoch"], log["best_dev_f1"] = stopper.best_epoch, stopper.best
-        log["calibration"] = self._fit_calibration(dev_docs)
+        log["calibration"] = self._fit_calibration(
+            dev_docs, "" if self.beam_width > 1 else "beam_width 1 gives no scores")
         log["stopped_early"] = len(log["epochs"]) < epochs
         record_training(self.card, train, opts, epochs=epochs, seed=seed, log=log,
                         n_train=len(examples))
@@ -346,19 +348,8 @@ class SpacyTagger:
         log["version"] = self.card.version
         return log
 
-    def _fit_calibration(self, dev_docs: Sequence[Document]) -> dict[str, Any]:
-        """Fit the span-score calibration on dev (raw beam scores vs exact-match outcomes)."""
-        from nerdata.calibration import Calibration, fit_platt, span_outcomes
-
-        if not dev_docs or self.beam_width <= 1:
-            cal = Calibration(note="identity: " + ("no dev documents" if not dev_docs
-                                                   else "beam_width 1 gives no scores"))
-        else:
-            raw = self._predict_scored(dev_docs, 64, None)
-            cal = fit_platt(*span_outcomes(dev_docs, raw, labels=True))
-        self._calibration = cal
-        self.card.extra["calibration"] = cal.to_dict()
-        return cal.to_dict()
+    def _raw_spans(self, docs: Sequence[Document]) -> list[list[Span]]:
+        return self._predict_scored(docs, 64, None)
 
     def _averaged(self, optimizer):
         """Use the optimizer's parameter averages (when kept) inside the block."""
@@ -395,15 +386,6 @@ class SpacyTagger:
 
         raw = self._predict_scored(docs, batch_size, progress)
         return [calibrated(spans, self.calibration) for spans in raw]
-
-    @property
-    def calibration(self):
-        from nerdata.calibration import Calibration
-
-        cal = getattr(self, "_calibration", None)
-        if cal is None:
-            cal = self._calibration = Calibration.from_dict(self.card.extra.get("calibration"))
-        return cal
 
     def _predict_scored(self, docs: Sequence[Document], batch_size: int,
                         progress: ProgressCallback | None) -> list[list[Span]]:

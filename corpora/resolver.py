@@ -404,5 +404,7 @@ def release_input(spec: str, tagset: str, workdir: Path, licence: str | None = N
 
 
 def _is_jsonl(path: Path) -> bool:
+    from .sources import first_content
+
     with open(path, "rb") as fh:
-        return fh.read(4096).decode("utf-8", "replace").lstrip("\ufeff").lstrip().startswith("{")
+        return first_content(fh.read(4096).decode("utf-8", "replace")) == "{"

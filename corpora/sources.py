@@ -205,14 +205,20 @@ def _is_tag(value: str) -> bool:
     return prefix in _PREFIXES and bool(re.fullmatch(r"\??[A-Za-z][A-Za-z0-9_.]*", label or ""))
 
 
+def first_content(text: str) -> str:
+    """The first character that is not a BOM or white space (``""`` for none)."""
+    body = text.lstrip("\ufeff").lstrip()
+    return body[:1]
+
+
 def sniff_format(text: str, where: str) -> str:
     """``jsonl``, ``json`` (a JSON list), ``conll`` or ``text`` from a file's content; a file
     mixing CoNLL-like and other lines is refused with their line numbers."""
     lines = text.lstrip("\ufeff").split("\n")
-    first = next((ln.strip() for ln in lines if ln.strip()), "")
-    if first.startswith("{"):
+    first = first_content(text)
+    if first == "{":
         return "jsonl"
-    if first.startswith("["):
+    if first == "[":
         return "json"
     conll, other = [], []
     for n, line in enumerate(lines, 1):

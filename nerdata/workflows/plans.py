@@ -185,30 +185,31 @@ def _corpus_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str,
                                          f"and evaluation need a labelled corpus")
     if not card.local:
         raise ctx.fail(f"{path}.corpus", f"corpus {corpus!r} has no local files (hub only)")
-    langs = ctx.str_list(obj, "lang", "langs", path) or tuple(card.languages)
-    key = "lang" if "lang" in obj else "langs"
-    for i, lang in enumerate(langs):
-        if lang not in card.languages:
-            raise ctx.fail(f"{path}.{key}[{i}]" if key == "langs" else f"{path}.lang",
-                           f"unknown language {lang!r} for corpus {corpus!r}; valid: "
-                           f"{', '.join(card.languages)}")
-    splits = ctx.str_list(obj, "split", "splits", path) or default_splits
-    skey = "split" if "split" in obj else "splits"
-    for i, sp in enumerate(splits):
-        if sp not in card.splits:
-            raise ctx.fail(f"{path}.{skey}[{i}]" if skey == "splits" else f"{path}.split",
-                           f"unknown split {sp!r} for corpus {corpus!r}; valid: "
-                           f"{', '.join(card.splits)}")
-        if not eval_set:
-            for lang in langs:
-                if sp not in card.splits_for(lang):
-                    a = card.absence(lang, sp)
-                    raise ctx.fail(f"{path}.{skey}", f"{corpus}/{lang} has no local split "
-                                   f"{sp!r} ({a.reason if a else 'absent'}); its splits: "
-                                   f"{', '.join(card.splits_for(lang))}")
+    langs = _members(ctx, obj, path, "lang", "langs", tuple(card.languages), card.languages,
+                     "language", corpus)
+    splits = _members(ctx, obj, path, "split", "splits", default_splits, card.splits, "split",
+                      corpus)
+    for sp in () if eval_set else splits:
+        for lang in langs:
+            if sp not in card.splits_for(lang):
+                a = card.absence(lang, sp)
+                raise ctx.fail(f"{path}.{'split' if 'split' in obj else 'splits'}",
+                               f"{corpus}/{lang} has no local split {sp!r} "
+                               f"({a.reason if a else 'absent'}); its splits: "
+                               f"{', '.join(card.splits_for(lang))}")
     _check_mapping(ctx, card.tagset, tagset, path)
     limit = ctx.pos_int(obj.get("limit"), f"{path}.limit", allow_none=True)
     return SourceRef.catalogue(corpus, langs, splits, limit=limit, where=f"{ctx.source}: {path}")
+
+
+def _members(ctx: _Ctx, obj: Mapping, path: str, one, many, default, valid, noun, corpus):
+    """The values of ``one``/``many`` in ``obj`` (else ``default``), each in ``valid``."""
+    values = ctx.str_list(obj, one, many, path) or default
+    for i, v in enumerate(values):
+        if v not in valid:
+            raise ctx.fail(f"{path}.{one}" if one in obj else f"{path}.{many}[{i}]",
+                           f"unknown {noun} {v!r} for corpus {corpus!r}; valid: {', '.join(valid)}")
+    return values
 
 
 def _check_mapping(ctx: _Ctx, source: str | None, target: str, path: str) -> None:

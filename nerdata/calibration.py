@@ -183,11 +183,7 @@ def fit_platt(scores: np.ndarray, correct: np.ndarray, labels: np.ndarray | None
     if not (a > 0 and all(math.isfinite(v) for v in got.values())):  # a flat fit is no ranking
         return Calibration(n=int(scores.size), ece_before=before, ece_after=before,
                            note=f"identity: the fit was not increasing (a={a:.3g})")
-    cal = Calibration(a=a, b=got["b"],
-                      zero=got.get("zero", got["b"] + a * float(_logit(np.asarray(0.0))))
-                      if zero.any() else None,
-                      one=got.get("one", got["b"] + a * float(_logit(np.asarray(1.0))))
-                      if one.any() else None,
+    cal = Calibration(a=a, b=got["b"], zero=got.get("zero"), one=got.get("one"),
                       labels={k[6:]: v for k, v in got.items() if k.startswith("label:")},
                       n=int(scores.size), ece_before=before)
     shown = [cal.apply(p, lab) for p, lab in

@@ -210,12 +210,39 @@ def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_c
     tasks already predicted by this version (resumable). Each prediction's score is the
     sentence's uncertainty-aware confidence, so the Data Manager can sort by it.
     """
+    from nerdata.errors import ServiceError
     from nerdata.label_studio.backend.bulk import bulk_predict
+    from nerdata.label_studio.projects import activate_model_version
 
+    client = _client(url, api_key)
+    # Activation after the predictions: when none of this version was stored (every task
+    # refused), Label Studio refuses the version, and that error hid the report of what was
+    # refused.  Without --order it is done here, checked; with --order (which needs it) a
+    # refused activation is explained by a second run that predicts nothing.
+    deferred = activate and order == "none"
+    kw = dict(batch_size=batch_size, chunk=chunk, device=device, max_text_chars=max_text_chars,
+              client=client)
     with progress_bar(progress) as cb:
-        report = bulk_predict(project, model_dir, order=order, batch_size=batch_size,
-                              chunk=chunk, device=device, max_text_chars=max_text_chars,
-                              activate=activate, url=url, api_key=api_key, progress=cb)
+        try:
+            report = bulk_predict(project, model_dir, order=order, progress=cb,
+                                  activate=activate and not deferred, **kw)
+        except ServiceError as exc:
+            if not activate or "setting the active model version" not in str(exc):
+                raise
+            report = bulk_predict(project, model_dir, activate=False, progress=cb, **kw)
+            if report["predicted"] or report["already_predicted"]:
+                raise  # predictions of the version exist: a failure of its own
+            deferred = True
+        if deferred:
+            report["active_model_version"] = activate_model_version(
+                client, report["project"], report["model_version"])
     emit(report, fmt)
+    skipped = report.get("active_model_version", {}).get("skipped")
+    if skipped:
+        click.echo(f"warning: model version {report['model_version']!r} not activated: {skipped}",
+                   err=True)
     if report.get("refused"):
+        click.echo(f"error: {len(report['refused'])} task(s) refused, not predicted (each with "
+                   f"its reason under 'refused'); fix or remove them in Label Studio and run "
+                   f"again", err=True)
         sys.exit(1)

@@ -33,7 +33,7 @@ from nerdata.progress import ProgressCallback
 from nerdata.tagsets import Tagset
 
 from . import users as _users
-from .checks import check_push_labels, unique_docs
+from .checks import check_document_labels, check_pull_labels, check_push_labels, unique_docs
 from .config import LabelConfig, check_labels, check_tagset, parse_label_config, render_label_config
 from .reports import PredictionReport, PullReport, PullResult, PushReport
 from .server import STATE_FILE, mask_key
@@ -153,11 +153,13 @@ class LabelStudioClient:
             return [p for p in self._ls.projects.list(title=title, page_size=100) if p.title == title]
 
     def get_or_create_project(self, title: str, tagset: Tagset, *, rtl: bool = False,
-                              maximum_annotations: int | None = None, description: str = "") -> int:
+                              maximum_annotations: int | None = None, description: str = "",
+                              documents: Sequence[Document] = ()) -> int:
         """The id of the project titled ``title``, created from ``tagset`` if missing.
 
-        An existing project's config must offer every type of ``tagset``
-        (:class:`ConfigError` naming the missing labels otherwise).
+        An existing project's config must offer every type of ``tagset`` and every label of
+        the ``documents``' spans (:class:`ConfigError` naming the missing labels otherwise,
+        before a project is created).
         """
         if not title or len(title) > 50:
             raise ConfigError(f"project title {title!r} must have 1 to 50 characters (Label Studio's limit)")
@@ -167,8 +169,12 @@ class LabelStudioClient:
                               f"rename them or pass a project id")
         if found:
             pid = int(found[0].id)
-            check_tagset(self.project_config(pid), tagset, where=f"project {title!r} (id {pid})")
+            config = self.project_config(pid)
+            check_tagset(config, tagset, where=f"project {title!r} (id {pid})")
+            check_document_labels(config, documents, where=f"project {title!r} (id {pid})")
         else:
+            check_document_labels(parse_label_config(render_label_config(tagset, rtl=rtl)), documents,
+                                  where=f"new project {title!r} (from tagset {tagset.name!r})")
             with self._api(f"creating project {title!r}"):
                 p = self._ls.projects.create(title=title, label_config=render_label_config(tagset, rtl=rtl),
                                              description=description or f"nerdata tagset {tagset.ident}")
@@ -418,6 +424,7 @@ class LabelStudioClient:
             report.add(item)
             if progress is not None and (i + 1) % 500 == 0:
                 progress(i + 1, len(tasks), "converting tasks")
+        check_pull_labels(config, items, where=f"project {pid}")
         report.seconds = time.monotonic() - t0
         return PullResult(items, report)
 

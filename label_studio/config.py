@@ -115,8 +115,9 @@ def check_labels(config: LabelConfig, labels: Iterable[str], *, where: str = "",
         raise ConfigError(
             f"{where + ': ' if where else ''}the project's labeling config lacks label(s) "
             f"{', '.join(missing)} used by {what} (it has {', '.join(config.labels) or 'none'}); "
-            f"add <Label value=\"...\"/> for them in the project settings, map the data to the "
-            f"project's tagset (--tagset), or use another project")
+            f"add {' '.join(f'<Label value={quoteattr(lab)}/>' for lab in missing)} in the "
+            f"project settings, map the data to the project's tagset (--tagset), or use another "
+            f"project")
 
 
 def check_tagset(config: LabelConfig, tagset: Tagset, *, where: str = "") -> None:

@@ -120,6 +120,9 @@ class LabelStudioClient:
                     f"Label Studio at {self.url} rejected the API key {mask_key(self._key)} while "
                     f"{what} (HTTP 401: {body[:200]}); set LABEL_STUDIO_API_KEY to a valid key "
                     f"(Account & Settings > Access Token)") from exc
+            if exc.status_code == 404 and what.startswith("reading project "):
+                raise NotFoundError(f"Label Studio at {self.url} has no project with id {what[16:]}; "
+                                    f"check the id (a project's address ends in /projects/ID)") from exc
             raise ServiceError(f"Label Studio at {self.url}: {what} failed (HTTP {exc.status_code}): "
                                f"{body[:400]}") from exc
         except httpx.TransportError as exc:

@@ -102,6 +102,9 @@ def test_push_by_id_checks_the_labeling_config_like_push_by_title(ls_client, ls_
         line = _error_line(res)
         assert "lacks label(s) MISC" in line and "document 'x1'" in line, line
     assert ls_client.status(pid)["tasks"] == 0  # nothing sent
+    res = _run("ls", "push", "99999999", str(src), "--no-progress", *server_args)
+    assert res.exit_code == 1
+    assert "has no project with id 99999999" in _error_line(res), res.output
 
 
 @pytest.fixture(scope="module")

@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from nerdata.engines.registry import DEFAULT_ENGINE
+
 FRACTIONS = (0.10, 0.20, 0.35, 0.50)
 TARGETS = (0.95, 0.99)
 DEFAULT_STRATEGIES = ("random", "longest", "least-confidence", "mnlp", "diverse")
@@ -79,10 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--corpus", default="masakhaner1")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0])
     ap.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES))
-    ap.add_argument("--engine", default="spacy")
+    ap.add_argument("--engine", default=DEFAULT_ENGINE)
     ap.add_argument("--n0", type=int, default=50)
     ap.add_argument("--k", type=int, default=100)
     ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--until-share", type=float, default=None,
+                    help="stop a campaign once this share of the pool's tokens is annotated")
     ap.add_argument("--epochs", type=int, default=10, help="seed and full-data models")
     ap.add_argument("--round-epochs", type=int, default=3)
     ap.add_argument("--rehearsal", default="all")
@@ -115,7 +119,9 @@ def main(argv: list[str] | None = None) -> int:
                          f"(test F1 {100 * full['f1']:.1f})")
             for strategy in args.strategies:
                 cfg = CampaignConfig(engine=args.engine, strategy=strategy, n0=args.n0, k=args.k,
-                                     rounds=args.rounds, seed=seed, epochs=args.epochs,
+                                     rounds=args.rounds, seed=seed,
+                                     max_tokens=(None if args.until_share is None else
+                                                 int(args.until_share * pool_tokens)), epochs=args.epochs,
                                      round_epochs=args.round_epochs, rehearsal=args.rehearsal,
                                      noise=json.loads(args.noise) if args.noise else None,
                                      model=json.loads(args.model_options),

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from nerdata.engines.registry import DEFAULT_ENGINE
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=5, help="base model and each continuation")
     ap.add_argument("--rehearsal", default="all")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--engine", default="spacy")
+    ap.add_argument("--engine", default=DEFAULT_ENGINE)
     ap.add_argument("--model-options", default="{}")
     args = ap.parse_args(argv)
 

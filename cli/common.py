@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import click
 
-from nerdata.engines.registry import ENGINE_TABLE, ENGINES
+from nerdata.engines.registry import DEFAULT_ENGINE, ENGINE_TABLE, ENGINES
 from nerdata.errors import ConfigError
 from nerdata.progress import ProgressCallback
 
@@ -197,7 +197,7 @@ def device_option(default: str | None = None, help: str = "Device: auto = a GPU 
                         show_default=default is not None, help=help)
 
 
-def engine_options(f: Callable | None = None, *, default: str | None = "spacy",
+def engine_options(f: Callable | None = None, *, default: str | None = DEFAULT_ENGINE,
                    json_options: bool = True, engine_help: str | None = None):
     """``--engine`` (choices from the engine registry), ``--model-options`` and
     ``--training-options`` (JSON objects, parsed into dicts; ``--train-options`` is the same

@@ -44,7 +44,7 @@ def _line(key: str, value: Any) -> None:
                    "never saw.")
 @click.option("--double", type=click.IntRange(2, 5000), default=40, show_default=True,
               help="Tasks a second (noisy) annotator also annotates, for agreement.")
-@click.option("--epochs", type=click.IntRange(1, 200), default=5, show_default=True,
+@click.option("--epochs", type=click.IntRange(1, 200), default=20, show_default=True,
               help="Maximum epochs for the seed model (early stopping on dev) and for the "
                    "backend's retrain.")
 @click.option("--exit/--wait", "exit_", envvar="DEMO_EXIT", default=False,

@@ -37,7 +37,9 @@ from .common import (emit, engine_options, format_option, parse_json_object, pro
 
 
 @click.option("--rounds", type=click.IntRange(0), default=5, show_default=True,
-              help="Rounds after the seed round.")
+              help="Rounds after the seed round (rerun with more to extend a campaign).")
+@click.option("--max-tokens", type=click.IntRange(1), default=None,
+              help="Token budget: no round starts once this many tokens are annotated.")
 
 
 @click.option("--epochs", type=click.IntRange(1), default=10, show_default=True,
@@ -77,7 +79,7 @@ from .common import (emit, engine_options, format_option, parse_json_object, pro
 @format_option
 @progress_option
 def simulate_cmd(corpus, lang, engine, model_options, training_options, device, strategy, n0, k,
-                 rounds, epochs, round_epochs, rehearsal, noise, seed, pool_limit, test_limit,
+                 rounds, max_tokens, epochs, round_epochs, rehearsal, noise, seed, pool_limit, test_limit,
                  dev_limit, output, fmt, progress):
     """Simulate an annotation campaign: strategy-ordered, model-pre-annotated rounds.
 
@@ -94,8 +96,8 @@ def simulate_cmd(corpus, lang, engine, model_options, training_options, device, 
     pool, test = reads["train"].documents, reads["test"].documents
     dev = reads["dev"].documents if "dev" in reads else []
     config = CampaignConfig(engine=engine, strategy=strategy, n0=n0, k=k, rounds=rounds,
-                            seed=seed, epochs=epochs, round_epochs=round_epochs,
-                            rehearsal=rehearsal,
+                            max_tokens=max_tokens, seed=seed, epochs=epochs,
+                            round_epochs=round_epochs, rehearsal=rehearsal,
                             noise=parse_json_object(noise, "--noise") if noise else None,
                             model={**model_options, **({"device": device} if device else {})},
                             training=training_options)

@@ -28,6 +28,8 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
+from nerdata.engines.registry import DEFAULT_ENGINE
+
 ANNOTATORS = ("annotator-a", "annotator-b")  # Label Studio users, attributed by the admin
 RELEASE_NAME = "demo"
 RELEASE_VERSION = "0.1.0"
@@ -40,7 +42,7 @@ def _silent(*_: Any) -> None:
 
 class Demo:
     def __init__(self, work: Path, corpus: str, lang: str, *, seed_sentences: int = 800,
-                 pool: int = 400, double: int = 40, epochs: int = 5,
+                 pool: int = 400, double: int = 40, epochs: int = 20,
                  say: Callable[[str, str], None] = _silent,
                  line: Callable[[str, Any], None] = _silent,
                  progress: Callable[[], Any] | None = None) -> None:
@@ -107,16 +109,18 @@ class Demo:
         from nerdata.workflows.plans import parse_plan
         from nerdata.workflows.training import run_plan
 
-        final = self.work / "model" / f"seed-{self.corpus}-{self.lang}-{self.seed_n}"
+        final = (self.work / "model"
+                 / f"seed-{DEFAULT_ENGINE}-{self.corpus}-{self.lang}-{self.seed_n}-e{self.epochs}")
         if (final / CARD_FILE).exists():
             card = ModelCard.load(final)
             self.say("seed model", f"reusing the seed model trained before: {final}")
         else:
-            self.say("seed model", f"training the default spaCy model on the first {self.seed_n} "
+            self.say("seed model", f"training the default engine ({DEFAULT_ENGINE}) on the first "
+                                   f"{self.seed_n} "
                                    f"{self.corpus}/{self.lang} train sentences (CPU, from scratch, "
                                    f"at most {self.epochs} epochs)")
             plan = parse_plan({
-                "name": "demo-seed", "engine": "spacy", "tagset": "nerdata", "seed": 0,
+                "name": "demo-seed", "engine": DEFAULT_ENGINE, "tagset": "nerdata", "seed": 0,
                 "output": str(self.work / "runs" / time.strftime("seed-%Y%m%d-%H%M%S")),
                 "evaluate": {"splits": ["test"],
                              "data": [{"corpus": self.corpus, "langs": [self.lang]}]},

@@ -3,6 +3,7 @@ constructed batch, two real rounds on a small MasakhaNER slice, and resuming aft
 from __future__ import annotations
 
 import csv
+import json
 
 import pytest
 
@@ -11,7 +12,7 @@ from nerdata.errors import ConfigError
 from nerdata.workflows.campaign import (ROUNDS_FILE, CampaignConfig, correction_effort,
                                         read_rounds, run_campaign)
 
-TINY = {"width": 32, "feature_width": 16, "depth": 1}
+TINY = {"word_dim": 24, "char_dim": 12, "char_filters": 12, "hidden": 24}  # the default engine, tiny
 
 
 def test_correction_effort_counts_each_kind_of_edit_against_scratch():
@@ -107,7 +108,7 @@ def test_simulate_command_runs_and_resumes(corpora_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("NERDATA_CORPORA", str(corpora_dir))
     args = ["simulate", "--lang", "hau", "--n0", "15", "--k", "10", "--rounds", "1", "--epochs",
             "1", "--round-epochs", "1", "--pool-limit", "40", "--test-limit", "20", "--dev-limit",
-            "0", "--strategy", "least-confidence", "--model-options", '{"width": 32, "depth": 1}',
+            "0", "--strategy", "least-confidence", "--model-options", json.dumps(TINY),
             "-o", str(tmp_path / "sim"), "--no-progress"]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 0, r.output
@@ -117,3 +118,13 @@ def test_simulate_command_runs_and_resumes(corpora_dir, tmp_path, monkeypatch):
     assert again.exit_code == 0 and "resumed after round 1" in again.output
     bad = CliRunner().invoke(cli, args[:-3] + ["--n0", "16", "-o", str(tmp_path / "sim")])
     assert bad.exit_code == 1 and "another configuration" in bad.output
+    # extending: more rounds continue the campaign; the token budget stops it
+    tokens = [int(line.split()[2]) for line in r.output.splitlines()[2:4]]
+    more = args[:-3] + ["--rounds", "3", "--max-tokens", str(tokens[1] + 1), "-o",
+                        str(tmp_path / "sim"), "--no-progress"]
+    ext = CliRunner().invoke(cli, more)
+    assert ext.exit_code == 0, ext.output
+    assert [ln.split()[1] for ln in ext.output.splitlines()[2:] if ln.split()[:1] and
+            ln.split()[0].isdigit()] == \
+        ["15", "25", "35"]  # round 2 ran (25 sentences were under budget), round 3 did not
+

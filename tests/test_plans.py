@@ -7,10 +7,11 @@ import json
 import pytest
 
 from nerdata.engines.base import ModelCard
+from nerdata.engines.registry import DEFAULT_ENGINE
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.workflows.plans import example_plans, load_plan, parse_plan, simple_plan
 
-TINY_MODEL = {"width": 32, "feature_width": 16, "depth": 1}
+TINY_MODEL = {"word_dim": 24, "char_dim": 12, "char_filters": 12, "hidden": 24}  # the default engine, tiny
 
 
 @pytest.fixture(autouse=True)
@@ -151,7 +152,7 @@ def test_two_stage_plan_runs_end_to_end(tmp_path):
 
 def test_simple_plan_is_one_stage_with_dev_and_test():
     p = simple_plan("masakhaner1", ["yor"], epochs=3, output="out")
-    assert p.engine == "spacy" and p.tagset == "nerdata" and p.output == "out"
+    assert p.engine == DEFAULT_ENGINE and p.tagset == "nerdata" and p.output == "out"
     assert len(p.stages) == 1 and p.stages[0].epochs == 3
     assert p.evaluate[0].splits == ("dev", "test")
 

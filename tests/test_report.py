@@ -70,7 +70,7 @@ def plan_dir(tmp_path_factory, corpora_dir):
 
     plan = parse_plan({
         "name": "report-tiny", "tagset": "nerdata", "seed": 1,
-        "model": {"width": 32, "feature_width": 16, "depth": 1},
+        "model": {"word_dim": 24, "char_dim": 12, "char_filters": 12, "hidden": 24},
         "evaluate": {"data": [{"corpus": "masakhaner1", "langs": ["hau", "yor"], "limit": 20}]},
         "stages": [{"name": "hau", "epochs": 1,
                     "data": [{"corpus": "masakhaner1", "langs": ["hau"], "limit": 40}]},

@@ -11,7 +11,8 @@ from nerdata.jsonl import read_documents, write_documents
 
 pytest.importorskip("spacy")
 
-TINY = '{"width": 32, "feature_width": 16, "depth": 1}'
+TINY = '{"word_dim": 24, "char_dim": 12, "char_filters": 12, "hidden": 24}'  # the default engine, tiny
+TINY_SPACY = '{"width": 32, "feature_width": 16, "depth": 1}'  # adapt's spaCy engine
 
 
 @pytest.fixture(autouse=True)
@@ -131,7 +132,7 @@ def test_adapt_removes_dev_and_test_sentences(tmp_path):
                     + dev.text + "\n", encoding="utf-8")
     out = tmp_path / "adapted"
     res = _run("train", "adapt", "--engine", "spacy", "--text", text, "--lang", "hau",
-               "--exclude-corpus", "masakhaner1", "--max-steps", 1, "--options", TINY,
+               "--exclude-corpus", "masakhaner1", "--max-steps", 1, "--options", TINY_SPACY,
                "-o", out, "--no-progress")
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)

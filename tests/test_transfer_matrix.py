@@ -1,4 +1,4 @@
-"""The zero-shot matrix end to end (tiny 2x2 with the spaCy engine), correlations against
+"""The zero-shot matrix end to end (tiny 2x2 with the default engine), correlations against
 scipy, multi-source training and the report."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from nerdata.transfer.matrix import correlate, take
 
 SIZES = ["--langs", "hau,yor", "--train-size", "150", "--dev-size", "20", "--test-size", "40",
          "--no-progress"]
-MATRIX_ARGS = [*SIZES, "--epochs", "3"]
+MATRIX_ARGS = [*SIZES, "--epochs", "10"]
 
 
 def test_correlate_equals_scipy_and_handles_degenerate_input():

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from nerdata.doc import Document
+from nerdata.engines.registry import DEFAULT_ENGINE
 from nerdata.errors import ConfigError
 from nerdata.progress import ProgressCallback
 
@@ -51,11 +52,12 @@ COLUMNS = ("round", "strategy", "sentences", "tokens", "batch_sentences", "batch
 
 @dataclass(frozen=True)
 class CampaignConfig:
-    engine: str = "spacy"
+    engine: str = DEFAULT_ENGINE
     strategy: str = "random"
     n0: int = 50  # seed sentences
     k: int = 100  # sentences per round
     rounds: int = 5  # rounds after the seed round
+    max_tokens: int | None = None  # a token budget: no round starts once this many are annotated
     seed: int = 0
     epochs: int = 10  # seed model
     round_epochs: int = 5  # each warm-started round
@@ -78,6 +80,8 @@ class CampaignConfig:
         for name in ("n0", "k", "epochs", "round_epochs"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"campaign {name} must be >= 1, got {getattr(self, name)!r}")
+        if self.max_tokens is not None and int(self.max_tokens) < 1:
+            raise ConfigError(f"campaign max_tokens must be >= 1, got {self.max_tokens!r}")
         if self.rounds < 0:
             raise ConfigError(f"campaign rounds must be >= 0, got {self.rounds!r}")
         if self.noise is not None:
@@ -265,7 +269,9 @@ def run_campaign(pool: Sequence[Document], test: Sequence[Document], output: str
         raise ConfigError("pool document ids must be unique (the campaign tracks sentences by id)")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    setup = json.loads(json.dumps({"config": config.to_dict(), "pool": _identity(pool),
+    # the stopping rules (rounds, max_tokens) may change between calls: a campaign is extended
+    defining = {k: v for k, v in config.to_dict().items() if k not in ("rounds", "max_tokens")}
+    setup = json.loads(json.dumps({"config": defining, "pool": _identity(pool),
                                    "test": _identity(test), "dev": _identity(dev)}))  # as stored
     state_path = out / STATE_FILE
     rows: list[dict[str, Any]] = []
@@ -289,6 +295,8 @@ def run_campaign(pool: Sequence[Document], test: Sequence[Document], output: str
         taken = {d.id for d in annotated}
         left = [d for d in pool if d.id not in taken]
         if not left:
+            break
+        if config.max_tokens is not None and rows and rows[-1]["tokens"] >= config.max_tokens:
             break
         if rnd == 0:
             order = list(range(len(left)))

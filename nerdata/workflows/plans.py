@@ -5,7 +5,7 @@ evaluation sets and a list of stages; each stage trains on its data starting fro
 previous stage's weights (see :mod:`nerdata.workflows.training` for the runner)::
 
     name: il-ner-progressive
-    engine: spacy                  # spacy | transformers | bilstm-crf
+    engine: bilstm-crf             # the default; spacy | transformers | bilstm-crf
     base_model: null               # transformers: hub id or local path (required)
     tagset: il-ner                 # default: nerdata (sources mapped with load_mapping)
     seed: 0
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from nerdata.engines.base import ENGINES
+from nerdata.engines.registry import DEFAULT_ENGINE, ENGINES
 from nerdata.errors import ConfigError, NerdataError, NotFoundError
 from nerdata.sources import SourceRef, Sources, default_sources
 
@@ -336,7 +336,7 @@ def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".",
     name = top["name"]
     if not isinstance(name, str) or not name.strip():
         raise ctx.fail("name", f"expected a non-empty string, got {name!r}")
-    engine = top.get("engine", "spacy")
+    engine = top.get("engine", DEFAULT_ENGINE)
     if engine not in ENGINES:
         raise ctx.fail("engine", f"unknown engine {engine!r}; valid: {', '.join(ENGINES)}")
     base_model = top.get("base_model")
@@ -455,7 +455,7 @@ def _slug_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "data"
 
 
-def simple_plan(corpus: str, langs: list[str] | tuple[str, ...], *, engine: str = "spacy",
+def simple_plan(corpus: str, langs: list[str] | tuple[str, ...], *, engine: str = DEFAULT_ENGINE,
                 epochs: int = 30, output: str | None = None, tagset: str = "nerdata",
                 base_model: str | None = None, seed: int = 0,
                 model: Mapping[str, Any] | None = None,

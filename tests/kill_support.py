@@ -205,3 +205,21 @@ def git_shim(bin_dir: Path, marker: Path, real_git: str, subcommand: str,
         "exit $rc\n", "utf-8")
     shim.chmod(0o755)
     return shim
+
+
+def pause_before_unlink(hook_dir: Path, marker: Path, pattern: str, hold: float = 60.0) -> Path:
+    """A ``sitecustomize`` (put ``hook_dir`` on the command's ``PYTHONPATH``) that makes
+    ``Path.unlink`` of a file whose name matches the glob ``pattern`` touch ``marker`` and
+    sleep ``hold`` seconds first: a kill on the marker lands deterministically just before
+    that file is removed.  (The venv has no sitecustomize of its own to shadow.)"""
+    hook_dir.mkdir(parents=True, exist_ok=True)
+    (hook_dir / "sitecustomize.py").write_text(
+        "import fnmatch, pathlib, time\n"
+        "_unlink = pathlib.Path.unlink\n"
+        "def _paused_unlink(self, missing_ok=False):\n"
+        f"    if fnmatch.fnmatch(self.name, {pattern!r}):\n"
+        f"        open({str(marker)!r}, 'w').close()\n"
+        f"        time.sleep({hold!r})\n"
+        "    return _unlink(self, missing_ok=missing_ok)\n"
+        "pathlib.Path.unlink = _paused_unlink\n", "utf-8")
+    return hook_dir

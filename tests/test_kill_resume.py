@@ -40,8 +40,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from kill_support import (KILL_POINTS, Run, cli_argv, git_shim, progress_at, run_command,
-                          timed_delays)
+from kill_support import (KILL_POINTS, Run, cli_argv, git_shim, pause_before_unlink,
+                          progress_at, run_command, timed_delays)
 
 pytestmark = pytest.mark.labelstudio
 
@@ -401,6 +401,42 @@ def test_release_killed_while_cloning_the_previous_version_leaves_nothing_behind
     _require(_git(name_dir / "1.1.0", "tag", "--list").split() == ["v1.0.0", "v1.1.0"],
              "1.1.0 lost 1.0.0's history")
     assert sorted(os.listdir(name_dir)) == ["1.0.0", "1.1.0"], "clone or staging folder left behind"
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "nerdata/release/staging.py staging_area removes the lock NAME/.X.Y.Z.lock only after "
+    "build_release (nerdata/release/store.py) has renamed the staging folder into place; a "
+    "kill -9 between the two leaves the lock, and every later build of X.Y.Z stops at "
+    "'already exists' before taking the lock, so nothing ever removes it"))
+def test_release_killed_right_after_it_is_in_place_leaves_no_lock(env, tmp_path,
+                                                                  release_reference):
+    """Kill -9 just before the lock is removed (a sitecustomize pauses ``Path.unlink`` of
+    ``*.lock``): the release is complete and verifies, the rerun refuses to rebuild it, and
+    nothing but the release may be left under releases/demo."""
+    _, _, expected, head = release_reference
+    out = tmp_path / "releases"
+    marker = tmp_path / "unlinking-lock"
+    hook = pause_before_unlink(tmp_path / "hook", marker, ".*.lock")
+    hook_env = {**env, "PYTHONPATH": os.pathsep.join(filter(None, [str(hook),
+                                                                   env.get("PYTHONPATH")]))}
+    argv = _release_argv(out)
+    killed = run_command(argv, env=hook_env, kill_when=marker.exists)
+    name_dir, root = out / "demo", out / "demo" / "1.0.0"
+    _require(killed.killed, f"not killed mid-run: {killed.describe()}\n{killed.stderr[-2000:]}")
+    _require(root.is_dir() and _tree(root) == expected, "the release was not in place at the kill")
+    rec = _record("release", "lock", killed, effect="complete", reference_s=None,
+                  at_kill=f"left in releases/demo: {sorted(os.listdir(name_dir))}")
+
+    rerun = run_command(argv, env=env)
+    rec["rerun_s"] = round(rerun.elapsed, 2)
+    _require(rerun.rc != 0 and "already exists" in rerun.stderr + rerun.stdout,
+             f"the rerun did not refuse the existing release: {rerun.stderr[-2000:]}")
+    try:
+        _verify(root)
+    except AssertionError as exc:
+        raise StateError(str(exc)) from None
+    _require(_git(root, "rev-parse", "HEAD", "v1.0.0") == head, "another commit than the reference")
+    assert sorted(os.listdir(name_dir)) == ["1.0.0"], "lock file left behind"
 
 
 # ------------------------------------------------------------------------------ coverage

@@ -275,10 +275,14 @@ class TransformersTagger:
     # ------------------------------------------------------------------ training
     def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
               epochs: int = 10, seed: int = 0, progress: ProgressCallback | None = None,
-              **options: Any) -> dict[str, Any]:
-        """Fine-tune (or continue fine-tuning) in place; options: :data:`hf_train.DEFAULTS`."""
+              checkpoint: Any = None, **options: Any) -> dict[str, Any]:
+        """Fine-tune (or continue fine-tuning) in place; options: :data:`hf_train.DEFAULTS`.
+
+        ``checkpoint`` (a :class:`~nerdata.engines.checkpoint.Checkpoint` or a directory):
+        resume from it when it holds this run's checkpoint, and checkpoint as it asks
+        (:mod:`nerdata.engines.hf_train`)."""
         return train_tagger(self, train, dev, epochs=epochs, seed=seed, progress=progress,
-                            **options)
+                            checkpoint=checkpoint, **options)
 
     def _after_training(self, config: dict[str, Any], identity: dict[str, Any],
                         extra_identity: Any, log: dict[str, Any]) -> None:
@@ -310,14 +314,14 @@ class TransformersTagger:
     def save(self, directory: str | Path, *, overwrite: bool = False) -> Path:
         """Write weights (safetensors), tokenizer and ``model_card.json`` to ``directory``."""
         self._ensure_model()
-        out = model_directory(directory, overwrite=overwrite)
-        with quiet_transformers():
-            self.model.save_pretrained(out)
-            self.tokenizer.save_pretrained(out)
-        self.card.extra["id2label"] = list(self.id2label)
-        _ = self.version
-        self.card.save(out)
-        return out
+        with model_directory(directory, overwrite=overwrite) as out:
+            with quiet_transformers():
+                self.model.save_pretrained(out)
+                self.tokenizer.save_pretrained(out)
+            self.card.extra["id2label"] = list(self.id2label)
+            _ = self.version
+            self.card.save(out)
+        return Path(directory)
 
     @classmethod
     def load(cls, directory: str | Path, *, device: str = "auto", **options: Any

@@ -11,6 +11,13 @@ opt-in autocast there).
 
 ``train()`` on an already trained tagger continues from its current weights with a fresh
 optimiser and schedule (one plan stage = one call).
+
+``train(checkpoint=...)`` (:mod:`nerdata.engines.checkpoint`) saves, after the epochs the
+checkpoint asks for, the weights, the optimiser's, schedule's and grad scaler's states, the
+shuffle's and the global (and CUDA) random states, the step and epoch reached, the
+early-stopping state, the best weights so far and the log; a run of the same training
+given that checkpoint continues from there and ends with the same weights as a run never
+interrupted (on CPU bit for bit).
 """
 from __future__ import annotations
 
@@ -28,6 +35,8 @@ from nerdata.align import IGNORE, MISSING_POLICIES, word_targets
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError
 from nerdata.engines.base import data_identity
+from nerdata.engines.checkpoint import (Checkpoint, as_checkpoint, rng_state, set_rng_state,
+                                        training_identity)
 from nerdata.engines.options import EarlyStopping, OptionSpec, resolve_training_options
 from nerdata.progress import ProgressCallback
 
@@ -174,8 +183,26 @@ def _lang_ids(docs: Sequence[Document], langs: Sequence[str] | None) -> tuple[li
     return names, [index.get(d.lang, IGNORE) if d.lang else IGNORE for d in docs]
 
 
+def run_identity(tagger, train: Sequence[Document], dev: Sequence[Document] | None,
+                 opts: dict[str, Any], *, epochs: int, seed: int) -> dict[str, Any]:
+    """The checkpoint key of this training run (:func:`checkpoint.training_identity`): the
+    starting model is the base checkpoint (a new model) or, for a model nerdata trained
+    already, its version."""
+    model_options = {"base_model": tagger.base_model, "tagset": tagger.tagset.ident,
+                     "labels": list(tagger.tagset.labels), "max_length": tagger._max_length_opt,
+                     "stride": tagger._stride_opt, "precision": tagger.requested_precision}
+    start = tagger.card.version if tagger.card.extra.get("stages") else None
+    return training_identity(tagger.engine, train, dev, model_options=model_options,
+                             training_options=opts, epochs=epochs, seed=seed, start=start)
+
+
+def _cuda_rng(device: torch.device):
+    return torch.cuda.get_rng_state_all() if device.type == "cuda" else None
+
+
 def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | None, *,
                  epochs: int, seed: int, progress: ProgressCallback | None,
+                 checkpoint: Checkpoint | str | None = None,
                  **options: Any) -> dict[str, Any]:
     """Fine-tune ``tagger.model`` in place (see the module docstring); returns the log."""
     opts = resolve_options(options)
@@ -184,6 +211,10 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
     docs = [tagger._tokenised(d) for d in train]
     if not any(d.tokens for d in docs):
         raise InputError(f"no training documents with tokens (got {len(docs)} documents)")
+    ckpt = as_checkpoint(checkpoint)
+    identity = (run_identity(tagger, train, dev, opts, epochs=epochs, seed=seed)
+                if ckpt is not None else None)
+    state = ckpt.load(identity) if ckpt is not None else None  # refused: before any work
     seed_everything(seed)
     tagger._ensure_model()
     model, device = tagger.model, tagger.device
@@ -222,9 +253,30 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
                            "pieces": len(pieces), "encode": stats.to_dict(), "seed": seed,
                            "device": str(device), "precision": precision}
     stopper, best_state = EarlyStopping(patience), None
-    step = 0
+    step, first, finished = 0, 1, False
     t0 = time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    if state is not None:
+        model.load_state_dict(state["model"])
+        if adversary is not None:
+            adversary.load_state_dict(state["adversary"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state["scaler"] is not None:
+            scaler.load_state_dict(state["scaler"])
+        rng.setstate(state["rng"])
+        set_rng_state(state["global_rng"])
+        if state["cuda_rng"] is not None and device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        step, log, stopper, best_state = state["step"], state["log"], state["stopper"], \
+            state["best_state"]
+        first, finished = state["epoch"] + 1, state["finished"]
+        tagger._head_fresh = state["head_fresh"]
+        log["resumed_at_epoch"] = state["epoch"]
+        if progress is not None:
+            progress(step, total, f"train epoch {state['epoch']}")
+    for epoch in range(first, epochs + 1):
+        if finished:
+            break
         model.train()
         if adversary is not None:
             adversary.train()
@@ -286,9 +338,16 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
         log["epochs"].append(entry)
         if dev and stopper.stop:
             log["stopped_early"] = epoch
-            break
-        if step >= total:
-            break
+        finished = bool(dev and stopper.stop) or step >= total or epoch == epochs
+        if ckpt is not None and ckpt.due(epoch, last=finished):
+            ckpt.save(identity, {
+                "epoch": epoch, "finished": finished, "step": step, "model": model.state_dict(),
+                "adversary": adversary.state_dict() if adversary is not None else None,
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "rng": rng.getstate(), "global_rng": rng_state(), "cuda_rng": _cuda_rng(device),
+                "stopper": stopper, "best_state": best_state, "log": log,
+                "head_fresh": tagger._head_fresh})
     if patience is not None and not dev:
         log["early_stopping"] = "off: no dev documents"
     if best_state is not None and stopper.best_epoch != log["epochs"][-1]["epoch"]:

@@ -46,6 +46,7 @@ from nerdata import __version__
 from nerdata.doc import Document, Span
 from nerdata.engines.base import (CARD_FILE, ModelCard, ScoreCalibration, model_directory,
                                   record_training)
+from nerdata.engines.checkpoint import Checkpoint, as_checkpoint, training_identity
 from nerdata.engines.options import (EarlyStopping, OptionSpec, check_device, missing_reading,
                                      resolve_training_options)
 from nerdata.engines.spacy_data import MISSING, EntityAugmenter, training_targets  # noqa: F401
@@ -231,11 +232,11 @@ class SpacyTagger(ScoreCalibration):
         """Write ``spacy/`` (spaCy ``to_disk``) and ``model_card.json``; returns the directory.
 
         Model directories are immutable: saving over one needs ``overwrite=True``."""
-        directory = model_directory(directory, overwrite=overwrite)
-        self._nlp.to_disk(directory / SPACY_DIR)
-        self.card.extra["beam_width"] = self.beam_width
-        self.card.save(directory)
-        return directory
+        with model_directory(directory, overwrite=overwrite) as tmp:
+            self._nlp.to_disk(tmp / SPACY_DIR)
+            self.card.extra["beam_width"] = self.beam_width
+            self.card.save(tmp)
+        return Path(directory)
 
     # ------------------------------------------------------------------ docs
     def _make_doc(self, doc: Document):
@@ -260,19 +261,33 @@ class SpacyTagger(ScoreCalibration):
     # ------------------------------------------------------------------ training
     def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
               epochs: int = 10, seed: int = 0, progress: ProgressCallback | None = None,
+              checkpoint: Checkpoint | str | Path | None = None,
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; early-stops on dev F1 and keeps the best
-        epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
+        epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds).
+
+        ``checkpoint`` (a :class:`~nerdata.engines.checkpoint.Checkpoint` or a directory):
+        continue from it when it holds a checkpoint of this run, and checkpoint after the
+        epochs it asks for (:mod:`nerdata.engines.spacy_checkpoint`); the resumed run ends
+        with the same weights as an uninterrupted one."""
         opts = resolve_training_options(OPTIONS, options)
         if not train:
             raise InputError("spaCy engine: no training documents")
         if epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
-        spacy = _spacy()
+        _spacy()
         from spacy.util import minibatch
-        from thinc.api import compounding
         from thinc.api import Adam, fix_random_seed
 
+        from nerdata.engines import spacy_checkpoint as sc
+
+        ckpt = as_checkpoint(checkpoint)
+        identity = None if ckpt is None else training_identity(
+            ENGINE, train, dev, model_options={**self.options, "labels": self.labels,
+                                               "tagset": self.card.tagset},
+            training_options=opts, epochs=epochs, seed=seed,
+            start=None if self.version.endswith("-untrained") else self.version)
+        state = ckpt.load(identity) if ckpt is not None else None  # refused: before any work
         fix_random_seed(seed)
         reading, with_missing = missing_reading(opts["missing_labels"], train, can_marginalise=False)
         o_missing = reading == "ignore"
@@ -301,13 +316,22 @@ class SpacyTagger(ScoreCalibration):
                                "seed": seed}
         if augment:
             log["augment_entities"] = {"share": augment.share, "pool": augment.pool.sizes()}
-        stopper, best_bytes = EarlyStopping(opts["patience"]), None
+        stopper, best_bytes, last_bytes = EarlyStopping(opts["patience"]), None, None
         total = epochs * (len(examples) + augment.expected())
-        done = 0
+        done, first, finished = 0, 1, False
+        sizes = sc.BatchSizes(lo, hi)
+        if state is not None:
+            loop = sc.resume(state, ner=ner, optimizer=optimizer, rng=rng, augment=augment,
+                             lo=lo, hi=hi)
+            first, finished, sizes, stopper = (loop["first"], loop["finished"], loop["sizes"],
+                                               loop["stopper"])
+            best_bytes, last_bytes, log, done = (loop["best_bytes"], loop["last_bytes"],
+                                                 loop["log"], loop["done"])
         if progress:
-            progress(0, total, "training")
-        sizes = compounding(lo, hi, 1.001)
-        for epoch in range(1, epochs + 1):
+            progress(min(done, total), total, "training")
+        for epoch in range(first, epochs + 1):
+            if finished:
+                break
             t0 = time.perf_counter()
             order = list(examples)
             if augment:
@@ -332,8 +356,12 @@ class SpacyTagger(ScoreCalibration):
                 last_bytes = ner.model.to_bytes()
             entry["seconds"] = round(time.perf_counter() - t0, 2)
             log["epochs"].append(entry)
-            if dev_docs and stopper.stop:
-                break
+            finished = bool(dev_docs and stopper.stop) or epoch == epochs
+            if ckpt is not None and ckpt.due(epoch, last=finished):
+                ckpt.save(identity, sc.payload(
+                    epoch=epoch, finished=finished, ner=ner, optimizer=optimizer, rng=rng,
+                    augment=augment, sizes=sizes, stopper=stopper, best_bytes=best_bytes,
+                    last_bytes=last_bytes, log=log, done=done))
         if progress:
             progress(total, total, "training")
         ner.model.from_bytes(best_bytes if best_bytes is not None else last_bytes)

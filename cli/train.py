@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import click
 
+from nerdata.engines.registry import DEFAULT_ENGINE
 from nerdata.errors import ConfigError
 
 from .common import (device_option, emit, engine_options, format_option, parse_json_object,
@@ -63,7 +64,7 @@ def _print_stage(st, result) -> None:
 
 
 @click.option("--lang", "langs", multiple=True, help="Language(s) of --corpus (repeatable).")
-@engine_options(default=None, engine_help="Model engine (default: spacy, or the plan's): "
+@engine_options(default=None, engine_help=f"Model engine (default: {DEFAULT_ENGINE}, or the plan's): "
                 "spacy, transformers or bilstm-crf (char-CNN + BiLSTM + CRF from scratch, "
                 "PyTorch, CPU).")
 
@@ -85,6 +86,16 @@ def _print_stage(st, result) -> None:
 
 @click.option("-o", "--output", default=None, help="Output directory (default: the plan's).")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in the output directory.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run in the output directory (same plan and "
+                   "options): finished stages are kept, the interrupted one continues from "
+                   "its last checkpoint; the result equals an uninterrupted run's.")
+
+
+@click.option("--checkpoint-every", type=click.IntRange(min=0), default=1, show_default=True,
+              metavar="EPOCHS",
+              help="Checkpoint the stage being trained every EPOCHS epochs (beside its model "
+                   "directory, removed once the model is saved); 0: never.")
 @click.option("--rehearsal", default=None, metavar="all|N|RATIO",
               help="When continuing a model (--base-model DIR, or a plan's later stages): "
                    "also train on all, N or RATIO x the new data's size of the documents "
@@ -98,12 +109,15 @@ def _print_stage(st, result) -> None:
 @with_source_help
 @click.pass_context
 def train_group(ctx, plan, corpus, langs, engine, model_options, training_options, device,
-                base_model, epochs, tagset, seed, limit, rehearsal, output, overwrite, check,
-                list_plans, progress):
+                base_model, epochs, tagset, seed, limit, rehearsal, output, overwrite, resume,
+                checkpoint_every, check, list_plans, progress):
     """Train a model: `nerdata train PLAN.yaml` or `nerdata train --corpus ID --lang L`.
 
     After every stage each evaluation language is scored on its dev/test split; the
     stage x language F1 table is printed and written to OUTPUT/f1_table.csv.
+
+    Training is crash-safe: a killed run leaves its finished stages, a checkpoint of the
+    stage it was in and a report marked incomplete; rerun the same command with --resume.
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -122,7 +136,7 @@ def train_group(ctx, plan, corpus, langs, engine, model_options, training_option
             engine=engine, epochs=epochs, seed=seed, base_model=base_model, model=model,
             training=training_options, rehearsal=rehearsal)
     elif corpus:
-        p = simple_plan(corpus, list(langs), engine=engine or "spacy", epochs=epochs or 30,
+        p = simple_plan(corpus, list(langs), engine=engine or DEFAULT_ENGINE, epochs=epochs or 30,
                         output=output, tagset=tagset, base_model=base_model,
                         seed=seed or 0, limit=limit, model=model, training=training_options,
                         rehearsal=rehearsal, sources=_sources())
@@ -135,7 +149,8 @@ def train_group(ctx, plan, corpus, langs, engine, model_options, training_option
         return
     with progress_bar(progress) as cb:
         result = run_plan(p, output=output, overwrite=overwrite, progress=cb,
-                          on_stage=_print_stage, sources=_sources())
+                          on_stage=_print_stage, sources=_sources(), resume=resume,
+                          checkpoint_every=checkpoint_every)
     for s in result.skipped_eval:
         click.echo(f"not evaluated: {s}", err=True)
     click.echo(result.table())

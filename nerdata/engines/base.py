@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Iterator, Protocol, Sequence, runtime_checkable
 
 from nerdata.doc import Document, Span
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
@@ -63,19 +66,58 @@ class ModelCard:
                               f"retrain on the project's tagset or map the data first")
 
 
-def model_directory(directory: str | Path, *, overwrite: bool = False) -> Path:
-    """Check and create the directory a model is saved to.  Model directories are immutable:
-    saving over a model needs ``overwrite``; a non-empty directory that holds no model is
-    refused (nothing of the user's is written over)."""
+def check_model_directory(directory: str | Path, *, overwrite: bool = False) -> Path:
+    """Refuse, before any work, a directory a model cannot be saved to.  Model directories are
+    immutable: saving over a model needs ``overwrite``; a non-empty directory that holds no
+    model is refused (nothing of the user's is written over); so is a file."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: is a file; choose a directory for the model")
     if (directory / CARD_FILE).exists() and not overwrite:
         raise AlreadyExistsError(f"{directory}: a model is already saved there; choose a new "
                                  f"directory (model directories are immutable)")
     if directory.exists() and any(directory.iterdir()) and not (directory / CARD_FILE).exists():
         raise ConfigError(f"{directory}: exists, is not empty and is not a nerdata model; "
                           f"choose a new output directory")
-    directory.mkdir(parents=True, exist_ok=True)
     return directory
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+@contextmanager
+def model_directory(directory: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
+    """Save a model atomically: yields a temporary sibling directory to write into, renamed
+    into place when the block ends without error (removed when it fails), so ``directory`` is
+    either a complete model or absent -- never half of one, whenever the process dies.
+    Leftovers of writers that died are removed first."""
+    final = check_model_directory(directory, overwrite=overwrite)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for old in final.parent.glob(f".{final.name}.partial-*"):
+        pid = old.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or not _alive(int(pid)) or int(pid) == os.getpid():
+            shutil.rmtree(old, ignore_errors=True)
+    tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if final.exists():  # an empty directory, or a model saved over with overwrite
+        old = final.with_name(f".{final.name}.replaced-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, final)
 
 
 class ScoreCalibration:
@@ -209,8 +251,11 @@ class Tagger(Protocol):
 
     def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
               epochs: int = 10, seed: int = 0, progress: ProgressCallback | None = None,
-              **options: Any) -> dict[str, Any]:
-        """Train (or continue training) in place; returns a training log."""
+              checkpoint: Any = None, **options: Any) -> dict[str, Any]:
+        """Train (or continue training) in place; returns a training log.  ``checkpoint`` (a
+        :class:`~nerdata.engines.checkpoint.Checkpoint` or a directory): save training state
+        as it goes and continue a run of the same identity from it, to the weights an
+        uninterrupted run gives (:mod:`nerdata.engines.checkpoint`)."""
 
 
 def load_tagger(directory: str | Path, *, tagset: str | None = None, device: str | None = None,

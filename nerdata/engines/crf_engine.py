@@ -58,6 +58,7 @@ from nerdata.engines.crf_batches import (Encoded, Encoder, affix_ids, batch_tens
                                          length_batches, singleton_positions)
 from nerdata.engines.crf_network import (NEG, PAD, UNK, _torch, allowed_transitions,  # noqa: F401
                                          build_network, iob2_tags, members_of, span_marginals)
+from nerdata.engines.checkpoint import Checkpoint, as_checkpoint, training_identity
 from nerdata.engines.crf_training import intra_op_threads, train_networks
 from nerdata.errors import ConfigError, InputError, NotFoundError
 from nerdata.metrics import evaluate
@@ -230,14 +231,14 @@ class BiLstmCrfTagger(ScoreCalibration):
             raise ConfigError(f"{ENGINE} engine: the model is untrained; train it before saving")
         from safetensors.torch import save_file
 
-        directory = model_directory(directory, overwrite=overwrite)
-        save_file({k: v.contiguous() for k, v in self.net.state_dict().items()},
-                  str(directory / WEIGHTS_FILE))
-        (directory / VOCAB_FILE).write_text(
-            json.dumps({"tags": self.tags, "words": self.words, "chars": self.chars},
-                       ensure_ascii=False) + "\n", encoding="utf-8")
-        self.card.save(directory)
-        return directory
+        with model_directory(directory, overwrite=overwrite) as tmp:
+            save_file({k: v.contiguous() for k, v in self.net.state_dict().items()},
+                      str(tmp / WEIGHTS_FILE))
+            (tmp / VOCAB_FILE).write_text(
+                json.dumps({"tags": self.tags, "words": self.words, "chars": self.chars},
+                           ensure_ascii=False) + "\n", encoding="utf-8")
+            self.card.save(tmp)
+        return Path(directory)
 
     @property
     def version(self) -> str:
@@ -295,9 +296,14 @@ class BiLstmCrfTagger(ScoreCalibration):
     # ------------------------------------------------------------------ training
     def train(self, train: Sequence[Document], dev: Sequence[Document] | None = None, *,
               epochs: int = 30, seed: int = 0, progress: ProgressCallback | None = None,
+              checkpoint: Checkpoint | str | Path | None = None,
               **options: Any) -> dict[str, Any]:
         """Train (or continue training) in place; early-stops on dev F1 and keeps the best
-        epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds)."""
+        epoch's weights.  Returns the training log (per-epoch loss, dev F1, seconds).
+
+        ``checkpoint`` (a :class:`~nerdata.engines.checkpoint.Checkpoint` or a directory):
+        checkpoint as training goes and continue from a checkpoint of this same run, which
+        ends with the weights an uninterrupted run gives."""
         opts = resolve_training_options(OPTIONS, options)
         if not 0.0 <= float(opts["dropout"]) < 1.0:
             raise ConfigError(f"dropout must be in [0, 1), got {opts['dropout']}")
@@ -314,6 +320,8 @@ class BiLstmCrfTagger(ScoreCalibration):
         allowed = [allowed_tags(d, self.labels, o_is_missing=o_missing, tagset=self.card.tagset)
                    for d in docs]
         partial = sum(1 for a in allowed for s in a if len(s) > 1)
+        ckpt = as_checkpoint(checkpoint)
+        start = self.card.version if self.net is not None else None
         grown = self._grow(docs)
         self._index()
         encoded = [self._encode(d) for d in docs]
@@ -338,9 +346,12 @@ class BiLstmCrfTagger(ScoreCalibration):
                                "o_in_missing_label_docs": "missing" if o_missing else "outside",
                                "vocabulary_added": grown, "seed": seed}
         nets = members_of(self.net) if self.net is not None else [None] * k
+        saver = None if ckpt is None else (ckpt, training_identity(
+            ENGINE, docs, dev_docs, model_options=self.options, training_options=opts,
+            epochs=epochs, seed=seed, start=start))
         nets, member_logs = train_networks(self, nets, batches, len(docs),
                                            (dev_docs, dev_batches), opts, epochs=epochs,
-                                           seed=seed, progress=progress)
+                                           seed=seed, progress=progress, saver=saver)
         self.net = nets[0] if k == 1 else self._network(len(self.words), len(self.chars),
                                                          nets=nets)
         if k > 1:

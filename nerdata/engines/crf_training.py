@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from nerdata.engines.checkpoint import Checkpoint
 from nerdata.engines.crf_batches import drop_singletons
 from nerdata.engines.crf_network import _torch
 from nerdata.engines.options import EarlyStopping
@@ -47,11 +48,17 @@ def parallel_networks(option: int | None, k: int) -> int:
 
 def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
         opts: dict[str, Any], *, epochs: int, seed: int,
-        tick: Callable[[int], None] | None) -> dict[str, Any]:
+        tick: Callable[[int], None] | None,
+        saver: tuple[Checkpoint, dict] | None = None) -> dict[str, Any]:
     """Train one network in place on ``batches`` (size, tensors, singleton positions;
     shuffled here each epoch; Adam, singleton words dropped to ``<unk>``); early-stops on dev
     F1 (``dev``: documents and prepared batches, scored by ``tagger``) and keeps the best
-    epoch's weights.  ``tick(sentences done)`` reports progress.  Returns its per-epoch log."""
+    epoch's weights.  ``tick(sentences done)`` reports progress.  Returns its per-epoch log.
+
+    ``saver`` (a checkpoint and the run's identity): continue from the checkpoint when one of
+    this run exists, and checkpoint after the epochs it asks for -- weights, Adam's state, the
+    batch order, both random states, the early-stopping state and the best weights, so a
+    resumed run ends with the same weights as one never interrupted."""
     torch = _torch()
     rng = random.Random(seed)
     net.drop.p = float(opts["dropout"])
@@ -59,13 +66,30 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
     opt = torch.optim.Adam(net.parameters(), lr=float(opts["learn_rate"]), fused=True)
     log: dict[str, Any] = {"epochs": []}
     stopper, best_state, done = EarlyStopping(opts["patience"]), None, 0
+    # the batch order, shuffled in place each epoch (the same draws as shuffling the batches)
+    order, first, finished = list(range(len(batches))), 1, False
+    state = saver[0].load(saver[1]) if saver else None
+    if state is not None:
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["optimizer"])
+        rng.setstate(state["rng"])
+        torch.set_rng_state(state["torch_rng"])
+        order, stopper, best_state = state["order"], state["stopper"], state["best_state"]
+        log, done, finished = state["log"], state["done"], state["finished"]
+        first = state["epoch"] + 1
+        log["resumed_at_epoch"] = state["epoch"]
+        if tick:
+            tick(done)
     p_unk = float(opts["unk_singletons"])
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
+        if finished:
+            break
         t0 = time.perf_counter()
         net.train()
-        rng.shuffle(batches)
+        rng.shuffle(order)
         loss_sum = 0.0
-        for size, (W, Ch, A, M, Y), singles in batches:
+        for i in order:
+            size, (W, Ch, A, M, Y), singles = batches[i]
             if p_unk:
                 W = drop_singletons(W, singles, rng, p_unk)
             loss = net.crf.nll(net.emissions(W, Ch, A), Y, M).sum() / size
@@ -86,8 +110,13 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         log["epochs"].append(entry)
-        if dev[0] and stopper.stop:
-            break
+        finished = bool(dev[0] and stopper.stop) or epoch == epochs
+        if saver and saver[0].due(epoch, last=finished):
+            saver[0].save(saver[1], {
+                "epoch": epoch, "finished": finished, "net": net.state_dict(),
+                "optimizer": opt.state_dict(), "rng": rng.getstate(),
+                "torch_rng": torch.get_rng_state(), "order": order, "stopper": stopper,
+                "best_state": best_state, "log": log, "done": done})
     if best_state is not None:
         net.load_state_dict(best_state)
         log["best_epoch"], log["best_dev_f1"] = stopper.best_epoch, stopper.best
@@ -96,14 +125,29 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
     return log
 
 
+def member_savers(saver: tuple[Checkpoint, dict] | None, k: int) -> list:
+    """Each network's checkpoint: the run's own for a single network, ``network-M`` inside it
+    for the networks of an ensemble (each resumes on its own)."""
+    if saver is None:
+        return [None] * k
+    ckpt, identity = saver
+    if k == 1:
+        return [saver]
+    return [(Checkpoint(ckpt.directory / f"network-{m + 1}", every=ckpt.every,
+                        resume=ckpt.resume), {**identity, "network": m + 1}) for m in range(k)]
+
+
 def train_networks(tagger, nets: list, batches: list, n_docs: int, dev: tuple[Sequence, list],
-                   opts: dict[str, Any], *, epochs: int, seed: int, progress) -> tuple[list, list]:
+                   opts: dict[str, Any], *, epochs: int, seed: int, progress,
+                   saver: tuple[Checkpoint, dict] | None = None) -> tuple[list, list]:
     """Train the ``k`` networks of ``nets`` (None: new ones); network m starts from torch
     seed ``seed + m`` and trains with seed ``seed + m``, so it is exactly the single model
     that seed gives, wherever it trains.  With ``parallel_networks`` > 1 (default: one per
     core) the networks train at the same time, each in its own process on one intra-op
-    thread.  Returns the trained networks and their logs."""
+    thread.  ``saver``: checkpoint and resume (:func:`fit`).  Returns the trained networks
+    and their logs."""
     k = len(nets)
+    savers = member_savers(saver, k)
     at_once = parallel_networks(opts["parallel_networks"], k)
     with intra_op_threads(opts["threads"]):  # a bad count fails here, not in a process
         pass
@@ -111,7 +155,8 @@ def train_networks(tagger, nets: list, batches: list, n_docs: int, dev: tuple[Se
     what = ["training" if k == 1 else f"training network {m + 1}/{k}" for m in range(k)]
     if at_once > 1:
         return _in_processes(tagger, nets, batches, n_docs, dev, opts, epochs=epochs, seed=seed,
-                             progress=progress, at_once=at_once, per=per, what=what)
+                             progress=progress, at_once=at_once, per=per, what=what,
+                             savers=savers)
     torch = _torch()
     logs = []
     for m in range(k):
@@ -121,7 +166,7 @@ def train_networks(tagger, nets: list, batches: list, n_docs: int, dev: tuple[Se
             progress(0, per, what[m])
         with intra_op_threads(opts["threads"]):
             logs.append(fit(tagger, nets[m], list(batches), n_docs, dev, opts, epochs=epochs,
-                            seed=seed + m,
+                            seed=seed + m, saver=savers[m],
                             tick=(lambda done, w=what[m]: progress(done, per, w))
                             if progress else None))
         if progress:
@@ -142,7 +187,7 @@ def _member(job: dict[str, Any], tick: Callable[[int], None]) -> tuple[dict, dic
     net = tagger._grown(net)
     with intra_op_threads(opts["threads"]):
         log = fit(tagger, net, job["batches"], job["n_docs"], job["dev"], opts,
-                  epochs=job["epochs"], seed=seed + m, tick=tick)
+                  epochs=job["epochs"], seed=seed + m, tick=tick, saver=job.get("saver"))
     return {k: v.numpy() for k, v in net.state_dict().items()}, log
 
 
@@ -151,7 +196,7 @@ def _numpy_state(net) -> dict | None:
 
 
 def _in_processes(tagger, nets, batches, n_docs, dev, opts, *, epochs, seed, progress, at_once,
-                  per, what) -> tuple[list, list]:
+                  per, what, savers) -> tuple[list, list]:
     """Each network in a ``python -m nerdata.engines.crf_training JOB RESULT`` process (no
     fork of a process that may hold threads, no re-import of the caller's main script): the
     job and result travel as pickle files, progress as ``tick N`` lines on its stdout."""
@@ -188,7 +233,8 @@ def _in_processes(tagger, nets, batches, n_docs, dev, opts, *, epochs, seed, pro
                     with open(job, "wb") as f:
                         pickle.dump({"tagger": bare, "state": _numpy_state(nets[m]), "m": m,
                                      "batches": list(batches), "n_docs": n_docs, "dev": dev,
-                                     "opts": opts, "epochs": epochs, "seed": seed}, f)
+                                     "opts": opts, "epochs": epochs, "seed": seed,
+                                     "saver": savers[m]}, f)
                     err = open(os.path.join(tmp, f"stderr-{m}.txt"), "w", encoding="utf-8")
                     proc = subprocess.Popen(
                         [sys.executable, "-m", "nerdata.engines.crf_training", job,

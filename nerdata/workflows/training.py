@@ -20,14 +20,17 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from nerdata.doc import Document
-from nerdata.engines.base import get_engine
+from nerdata.engines.base import CARD_FILE, get_engine, load_tagger
+from nerdata.engines.checkpoint import SUFFIX, Checkpoint, checkpoint_for
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.workflows.evaluation import evaluate_tagger, format_table
 from nerdata.workflows.plans import Plan
@@ -211,23 +214,43 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
              on_stage: Callable[[StageResult, "PlanResult"], None] | None = None,
              batch_size: int = 32,
              resolve: Callable[[str], Sequence[Document]] | None = None,
-             sources: Sources | None = None) -> PlanResult:
+             sources: Sources | None = None, resume: bool = False,
+             checkpoint_every: int | None = 1) -> PlanResult:
     """Train ``plan`` stage by stage, evaluating every evaluation set after each stage.
 
     A stage with ``rehearsal`` trains on its data plus that much of what the model learnt
     before, resolved from the model card's sources with ``resolve`` (default
     :func:`plan_resolver`); see :mod:`nerdata.workflows.rehearsal`.  Data is read by
-    ``sources`` (the data-source resolver; default: the one :mod:`nerdata.corpora` registers)."""
+    ``sources`` (the data-source resolver; default: the one :mod:`nerdata.corpora` registers).
+
+    Crash safety: each stage checkpoints every ``checkpoint_every`` epochs (None or 0: never)
+    beside its model directory (``stage-NN-name.checkpoint``), and the report says whether
+    the run is complete.  ``resume`` continues an interrupted run of the same plan: finished
+    stages are loaded from their model directories, the interrupted stage continues from its
+    checkpoint, and the result is the model an uninterrupted run gives."""
     sources = _sources(sources)
     out = Path(output or plan.output)
-    if (out / REPORT_FILE).exists() and not overwrite:
-        raise AlreadyExistsError(f"{out}: a plan run is already there ({REPORT_FILE}); choose "
-                                 f"another output directory or pass overwrite")
+    done = _interrupted_run(out, plan, overwrite=overwrite, resume=resume)
+    if overwrite:  # starting over: an earlier run's checkpoints are not this run's
+        for old in out.glob(f"stage-*{SUFFIX}"):
+            shutil.rmtree(old, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     eval_sets, skipped = load_eval_sets(plan, progress, sources)
     result = PlanResult(plan, out, skipped_eval=skipped)
     tagger = new_tagger(plan)
+    for st in done:
+        result.stages.append(st)
+        # killed after the report took the stage and before its checkpoint went
+        shutil.rmtree(checkpoint_for(st.model_dir), ignore_errors=True)
+        tagger = load_tagger(st.model_dir, **({"device": plan.model["device"]}
+                                              if plan.model.get("device") else {}))
+    write_outputs(result)  # the report marks the run incomplete from its start
     for k, stage in enumerate(plan.stages, 1):
+        if k <= len(done):
+            continue
+        model_dir = out / f"stage-{k:02d}-{_slug(stage.name)}"
+        ckpt = (Checkpoint(checkpoint_for(model_dir), every=checkpoint_every, resume=resume)
+                if checkpoint_every else None)
         t0 = time.perf_counter()
         train_docs, ident = _load_many(stage.data, plan.tagset, progress, sources)
         dev_refs = list(stage.dev) if stage.dev is not None else _default_dev(stage.data, sources)
@@ -247,7 +270,7 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
             train_docs, dev_docs = mix.train, mix.dev
             ident.append({"rehearsal": mix.rehearsal, **mix.counts, "stage_name": stage.name})
         log = tagger.train(train_docs, dev_docs or None, epochs=stage.epochs, seed=plan.seed,
-                           progress=progress, training_data=ident, **opts)
+                           progress=progress, training_data=ident, checkpoint=ckpt, **opts)
         if mix is not None:
             log["rehearsal"] = mix.to_dict()
         rows: list[EvalRow] = []
@@ -261,12 +284,15 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
                 "precision": m.precision, "recall": m.recall, "f1": m.f1, "support": m.support}
         for sp, vals in test_metrics.items():
             tagger.card.metrics[f"{sp}_sets"] = vals
-        model_dir = out / f"stage-{k:02d}-{_slug(stage.name)}"
-        tagger.save(model_dir, overwrite=overwrite)
+        # resuming: a stage saved just before the process died, not yet in the report, is
+        # this same model (saves are atomic), so it is replaced
+        tagger.save(model_dir, overwrite=overwrite or resume)
         st = StageResult(k, stage.name, str(model_dir), tagger.version, len(train_docs),
                          len(dev_docs), time.perf_counter() - t0, log, rows)
         result.stages.append(st)
         write_outputs(result)
+        if ckpt is not None:
+            ckpt.clear()
         if on_stage:
             on_stage(st, result)
     return result
@@ -291,8 +317,13 @@ def write_outputs(result: PlanResult) -> None:
                 w.writerow([st.name, r.corpus, r.lang, r.split, f"{r.precision:.4f}",
                             f"{r.recall:.4f}", f"{r.f1:.4f}", r.support, r.documents,
                             st.model_version])
+    complete = len(result.stages) == len(result.plan.stages)
     report = {
-        "plan": _plan_dict(result.plan), "final_model": result.final_model,
+        "plan": _plan_dict(result.plan), "complete": complete,
+        # an interrupted run has no final model, only the last stage it finished
+        "final_model": result.final_model if complete else None,
+        "last_model": result.final_model,
+        "stages_done": len(result.stages), "stages_planned": len(result.plan.stages),
         "skipped_evaluations": result.skipped_eval,
         "stages": [{"index": s.index, "name": s.name, "model_dir": s.model_dir,
                     "model_version": s.model_version, "train_documents": s.train_documents,
@@ -300,8 +331,55 @@ def write_outputs(result: PlanResult) -> None:
                     "log": s.log, "scores": [asdict(r) for r in s.rows]}
                    for s in result.stages],
     }
-    (out / REPORT_FILE).write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str)
-                                   + "\n", encoding="utf-8")
+    tmp = out / f".{REPORT_FILE}.tmp"
+    tmp.write_text(json.dumps(report, ensure_ascii=False, indent=2, default=str) + "\n",
+                   encoding="utf-8")
+    os.replace(tmp, out / REPORT_FILE)
+
+
+def _interrupted_run(out: Path, plan: Plan, *, overwrite: bool, resume: bool
+                     ) -> list[StageResult]:
+    """The stages an earlier run of ``plan`` in ``out`` finished (to resume it), or [] to
+    start; refuses an output directory holding a finished run (unless ``overwrite``), an
+    interrupted run without ``resume``, and resuming a run of another plan."""
+    path = out / REPORT_FILE
+    if overwrite or not path.exists():
+        if resume and not overwrite and not path.exists():
+            if any(out.glob(f"stage-*{SUFFIX}")):
+                return []  # killed in the first stage: its checkpoint resumes
+            raise NotFoundError(f"{out}: no interrupted plan run to resume ({REPORT_FILE} "
+                                f"missing); run without --resume")
+        return []
+    try:
+        report = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: unreadable plan report ({exc}); choose another output "
+                          f"directory or pass overwrite") from exc
+    complete = report.get("complete", True)  # reports written before this flag: finished
+    if complete:
+        raise AlreadyExistsError(f"{out}: a plan run is already there ({REPORT_FILE}); choose "
+                                 f"another output directory or pass overwrite")
+    if not resume:
+        raise AlreadyExistsError(
+            f"{out}: an interrupted plan run is there ({report.get('stages_done')} of "
+            f"{report.get('stages_planned')} stages done); rerun with --resume to continue "
+            f"it, or pass overwrite to start over")
+    if json.loads(json.dumps(report.get("plan"), default=str)) != json.loads(
+            json.dumps(_plan_dict(plan), default=str)):
+        raise ConfigError(f"{out}: the interrupted run was of another plan (its stages, data "
+                          f"or options differ); resume with the same plan and options, or "
+                          f"pass overwrite to start over")
+    stages = []
+    for s in report.get("stages", []):
+        card = Path(s["model_dir"]) / CARD_FILE
+        if not card.is_file():
+            raise NotFoundError(f"{s['model_dir']}: the model of finished stage {s['name']!r} "
+                                f"is missing; pass overwrite to start over")
+        rows = [EvalRow(**r) for r in s.get("scores", [])]
+        stages.append(StageResult(s["index"], s["name"], s["model_dir"], s["model_version"],
+                                  s["train_documents"], s["dev_documents"], s["seconds"],
+                                  s["log"], rows))
+    return stages
 
 
 def _plan_dict(plan: Plan) -> dict[str, Any]:

@@ -92,7 +92,8 @@ class Backend:
         if settings.retrain:
             self.queue = RetrainQueue(self.training.prepare, self._on_result,
                                       mode=settings.retrain_mode,
-                                      log_path=settings.state_dir / "retrain.jsonl")
+                                      log_path=settings.state_dir / "retrain.jsonl",
+                                      state_path=settings.state_dir / "retrain_queue.json")
         self.requests = 0
 
     def close(self) -> None:

@@ -229,7 +229,8 @@ class RetrainQueue:
 
     def __init__(self, prepare: Callable[[str, str], RetrainSpec | RetrainResult],
                  on_result: Callable[[RetrainResult], None], *, mode: str = "process",
-                 log_path: str | Path | None = None, timeout: float = 6 * 3600) -> None:
+                 log_path: str | Path | None = None, timeout: float = 6 * 3600,
+                 state_path: str | Path | None = None) -> None:
         if mode not in ("process", "thread"):
             raise ValueError(f"retrain mode must be process or thread, got {mode!r}")
         self._prepare, self._on_result, self.mode = prepare, on_result, mode
@@ -241,6 +242,10 @@ class RetrainQueue:
         self._stop = False
         self._child: subprocess.Popen | None = None
         self.history: list[RetrainResult] = []
+        # the jobs waiting or running, on disk: a server that stops (or dies) with jobs queued
+        # queues them again when it starts, the interrupted one first
+        self.state_path = Path(state_path) if state_path else None
+        self.requeued: list[str] = self._restore()
         self._thread = threading.Thread(target=self._loop, name="nerdata-retrain", daemon=True)
         self._thread.start()
 
@@ -252,6 +257,7 @@ class RetrainQueue:
                 return False
             fresh = slot not in self._pending
             self._pending.setdefault(slot, []).append(reason)
+            self._persist()
             self._cv.notify_all()
             return fresh
 
@@ -260,6 +266,7 @@ class RetrainQueue:
             return {"pending": {k: len(v) for k, v in self._pending.items()},
                     "running": dict(self._running) if self._running else None,
                     "done": len(self.history),
+                    "requeued_after_restart": list(self.requeued),
                     "last": self.history[-1].to_dict() if self.history else None}
 
     def wait_idle(self, timeout: float) -> bool:
@@ -294,7 +301,9 @@ class RetrainQueue:
                     return
                 slot = next(iter(self._pending))
                 reasons = self._pending.pop(slot)
-                self._running = {"slot": slot, "since": _now(), "requests": len(reasons)}
+                self._running = {"slot": slot, "since": _now(), "requests": len(reasons),
+                                 "reasons": reasons}
+                self._persist()
             try:
                 result = self._run(slot, "; ".join(dict.fromkeys(reasons)))
             except Exception as exc:  # noqa: BLE001 - the worker must survive anything
@@ -308,7 +317,39 @@ class RetrainQueue:
             with self._cv:
                 self.history.append(result)
                 self._running = None
+                self._persist()
                 self._cv.notify_all()
+
+    def _persist(self) -> None:
+        """Write the waiting and running jobs (under the lock; atomic rename)."""
+        if self.state_path is None:
+            return
+        state = {"pending": self._pending,
+                 "running": ({"slot": self._running["slot"],
+                              "reasons": self._running["reasons"]} if self._running else None)}
+        tmp = self.state_path.with_name(self.state_path.name + ".tmp")
+        tmp.write_text(json.dumps(state, ensure_ascii=False), "utf-8")
+        tmp.replace(self.state_path)
+
+    def _restore(self) -> list[str]:
+        """Queue again the jobs an earlier server left waiting or running; their slots."""
+        if self.state_path is None or not self.state_path.exists():
+            return []
+        try:
+            state = json.loads(self.state_path.read_text("utf-8"))
+            jobs = ([(state["running"]["slot"], state["running"]["reasons"])]
+                    if state.get("running") else []) + list(state.get("pending", {}).items())
+            jobs = [(str(slot), [str(r) for r in reasons]) for slot, reasons in jobs]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            self.history.append(RetrainResult(
+                "?", "?", "failed", reason=f"{self.state_path}: unreadable retrain queue "
+                f"({exc}); its jobs were not queued again", finished=_now()))
+            return []
+        for slot, reasons in jobs:
+            self._pending.setdefault(slot, []).extend(
+                list(reasons) + ["re-queued after the server restarted"])
+        self._persist()
+        return [slot for slot, _ in jobs]
 
     def _run(self, slot: str, reason: str) -> RetrainResult:
         prepared = self._prepare(slot, reason)

@@ -318,3 +318,64 @@ def test_a_killed_plan_run_resumes_to_the_same_model(two_stage, tmp_path, when):
     assert _losses(report) == losses
     assert sorted(p.name for p in out.iterdir() if "checkpoint" in p.name or
                   p.name.startswith(".")) == []
+
+
+ONE_STAGE = """name: one-stage
+engine: {engine}
+tagset: nerdata
+seed: 3
+base_model: {base}
+model: {model}
+training: {training}
+evaluate: {{data: [{{source: {dev}}}]}}
+stages:
+  - name: one
+    epochs: 3
+    data: [{{jsonl: {a}}}]
+    dev: [{{jsonl: {dev}}}]
+"""
+
+
+def _model_files(d) -> dict[str, bytes]:
+    """A saved model's files but its card (which records when it was written)."""
+    return {p.relative_to(d).as_posix(): p.read_bytes() for p in sorted(d.rglob("*"))
+            if p.is_file() and p.name != CARD_FILE}
+
+
+@pytest.mark.parametrize("engine", ["spacy", "transformers"])
+def test_the_other_engines_resume_a_killed_train_to_the_same_files(hau, tmp_path, engine):
+    """kill -9 of ``nerdata train`` once the first epoch's checkpoint exists, then --resume:
+    every weight file equals an uninterrupted run's byte for byte."""
+    import json as _json
+    import signal
+    import time
+
+    from nerdata.jsonl import write_documents
+
+    train, dev = hau
+    write_documents(train[:60], tmp_path / "a.jsonl")
+    write_documents(dev[:20], tmp_path / "dev.jsonl")
+    base, model, training = "null", "{}", {"patience": None}
+    if engine == "transformers":
+        from tiny_models import make_tiny_xlmr
+
+        base = str(make_tiny_xlmr(tmp_path, [d.text for d in train[:80]]))
+        training = {"patience": None, "batch_size": 8}
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(ONE_STAGE.format(engine=engine, base=base, model=model, a=tmp_path / "a.jsonl",
+                                     dev=tmp_path / "dev.jsonl",
+                                     training=_json.dumps(training)), "utf-8")
+    _train(plan, tmp_path / "ref", check=True)
+    out = tmp_path / "run"
+    proc = _train(plan, out, wait=False)
+    mark = out / "stage-01-one.checkpoint" / STATE_FILE
+    deadline = time.monotonic() + 300
+    while not mark.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before the kill point"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    _train(plan, out, "--resume", check=True)
+    got, want = _model_files(out / "stage-01-one"), _model_files(tmp_path / "ref" / "stage-01-one")
+    assert got.keys() == want.keys() and got == want
+    assert not (out / "stage-01-one.checkpoint").exists()

@@ -9,7 +9,7 @@ again to completion, and the end state is compared with the reference.
 * ``nerdata ls push PROJECT masakhaner1/hau:train --limit 240 --batch-size 20``: the
   project holds exactly the reference project's tasks (same count, same doc ids and texts,
   one task per document);
-* ``nerdata ls predict PROJECT --model DIR --chunk 10`` (120 tasks, a tiny spaCy model): every
+* ``nerdata ls predict PROJECT --model DIR --chunk 8`` (96 tasks, a tiny spaCy model): every
   task has exactly one prediction of the model version, with the spans and score the uninterrupted
   run stored, and the version is the project's active one;
 * ``nerdata release build demo --from masakhaner1/hau --shard-rows 500`` (git, with
@@ -24,6 +24,13 @@ window from the reference run's first progress line to its end.  A delay that la
 the command already finished is recorded, not failed; ``test_every_command_was_killed_mid_run``
 checks that each command was killed mid-run at least once.  The records are printed at the
 end of the module (and written as JSON to ``$NERDATA_KILL_REPORT`` when set).
+
+Two more release kills land at fixed points made deterministic by fault injection: right
+after ``git clone`` of the previous version (a ``git`` shim on PATH pauses there) and just
+before the lock file is removed (a ``sitecustomize`` pauses ``Path.unlink`` of ``*.lock``).
+Each found a leftover that no rerun removed; each is a strict xfail while an in-process
+probe of the release code (``clone_leftover_kept``, ``lock_leftover_kept``) says the defect
+is still there, and a plain test once it is fixed.
 """
 from __future__ import annotations
 
@@ -33,6 +40,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -48,8 +56,8 @@ pytestmark = [pytest.mark.labelstudio, pytest.mark.slow]
 EPOCH = "1700000000"
 PUSH_SOURCE = ("masakhaner1/hau:train", "240")  # SOURCE, --limit
 PUSH_BATCH = "20"
-PREDICT_DOCS = 120
-PREDICT_CHUNK = "10"
+PREDICT_DOCS = 96
+PREDICT_CHUNK = "8"
 RELEASE_SOURCE = "masakhaner1/hau"  # all three splits: 2740 sentences
 RELEASE_SHARD_ROWS = "500"
 POINTS = list(range(KILL_POINTS))
@@ -79,12 +87,12 @@ class _KillSummary:
                                  f"NERDATA_KILL_POINTS={KILL_POINTS}")
         for r in RECORDS:
             k = r["kill"]
+            ref = f", reference {r['reference_s']}s" if r.get("reference_s") else ""
             terminalreporter.write_line(
                 f"{r['command']:<8} point {r['point']}: {k['landed']}, work done "
-                f"{r.get('effect')}; kill at "
-                f"{k['kill_at_s']}s ({k['kill_reason'][:60]}); killed run {k['elapsed_s']}s, "
-                f"rerun {r.get('rerun_s')}s, reference {r.get('reference_s')}s; at the kill "
-                f"{r.get('at_kill', '')}; rerun {r.get('rerun_report', '')}")
+                f"{r.get('effect')}; kill at {k['kill_at_s']}s ({k['kill_reason'][:60]}); "
+                f"killed run {k['elapsed_s']}s, rerun {r.get('rerun_s')}s{ref}; at the kill "
+                f"{r.get('at_kill', '')}; rerun {r.get('rerun_report') or '-'}")
         path = os.environ.get("NERDATA_KILL_REPORT")
         if path:
             Path(path).write_text(json.dumps(RECORDS, indent=2), "utf-8")
@@ -363,7 +371,44 @@ def test_release_build_killed_and_rerun_is_byte_identical(point, env, tmp_path, 
     assert sorted(os.listdir(out)) == ["demo"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+def clone_leftover_kept(staging_area=None) -> bool:
+    """Whether the release code still has the defect the clone test names: an in-process
+    probe (a stale ``..1.1.0.building-*.gitclone`` beside the staging folders, then one
+    ``staging_area`` of 1.1.0) -- the test is an xfail only while it is."""
+    if staging_area is None:
+        from nerdata.release.staging import staging_area
+    with tempfile.TemporaryDirectory() as d:
+        stale = Path(d) / "demo" / "..1.1.0.building-1-probe.gitclone"
+        stale.mkdir(parents=True)
+        with staging_area(Path(d) / "demo", "1.1.0", "probe"):
+            pass
+        return stale.exists()
+
+
+def lock_leftover_kept(build_release=None) -> bool:
+    """Whether the release code still has the defect the lock test names: an in-process
+    probe (version 1.0.0 in place with a stale ``.1.0.0.lock``, then a build of 1.0.0,
+    refused) -- the test is an xfail only while it is."""
+    from nerdata.release.inputs import jsonl_input
+
+    if build_release is None:
+        from nerdata.release.store import build_release
+    with tempfile.TemporaryDirectory() as d:
+        src = Path(d) / "in.jsonl"
+        src.write_text(json.dumps({"id": "a", "text": "Ade", "lang": "hau", "spans": []}) + "\n",
+                       "utf-8")
+        (Path(d) / "demo" / "1.0.0").mkdir(parents=True)
+        lock = Path(d) / "demo" / ".1.0.0.lock"
+        lock.write_text("")
+        try:
+            build_release("demo", "1.0.0", [jsonl_input(src, licence="CC BY 4.0")],
+                          releases_dir=d, use_git=False)
+        except Exception:  # noqa: BLE001  AlreadyExistsError: the version is there
+            pass
+        return lock.exists()
+
+
+@pytest.mark.xfail(clone_leftover_kept(), strict=True, raises=AssertionError, reason=(
     "nerdata/release/hub.py commit_version clones the previous version into "
     "NAME/..X.Y.Z.building-<pid>-<hex>.gitclone (a sibling of the staging folder, two leading "
     "dots); a kill -9 during that clone leaves it, and staging_area "
@@ -401,7 +446,7 @@ def test_release_killed_while_cloning_the_previous_version_leaves_nothing_behind
     assert sorted(os.listdir(name_dir)) == ["1.0.0", "1.1.0"], "clone or staging folder left behind"
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+@pytest.mark.xfail(lock_leftover_kept(), strict=True, raises=AssertionError, reason=(
     "nerdata/release/staging.py staging_area removes the lock NAME/.X.Y.Z.lock only after "
     "build_release (nerdata/release/store.py) has renamed the staging folder into place; a "
     "kill -9 between the two leaves the lock, and every later build of X.Y.Z stops at "

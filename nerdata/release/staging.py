@@ -7,7 +7,9 @@ build of the same version while the first runs fails at once with
 :class:`~nerdata.errors.AlreadyExistsError`; a lock left by a killed build is taken over
 (the kernel released it with the process).  Whatever happens, the lock file, the staging
 folder and every folder the build created for them are removed unless the release was
-renamed into place: a failed build leaves nothing behind.
+renamed into place: a failed build leaves nothing behind.  A build killed between that
+rename and its cleanup leaves its lock file; the next build of that version finds the
+version built and removes the leftovers (:func:`clear_leftovers`).
 
 The creation time is ``SOURCE_DATE_EPOCH`` when set (reproducible builds), else the newest
 modification time of the inputs that are files, else now -- so identical inputs give a
@@ -25,7 +27,7 @@ from typing import Iterable, Iterator
 
 from nerdata.errors import AlreadyExistsError, ConfigError
 
-__all__ = ["staging_area", "creation_time", "SOURCE_DATE_EPOCH"]
+__all__ = ["staging_area", "clear_leftovers", "creation_time", "SOURCE_DATE_EPOCH"]
 
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 
@@ -93,8 +95,7 @@ def staging_area(name_dir: Path, version: str, what: str) -> Iterator[Path]:
         raise
     staging = name_dir / f".{version}.building-{os.getpid()}-{secrets.token_hex(4)}"
     try:
-        for stale in name_dir.glob(f".{version}.building-*"):  # left by killed builds: we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
+        _remove_stale(name_dir, version)  # left by killed builds: we hold the lock
         staging.mkdir()
         yield staging
     finally:
@@ -104,6 +105,36 @@ def staging_area(name_dir: Path, version: str, what: str) -> Iterator[Path]:
         finally:
             os.close(fd)
         _remove_empty(created)
+
+
+def _remove_stale(name_dir: Path, version: str) -> None:
+    """Staging folders of killed builds of ``version`` and the clones of the previous
+    version made beside them (``..X.Y.Z.building-*.gitclone``, :mod:`nerdata.release.hub`)."""
+    for pattern in (f".{version}.building-*", f"..{version}.building-*"):
+        for stale in name_dir.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
+def clear_leftovers(name_dir: Path, version: str) -> None:
+    """Remove what a build of ``version`` killed after its release was renamed into place
+    left behind (its lock file, a staging or clone folder) -- only when no build holds the
+    lock; called when the version already exists."""
+    import fcntl
+
+    lock_path = name_dir / f".{version}.lock"
+    if not lock_path.exists():
+        return
+    fd = os.open(lock_path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return  # a build is running: its own cleanup removes them
+    try:
+        _remove_stale(name_dir, version)
+        lock_path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)
 
 
 def _remove_empty(dirs: list[Path]) -> None:

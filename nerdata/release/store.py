@@ -37,7 +37,7 @@ from nerdata.progress import ProgressCallback
 from nerdata.release.build import write_data
 from nerdata.release.inputs import ReleaseInput, file_sha256
 from nerdata.release.rows import RESERVED_CONFIG, SplitRule, release_features
-from nerdata.release.staging import creation_time, staging_area
+from nerdata.release.staging import clear_leftovers, creation_time, staging_area
 
 FORMAT = "nerdata-release"
 FORMAT_VERSION = 1
@@ -154,6 +154,7 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
     name_dir = Path(releases_dir).expanduser().resolve() / name  # resolved once: any -o, any cwd
     dest = name_dir / version
     if dest.exists():
+        clear_leftovers(name_dir, version)
         raise AlreadyExistsError(f"release {name} {version} already exists at {dest}; releases are "
                                  f"immutable -- build a new version (e.g. {_bump(version)})")
     older = [v for v in list_versions(name_dir) if _semver(v) < _semver(version)]

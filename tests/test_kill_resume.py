@@ -28,9 +28,8 @@ end of the module (and written as JSON to ``$NERDATA_KILL_REPORT`` when set).
 Two more release kills land at fixed points made deterministic by fault injection: right
 after ``git clone`` of the previous version (a ``git`` shim on PATH pauses there) and just
 before the lock file is removed (a ``sitecustomize`` pauses ``Path.unlink`` of ``*.lock``).
-Each found a leftover that no rerun removed; each is a strict xfail while an in-process
-probe of the release code (``clone_leftover_kept``, ``lock_leftover_kept``) says the defect
-is still there, and a plain test once it is fixed.
+Each found a leftover that no rerun removed (the clone of the previous version, and the lock
+of a build killed after its release was in place); both are fixed in nerdata/release/staging.py.
 """
 from __future__ import annotations
 
@@ -40,7 +39,6 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -67,8 +65,8 @@ RECORDS: list[dict] = []
 
 
 class StateError(Exception):
-    """A check that must hold before the defect an xfail test names (not an AssertionError,
-    so a strict ``xfail(raises=AssertionError)`` does not swallow it)."""
+    """A precondition of a kill test (the kill landed, the rerun ran) that failed, told apart
+    from the state comparison the test is about."""
 
 
 def _require(cond: bool, msg: str) -> None:
@@ -373,49 +371,6 @@ def test_release_build_killed_and_rerun_is_byte_identical(point, env, tmp_path, 
     assert sorted(os.listdir(out)) == ["demo"]
 
 
-def clone_leftover_kept(staging_area=None) -> bool:
-    """Whether the release code still has the defect the clone test names: an in-process
-    probe (a stale ``..1.1.0.building-*.gitclone`` beside the staging folders, then one
-    ``staging_area`` of 1.1.0) -- the test is an xfail only while it is."""
-    if staging_area is None:
-        from nerdata.release.staging import staging_area
-    with tempfile.TemporaryDirectory() as d:
-        stale = Path(d) / "demo" / "..1.1.0.building-1-probe.gitclone"
-        stale.mkdir(parents=True)
-        with staging_area(Path(d) / "demo", "1.1.0", "probe"):
-            pass
-        return stale.exists()
-
-
-def lock_leftover_kept(build_release=None) -> bool:
-    """Whether the release code still has the defect the lock test names: an in-process
-    probe (version 1.0.0 in place with a stale ``.1.0.0.lock``, then a build of 1.0.0,
-    refused) -- the test is an xfail only while it is."""
-    from nerdata.release.inputs import jsonl_input
-
-    if build_release is None:
-        from nerdata.release.store import build_release
-    with tempfile.TemporaryDirectory() as d:
-        src = Path(d) / "in.jsonl"
-        src.write_text(json.dumps({"id": "a", "text": "Ade", "lang": "hau", "spans": []}) + "\n",
-                       "utf-8")
-        (Path(d) / "demo" / "1.0.0").mkdir(parents=True)
-        lock = Path(d) / "demo" / ".1.0.0.lock"
-        lock.write_text("")
-        try:
-            build_release("demo", "1.0.0", [jsonl_input(src, licence="CC BY 4.0")],
-                          releases_dir=d, use_git=False)
-        except Exception:  # noqa: BLE001  AlreadyExistsError: the version is there
-            pass
-        return lock.exists()
-
-
-@pytest.mark.xfail(clone_leftover_kept(), strict=True, raises=AssertionError, reason=(
-    "nerdata/release/hub.py commit_version clones the previous version into "
-    "NAME/..X.Y.Z.building-<pid>-<hex>.gitclone (a sibling of the staging folder, two leading "
-    "dots); a kill -9 during that clone leaves it, and staging_area "
-    "(nerdata/release/staging.py) only removes stale '.X.Y.Z.building-*' folders, so the "
-    "rerun never removes it"))
 def test_release_killed_while_cloning_the_previous_version_leaves_nothing_behind(
         env, tmp_path, release_reference):
     """The second version of a git release clones the first one's history: kill -9 right
@@ -448,11 +403,6 @@ def test_release_killed_while_cloning_the_previous_version_leaves_nothing_behind
     assert sorted(os.listdir(name_dir)) == ["1.0.0", "1.1.0"], "clone or staging folder left behind"
 
 
-@pytest.mark.xfail(lock_leftover_kept(), strict=True, raises=AssertionError, reason=(
-    "nerdata/release/staging.py staging_area removes the lock NAME/.X.Y.Z.lock only after "
-    "build_release (nerdata/release/store.py) has renamed the staging folder into place; a "
-    "kill -9 between the two leaves the lock, and every later build of X.Y.Z stops at "
-    "'already exists' before taking the lock, so nothing ever removes it"))
 def test_release_killed_right_after_it_is_in_place_leaves_no_lock(env, tmp_path,
                                                                   release_reference):
     """Kill -9 just before the lock is removed (a sitecustomize pauses ``Path.unlink`` of
@@ -496,7 +446,7 @@ def test_every_command_was_killed_mid_run():
     or after the command finished)."""
     by_command: dict[str, list[tuple[str, str]]] = {}
     for r in RECORDS:
-        if isinstance(r["point"], int):  # the parametrized points, not the xfail's fixed one
+        if isinstance(r["point"], int):  # the parametrized points, not the fixed ones
             by_command.setdefault(r["command"], []).append((r["kill"]["landed"], r["effect"]))
     if not by_command:
         pytest.skip("no kill test ran")

@@ -354,27 +354,27 @@ def _interrupted_run(out: Path, plan: Plan, *, overwrite: bool, resume: bool
         report = json.loads(path.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: unreadable plan report ({exc}); choose another output "
-                          f"directory or pass overwrite") from exc
+                          f"directory or rerun with --overwrite (overwrite=True)") from exc
     complete = report.get("complete", True)  # reports written before this flag: finished
     if complete:
         raise AlreadyExistsError(f"{out}: a plan run is already there ({REPORT_FILE}); choose "
-                                 f"another output directory or pass overwrite")
+                                 f"another output directory or rerun with --overwrite (overwrite=True)")
     if not resume:
         raise AlreadyExistsError(
             f"{out}: an interrupted plan run is there ({report.get('stages_done')} of "
             f"{report.get('stages_planned')} stages done); rerun with --resume to continue "
-            f"it, or pass overwrite to start over")
+            f"it, or --overwrite (overwrite=True) to start over")
     if json.loads(json.dumps(report.get("plan"), default=str)) != json.loads(
             json.dumps(_plan_dict(plan), default=str)):
         raise ConfigError(f"{out}: the interrupted run was of another plan (its stages, data "
                           f"or options differ); resume with the same plan and options, or "
-                          f"pass overwrite to start over")
+                          f"rerun with --overwrite (overwrite=True) to start over")
     stages = []
     for s in report.get("stages", []):
         card = Path(s["model_dir"]) / CARD_FILE
         if not card.is_file():
             raise NotFoundError(f"{s['model_dir']}: the model of finished stage {s['name']!r} "
-                                f"is missing; pass overwrite to start over")
+                                f"is missing; rerun with --overwrite (overwrite=True) to start over")
         rows = [EvalRow(**r) for r in s.get("scores", [])]
         stages.append(StageResult(s["index"], s["name"], s["model_dir"], s["model_version"],
                                   s["train_documents"], s["dev_documents"], s["seconds"],

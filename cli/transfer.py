@@ -158,7 +158,7 @@ def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weig
                   max_docs, fmt, output):
     """Rank candidate source data for a target language by each predictor and combined."""
     from nerdata.transfer.matrix import learnt_weights
-    from nerdata.transfer.recommend import recommend
+    from nerdata.transfer.recommend import legend, recommend
 
     src = _sources(tagset)
     cands = [_ref(c, default_corpus=corpus) for c in _many(candidates)]
@@ -180,7 +180,9 @@ def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weig
         _log(f"  not used: {p}: {why}")
     for note in rec.notes:
         _log(f"  note: {note}")
-    click.echo(table(rec.rows()))
+    rows = rec.rows()
+    click.echo(table(rows))
+    click.echo(legend(rows[0]))  # what each score means, and which way is better
 
 
 @transfer_group.command("matrix")

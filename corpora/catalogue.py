@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 from nerdata.errors import ConfigError, NotFoundError
 from nerdata.release.inputs import file_sha256
+from nerdata.suggest import unknown_name
 
 from .languages import Language, get_language
 
@@ -297,8 +298,8 @@ def get_card(corpus_id: str | CorpusCard) -> CorpusCard:
     try:
         return cards[corpus_id]
     except KeyError:
-        raise NotFoundError(f"unknown corpus {corpus_id!r}; known corpora: "
-                            f"{', '.join(cards)} (see `nerdata corpora list`)") from None
+        raise NotFoundError(unknown_name(f"unknown corpus {corpus_id!r}", str(corpus_id), cards,
+                                         "known corpora", "; see `nerdata corpora list`")) from None
 
 
 # ----------------------------------------------------------------------------- files
@@ -351,8 +352,8 @@ class CorpusFile:
 
 def _check_choice(value: str | None, choices: tuple[str, ...] | list[str], what: str, card: CorpusCard) -> None:
     if value is not None and value not in choices:
-        raise NotFoundError(f"corpus {card.id!r} has no {what} {value!r}; choose one of "
-                            f"{', '.join(choices)}")
+        raise NotFoundError(unknown_name(f"corpus {card.id!r} has no {what} {value!r}", value,
+                                         choices, f"its {what}s"))
 
 
 def corpus_files(corpus_id: str | CorpusCard, lang: str | None = None, split: str | None = None,

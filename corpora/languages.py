@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nerdata.errors import NotFoundError
+from nerdata.suggest import did_you_mean, unknown_name
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,8 @@ def get_language(code: str) -> Language:
     try:
         return LANGUAGES[code]
     except KeyError:
-        raise NotFoundError(f"unknown language code {code!r}; use an ISO 639-3 code, one of "
-                            f"{', '.join(sorted(LANGUAGES))}") from None
+        raise NotFoundError(unknown_name(f"unknown language code {code!r}", code, sorted(LANGUAGES),
+                                         "use an ISO 639-3 code, one of")) from None
 
 
 # ISO 15924 codes of the scripts :func:`nerdata.text.detect_script` names.
@@ -68,6 +69,9 @@ def script_name(value: str) -> str:
     names = {v.lower(): v for v in SCRIPTS.values()}
     got = SCRIPTS.get(value[:1].upper() + value[1:].lower()) or names.get(value.lower())
     if got is None:
-        raise NotFoundError(f"unknown script {value!r}; give an ISO 15924 code or name, one of "
-                            + ", ".join(f"{k} ({v})" for k, v in SCRIPTS.items()))
+        known = ("give an ISO 15924 code or name, one of "
+                 + ", ".join(f"{k} ({v})" for k, v in SCRIPTS.items()))
+        hint = did_you_mean(value, [*SCRIPTS, *SCRIPTS.values()])
+        raise NotFoundError(f"unknown script {value!r}; "
+                            + (f"{hint} ({known})" if hint else known))
     return got

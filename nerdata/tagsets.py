@@ -17,6 +17,7 @@ from typing import Iterable, Mapping
 
 from nerdata.doc import Document, Span
 from nerdata.errors import ConfigError, NotFoundError
+from nerdata.suggest import unknown_name
 
 
 def _schemas_dir():
@@ -73,8 +74,8 @@ def load_tagset(name: str) -> Tagset:
     else:
         res = _schemas_dir() / "tagsets" / f"{name}.yaml"
         if not res.is_file():
-            raise NotFoundError(f"unknown tagset {name!r}; known: {', '.join(list_tagsets())} "
-                                f"(or pass a path to a YAML file)")
+            raise NotFoundError(unknown_name(f"unknown tagset {name!r}", name, list_tagsets(),
+                                             "known", "; or pass a path to a YAML file"))
         text, where = res.read_text("utf-8"), f"tagsets/{name}.yaml"
     data = _read_yaml(text, where)
     labels = data.get("labels") or {}
@@ -138,6 +139,9 @@ def load_mapping(source: str, target: str) -> TagsetMapping:
         return identity_mapping(load_tagset(source))
     res = _schemas_dir() / "mappings" / f"{source}__{target}.yaml"
     if not res.is_file():
+        for name in (source, target):
+            if name not in list_tagsets():
+                load_tagset(name)  # an unknown tagset says so (and what was probably meant)
         known = ", ".join(f"{a}->{b}" for a, b in list_mappings())
         raise NotFoundError(f"no tagset mapping from {source!r} to {target!r}; known: {known}")
     data = _read_yaml(res.read_text("utf-8"), f"mappings/{res.name}")

@@ -64,6 +64,30 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "geographic": 0.5, "uriel_combined": 0.0,
 }
 
+# What each score column of a recommendation table means (the legend under the table).
+MEANINGS: dict[str, str] = {
+    "combined": "what the rank follows: weighted mean of the predictors' z-scores",
+    "entity_overlap": "entity (word, type) pairs shared with the target",
+    "entity_overlap_rate": "share of the source's entity pairs also in the target",
+    "token_overlap": "word types shared with the target",
+    "vocab_jaccard": "shared / all word types of the two",
+    "target_coverage": "share of the target's words the source's vocabulary has",
+    "source_size": "words of source data",
+}
+URIEL_MEANING = "URIEL language distances to the target, 0-1"
+
+
+def legend(columns: Iterable[str]) -> str:
+    """One line saying what each score column among ``columns`` means and which direction
+    is better (URIEL distances: lower; every other score: higher)."""
+    cols = [c for c in columns if c in MEANINGS or c in LOWER_IS_BETTER]
+    higher = [f"{c} ({MEANINGS[c]})" for c in cols if c not in LOWER_IS_BETTER]
+    lower = [c for c in cols if c in LOWER_IS_BETTER]
+    parts = [f"higher is better: {', '.join(higher)}"] if higher else []
+    if lower:
+        parts.append(f"lower is better: {', '.join(lower)} ({URIEL_MEANING})")
+    return "; ".join(parts)
+
 
 # ----------------------------------------------------------------------------- data refs
 # Sources are :class:`nerdata.sources.SourceRef` values (``CORPUS/LANG[:SPLIT]``, a bare

@@ -19,7 +19,6 @@ Every writer checks that spans start and end on token boundaries (``Document.val
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -77,17 +76,14 @@ def write_conll(docs: Iterable[Document], path: str | Path, *, scheme: str = "IO
     scheme = check_scheme(scheme)
     if separator not in (" ", "\t"):
         raise ConfigError(f"separator must be a space or a tab, got {separator!r}")
-    own = str(path) != "-"
-    fh = open(path, "w", encoding="utf-8", newline="\n") if own else sys.stdout
+    from nerdata.outputs import output_file
+
     n = 0
-    try:
+    with output_file(path) as fh:  # all or nothing: a document that fails leaves no partial file
         for d in docs:
             d.validate()
             fh.write("\n".join(conll_lines(d, scheme, separator, comments)) + "\n\n")
             n += 1
-    finally:
-        if own:
-            fh.close()
     return n
 
 

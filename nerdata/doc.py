@@ -65,7 +65,7 @@ class Span:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Span":
-        return cls(int(d["start"]), int(d["end"]), str(d["label"]), d.get("score"),
+        return cls(_offset(d["start"]), _offset(d["end"]), str(d["label"]), d.get("score"),
                    d.get("source", "gold"), d.get("annotator"), d.get("model_version"))
 
 
@@ -186,12 +186,23 @@ class Document:
         if toks is None:
             tokens = whitespace_tokens(text)
         else:
-            tokens = tuple(Token(int(a), int(b), text[int(a):int(b)]) for a, b in toks)
+            tokens = tuple(Token(a, b, text[a:b]) for a, b in
+                           ((_offset(a), _offset(b)) for a, b in toks))
         return cls(str(d["id"]), text, tokens,
                    tuple(sorted((Span.from_dict(s) for s in d.get("spans", ())), key=_span_order)),
                    d.get("lang"), dict(d.get("meta") or {}),
                    tuple(Span.from_dict(s) for s in d.get("masked", ())),
                    frozenset(d.get("missing_labels", ())))
+
+
+def _offset(value: Any) -> int:
+    """A character offset read from JSON: an integer (an integral float such as ``4.0`` too).
+    ``12.5``, ``"12"``, ``true``, ``null``, infinity and NaN raise :class:`ValueError` --
+    never rounded or converted silently, never an ``OverflowError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not value.is_integer()):
+        raise ValueError(f"offset {value!r} is not an integer")
+    return int(value)
 
 
 _START_END = attrgetter("start", "end")

@@ -32,21 +32,16 @@ def header(**extra) -> dict:
 def write_documents(docs: Iterable[Document], path: str | Path, *, with_header: bool = True,
                     **header_extra) -> int:
     """Write documents; returns how many were written."""
-    from nerdata.outputs import check_output_file
+    from nerdata.outputs import check_output_file, output_file
 
     check_output_file(path)
     n = 0
-    own = str(path) != "-"
-    fh = open(path, "w", encoding="utf-8", newline="\n") if own else sys.stdout
-    try:
+    with output_file(path) as fh:  # all or nothing: a failure leaves no partial file
         if with_header:
             fh.write(json.dumps(header(**header_extra), ensure_ascii=False) + "\n")
         for d in docs:
             fh.write(json.dumps(d.to_dict(), ensure_ascii=False) + "\n")
             n += 1
-    finally:
-        if own:
-            fh.close()
     return n
 
 
@@ -201,6 +196,31 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def check_span_texts(obj: dict, path: str | Path, lineno: int) -> None:
+    """Raise :class:`InputError` when a span of the record (document, masked, annotation or
+    prediction span) stores a ``"text"`` that differs from the document's text at its
+    offsets -- offsets counted in another unit or a text edited after annotation; the
+    offsets are never trusted over the stored text silently."""
+    text = obj.get("text")
+    if not isinstance(text, str):
+        return
+    groups = [obj.get("spans"), obj.get("masked")]
+    for key in ("annotations", "predictions"):
+        sets = obj.get(key)
+        if isinstance(sets, list):
+            groups += [a.get("spans") for a in sets if isinstance(a, dict)]
+    for group in groups:
+        for sp in group if isinstance(group, list) else ():
+            if not isinstance(sp, dict) or "text" not in sp:
+                continue
+            a, b = sp.get("start"), sp.get("end")
+            if type(a) is int and type(b) is int and 0 <= a < b <= len(text) and text[a:b] != sp["text"]:
+                raise InputError(f"{path}:{lineno}: document {obj.get('id')!r}: span "
+                                 f"{sp.get('label')} [{a},{b}) stores the text {sp['text']!r} but "
+                                 f"the text there is {text[a:b]!r}; fix the offsets (code points "
+                                 f"of the text) or the stored text")
+
+
 def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
                         version: int = FORMAT_VERSION, size: int | None = None
                         ) -> Iterator[tuple[list[int], list[dict], T | None, BaseException | None]]:
@@ -231,6 +251,8 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
                     seen = seen or obj is not None
                     if obj is None or ("nerdata_format" in obj and check_header(obj, path, lineno, version)):
                         continue
+                    if line.count(b'"text"') > 1:  # a span may store its text: it must match
+                        check_span_texts(obj, path, lineno)
                     linenos.append(lineno)
                     objs.append(obj)
             except Exception as exc:  # noqa: BLE001 -- raised by the caller after the records before it

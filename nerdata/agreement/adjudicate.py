@@ -35,7 +35,7 @@ from typing import Any, Iterable, Sequence
 
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span
-from nerdata.errors import ConfigError, InputError
+from nerdata.errors import AlignmentError, ConfigError, InputError
 from nerdata.progress import ProgressCallback, track
 
 RULES = ("majority", "priority:NAME", "reviewer")
@@ -229,5 +229,9 @@ def _finish(item: AnnotatedDocument, rule: str, applied: str, anns: Sequence[Ann
                   for k in sorted(set(votes) | kept)],
     }
     out = replace(doc, spans=tuple(sorted(gold, key=lambda s: (s.start, s.end, s.label))), meta=meta)
-    out.validate(require_token_alignment=False)
+    try:  # gold that splits a token could not be read back (nor trained on): refuse it
+        out.validate()
+    except AlignmentError as exc:
+        raise AlignmentError(f"{exc}; fix the annotations ({', '.join(a.annotator for a in anns)}) "
+                             f"so that they start and end on tokens") from None
     return out, conflicts, applied

@@ -1,9 +1,10 @@
 """Label Studio labeling configs for span NER: render from a tagset, parse, validate.
 
-The rendered config has one ``<Labels>`` block (one ``<Label>`` per tagset type, with a
-colour, a hotkey and the type's description as hint) over ``<Text name="text"
-value="$text" granularity="word"/>``.  ``granularity="word"`` makes the UI snap
-selections to word boundaries; the toolkit still checks token alignment on pull.
+The rendered config has one ``<Labels>`` block (one ``<Label>`` per tagset type, with its
+fixed colour from :mod:`nerdata.colours` -- the one the reports use --, a hotkey and the
+type's description as hint) over ``<Text name="text" value="$text" granularity="word"/>``.
+``granularity="word"`` makes the UI snap selections to word boundaries; the toolkit still
+checks token alignment on pull.
 """
 from __future__ import annotations
 
@@ -12,15 +13,12 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
+from nerdata.colours import label_colour
 from nerdata.errors import ConfigError
 from nerdata.tagsets import Tagset
 
 FROM_NAME = "label"
 TO_NAME = "text"
-# distinct, readable highlight colours (first ones for the usual PER/ORG/LOC/DATE)
-PALETTE = ("#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#42d4f4", "#f032e6",
-           "#bfef45", "#fabed4", "#469990", "#dcbeff", "#9a6324", "#800000", "#aaffc3",
-           "#808000", "#ffd8b1", "#000075", "#a9a9a9")
 HOTKEYS = tuple("1234567890") + tuple("qwertyuiop")
 SPAN_TAGS = ("Labels", "HyperTextLabels", "ParagraphLabels")
 
@@ -46,7 +44,8 @@ def render_label_config(tagset: Tagset, *, colors: Mapping[str, str] | None = No
                         extra_labels: Sequence[str] = ()) -> str:
     """The labeling config XML for ``tagset`` (``extra_labels`` appended after its types).
 
-    ``rtl`` lays the text out right-to-left (Urdu, Arabic); offsets are unaffected.
+    ``rtl`` lays the text out right-to-left (Urdu, Arabic); offsets are unaffected.  A
+    label's ``background`` is :func:`nerdata.colours.label_colour` unless ``colors`` names one.
     """
     labels = list(tagset.labels) + [x for x in extra_labels if x not in tagset.labels]
     colors = dict(colors or {})
@@ -54,9 +53,9 @@ def render_label_config(tagset: Tagset, *, colors: Mapping[str, str] | None = No
     used = set(hotkeys.values())
     free = [k for k in HOTKEYS if k not in used]
     lines = ["<View>", f"  <Labels name={quoteattr(from_name)} toName={quoteattr(to_name)}>"]
-    for i, lab in enumerate(labels):
+    for lab in labels:
         attrs = [f"value={quoteattr(lab)}",
-                 f"background={quoteattr(colors.get(lab, PALETTE[i % len(PALETTE)]))}"]
+                 f"background={quoteattr(colors.get(lab) or label_colour(lab))}"]
         key = hotkeys.get(lab) or (free.pop(0) if free else None)
         if key:
             attrs.append(f"hotkey={quoteattr(key)}")

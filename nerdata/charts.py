@@ -3,13 +3,16 @@ campaign's learning curves (:mod:`nerdata.workflows.campaign`).
 
 matplotlib's object API on the Agg canvas: no pyplot, no display, no global state.  Every
 function takes plain numbers (already gathered by the report), writes one PNG and returns
-its path.  matplotlib is imported inside the functions (extra ``report``).
+its path.  matplotlib is imported inside the functions (extra ``report``).  On a label axis
+each label sits on its fixed colour (:mod:`nerdata.colours`), as on the page and in Label
+Studio; the other colours (languages, metrics) are not labels and follow their order.
 """
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from nerdata.colours import label_colour
 from nerdata.errors import require
 
 CHANGE_COLOURS = {"kept": "#4c9a2a", "relabelled": "#e6a700", "boundary": "#3b75af",
@@ -31,6 +34,13 @@ def _colours(n: int) -> list:
 
     cmap = colormaps["tab10" if n <= 10 else "tab20"]
     return [cmap(i % cmap.N) for i in range(n)]
+
+
+def _label_ticks(ticks) -> None:
+    """Put each tick text (a label) on the label's fixed colour."""
+    for t in ticks:
+        t.set_bbox({"facecolor": label_colour(t.get_text()), "edgecolor": "none",
+                    "boxstyle": "round,pad=0.25"})
 
 
 def entity_bars(counts: Mapping[str, Mapping[str, int]], langs: Sequence[str], path: str | Path,
@@ -61,6 +71,7 @@ def entity_bars(counts: Mapping[str, Mapping[str, int]], langs: Sequence[str], p
                         fontsize=7)
     tilt = len(labels) > 6
     ax.set_xticks(x, labels, rotation=30 if tilt else 0, ha="right" if tilt else "center")
+    _label_ticks(ax.get_xticklabels())
     ax.set_ylabel("entity mentions")
     ax.set_title(title, fontsize=9)
     ax.margins(y=0.12)
@@ -91,6 +102,7 @@ def metric_bars(rows: Mapping[str, Mapping[str, float | None]], metrics: Sequenc
     ax.set_ylim(min(0.0, lo - 0.05), 1.05)
     ax.axhline(0, color="black", lw=0.5)
     ax.set_xticks(x, names)
+    _label_ticks(ax.get_xticklabels())
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=9)
     fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncols=len(metrics),
@@ -113,6 +125,8 @@ def change_bars(changes: Mapping[str, Mapping[str, int]], kinds: Sequence[str], 
         ax.barh(labels, v, left=left, label=kind.replace("_", " "),
                 color=CHANGE_COLOURS.get(kind, "#999999"))
         left += v
+    ax.set_yticks(range(len(labels)), labels)
+    _label_ticks(ax.get_yticklabels())
     ax.set_xlabel("spans (predicted spans by fate; 'added': final spans no prediction overlapped)")
     ax.set_title(title, fontsize=9)
     fig.legend(*ax.get_legend_handles_labels(), fontsize=7, ncols=len(kinds), loc="outside lower center")

@@ -4,7 +4,8 @@ Ranking: ``1 - mean pairwise exact F1`` (descending), ties broken by the number 
 competing spans (distinct ``(start, end, label)`` not marked by every annotator of the
 document), then document order.  Written as JSONL (one record per document, after a
 header line) or as one self-contained HTML page (inline CSS, no scripts, every text
-escaped, ``dir="rtl"`` on right-to-left scripts and ``dir="auto"`` elsewhere).
+escaped, ``dir="rtl"`` on right-to-left scripts and ``dir="auto"`` elsewhere).  Each label
+has its fixed colour (:mod:`nerdata.colours`), the one Label Studio shows it in.
 """
 from __future__ import annotations
 
@@ -16,13 +17,12 @@ from typing import Any, Sequence
 
 from nerdata.agreement.compute import AgreementReport
 from nerdata.annotations import AnnotatedDocument
+from nerdata.colours import label_html, label_style
 from nerdata.errors import InputError
 from nerdata.text import is_rtl
 
 FORMAT_NAME = "disagreements"
 FORMAT_VERSION = 1
-PALETTE = ("#fde68a", "#bfdbfe", "#fecaca", "#bbf7d0", "#e9d5ff", "#fed7aa", "#a5f3fc",
-           "#fbcfe8", "#d9f99d", "#c7d2fe", "#fef08a", "#99f6e4")
 
 
 def disagreements(report: AgreementReport, items: Sequence[AnnotatedDocument],
@@ -99,16 +99,16 @@ th{font-weight:600;white-space:nowrap;width:9rem;color:#333}
 .text{line-height:2;font-size:1.05rem} mark{border-radius:3px;padding:.05rem .15rem}
 mark sub{font-size:.6rem;color:#333;margin-inline-start:.15rem}
 .legend span{display:inline-block;margin-inline-end:.6rem;padding:0 .3rem;border-radius:3px}
-.spans td{font-size:.85rem} .miss{color:#b91c1c} .ok{color:#15803d}
+.spans td{font-size:.85rem} .lab{padding:0 .3rem;border-radius:3px} .miss{color:#b91c1c} .ok{color:#15803d}
 """
 
 
-def _colours(records: Sequence[dict[str, Any]]) -> dict[str, str]:
-    labels = sorted({s["label"] for r in records for a in r["annotations"] for s in a["spans"]})
-    return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(labels)}
+def _labels(records: Sequence[dict[str, Any]]) -> list[str]:
+    """Every label the records use, sorted (the legend)."""
+    return sorted({s["label"] for r in records for a in r["annotations"] for s in a["spans"]})
 
 
-def _highlight(text: str, spans: Sequence[dict[str, Any]], colours: dict[str, str]) -> str:
+def _highlight(text: str, spans: Sequence[dict[str, Any]]) -> str:
     """``text`` with spans wrapped in ``<mark>``; overlapping spans: the earlier one wins
     the overlap (its title lists every label there)."""
     bounds = sorted({0, len(text), *(s["start"] for s in spans), *(s["end"] for s in spans)})
@@ -123,20 +123,18 @@ def _highlight(text: str, spans: Sequence[dict[str, Any]], colours: dict[str, st
         title = html.escape(", ".join(s["label"] for s in cover), quote=True)
         end_here = [s for s in cover if s["end"] == b]
         tag = "".join(f"<sub>{html.escape(s['label'])}</sub>" for s in end_here)
-        parts.append(f'<mark style="background:{colours.get(first["label"], "#eee")}" '
-                     f'title="{title}">{chunk}{tag}</mark>')
+        parts.append(f'<mark style="{label_style(first["label"])}" title="{title}">{chunk}{tag}</mark>')
     return "".join(parts)
 
 
 def render_html(records: Sequence[dict[str, Any]], *, title: str = "Annotation disagreements",
                 summary: str = "") -> str:
-    colours = _colours(records)
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
            f"<h1>{html.escape(title)}</h1>"]
     if summary:
         out.append(f'<p class="meta">{html.escape(summary)}</p>')
-    legend = "".join(f'<span style="background:{c}">{html.escape(lab)}</span>' for lab, c in colours.items())
+    legend = "".join(label_html(lab) for lab in _labels(records))
     out.append(f'<p class="legend">{legend}</p>')
     for r in records:
         direction = "rtl" if r["rtl"] else "auto"
@@ -147,12 +145,12 @@ def render_html(records: Sequence[dict[str, Any]], *, title: str = "Annotation d
         out.append(f'<section class="doc"><div class="meta">{meta}</div><table>')
         for a in r["annotations"]:
             out.append(f"<tr><th>{html.escape(a['annotator'])}</th>"
-                       f'<td class="text" dir="{direction}">{_highlight(r["text"], a["spans"], colours)}</td></tr>')
+                       f'<td class="text" dir="{direction}">{_highlight(r["text"], a["spans"])}</td></tr>')
         out.append('</table><table class="spans"><tr><th>span</th><th>label</th><th>marked by</th>'
                    '<th>not by</th></tr>')
         for s in r["spans"]:
             cls = "ok" if s["unanimous"] else "miss"
-            out.append(f'<tr><td dir="{direction}">{html.escape(s["text"])}</td><td>{html.escape(s["label"])}'
+            out.append(f'<tr><td dir="{direction}">{html.escape(s["text"])}</td><td>{label_html(s["label"])}'
                        f' [{s["start"]},{s["end"]})</td><td>{html.escape(", ".join(s["annotators"]))}</td>'
                        f'<td class="{cls}">{html.escape(", ".join(s["missing"]))}</td></tr>')
         out.append("</table></section>")

@@ -15,8 +15,10 @@ figures as ``DIR/*.png`` and the numbers behind them as ``DIR/report.json``.  Se
 * **training** -- stage x evaluation-set F1 of a plan run (:mod:`nerdata.workflows.training`);
 * **transfer** -- the zero-shot transfer matrix (:mod:`nerdata.transfer.matrix`).
 
-A section without data says why instead of failing.  The caller resolves Label Studio
-projects and corpora (this core module never imports them) and passes the documents.
+Labels wear their fixed colours (:mod:`nerdata.colours`, as in Label Studio) in the tables
+and on the charts' label axes.  A section without data says why instead of failing.  The
+caller resolves Label Studio projects and corpora (this core module never imports them) and
+passes the documents.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from nerdata.annotations import AnnotatedDocument
+from nerdata.colours import label_colour
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, NotFoundError
 from nerdata.progress import ProgressCallback
@@ -65,6 +68,7 @@ th:first-child,td:first-child{text-align:left}th{background:#f3f3f3}
 p.empty{color:#8a6d3b;background:#fcf8e3;border:1px solid #faebcc;padding:.6em .8em;border-radius:4px}
 p.note{color:#555;font-size:.9em}figure{margin:1em 0}img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.8em;color:#666}nav a{margin-right:1em}code{background:#f5f5f5;padding:0 .2em}
+tr.lab>td:first-child{background:var(--label);color:#111111}
 """
 
 
@@ -114,10 +118,16 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return str(v)
 
 
+class _Label(str):
+    """A label first in a table row: :func:`_table` shows its cell on the label's colour."""
+
+
 def _table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     out = ["<table><thead><tr>", *(f"<th>{_e(h)}</th>" for h in head), "</tr></thead><tbody>"]
     for r in rows:
-        out += ["<tr>", *(f"<td>{_e(_fmt(c))}</td>" for c in r), "</tr>"]
+        lab = (f' class="lab" style="--label:{label_colour(r[0])}"'
+               if r and isinstance(r[0], _Label) else "")
+        out += [f"<tr{lab}>", *(f"<td>{_e(_fmt(c))}</td>" for c in r), "</tr>"]
     return "".join(out + ["</tbody></table>"])
 
 
@@ -185,7 +195,7 @@ def _entities(counts: EntityCounts, out: Path, label_order: Sequence[str], misma
     sec.status = "ok"
     sec.data = {"basis": counts.basis, "counts": table, "documents": dict(counts.documents)}
     sec.body.append(f'<p class="note">Counted: {_e(counts.basis)}.</p>')
-    rows = [[lab, *(c[lang] for lang in langs), sum(c.values())] for lab, c in table.items()]
+    rows = [[_Label(lab), *(c[lang] for lang in langs), sum(c.values())] for lab, c in table.items()]
     rows.append(["all", *(sum(c[lang] for c in table.values()) for lang in langs), counts.total])
     rows.append(["documents", *(counts.documents[lang] for lang in langs),
                  sum(counts.documents.values())])
@@ -228,7 +238,7 @@ def _agreement(rep: Mapping[str, Any] | None, why: str, out: Path) -> Section:
     sec.data = {"overall": ov, "by_label": metrics}
     u_alpha = _value(rep, "unitizing_alpha", "per_label") or {}
     sec.body.append(_table(["label", "spans", "documents", *AGREEMENT_METRICS, "unitizing alpha"],
-                           [[lab, by_label[lab].get("n_spans"), by_label[lab].get("n_docs"),
+                           [[_Label(lab), by_label[lab].get("n_spans"), by_label[lab].get("n_docs"),
                              *(m[k] for k in AGREEMENT_METRICS), _value(u_alpha, lab, "value")]
                             for lab, m in metrics.items()]))
     _add_figure(sec, metric_bars(metrics, AGREEMENT_METRICS, out / "agreement.png",
@@ -273,7 +283,7 @@ def _corrections(corr: Mapping[str, Any] | None, why: str, out: Path) -> Section
             sec.body.append(f"<h3>{_e(model)}</h3>" + _table(
                 ["predicted label", *(k.replace("_", " ") for k in CHANGE_KINDS), "correction rate",
                  "relabelled to"],
-                [[lab, *(r.get(k, 0) for k in CHANGE_KINDS), _label_rate(r),
+                [[_Label(lab), *(r.get(k, 0) for k in CHANGE_KINDS), _label_rate(r),
                   ", ".join(f"{t} ({n})" for t, n in (r.get("relabelled_to") or {}).items())]
                  for lab, r in by_label.items()]))
             _add_figure(sec, change_bars(by_label, CHANGE_KINDS, out / f"corrections-{i + 1}.png",
@@ -363,8 +373,7 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
                  documents: Sequence[Document] | None = None, release: str | Path | None = None,
                  source: Mapping[str, Any] | None = None, title: str | None = None,
                  plan_dir: str | Path | None = None, transfer_dir: str | Path | None = None,
-                 label_order: Sequence[str] = (),
-                 progress: ProgressCallback | None = None,
+                 label_order: Sequence[str] = (), progress: ProgressCallback | None = None,
                  backend_state: str | Path | None = None,
                  campaign_dir: str | Path | None = None) -> ReportResult:
     """Write the report of one input (exactly one of ``items``, ``documents``, ``release``)."""

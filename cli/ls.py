@@ -6,14 +6,18 @@ server comes from ``--url``/``--api-key`` or ``LABEL_STUDIO_URL``/``LABEL_STUDIO
 """
 from __future__ import annotations
 
+import shutil
 import sys
+import unicodedata
 
 import click
 
 from nerdata.workflows.acquisition import STRATEGIES
 
 from .common import (basic_auth_option, emit, format_option, progress_bar, progress_option,
-                     read_source, server_options, source_options, with_source_help)
+                     read_source, record_table, server_options, source_options, with_source_help)
+
+SENTENCES_SHOWN = 8  # least confident sentences printed by `ls predict --order` (a table)
 
 
 def _client(url: str | None, api_key: str | None):
@@ -170,8 +174,9 @@ def connect_cmd(project, backend_url, title, basic_auth, fmt, url, api_key):
 
 @click.option("--order", type=click.Choice(["none", "uncertainty", *STRATEGIES]),
               default="none", show_default=True,
-              help="uncertainty: add a Data Manager tab listing tasks by ascending prediction "
-                   "score (least confident first) and print the least confident tasks; an "
+              help="uncertainty: add a Data Manager tab 'Least confident' (beside 'Default') "
+                   "listing tasks by ascending prediction score and print the least confident "
+                   "sentences; an "
                    "acquisition strategy (as in `nerdata simulate --strategy`): the score is "
                    "that strategy's certainty, so the same tab lists its pick order.")
 
@@ -236,7 +241,7 @@ def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_c
         if deferred:
             report["active_model_version"] = activate_model_version(
                 client, report["project"], report["model_version"])
-    emit(report, fmt)
+    emit(report, fmt, lambda rep: _predict_table(rep, client.url))
     skipped = report.get("active_model_version", {}).get("skipped")
     if skipped:
         click.echo(f"warning: model version {report['model_version']!r} not activated: {skipped}",
@@ -246,3 +251,45 @@ def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_c
                    f"its reason under 'refused'); fix or remove them in Label Studio and run "
                    f"again", err=True)
         sys.exit(1)
+
+
+def _cols(ch: str) -> int:
+    """Terminal columns of a character: 2 for wide East Asian, 0 for combining marks."""
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def clip(text: str, width: int) -> str:
+    """``text`` on one line in at most ``width`` terminal columns ("…" where cut)."""
+    text = " ".join(text.split())
+    if sum(map(_cols, text)) <= width:
+        return text
+    out, used = [], 0
+    for ch in text:
+        if used + _cols(ch) > width - 1:
+            break
+        out.append(ch)
+        used += _cols(ch)
+    return "".join(out) + "…"
+
+
+def _predict_table(report: dict, url: str) -> str:
+    """The report as a table; with ``--order``, the least confident sentences under it, one a
+    line (score, task id, text), cut to the terminal's width."""
+    rows = report.get("least_confident") or []
+    text = record_table({k: v for k, v in report.items() if k != "least_confident"})
+    if not rows:
+        return text
+    width = shutil.get_terminal_size((100, 24)).columns
+    view = report.get("view") or {}
+    lines = [clip(f"Least confident first ({min(len(rows), SENTENCES_SHOWN)} of "
+                  f"{report['predicted']} predicted): score, task, sentence", width - 1)]
+    for r in rows[:SENTENCES_SHOWN]:
+        score = "-" if r.get("score") is None else f"{r['score']:.3f}"
+        head = f"{score:>6}  {r['task_id']:>6}  "
+        lines.append(head + clip(str(r.get("text") or ""), max(width - len(head) - 1, 10)))
+    if view:  # an address is not cut
+        lines.append(f"All of them in the Data Manager tab {view.get('title')!r}: "
+                     f"{url}/projects/{report['project']}/data?tab={view.get('id')}")
+    return text + "\n\n" + "\n".join(lines)

@@ -294,6 +294,11 @@ def annotation_to_ls(doc: Document, ann: Annotation, config: LabelConfig, user_i
     return d
 
 
+# What a task's ``data`` holds besides the text (:func:`document_to_task`): for nerdata, not for
+# annotators -- the Data Manager tabs nerdata sets up hide these columns.
+DATA_FIELDS = ("tokens", "doc_id", "content_hash", "lang", "script", "corpus", "split")
+
+
 def document_to_task(doc: Document, config: LabelConfig, *, predictions: Sequence[Span] | None = None,
                      annotations: Sequence[Annotation] | None = None,
                      user_ids: Mapping[str, int] | None = None, corpus: str | None = None,

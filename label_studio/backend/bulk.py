@@ -18,8 +18,9 @@ the project's active one (``project.model_version``): the labeling editor then p
 with it, and the Data Manager's "Prediction score" column (the mean score of the task's
 predictions *of the active version*; measured: with no active version the column is empty
 and sorting by it does nothing) is filled.  ``order="uncertainty"`` adds a Data Manager tab
-"Uncertain first <version>" ordered by ``tasks:predictions_score`` ascending and reports
-the least confident tasks of this run.  ``order`` may also name an acquisition strategy
+"Least confident" ordered by ``tasks:predictions_score`` ascending beside the "Default" tab, both
+with the sentence as first column (:func:`..projects.correcting_tabs`), and reports the least
+confident tasks of this run with their text.  ``order`` may also name an acquisition strategy
 (:mod:`nerdata.workflows.acquisition`: ``least-confidence``, ``margin``, ``entropy``, ``mnlp``,
 ``longest``, ``random``, ``diverse``): the prediction score is then that strategy's
 :func:`~nerdata.workflows.acquisition.certainty` (ascending = the strategy's pick order), the
@@ -43,6 +44,7 @@ from nerdata.progress import ProgressCallback
 from .models import ModelRegistry
 from .predict import ApiError, Limits, Predictor, validate_tasks
 from ..client import LabelStudioClient
+from ..projects import correcting_tabs
 from ..tasks import prediction_for_task
 
 PAGE = 1000
@@ -89,18 +91,6 @@ def _predicted(client: LabelStudioClient, pid: int, version: str) -> set[int]:
     with _sdk(client.url, f"listing predictions of project {pid}"):
         return {int(p.task) for p in client.sdk.predictions.list(project=pid)
                 if p.model_version == version}
-
-
-def uncertainty_view(client: LabelStudioClient, pid: int, version: str) -> dict[str, Any]:
-    """A Data Manager tab ordering the tasks by ascending prediction score (created once)."""
-    title = f"Uncertain first {version}"[:100]
-    with _sdk(client.url, f"creating a Data Manager tab in project {pid}"):
-        for v in client.sdk.views.list(project=pid):
-            if (v.data or {}).get("title") == title:
-                return {"id": v.id, "title": title, "created": False}
-        v = client.sdk.views.create(project=pid, data={"title": title,
-                                                       "ordering": ["tasks:predictions_score"]})
-    return {"id": v.id, "title": title, "created": True, "ordering": "tasks:predictions_score"}
 
 
 def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", batch_size: int = 32,
@@ -199,11 +189,14 @@ def bulk_predict(project: int | str, model_dir: str, *, order: str = "none", bat
                 client.sdk.projects.update(id=pid, model_version=version)
         report["active_model_version"] = {"now": version, "before": before}
     if order != "none":
-        report["view"] = uncertainty_view(client, pid, version)
-        report["least_confident"] = [{"task_id": tid, "score": round(s, 6)}
-                                     for s, tid in scores[:LEAST_CONFIDENT_SHOWN]]
+        tabs = correcting_tabs(client, pid)
+        report["view"], report["default_view"] = tabs["uncertainty"], tabs["default"]
+        texts = dict(todo)
+        report["least_confident"] = [
+            {"task_id": tid, "score": round(s, 6), "text": texts[tid].get(config.value_key)}
+            for s, tid in scores[:LEAST_CONFIDENT_SHOWN]]
     if order == "diverse" and picked:
         first = rank(order, [c for _, c in picked], batch=LEAST_CONFIDENT_SHOWN)
-        report["least_confident"] = [{"task_id": picked[i][0]}
+        report["least_confident"] = [{"task_id": picked[i][0], "text": picked[i][1].doc.text}
                                      for i in first[:LEAST_CONFIDENT_SHOWN]]
     return report

@@ -28,10 +28,9 @@ of the data-source grammar, :mod:`nerdata.corpora.sources`: ``CORPUS/LANG[:SPLIT
 JSONL or text file, a directory of train/dev/test files, a release), ``{corpus, langs|lang,
 splits, limit}``, ``{jsonl: PATH, tagset}`` (documents in our JSONL; ``tagset`` = their
 tagset when it is not the plan's) or ``{release: PATH, langs, splits, limit}``.  A stage's
-``dev`` defaults to the dev split of its corpus entries.  Every problem is a
-:class:`~nerdata.errors.ConfigError` naming the file, the key path
-(``stages[1].data[0].langs[2]``), the value and the valid options.
-"""
+``dev`` defaults to the dev split of its corpus entries.  Every problem is a ConfigError
+naming the file, the key path (``stages[1].data[0].langs[2]``), the value and the valid
+options, with close matches for a mistyped name."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
@@ -41,6 +40,7 @@ from typing import Any, Mapping
 from nerdata.engines.registry import DEFAULT_ENGINE, ENGINES
 from nerdata.errors import ConfigError, NerdataError, NotFoundError
 from nerdata.sources import SourceRef, Sources, default_sources
+from nerdata.suggest import unknown_name
 
 TOP_KEYS = ("name", "description", "engine", "base_model", "tagset", "seed", "output", "model",
             "training", "evaluate", "stages")
@@ -170,8 +170,8 @@ def _card(ctx: _Ctx, corpus: str, path: str):
     try:
         return ctx.sources.corpus(corpus)
     except NerdataError:
-        known = ", ".join(c.id for c in ctx.sources.corpora() if c.labelled)
-        raise ctx.fail(path, f"unknown corpus {corpus!r}; labelled corpora: {known}") from None
+        known = [c.id for c in ctx.sources.corpora() if c.labelled]
+        raise ctx.fail(path, unknown_name(f"unknown corpus {corpus!r}", corpus, known, "labelled corpora")) from None
 
 
 def _corpus_ref(ctx: _Ctx, obj: Mapping[str, Any], path: str, tagset: str,
@@ -207,8 +207,8 @@ def _members(ctx: _Ctx, obj: Mapping, path: str, one, many, default, valid, noun
     values = ctx.str_list(obj, one, many, path) or default
     for i, v in enumerate(values):
         if v not in valid:
-            raise ctx.fail(f"{path}.{one}" if one in obj else f"{path}.{many}[{i}]",
-                           f"unknown {noun} {v!r} for corpus {corpus!r}; valid: {', '.join(valid)}")
+            raise ctx.fail(f"{path}.{one}" if one in obj else f"{path}.{many}[{i}]", unknown_name(
+                f"unknown {noun} {v!r} for corpus {corpus!r}", v, valid, "valid"))
     return values
 
 
@@ -349,8 +349,8 @@ def parse_plan(data: Any, *, source: str = "<plan>", base_dir: str | Path = ".",
     try:
         load_tagset(str(tagset))
     except NerdataError:
-        raise ctx.fail("tagset", f"unknown tagset {tagset!r}; valid: "
-                                 f"{', '.join(list_tagsets())}") from None
+        raise ctx.fail("tagset", unknown_name(f"unknown tagset {tagset!r}", str(tagset),
+                                              list_tagsets(), "valid")) from None
     tagset = str(tagset)
     seed = top.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -127,3 +127,37 @@ def test_plan_resolver_takes_a_model_cards_tagset_ident(corpora_dir):
     resolve = plan_resolver("nerdata@1.0", Resolver("nerdata", root=corpora_dir))
     docs = resolve("masakhaner1/yor:dev")
     assert len(docs) == 305 and {s.label for d in docs for s in d.spans} <= {"PER", "LOC", "ORG", "DATE"}
+
+
+def test_a_plan_records_its_early_stopping_dev_and_retrains_reuse_it(hau, tmp_path):
+    """The card names the dev set training early-stopped on; a retrain early-stops on it
+    again (never trained on) instead of on documents held out of what the model learnt,
+    which it has already fitted.  A card without it: held out as before, with a note."""
+    from nerdata.corpora.resolver import Resolver
+    from nerdata.engines.base import ModelCard
+    from nerdata.jsonl import write_documents
+    from nerdata.workflows.plans import parse_plan
+    from nerdata.workflows.rehearsal import DEV_DATA, learnt_dev
+    from nerdata.workflows.training import plan_resolver, run_plan
+
+    train, dev = hau
+    write_documents(train[:30], tmp_path / "a.jsonl")
+    write_documents(dev[:12], tmp_path / "dev.jsonl")
+    plan = parse_plan({"name": "p", "engine": "bilstm-crf", "tagset": "nerdata",
+                       "model": {"word_dim": 16, "char_dim": 8, "char_filters": 8, "hidden": 16},
+                       "evaluate": {"data": []},
+                       "stages": [{"name": "s", "epochs": 1,
+                                   "data": [{"jsonl": str(tmp_path / "a.jsonl")}],
+                                   "dev": [{"jsonl": str(tmp_path / "dev.jsonl")}]}]},
+                      source="test")
+    result = run_plan(plan, output=tmp_path / "run")
+    card = ModelCard.load(result.final_model)
+    assert card.extra[DEV_DATA] and card.extra[DEV_DATA][0]["source"].endswith("dev.jsonl")
+    resolve = plan_resolver(card.tagset, Resolver(card.tagset))
+    docs, note = learnt_dev(card, resolve)
+    assert [d.text for d in docs] == [d.text for d in dev[:12]] and "early-stopping dev" in note
+    mix = build_mix(train[30:40], learnt_documents(card, resolve), "all", dev=docs)
+    assert [d.text for d in mix.dev] == [d.text for d in dev[:12]]
+    assert len(mix.train) == 40 and mix.counts["dev_held_out"] == 0
+    del card.extra[DEV_DATA]
+    assert learnt_dev(card, resolve) == ([], "the model card records no early-stopping dev set")

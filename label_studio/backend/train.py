@@ -39,7 +39,8 @@ from nerdata.doc import Document
 from nerdata.jsonl import read_documents, write_documents
 from nerdata.repairs import RepairLog
 from nerdata.errors import NerdataError
-from nerdata.workflows.rehearsal import (build_mix, learnt_documents, parse_rehearsal,
+from nerdata.workflows.rehearsal import (DEV_DATA, build_mix, learnt_dev, learnt_documents,
+                                         parse_rehearsal,
                                          source_entry, training_sources)
 from nerdata.workflows.retrain import GATE_METRIC, RetrainResult, RetrainSpec
 
@@ -272,7 +273,9 @@ class TrainingLog:
                                  f"backend --dev FILE or annotate more tasks", trigger=reason,
                                  n_train=len(gold))
         learnt = self._learnt(model, slot, notes)
-        mix = build_mix(gold, learnt, s.rehearsal, seed=s.seed, evaluation=evaluation)
+        es_dev, dev_data = self._learnt_dev(model, notes)
+        mix = build_mix(gold, learnt, s.rehearsal, seed=s.seed, evaluation=evaluation,
+                        dev=es_dev or None)
         notes.append(f"rehearsal {mix.rehearsal}: {mix.counts['new_gold']} new gold + "
                      f"{mix.counts['rehearsed']} rehearsed; early-stopping dev {len(mix.dev)}; "
                      f"gate evaluation set {len(evaluation)} ({eval_source})")
@@ -291,7 +294,19 @@ class TrainingLog:
                            eval_path=str(jdir / "eval.jsonl"), bootstrap=s.bootstrap,
                            training_data=[source_entry(train_file, documents=len(mix.train),
                                                        rehearsal=mix.rehearsal)],
-                           rehearsal=mix.to_dict())
+                           rehearsal=mix.to_dict(), dev_data=dev_data if es_dev else [])
+
+    def _learnt_dev(self, model: Any, notes: list[str]) -> tuple[list[Document], list[dict]]:
+        """The dev set the served model early-stopped on, when its card records one (else a
+        dev set is held out of the rehearsed data): its documents and card entries."""
+        from nerdata.corpora.sources import Resolver
+        from nerdata.workflows.training import plan_resolver
+
+        resolve = self.settings.resolve or plan_resolver(model.card.tagset,
+                                                         Resolver(model.card.tagset))
+        docs, note = learnt_dev(model.card, resolve)
+        notes.append(note)
+        return docs, list(model.card.extra.get(DEV_DATA, [])) if docs else []
 
     def _learnt(self, model: Any, slot: str, notes: list[str]) -> list[Document]:
         """What the served model learnt from: ``--train-data``, else its card's sources."""

@@ -239,5 +239,34 @@ def learnt_documents(card: Any, resolve: Resolver, *, where: str = "model") -> l
     return out
 
 
-__all__ = ["Mix", "Rehearsal", "Resolver", "REHEARSAL_HELP", "build_mix", "learnt_documents",
-           "normalised_text", "parse_rehearsal", "source_entry", "training_sources"]
+DEV_DATA = "dev_data"  # model card extra: the sources of the dev set training early-stopped on
+
+
+def learnt_dev(card: Any, resolve: Resolver) -> tuple[list[Document], str]:
+    """The documents of the dev set the model early-stopped on (the card's ``extra
+    ["dev_data"]`` sources), to early-stop its retrains on again: never trained on, unlike a
+    dev set held out of what the model learnt -- early stopping on documents the model has
+    already fitted measures memory, not learning, and stops a retrain too soon.  Returns the
+    documents and a note ([] when the card records none or one cannot be read any more)."""
+    entries = [e for e in (getattr(card, "extra", None) or {}).get(DEV_DATA, [])
+               if isinstance(e, Mapping) and isinstance(e.get("source"), str)]
+    if not entries:
+        return [], "the model card records no early-stopping dev set"
+    docs: list[Document] = []
+    for e in entries:
+        try:
+            got = list(resolve(e["source"]))
+        except (NerdataError, OSError) as exc:
+            return [], f"its early-stopping dev set {e['source']!r} cannot be read: {exc}"
+        if e.get("langs"):
+            got = [d for d in got if d.lang in e["langs"]]
+        if e.get("limit"):
+            got = got[:int(e["limit"])]
+        docs += got
+    return docs, (f"early-stopping dev: {len(docs)} documents the model early-stopped on "
+                  f"({', '.join(e['source'] for e in entries)})")
+
+
+__all__ = ["DEV_DATA", "Mix", "Rehearsal", "Resolver", "REHEARSAL_HELP", "build_mix",
+           "learnt_dev", "learnt_documents", "normalised_text", "parse_rehearsal",
+           "source_entry", "training_sources"]

@@ -57,6 +57,7 @@ class RetrainSpec:
     bootstrap: int = BOOTSTRAP_SAMPLES
     training_data: list[dict[str, Any]] = field(default_factory=list)  # card sources
     rehearsal: dict[str, Any] = field(default_factory=dict)  # the mix's counts (reported)
+    dev_data: list[dict[str, Any]] = field(default_factory=list)  # card: early-stopping dev
 
 
 @dataclass
@@ -190,6 +191,10 @@ def retrain_model(spec: RetrainSpec) -> RetrainResult:
     if spec.training_data:
         opts["training_data"] = list(spec.training_data)
     candidate.train(train, dev or None, epochs=spec.epochs, seed=spec.seed, **opts)
+    # the candidate early-stopped on the same dev set: its own retrains can use it again
+    candidate.card.extra.pop("dev_data", None)
+    if spec.dev_data:
+        candidate.card.extra["dev_data"] = list(spec.dev_data)
     if candidate.version == res.base_version:
         candidate.card.version = f"{res.base_version}-rt{spec.job_id}"
     res.candidate_version = candidate.version

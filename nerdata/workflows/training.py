@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 from nerdata.doc import Document
 from nerdata.engines.base import CARD_FILE, get_engine, load_tagger
 from nerdata.engines.checkpoint import SUFFIX, Checkpoint, checkpoint_for
+from nerdata.workflows.rehearsal import DEV_DATA
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.workflows.evaluation import evaluate_tagger, format_table
 from nerdata.workflows.plans import Plan
@@ -254,7 +255,7 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
         t0 = time.perf_counter()
         train_docs, ident = _load_many(stage.data, plan.tagset, progress, sources)
         dev_refs = list(stage.dev) if stage.dev is not None else _default_dev(stage.data, sources)
-        dev_docs, _ = _load_many(dev_refs, plan.tagset, progress, sources)
+        dev_docs, dev_ident = _load_many(dev_refs, plan.tagset, progress, sources)
         opts = {**dict(plan.training), **dict(stage.training)}
         for e in ident:
             e["stage_name"] = stage.name
@@ -273,6 +274,10 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
                            progress=progress, training_data=ident, checkpoint=ckpt, **opts)
         if mix is not None:
             log["rehearsal"] = mix.to_dict()
+        # where it early-stopped, so its retrains can early-stop on documents never trained on
+        tagger.card.extra.pop(DEV_DATA, None)
+        if dev_ident and dev_docs and (mix is None or mix.counts.get("dev_given")):
+            tagger.card.extra[DEV_DATA] = dev_ident
         rows: list[EvalRow] = []
         test_metrics: dict[str, Any] = {}
         for (corpus, lang, sp), docs in eval_sets.items():

@@ -127,6 +127,7 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
         items = load_items(source, cb)
         report = compute_agreement(items, by=fams, progress=cb)
     rep = report.to_dict()
+    _warn_without_overlap(rep, source)
     if json_path == "-" or fmt == "json":
         echo_json(rep)
     else:
@@ -148,6 +149,32 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
         click.echo(f"disagreement report: {len(records)} documents"
                    + (f" -> {html_path}" if html_path else "") + (f" -> {jsonl_path}" if jsonl_path else ""),
                    err=True)
+
+
+def _overlap_setting(source: str) -> str:
+    """`` (the project allows N annotations per task)`` for an ``ls:PROJECT`` source."""
+    if not source.startswith("ls:"):
+        return ""
+    try:
+        from nerdata.label_studio.client import LabelStudioClient
+
+        n = LabelStudioClient().status(source[3:]).get("maximum_annotations")
+    except Exception:  # noqa: BLE001 -- only a detail of a warning
+        return ""
+    return f" (the project allows {n} annotation(s) per task)" if n is not None else ""
+
+
+def _warn_without_overlap(rep: dict[str, Any], source: str) -> None:
+    """One loud line on stderr when no document has two annotations: every figure is empty."""
+    cov = rep["coverage"]
+    if cov["scored_documents"]:
+        return
+    b = cov["by_annotations"]
+    click.echo(f"warning: no agreement computed: none of the {cov['documents']} documents of "
+               f"{source} has two annotations ({b['1']} have one, {b['0']} none){_overlap_setting(source)}; "
+               f"agreement needs overlap: push with `nerdata ls push PROJECT SOURCE --overlap 2` or "
+               f"set the project's \"maximum annotations per task\" to 2+, and have two annotators "
+               f"label the same tasks", err=True)
 
 
 @click.command("adjudicate")

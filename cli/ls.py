@@ -1,6 +1,7 @@
-"""``nerdata ls push|pull|status|connect|predict``: Label Studio projects from the command line.
+"""``nerdata ls push|pull|status|connect|predict|users``: Label Studio from the command line.
 
-Every command names its project first, as a positional PROJECT (a title or an id).  The
+Every project command names its project first, as a positional PROJECT (a title or an
+id); ``ls users add|list`` manage people (accounts and nerdata's record of roles).  The
 server comes from ``--url``/``--api-key`` or ``LABEL_STUDIO_URL``/``LABEL_STUDIO_API_KEY``
 (or the state file named by ``NERDATA_LS_STATE``).  Keys are never printed.
 """
@@ -15,7 +16,8 @@ import click
 from nerdata.workflows.acquisition import STRATEGIES
 
 from .common import (basic_auth_option, emit, format_option, progress_bar, progress_option,
-                     read_source, record_table, server_options, source_options, with_source_help)
+                     read_source, record_table, server_options, source_options, table,
+                     with_source_help)
 
 SENTENCES_SHOWN = 8  # least confident sentences printed by `ls predict --order` (a table)
 
@@ -136,13 +138,106 @@ def pull_cmd(project, output, policy, conll_path, progress, fmt, url, api_key) -
     emit(summary, fmt, err=output == "-")
 
 
+ROLES_HELP = ("nerdata's record of roles (Community Label Studio has none): a JSON file, "
+              "default $NERDATA_LS_ROLES, else nerdata-roles.json in the server's data dir "
+              "(named by $NERDATA_LS_STATE), else ~/.config/nerdata/ls-roles.json.")
+
+
 @ls_group.command("status")
 @click.argument("project")
+@click.option("--roles-file", default=None, metavar="FILE", help=ROLES_HELP)
 @format_option(piped_json=True)
 @server_options
-def status_cmd(project, fmt, url, api_key) -> None:
-    """Counts of PROJECT: tasks, annotations, predictions per model version, ML backends."""
-    emit(_client(url, api_key).status(project), fmt)
+def status_cmd(project, roles_file, fmt, url, api_key) -> None:
+    """Counts of PROJECT: tasks, annotations, predictions per model version, ML backends,
+    and per-annotator progress: annotations and skips per annotator (with the recorded
+    role), tasks with >= 2 annotations (the overlap agreement can use) and the project's
+    maximum annotations per task."""
+    from nerdata.label_studio.status import project_progress
+
+    emit(project_progress(_client(url, api_key), project, roles_file), fmt, _status_table)
+
+
+def _status_table(status: dict) -> str:
+    people = status.get("annotators") or {}
+    text = record_table({k: v for k, v in status.items() if k != "annotators"})
+    if not people:
+        return text + "\n\nno annotations yet"
+    rows = [[who, p["role"], p["annotations"], p["skipped"]] for who, p in people.items()]
+    return text + "\n\n" + table(rows, ["annotator", "role", "annotations", "skipped"])
+
+
+@ls_group.group("users")
+def users_group() -> None:
+    """People: Label Studio accounts and the roles nerdata records for them."""
+
+
+@users_group.command("add")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["annotator", "reviewer"]), default="annotator",
+              show_default=True, help="Role recorded in nerdata's role record (see --roles-file).")
+
+
+@click.option("--password-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Read the account's password from FILE (first line). Without it a password "
+                   "is generated and written to nerdata-passwords/EMAIL.password beside the "
+                   "role record, readable only by you (0600); its path is printed, the "
+                   "password never.")
+
+
+@click.option("--roles-file", default=None, metavar="FILE", help=ROLES_HELP)
+@format_option(piped_json=True)
+@server_options
+def users_add_cmd(email, role, password_file, roles_file, fmt, url, api_key) -> None:
+    """Create EMAIL's Label Studio account (the sign-up form: Community's only way to make
+    an account that can log in) and record its role; prints how that person logs in.
+
+    An existing account keeps its password (given --password-file, that password must be
+    its own); only the role is recorded.
+    """
+    from nerdata.label_studio import users
+
+    client = _client(url, api_key)
+    path = users.roles_path(roles_file)
+    with client._api("listing users"):
+        existing = users.users_by_email(client.sdk).get(email.lower())
+    out = {"email": email.lower(), "role": role, "login_url": f"{client.url}/user/login/"}
+    if password_file:
+        password = users.read_password(password_file)
+        user_id, _key = client.signup_annotator(email, password)
+        out["password"] = f"the one in {password_file}"
+    elif existing is not None:
+        user_id = existing
+        out["password"] = "unchanged (existing account)"
+    else:
+        password = users.new_password()
+        user_id, _key = client.signup_annotator(email, password)
+        secret = users.write_password(path.parent / users.PASSWORDS_DIR, email, password)
+        out["password"] = f"generated, in {secret} (0600; hand it over privately)"
+    users.record_role(path, client.url, email, role, user_id)
+    out.update(user_id=user_id, new_account=existing is None, roles_file=str(path))
+    emit(out, fmt)
+
+
+@users_group.command("list")
+@click.option("--roles-file", default=None, metavar="FILE", help=ROLES_HELP)
+@format_option(piped_json=True)
+@server_options
+def users_list_cmd(roles_file, fmt, url, api_key) -> None:
+    """Every Label Studio user with the role nerdata recorded ('-' when none); people
+    recorded but missing from the server are listed with user id '-'."""
+    from nerdata.label_studio import users
+
+    client = _client(url, api_key)
+    roles = users.read_roles(users.roles_path(roles_file), client.url)
+    with client._api("listing users"):
+        people = users.emails_by_id(client.sdk)
+    rows = [{"user_id": uid, "email": e, "role": (roles.get(e.lower()) or {}).get("role", "-")}
+            for uid, e in sorted(people.items())]
+    seen = {r["email"].lower() for r in rows}
+    rows += [{"user_id": "-", "email": e, "role": r.get("role", "-")}
+             for e, r in sorted(roles.items()) if e not in seen]
+    emit(rows, fmt)
 
 
 @ls_group.command("connect")

@@ -10,10 +10,15 @@ Open-source Label Studio 1.23 has two ways to get more annotators:
 """
 from __future__ import annotations
 
+import json
+import os
 import re
+import secrets
+import time
+from pathlib import Path
 from typing import Any
 
-from nerdata.errors import ServiceError
+from nerdata.errors import ConfigError, ServiceError
 
 from .server import mask_key
 
@@ -86,3 +91,86 @@ def ensure_user(ls: Any, email: str, known: dict[str, int] | None = None) -> int
         user = ls.users.create(username=key, email=key)
         known[key] = int(user.id)
     return known[key]
+
+
+# ----------------------------------------------------------------------------- roles
+# Community Label Studio has no roles: nerdata keeps its own record, a JSON file
+# ``{"servers": {URL: {email: {"role", "user_id", "recorded"}}}}``.
+ROLES = ("annotator", "reviewer")
+ROLES_FILE = "nerdata-roles.json"
+PASSWORDS_DIR = "nerdata-passwords"
+
+
+def roles_path(path: str | None = None) -> Path:
+    """The role record: ``path``, else ``$NERDATA_LS_ROLES``, else ``nerdata-roles.json`` in
+    the server's data dir (the one ``$NERDATA_LS_STATE`` names), else
+    ``$XDG_CONFIG_HOME/nerdata/ls-roles.json`` (default ``~/.config``)."""
+    if path:
+        return Path(path)
+    if os.environ.get("NERDATA_LS_ROLES"):
+        return Path(os.environ["NERDATA_LS_ROLES"])
+    state = os.environ.get("NERDATA_LS_STATE")
+    if state:
+        p = Path(state)
+        return (p if p.is_dir() else p.parent) / ROLES_FILE
+    config = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return config / "nerdata" / "ls-roles.json"
+
+
+def read_roles(path: Path, url: str) -> dict[str, dict[str, Any]]:
+    """``email -> {"role", "user_id", "recorded"}`` recorded for the server at ``url``."""
+    return dict(_load_roles(path).get("servers", {}).get(url.rstrip("/"), {}))
+
+
+def _load_roles(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {"servers": {}}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the role record {path} ({exc}); fix or remove it") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("servers", {}), dict):
+        raise ConfigError(f"{path} is not a nerdata role record (no 'servers' object); fix or "
+                          f"remove it, or name another with --roles-file")
+    return data
+
+
+def record_role(path: Path, url: str, email: str, role: str, user_id: int) -> None:
+    """Record ``email``'s role on the server at ``url`` (written atomically)."""
+    if role not in ROLES:
+        raise ConfigError(f"role {role!r}: choose from {', '.join(ROLES)}")
+    data = _load_roles(path)
+    server = data.setdefault("servers", {}).setdefault(url.rstrip("/"), {})
+    server[email.lower()] = {"role": role, "user_id": user_id,
+                             "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_password(path: str | os.PathLike) -> str:
+    """The password on the first line of the file at ``path``."""
+    try:
+        lines = Path(path).read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"--password-file {path}: cannot read it ({exc})") from exc
+    password = lines[0].strip() if lines else ""
+    if not password:
+        raise ConfigError(f"--password-file {path}: the first line is empty")
+    return password
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(15)
+
+
+def write_password(directory: Path, email: str, password: str) -> Path:
+    """``password`` in ``directory/EMAIL.password``, readable by its owner only (0600)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{re.sub(r'[^A-Za-z0-9@._+-]', '_', email.lower())}.password"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(password + "\n")
+    return path

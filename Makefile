@@ -1,6 +1,6 @@
 # nerdata: `make demo` runs the main job, `make test` runs the tests. Both set up everything
 # they need on a fresh machine: the project venv (.venv), Label Studio's own venv (.venv-ls)
-# and Debian's Chromium for the browser test.
+# Debian's Chromium for the browser tests and Debian's Noto fonts for our corpora's scripts.
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -10,7 +10,7 @@ NERDATA_CORPORA ?= $(abspath ../shared/corpora)
 export NERDATA_CORPORA
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean-venv chromium help
+.PHONY: setup test demo clean-venv chromium fonts help
 
 help:
 	@echo "make demo   - run the main job (Label Studio + model + agreement + release + retrain)"
@@ -36,7 +36,24 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 	  else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; }
 
-setup: $(VENV)/.installed $(LSVENV)/.installed chromium
+# Noto fonts for every script of our corpora, so no text shows as empty boxes ("tofu") in the
+# browser: Debian's fonts-noto-core has Noto Sans (Latin with Yoruba's tone marks), Noto Sans
+# Devanagari (Hindi, Marathi, Nepali), Noto Sans Oriya (Odia), Noto Sans Telugu, Noto Sans
+# Bengali, Noto Nastaliq Urdu and Noto Naskh Arabic (Urdu) and Noto Sans Ethiopic (Amharic).
+# A stock Debian has none of them (DejaVu/Liberation only). tests/test_fonts.py checks them.
+FONT_PACKAGES := fonts-noto-core
+fonts:
+	@missing=""; for p in $(FONT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian's Noto fonts for the corpora's scripts:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q --no-install-recommends $$missing; fi; \
+	  fc-cache -f >/dev/null 2>&1 || true; \
+	fi
+
+setup: $(VENV)/.installed $(LSVENV)/.installed chromium fonts
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -21,6 +21,12 @@ FROM_NAME = "label"
 TO_NAME = "text"
 HOTKEYS = tuple("1234567890") + tuple("qwertyuiop")
 SPAN_TAGS = ("Labels", "HyperTextLabels", "ParagraphLabels")
+# The text's fonts: Debian's Noto fonts (``make fonts``) for every script of our corpora, so no
+# sentence shows as empty boxes; the browser takes each character from the first that has it.
+FONT_STACK = ('"Noto Sans", "Noto Sans Devanagari", "Noto Sans Oriya", "Noto Sans Odia", '
+              '"Noto Sans Telugu", "Noto Sans Bengali", "Noto Nastaliq Urdu", '
+              '"Noto Naskh Arabic", "Noto Sans Arabic", "Noto Sans Ethiopic", sans-serif')
+TEXT_CLASS = "nerdata-text"
 
 
 @dataclass(frozen=True)
@@ -65,10 +71,11 @@ def render_label_config(tagset: Tagset, *, colors: Mapping[str, str] | None = No
         lines.append(f"    <Label {' '.join(attrs)}/>")
     lines.append("  </Labels>")
     text = f'<Text name={quoteattr(to_name)} value="$text" granularity="word"/>'
-    if rtl:
-        lines.append(f'  <View style="direction: rtl; text-align: right">{text}</View>')
-    else:
-        lines.append(f"  {text}")
+    # the editor's own CSS sets a font on the text's elements, so an inherited style loses
+    lines.append(f"  <Style>.{TEXT_CLASS}, .{TEXT_CLASS} * {{ font-family: {FONT_STACK} !important; }}"
+                 f"</Style>")
+    style = ' style="direction: rtl; text-align: right"' if rtl else ""
+    lines.append(f'  <View className="{TEXT_CLASS}"{style}>{text}</View>')
     lines.append("</View>")
     return "\n".join(lines)
 

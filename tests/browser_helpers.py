@@ -47,12 +47,17 @@ def chromium_path() -> str:
 
 
 @contextmanager
-def chromium_page(viewport: tuple[int, int] = (1400, 900)) -> Iterator[Any]:
-    """A Playwright page in headless Debian Chromium; the browser is closed afterwards."""
+def chromium_page(viewport: tuple[int, int] = (1400, 900),
+                  env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A Playwright page in headless Debian Chromium; the browser is closed afterwards.
+
+    ``env`` is added to the browser's environment (e.g. ``FONTCONFIG_FILE`` to limit its fonts).
+    """
     executable = chromium_path()
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS,
+                                    env={**os.environ, **env} if env else None)
         try:
             yield browser.new_page(viewport={"width": viewport[0], "height": viewport[1]})
         finally:
@@ -133,3 +138,41 @@ def save_screenshot(page: Any, directory: Path, name: str) -> tuple[Path, Path]:
     copy = artifacts_dir() / name
     shutil.copyfile(shot, copy)
     return shot, copy
+
+
+# Which characters of ``text`` draw as the .notdef box ("tofu") in ``font`` (a CSS font-family
+# list).  A missing glyph still has a width, so widths prove nothing: every code point is drawn
+# alone on a canvas and its pixels are compared with those of code points no font has (private
+# use U+E000, U+F0000, U+10FFFD), which draw as .notdef after the browser's whole font fallback.
+# Whitespace and invisible format characters (ZWJ, ZWNJ, ...) are skipped.  Returns
+# ``{notdef_ink, checked, tofu: [[char, hex], ...]}``; ``notdef_ink`` is how many pixels the
+# .notdef box has (0 would make the comparison meaningless).
+JS_TOFU = r"""([text, font]) => {
+  const size = 40, w = 160, h = 100;
+  const c = document.createElement('canvas'); c.width = w; c.height = h;
+  const g = c.getContext('2d', {willReadFrequently: true});
+  const draw = (ch) => {
+    g.clearRect(0, 0, w, h); g.font = `${size}px ${font}`; g.fillStyle = '#000';
+    g.textBaseline = 'alphabetic'; g.fillText(ch, 40, 65);
+    const a = g.getImageData(0, 0, w, h).data; let s = '', ink = 0;
+    for (let i = 3; i < a.length; i += 4) { s += String.fromCharCode(a[i]); if (a[i]) ink++; }
+    return [s, ink];
+  };
+  const notdef = new Map();
+  let notdefInk = Infinity;
+  for (const ch of ['\uE000', '\u{F0000}', '\u{10FFFD}']) {
+    const [s, ink] = draw(ch); notdef.set(s, ch); notdefInk = Math.min(notdefInk, ink);
+  }
+  const tofu = [], seen = new Set();
+  for (const ch of text) {
+    if (seen.has(ch) || /[\s\p{Cf}\p{Cc}]/u.test(ch)) continue;
+    seen.add(ch);
+    if (notdef.has(draw(ch)[0])) tofu.push([ch, ch.codePointAt(0).toString(16).toUpperCase()]);
+  }
+  return {notdef_ink: notdefInk, checked: seen.size, tofu};
+}"""
+
+
+def tofu(page: Any, text: str, font: str) -> dict:
+    """Characters of ``text`` that ``page`` draws as .notdef boxes in ``font`` (see JS_TOFU)."""
+    return page.evaluate(JS_TOFU, [text, font])

@@ -119,7 +119,7 @@ class Demo:
         final = (self.work / "model"
                  / f"seed-{DEFAULT_ENGINE}-{self.corpus}-{self.lang}-{self.seed_n}-e{self.epochs}"
                    f"-es{SEED_DEV}")
-        if (final / CARD_FILE).exists():
+        if (final / CARD_FILE).exists() and "dev_data" in ModelCard.load(final).extra:
             card = ModelCard.load(final)
             self.say("seed model", f"reusing the seed model trained before: {final}")
         else:
@@ -144,6 +144,10 @@ class Demo:
             with self._progress() as cb:
                 result = run_plan(plan, progress=cb)
             final.parent.mkdir(parents=True, exist_ok=True)
+            if final.exists():  # a seed model of an older version (no early-stopping dev)
+                import shutil
+
+                shutil.rmtree(final)
             Path(result.final_model).rename(final)
             card = ModelCard.load(final)
         test = card.metrics.get("test_sets", {}).get(f"{self.corpus}/{self.lang}", {})

@@ -7,14 +7,65 @@ project: ``ls:PROJECT``, or a bare project title or id that is not a path (serve
 """
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import click
 
-from .common import (emit, format_option, progress_bar, progress_option, show_repairs,
-                     with_source_help)
+from nerdata.progress import ProgressCallback
 
-DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
+from .common import emit, format_option, progress_option, show_repairs, with_source_help
+
+DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default: never read unasked
+
+
+@contextmanager
+def step_bars(enabled: bool = True) -> Iterator[ProgressCallback | None]:
+    """A progress callback drawing one tqdm bar per step (``desc``) on stderr, cleared as
+    soon as the step is done (``done == total``) and at the end: nothing is left on the
+    terminal.  (What cli/common.py's progress_bar should do for every command; it keeps its
+    bars, ``leave=True``, until the command ends.)"""
+    if not enabled:
+        yield None
+        return
+    from tqdm import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def callback(done: int, total: int | None, desc: str) -> None:
+        bar = bars.get(desc)
+        if bar is None:
+            if total is not None and done >= total:
+                return  # a step done as it starts: no bar to draw
+            bar = bars[desc] = tqdm(total=total, desc=desc or "working", file=sys.stderr,
+                                    leave=False, dynamic_ncols=True, mininterval=0.5)
+        if total is not None and bar.total != total:
+            bar.total = total
+        bar.n = done
+        if total is not None and done >= total:
+            bars.pop(desc).close()
+        else:
+            bar.refresh()
+
+    try:
+        yield callback
+    finally:
+        for bar in bars.values():
+            bar.close()
+
+
+def nearby_runs(plan_dir: str | None) -> str | None:
+    """A one-line hint when ./runs holds training runs the user did not name (they are not
+    used: a report shows only the inputs it was given)."""
+    from nerdata.report.data import find_plan_dir
+
+    if plan_dir is not None or not Path(DEFAULT_RUNS).is_dir():
+        return None
+    found = find_plan_dir(DEFAULT_RUNS)
+    return (f"note: training runs under ./{DEFAULT_RUNS} (newest: {found}) are not in this "
+            f"report; add them with --plan-dir {found}") if found else None
 
 
 @click.command("report")
@@ -29,7 +80,8 @@ DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default
 
 @click.option("--plan-dir", default=None, type=click.Path(exists=True, file_okay=False),
               help="Output directory of `nerdata train` (or a directory of runs: the newest "
-                   f"is used). Default: the newest run under ./{DEFAULT_RUNS} if any.")
+                   "is used). Without it the report has no training section: runs found "
+                   f"under ./{DEFAULT_RUNS} are only mentioned on stderr, never used.")
 
 
 @click.option("--transfer-dir", default=None, type=click.Path(exists=True, file_okay=False),
@@ -60,16 +112,13 @@ def report_cmd(source, output, release_version, plan_dir, transfer_dir, backend_
     (ls:PROJECT, or a bare title or id; server from LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY).
     """
     from nerdata.corpora.sources import Resolver
-    from nerdata.report.data import find_plan_dir
     from nerdata.report.source import report
 
-    if source is not None and plan_dir is None and Path(DEFAULT_RUNS).is_dir() \
-            and find_plan_dir(DEFAULT_RUNS):
-        plan_dir = DEFAULT_RUNS
-        click.echo(f"training: newest plan run under ./{DEFAULT_RUNS} "
-                   f"({find_plan_dir(DEFAULT_RUNS)})", err=True)
+    hint = nearby_runs(plan_dir) if source is not None else None
+    if hint:
+        click.echo(hint, err=True)
     sources = Resolver()
-    with progress_bar(progress) as cb:
+    with step_bars(progress) as cb:
         result = report(output, source, sources, version=release_version, title=title,
                         plan_dir=plan_dir, transfer_dir=transfer_dir,
                         backend_state=backend_state, campaign_dir=campaign_dir, progress=cb)

@@ -19,7 +19,7 @@ from nerdata.agreement.compute import AgreementReport
 from nerdata.annotations import AnnotatedDocument
 from nerdata.colours import label_html, label_style
 from nerdata.errors import InputError
-from nerdata.text import is_rtl
+from nerdata.text import detect_script, is_rtl
 
 FORMAT_NAME = "disagreements"
 FORMAT_VERSION = 1
@@ -45,9 +45,13 @@ def disagreements(report: AgreementReport, items: Sequence[AnnotatedDocument],
         if item.doc.id != data.doc_ids[d]:
             raise InputError(f"disagreements: item {d} is {item.doc.id!r}, the report has "
                              f"{data.doc_ids[d]!r}; pass the items in the same order")
-        script = data.script_names[data.doc_script[d]]
         anns = _completed_unique(item)
         text = item.doc.text
+        # the report skips script detection unless it breaks down by script (--by without
+        # script): the page still needs each document's script for its direction
+        script = data.script_names[data.doc_script[d]]
+        if script == "Unknown":
+            script = detect_script(text)
         votes: dict[tuple[int, int, str], list[str]] = defaultdict(list)
         for a in anns:
             for key in sorted({s.key for s in a.spans}):

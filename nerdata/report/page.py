@@ -307,7 +307,7 @@ def _training(plan_dir: str | Path | None, out: Path) -> Section:
 
     sec = Section("training")
     if plan_dir is None:
-        return sec.empty("No training plan run was given (--plan-dir) or found under ./runs.")
+        return sec.empty("No training plan run was given (--plan-dir).")
     found = find_plan_dir(plan_dir)
     if found is None:
         raise NotFoundError(f"{plan_dir}: no plan run there (no scores.csv or f1_table.csv in it or "
@@ -386,13 +386,12 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
                           f"got {given or 'none'}")
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
-    steps = iter(range(1, 8))
 
-    def step(desc: str) -> None:
+    def step(n: int) -> None:  # one progress bar for the page's steps, not one bar per step
         if progress is not None:
-            progress(next(steps), 7, desc)
+            progress(n, 8, "writing the report")
 
-    step("reading the input")
+    step(1)  # reading the input
     rel = None
     rep: Mapping[str, Any] | None = None
     no_agree = no_corr = ""
@@ -416,9 +415,9 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
         items = list(items or ())
         counts = count_annotated(items)
         src = {"input": "annotated documents", **(source or {})}
-        step("computing agreement")
+        step(2)  # computing agreement
         if any(it.completed() for it in items):
-            rep = compute_agreement(items, by=("label", "lang", "annotator")).to_dict()
+            rep = compute_agreement(items, by=("label", "lang", "annotator"), progress=progress).to_dict()
             if not _value(rep, "coverage", "scored_documents"):
                 no_agree = ("No document has two or more completed annotations, so there is no "
                             "agreement to measure (set the project's overlap to 2 annotators).")
@@ -427,20 +426,19 @@ def write_report(output: str | Path, *, items: Sequence[AnnotatedDocument] | Non
         no_corr = ("No task has both a model prediction and a completed annotation, so there is "
                    "nothing to compare (pre-annotate with `nerdata ls predict`).")
     sections: dict[str, Section] = {}
-    step("entities")
+    step(3)  # entities
     sections["overview"] = _overview(src, items, documents, rel, counts)
     sections["entities"] = _entities(counts, out, label_order, rel.mismatches if rel else [])
-    step("agreement")
+    step(4)  # agreement
     sections["agreement"] = _agreement(rep, no_agree or "No per-label agreement figures.", out)
-    step("corrections")
+    step(5)  # corrections
     sections["corrections"] = _corrections(_value(rep, "corrections"), no_corr, out)
-    step("training")
+    step(6)  # training
     sections["training"] = _training(plan_dir, out)
-    step("transfer")
+    step(7)  # transfer
     sections["transfer"] = _transfer(transfer_dir, out)
     sections.update(loop_sections(out, backend_state, campaign_dir))
-    if progress is not None:
-        progress(7, 7, "report written")
+    step(8)  # written
     return write_page(out, sections, title or f"nerdata report: {src.get('name') or src['input']}")
 
 

@@ -31,7 +31,8 @@ from nerdata.progress import ProgressCallback
 
 @contextmanager
 def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback | None]:
-    """A progress callback drawing tqdm bars on stderr (one bar per ``desc``)."""
+    """A progress callback drawing one tqdm bar per step (``desc``) on stderr, cleared as soon
+    as the step is done (``done == total``) and at the end: nothing is left on the terminal."""
     if not enabled:
         yield None
         return
@@ -42,12 +43,17 @@ def progress_bar(enabled: bool = True) -> Iterator[ProgressCallback | None]:
     def callback(done: int, total: int | None, desc: str) -> None:
         bar = bars.get(desc)
         if bar is None:
+            if total is not None and done >= total:
+                return  # a step done as it starts: no bar to draw
             bar = bars[desc] = tqdm(total=total, desc=desc or "working", file=sys.stderr,
-                                    leave=True, dynamic_ncols=True, mininterval=0.5)
+                                    leave=False, dynamic_ncols=True, mininterval=0.5)
         if total is not None and bar.total != total:
             bar.total = total
         bar.n = done
-        bar.refresh()
+        if total is not None and done >= total:
+            bars.pop(desc).close()
+        else:
+            bar.refresh()
 
     try:
         yield callback

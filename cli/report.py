@@ -7,53 +7,14 @@ project: ``ls:PROJECT``, or a bare project title or id that is not a path (serve
 """
 from __future__ import annotations
 
-import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
 
 import click
 
-from nerdata.progress import ProgressCallback
-
-from .common import emit, format_option, progress_option, show_repairs, with_source_help
+from .common import (emit, format_option, progress_bar, progress_option, show_repairs,
+                     with_source_help)
 
 DEFAULT_RUNS = "runs"  # where `nerdata train` writes plan runs by default: never read unasked
-
-
-@contextmanager
-def step_bars(enabled: bool = True) -> Iterator[ProgressCallback | None]:
-    """A progress callback drawing one tqdm bar per step (``desc``) on stderr, cleared as
-    soon as the step is done (``done == total``) and at the end: nothing is left on the
-    terminal.  (What cli/common.py's progress_bar should do for every command; it keeps its
-    bars, ``leave=True``, until the command ends.)"""
-    if not enabled:
-        yield None
-        return
-    from tqdm import tqdm
-
-    bars: dict[str, Any] = {}
-
-    def callback(done: int, total: int | None, desc: str) -> None:
-        bar = bars.get(desc)
-        if bar is None:
-            if total is not None and done >= total:
-                return  # a step done as it starts: no bar to draw
-            bar = bars[desc] = tqdm(total=total, desc=desc or "working", file=sys.stderr,
-                                    leave=False, dynamic_ncols=True, mininterval=0.5)
-        if total is not None and bar.total != total:
-            bar.total = total
-        bar.n = done
-        if total is not None and done >= total:
-            bars.pop(desc).close()
-        else:
-            bar.refresh()
-
-    try:
-        yield callback
-    finally:
-        for bar in bars.values():
-            bar.close()
 
 
 def nearby_runs(plan_dir: str | None) -> str | None:
@@ -118,7 +79,7 @@ def report_cmd(source, output, release_version, plan_dir, transfer_dir, backend_
     if hint:
         click.echo(hint, err=True)
     sources = Resolver()
-    with step_bars(progress) as cb:
+    with progress_bar(progress) as cb:
         result = report(output, source, sources, version=release_version, title=title,
                         plan_dir=plan_dir, transfer_dir=transfer_dir,
                         backend_state=backend_state, campaign_dir=campaign_dir, progress=cb)

@@ -107,6 +107,14 @@ class AgreementReport:
                 "corrections": self.corrections, "repairs": self.repairs,
                 "definitions": DEFINITIONS}
 
+    def to_frame(self, table: str = "label"):
+        """One table of ``nerdata agree`` as a pandas DataFrame: ``overall``, ``label``,
+        ``lang``, ``script``, ``annotator``, ``pairs`` or ``corrections``
+        (:func:`nerdata.frames.agreement_frame`; pandas is imported here, not before)."""
+        from nerdata.frames import agreement_frame
+
+        return agreement_frame(self, table)
+
 
 def compute_agreement(items: Iterable[AnnotatedDocument], *, by: Sequence[str] = FAMILIES,
                       progress: ProgressCallback | None = None) -> AgreementReport:

@@ -15,8 +15,6 @@ recorded, with every prediction of the task.  Figures per ``model_version``:
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from nerdata.agreement.data import AgreementData
@@ -26,7 +24,18 @@ from nerdata.agreement.stats import prf
 CHANGES = ("kept", "relabelled", "boundary", "relabelled_and_moved", "removed", "added")
 
 
-def corrections(data: AgreementData) -> dict[str, Any] | None:
+class Corrections(dict):
+    """Correction figures by model version (a plain JSON-ready dict) with :meth:`to_frame`."""
+
+    def to_frame(self):
+        """The correction table of ``nerdata agree`` (one row per model version and label) as
+        a pandas DataFrame (:func:`nerdata.frames.corrections_frame`)."""
+        from nerdata.frames import corrections_frame
+
+        return corrections_frame(self)
+
+
+def corrections(data: AgreementData) -> Corrections | None:
     """Correction figures by model version (None when no task has predictions and a
     completed annotation)."""
     if len(data.corr_pred) == 0:
@@ -67,7 +76,7 @@ def corrections(data: AgreementData) -> dict[str, Any] | None:
     relab = (cls == RELABEL) | (cls == OTHER)
     conf = np.bincount((a_model[relab] * K + a_lab[relab]) * K + b_lab[relab],
                        minlength=n_models * K * K).reshape(n_models, K, K)
-    out: dict[str, Any] = {}
+    out = Corrections()
     for mi, name in enumerate(data.model_versions):
         sel = model == mi
         if not sel.any():

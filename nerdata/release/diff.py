@@ -27,6 +27,17 @@ ENTITY_KINDS = ("added", "removed", "relabelled", "boundary", "relabelled_and_bo
 COLUMNS = ["id", "split", "lang", "tokens", "ner_tags", "ner_mask"]
 
 
+class ReleaseDiff(dict):
+    """The result of :func:`diff_releases` (a plain JSON-ready dict) with :meth:`to_frame`."""
+
+    def to_frame(self, table: str = "sentences"):
+        """``sentences`` (per language) or ``entities`` (per kind of change and label) as a
+        pandas DataFrame (:func:`nerdata.frames.release_diff_frame`)."""
+        from nerdata.frames import release_diff_frame
+
+        return release_diff_frame(self, table)
+
+
 def _records(root: Path, manifest: dict) -> Iterator[tuple[str, tuple]]:
     from nerdata.release.rows import iter_rows
 
@@ -161,11 +172,11 @@ class _Diff:
         self.examples.add("sentence_changed", doc_id, {"id": doc_id, "lang": lang,
                                                        "reasons": reasons, "changes": changes})
 
-    def result(self, a: dict, b: dict) -> dict:
+    def result(self, a: dict, b: dict) -> "ReleaseDiff":
         sent = {k: self.sent[k] for k in ("added", "removed", "changed", "unchanged",
                                           "tokens_changed", "entities_changed", "mask_changed",
                                           "split_changed")}
-        return {
+        return ReleaseDiff({
             "a": a, "b": b, "sentences": sent,
             "sentences_by_lang": {lang: {k: c[k] for k in ("added", "removed", "changed")}
                                   for lang, c in sorted(self.sent_lang.items())},
@@ -175,7 +186,7 @@ class _Diff:
             "entities_in_added_sentences": dict(sorted(self.in_added.items())),
             "entities_in_removed_sentences": dict(sorted(self.in_removed.items())),
             "examples": self.examples.to_dict(),
-        }
+        })
 
 
 def _spill(records: Iterator[tuple[str, tuple]], parts: int, directory: Path, side: str,
@@ -210,8 +221,9 @@ def _unspill(path: Path) -> Iterator[tuple[str, tuple]]:
 
 def diff_releases(a: str | Path, b: str | Path, *, examples: int = 5,
                   partition_rows: int = 200_000,
-                  progress: ProgressCallback | None = None) -> dict[str, Any]:
-    """Compare release ``a`` (old) with ``b`` (new); returns a JSON-ready dict."""
+                  progress: ProgressCallback | None = None) -> ReleaseDiff:
+    """Compare release ``a`` (old) with ``b`` (new); returns a JSON-ready dict
+    (:class:`ReleaseDiff`, with ``to_frame()``)."""
     from nerdata.release.store import read_manifest, resolve_release_dir
 
     ra, rb = resolve_release_dir(a), resolve_release_dir(b)

@@ -97,6 +97,13 @@ class MatrixResult:
                 "scores": self.scores, "predictors": self.predictors,
                 "correlations": self.correlations, "config": self.config, "files": self.files}
 
+    def to_frame(self, table: str = "f1"):
+        """``f1`` (F1 x 100, source x target), ``correlations`` or ``pairs`` as a pandas
+        DataFrame (:func:`nerdata.frames.matrix_frame`)."""
+        from nerdata.frames import matrix_frame
+
+        return matrix_frame(self, table)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "MatrixResult":
         return cls(list(d["langs"]), list(d.get("targets", d["langs"])), d["f1"], d["scores"],

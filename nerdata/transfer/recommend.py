@@ -252,6 +252,13 @@ class Recommendation:
                  **{p: self.predictors[p][c] for p in PREDICTORS if p in self.predictors}}
                 for i, c in enumerate(order)]
 
+    def to_frame(self):
+        """The ``nerdata transfer recommend`` table as a pandas DataFrame
+        (:func:`nerdata.frames.recommendation_frame`)."""
+        from nerdata.frames import recommendation_frame
+
+        return recommendation_frame(self)
+
 
 def target_profile(target: str, ref: SourceRef | None, source: Sources, *,
                    split: str = "train", max_docs: int | None = None) -> tuple[DataProfile | None, str]:

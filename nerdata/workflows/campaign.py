@@ -111,6 +111,13 @@ class CampaignResult:
         return {"directory": str(self.directory), "rounds": self.rows,
                 "resumed_from": self.resumed_from, "figures": [str(p) for p in self.figures]}
 
+    def to_frame(self, *, all_columns: bool = False):
+        """The campaign curves, one row per round, as a pandas DataFrame (the ``nerdata
+        simulate`` table, or every ``rounds.csv`` column; :func:`nerdata.frames.campaign_frame`)."""
+        from nerdata.frames import campaign_frame
+
+        return campaign_frame(self.rows, all_columns=all_columns)
+
 
 # ---------------------------------------------------------------------------- files
 def _write_atomic(path: Path, text: str) -> None:

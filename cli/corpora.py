@@ -37,6 +37,11 @@ def corpora_group() -> None:
     """The corpus catalogue: list, describe, count, validate and convert corpora."""
 
 
+FLAG_LEGEND = (("NC", "non-commercial use only"), ("SA", "share-alike: derived data keeps the licence"),
+               ("hub-only", "not stored locally, read from the Hugging Face hub"),
+               ("unlabelled", "raw text without entity labels"))
+
+
 @corpora_group.command("list")
 @format_option
 def list_cmd(fmt: str) -> None:
@@ -58,6 +63,10 @@ def list_cmd(fmt: str) -> None:
              " ".join(c.languages),
              "shipped" if c.catalogue == "shipped" else "user: " + c.catalogue] for c in cards]
     click.echo(table(rows, ["id", "licence", "flags", "languages", "catalogue"]))
+    used = {f for r in rows for f in r[2].split(",")}
+    legend = [f"{f} = {text}" for f, text in FLAG_LEGEND if f in used]
+    if legend:
+        click.echo("flags: " + "; ".join(legend) + " (details: nerdata corpora info ID)")
 
 
 @corpora_group.command("add")

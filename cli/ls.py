@@ -7,19 +7,22 @@ server comes from ``--url``/``--api-key`` or ``LABEL_STUDIO_URL``/``LABEL_STUDIO
 """
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import unicodedata
+from pathlib import Path
 
 import click
 
 from nerdata.workflows.acquisition import STRATEGIES
 
 from .common import (basic_auth_option, emit, format_option, progress_bar, progress_option,
-                     read_source, record_table, server_options, source_options, table,
+                     read_source_ref, record_table, server_options, source_options, table,
                      with_source_help)
 
 SENTENCES_SHOWN = 8  # least confident sentences printed by `ls predict --order` (a table)
+SMALL_SOURCE_BYTES = 4 << 20  # `ls push` reads a source up to this size before connecting
 
 
 def _client(url: str | None, api_key: str | None):
@@ -79,6 +82,7 @@ def push_cmd(project, source, project_option, lang, split, limit, tagset,
     Prints the push report with the repairs made reading SOURCE (counts per kind).
     Re-running the same push imports nothing new; an interrupted push resumes.
     """
+    from nerdata.corpora.sources import parse_source
     from nerdata.label_studio.projects import push_documents
     from nerdata.tagsets import load_tagset
 
@@ -89,11 +93,17 @@ def push_cmd(project, source, project_option, lang, split, limit, tagset,
     elif source is None:
         raise click.UsageError("missing SOURCE: `nerdata ls push PROJECT SOURCE`")
     ts = load_tagset(tagset)
+    ref = parse_source(source, lang=lang, split=split, limit=limit, tagset=source_tagset,
+                       format=source_format)  # a missing file is named before connecting
+    # a small file or directory is read first (its errors come first); a corpus, stdin or a
+    # big one only after an authenticated request: a dead server fails in about a second
+    small = ref.kind != "stdin" and ref.path is not None and os.path.exists(ref.path) and sum(
+        f.stat().st_size for f in (Path(ref.path), *Path(ref.path).rglob("*")) if f.is_file()
+    ) <= SMALL_SOURCE_BYTES
+    client = None if small else _client(url, api_key)
     with progress_bar(progress) as cb:
-        read = read_source(source, lang=lang, split=split, limit=limit, map_to=tagset,
-                           source_tagset=source_tagset, source_format=source_format,
-                           progress=cb, quiet=True)
-        report = push_documents(_client(url, api_key), project, read.documents, ts,
+        read = read_source_ref(ref, map_to=tagset, progress=cb, quiet=True)
+        report = push_documents(client or _client(url, api_key), project, read.documents, ts,
                                 overlap=overlap, gold_as_predictions=with_gold_as_predictions,
                                 gold_version=gold_version, batch_size=batch_size, progress=cb)
     emit({**report.to_dict(), "source": source,

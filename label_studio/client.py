@@ -36,12 +36,14 @@ from . import users as _users
 from .checks import check_document_labels, check_pull_labels, check_push_labels, unique_docs
 from .config import LabelConfig, check_labels, check_tagset, parse_label_config, render_label_config
 from .reports import PredictionReport, PullReport, PullResult, PushReport
-from .server import STATE_FILE, mask_key
+from .server import STATE_FILE, api_error_text, mask_key, whoami
 from .tasks import (documents_to_tasks, prediction_for_task, spans_to_results, task_hash,
                     task_to_annotated)
 
 ANNOTATOR_DOMAIN = "annotators.nerdata.local"  # e-mail domain for annotators named without one
 PAGE = 1000
+_STATUS_HINTS = {403: "the key's user may not do this (or it needs Label Studio Enterprise)", 404: "check the id",
+                 500: "see the Label Studio server's log"}
 
 
 def annotator_email(name: str) -> str:
@@ -57,9 +59,7 @@ def _credentials_from_state() -> tuple[str | None, str | None]:
     path = os.environ.get("NERDATA_LS_STATE")
     if not path:
         return None, None
-    p = Path(path)
-    if p.is_dir():
-        p = p / STATE_FILE
+    p = Path(path) / STATE_FILE if Path(path).is_dir() else Path(path)
     try:
         st = json.loads(p.read_text("utf-8"))
     except (OSError, ValueError) as exc:
@@ -90,6 +90,8 @@ class LabelStudioClient:
             raise ConfigError(f"no API key for Label Studio at {self.url}: pass --api-key / api_key= or "
                               f"set LABEL_STUDIO_API_KEY (Account & Settings > Access Token)")
         self._key = key
+        if check and key.count(".") != 2:  # a legacy key, checked before the SDK's slow import:
+            whoami(self.url, key, timeout=15)  # a dead server fails at once
         sdk = require("label_studio_sdk", "ls")
         self._ls = sdk.LabelStudio(base_url=self.url, api_key=key, timeout=timeout)
         self._users_cache: dict[str, int] | None = None
@@ -107,24 +109,25 @@ class LabelStudioClient:
 
     # ------------------------------------------------------------------ errors
     @contextmanager
-    def _api(self, what: str) -> Iterator[None]:
+    def _api(self, what: str, *, field: str | None = None, hint: str | None = None) -> Iterator[None]:
+        """Failures as one line: status, field at fault, message, what to do (never raw JSON)."""
         import httpx
         from label_studio_sdk.core.api_error import ApiError
 
         try:
             yield
         except ApiError as exc:
-            body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, ensure_ascii=False, default=str)
-            if exc.status_code == 401:
-                raise ServiceError(
-                    f"Label Studio at {self.url} rejected the API key {mask_key(self._key)} while "
-                    f"{what} (HTTP 401: {body[:200]}); set LABEL_STUDIO_API_KEY to a valid key "
-                    f"(Account & Settings > Access Token)") from exc
-            if exc.status_code == 404 and what.startswith("reading project "):
+            code = exc.status_code
+            if code == 401:
+                raise ServiceError(f"Label Studio at {self.url} rejected the API key {mask_key(self._key)} while "
+                                   f"{what} ({api_error_text(code, exc.body)}); set LABEL_STUDIO_API_KEY "
+                                   f"to a valid key (Account & Settings > Access Token)") from exc
+            if code == 404 and what.startswith("reading project "):
                 raise NotFoundError(f"Label Studio at {self.url} has no project with id {what[16:]}; "
                                     f"check the id (a project's address ends in /projects/ID)") from exc
-            raise ServiceError(f"Label Studio at {self.url}: {what} failed (HTTP {exc.status_code}): "
-                               f"{body[:400]}") from exc
+            hint = hint or _STATUS_HINTS.get(code if code and code < 500 else 500, "")
+            raise ServiceError(f"Label Studio at {self.url}: {what} failed ({api_error_text(code, exc.body, field)})"
+                               + (f"; {hint}" if hint else "")) from exc
         except httpx.TransportError as exc:
             raise ServiceError(
                 f"Label Studio is not reachable at {self.url} while {what} ({type(exc).__name__}: "
@@ -134,7 +137,7 @@ class LabelStudioClient:
     def check(self) -> dict:
         """Server answers and accepts the key: returns ``{"id", "email"}`` of the key's user."""
         with self._api("checking the connection"):
-            me = self._ls.users.whoami(request_options={"max_retries": 0})
+            me = self._ls.users.whoami(request_options={"max_retries": 0, "timeout": 15})
         self.user_id = int(me.id)
         return {"id": int(me.id), "email": me.email}
 
@@ -490,6 +493,8 @@ class LabelStudioClient:
         kw: dict[str, Any] = {"project": pid, "url": url, "title": title, "is_interactive": interactive}
         if basic_auth is not None:
             kw.update(auth_method="BASIC_AUTH", basic_auth_user=basic_auth[0], basic_auth_pass=basic_auth[1])
-        with self._api(f"connecting ML backend {url} to project {pid}"):
+        with self._api(f"connecting ML backend {url} to project {pid}", field="url",
+                       hint=f"start the backend first (nerdata serve --model DIR) and check that "
+                            f"{url.rstrip('/')}/health answers, then connect again"):
             b = self._ls.ml.create(**kw)
         return int(b.id)

@@ -1,21 +1,17 @@
-"""Start, stop and find a real Label Studio server running from its own virtual environment.
+"""Start, stop and find a real Label Studio server running from its own virtual environment
+(``label-studio==1.23.2`` pins Django, numpy, pytz ... the toolkit should not inherit): from
+``venv=``, ``$NERDATA_LS_VENV``, ``<repo>/.venv-ls``, or ``label-studio`` on PATH.
 
-The server is installed in a separate venv (``label-studio==1.23.2`` pins Django, numpy,
-pytz ... that the toolkit should not inherit).  Its location comes from ``venv=``, the
-environment variable ``NERDATA_LS_VENV``, ``<repo>/.venv-ls``, or ``label-studio`` on PATH.
-
-A started server is described by a small state file ``<data dir>/nerdata-ls.json``
-(mode 0600: it holds the API key) so that CI scripts, ``make demo`` and the tests share
-one server::
+A started server is described by a state file ``<data dir>/nerdata-ls.json`` (mode 0600:
+it holds the API key and password) that CI scripts, ``make demo`` and the tests share::
 
     python -m nerdata.label_studio.server start  --data-dir .work/ls --port 8080
     python -m nerdata.label_studio.server status --data-dir .work/ls
     python -m nerdata.label_studio.server stop   --data-dir .work/ls
 
-Keys are never printed or logged: :func:`mask_key` shows their first characters only.
-Label Studio silently moves to the next port when the requested one is busy, so the
-port actually bound is read back from the server log and checked with ``/health`` and an
-authenticated request made with our key.
+Keys and passwords are never printed (:func:`mask_key`).  Label Studio silently moves to
+the next port when the requested one is busy, so the port bound is read back from its log
+and checked with ``/health`` and a request made with our key.
 """
 from __future__ import annotations
 
@@ -56,6 +52,9 @@ QUIET_ENV = {
     "LABEL_STUDIO_ENABLE_LEGACY_API_TOKEN": "true",
 }
 _STARTED_AT = re.compile(r"Starting development server at https?://[^:/\s]+:(\d+)")
+# log lines that mark a stage of the start, and what to tell the person waiting
+_STAGES = (("Initializing database", "preparing the database (a first start migrates it: 1-2 min)"),
+           ("Starting development server", "web server started; waiting for /health"))
 
 
 def mask_key(key: str | None) -> str:
@@ -71,23 +70,17 @@ def repo_root() -> Path:
 
 def find_label_studio(venv: str | os.PathLike | None = None) -> Path:
     """The ``label-studio`` executable of the server venv."""
-    candidates = []
-    if venv is not None:
-        candidates.append(Path(venv))
-    elif os.environ.get("NERDATA_LS_VENV"):
-        candidates.append(Path(os.environ["NERDATA_LS_VENV"]))
-    else:
-        candidates.append(repo_root() / ".venv-ls")
-    for c in candidates:
-        exe = c / "bin" / "label-studio"
-        if exe.exists():
-            return exe
+    base = Path(venv) if venv is not None else Path(os.environ.get("NERDATA_LS_VENV") or
+                                                    repo_root() / ".venv-ls")
+    exe = base / "bin" / "label-studio"
+    if exe.exists():
+        return exe
     on_path = shutil.which("label-studio")
     if venv is None and not os.environ.get("NERDATA_LS_VENV") and on_path:
         return Path(on_path)
     raise NotFoundError(
-        f"no Label Studio server found at {candidates[0]}/bin/label-studio; create its venv: "
-        f"python3.11 -m venv {candidates[0]} && {candidates[0]}/bin/pip install label-studio==1.23.2 "
+        f"no Label Studio server found at {base}/bin/label-studio; create its venv: "
+        f"python3.11 -m venv {base} && {base}/bin/pip install label-studio==1.23.2 "
         f"(or set NERDATA_LS_VENV to an existing one)")
 
 
@@ -128,10 +121,43 @@ def whoami(url: str, token: str, timeout: float = 10.0) -> dict:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return json.loads(r.read())
     except urllib.error.HTTPError as exc:
-        raise ServiceError(f"Label Studio at {url} refused the API key {mask_key(token)} "
-                           f"(HTTP {exc.code}); check LABEL_STUDIO_API_KEY") from exc
-    except OSError as exc:
-        raise ServiceError(f"Label Studio at {url} is not reachable ({exc})") from exc
+        why = api_error_text(exc.code, exc.read())
+        if exc.code in (401, 403):
+            raise ServiceError(f"Label Studio at {url} rejected the API key {mask_key(token)} ({why}); set "
+                               f"LABEL_STUDIO_API_KEY to a valid key (Account & Settings > Access Token)") from exc
+        raise ServiceError(f"Label Studio at {url}: checking the API key failed ({why})") from exc
+    except (OSError, ValueError) as exc:
+        raise ServiceError(f"Label Studio is not reachable at {url} ({getattr(exc, 'reason', exc)}); is the "
+                           f"server running? (python -m nerdata.label_studio.server status --data-dir DIR)") from exc
+
+
+_TAG, _SPACE = re.compile(r"<[^>]*>"), re.compile(r"\s+")
+_META = {"id", "status_code", "version", "detail", "exc_info", "validation_errors"}
+
+
+def api_error_text(status: int | None, body: object, field: str | None = None, limit: int = 300) -> str:
+    """A Label Studio error answer (JSON or an HTML page) as one line, ``HTTP 400, field url:
+    message``; ``field`` names the field at fault when Label Studio gives none."""
+    body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
+            body = title.group(1) if title else body
+    msg = body
+    if isinstance(body, dict):
+        errors = body.get("validation_errors") or {k: v for k, v in body.items() if k not in _META}
+        if isinstance(errors, dict) and errors:
+            name, msg = next(iter(errors.items()))
+            field = field if name == "non_field_errors" else name
+        else:
+            msg = body.get("detail") or body.get("error") or body.get("message") or ""
+    while isinstance(msg, (list, dict)) and msg:
+        msg = msg[0] if isinstance(msg, list) else next(iter(msg.values()))
+    text = _SPACE.sub(" ", _TAG.sub("", str(msg or "no message"))).split(" Additional info:")[0].strip()
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return f"HTTP {status}" + (f", field {field}" if field else "") + f": {text}"
 
 
 def _pid_is_label_studio(pid: int) -> bool:
@@ -181,6 +207,7 @@ class LabelStudioServer:
         self.host = host
         self.venv = venv
         self._proc: subprocess.Popen | None = None
+        self.say = lambda line: None  # called with each progress line while starting
 
     # ------------------------------------------------------------------ state
     @property
@@ -285,6 +312,8 @@ class LabelStudioServer:
             "PATH": f"{exe.parent}{os.pathsep}{env.get('PATH', '')}",
         })
         log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self.say(f"starting Label Studio on {self.host}:{port} (log {self.log_path}); a first start "
+                 f"takes 1-2 min, a restart about 10 s")
         cmd = [str(exe), "start", "--no-browser", "--internal-host", self.host, "--port", str(port)]
         with open(self.log_path, "ab") as log:
             self._proc = subprocess.Popen(cmd, env=env, cwd=self.data_dir, stdout=log,
@@ -315,13 +344,22 @@ class LabelStudioServer:
         assert self._proc is not None
         deadline = time.monotonic() + timeout
         actual: int | None = None
+        t0 = last = time.monotonic()
+        shown: set[str] = set()
         while time.monotonic() < deadline:
+            log, now = self._log_since(log_start), time.monotonic()
+            new = [text for marker, text in _STAGES if marker in log and text not in shown]
+            if new or now - last >= 15:  # a line per stage, else one every 15 s
+                shown.update(new)
+                self.say(f"{now - t0:4.0f} s  " + ("; ".join(new) or f"still starting ({len(shown)}"
+                                                   f"/{len(_STAGES)} stages done)"))
+                last = now
             if self._proc.poll() is not None:
                 raise ServiceError(
                     f"Label Studio exited with code {self._proc.returncode} while starting "
                     f"(log {self.log_path}):\n{self._log_tail(log_start, token)}")
             if actual is None:
-                m = _STARTED_AT.search(self._log_since(log_start))
+                m = _STARTED_AT.search(log)
                 if m:
                     actual = int(m.group(1))
             probe = actual if actual is not None else port
@@ -335,6 +373,7 @@ class LabelStudioServer:
                     actual = int(m.group(1))
                     if actual != probe:
                         continue
+                self.say(f"{time.monotonic() - t0:4.0f} s  healthy; checking the API key")
                 whoami(f"http://{self.host}:{actual}", token)  # our key works: it is our server
                 return actual
             time.sleep(1.0)
@@ -433,15 +472,18 @@ def _main(argv: list[str] | None = None) -> int:
                          "(mode 0600) for `set -a; source FILE`")
     args = ap.parse_args(argv)
     server = LabelStudioServer(args.data_dir, args.port, venv=args.venv)
+    server.say = lambda line: print(line, file=sys.stderr, flush=True)
     try:
         if args.action == "start":
             t0 = time.monotonic()
             info = server.start(timeout=args.timeout)
             if args.env_file:
                 write_env_file(args.env_file, info)
-            print(f"Label Studio {info.url} pid {info.pid} user {info.username} "
-                  f"key {mask_key(info.token)} ready after {time.monotonic() - t0:.1f} s; "
-                  f"state {server.state_path}")
+            print(f"Label Studio is ready after {time.monotonic() - t0:.1f} s (pid {info.pid})\n  open      "
+                  f"{info.url}\n  user      {info.username}\n"
+                  f"  password  in {server.state_path} (mode 0600, field \"password\"; not shown)\n"
+                  f"  API key   {mask_key(info.token)} (same file, field \"token\")"
+                  + (f"\n  env file  {args.env_file}" if args.env_file else ""))
         elif args.action == "stop":
             print("stopped" if server.stop() else "not running")
         else:

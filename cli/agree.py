@@ -26,6 +26,31 @@ def load_items(source: str, progress=None) -> list:
     return read_source(source, annotated=True, progress=progress).documents
 
 
+def _recorded_reviewers(items: list, roles_file: str | None) -> list:
+    """Mark the annotations of the people the role record names as reviewers (Label Studio
+    Community has no roles; ``ls users add --role reviewer`` records them), for the server
+    ``LABEL_STUDIO_URL`` names, else for every server in the record."""
+    import dataclasses
+    import os
+
+    from nerdata.label_studio.users import read_roles, roles_path
+
+    path = roles_path(roles_file)
+    if not path.exists():
+        return items
+    url = os.environ.get("LABEL_STUDIO_URL", "").rstrip("/")
+    servers = json.loads(path.read_text("utf-8")).get("servers", {})
+    records = [read_roles(path, url)] if url in servers else [read_roles(path, u) for u in servers]
+    names = {str(v.get("user_id")) for r in records for v in r.values()
+             if v.get("role") == "reviewer"} | {e for r in records for e, v in r.items()
+                                               if v.get("role") == "reviewer"}
+    if not names:
+        return items
+    return [dataclasses.replace(d, annotations=tuple(
+        dataclasses.replace(a, reviewer=True) if str(a.annotator) in names else a
+        for a in d.annotations)) for d in items]
+
+
 # ----------------------------------------------------------------------------- rendering
 def _f(x: Any) -> str:
     if x is None or (isinstance(x, float) and math.isnan(x)):
@@ -195,10 +220,16 @@ def _warn_without_overlap(rep: dict[str, Any], source: str) -> None:
               help="write every conflict as JSONL (a summary always goes to stderr)")
 
 
+@click.option("--roles-file", default=None, metavar="FILE",
+              help="--rule reviewer: the role record `nerdata ls users add --role reviewer` "
+                   "writes (default: as ls users finds it); annotations by the people it names "
+                   "as reviewers count as the reviewer's.")
+
+
 @progress_option
 @with_source_help
 def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, conflicts_path: str | None,
-                   progress: bool) -> None:
+                   roles_file: str | None, progress: bool) -> None:
     """Adjudicate INPUT's annotations into gold documents by --rule.
 
     INPUT is an annotated-documents JSONL file, a Label Studio JSON export, '-' (stdin) or
@@ -211,6 +242,8 @@ def adjudicate_cli(source: str, rule: str, output: str, on_conflict: str, confli
     parse_rule(rule)  # fail before reading a large input
     with progress_bar(progress) as cb:
         items = load_items(source, cb)
+        if rule == "reviewer":
+            items = _recorded_reviewers(items, roles_file)
         res = adjudicate(items, rule, on_conflict=on_conflict, progress=cb)
     n = write_documents(res.documents, output, adjudication_rule=rule, source=str(source))
     if conflicts_path:

@@ -32,7 +32,6 @@ Tasks the model cannot predict (empty or over-long text, bad tokens) are listed 
 """
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from typing import Any, Iterator
@@ -59,9 +58,10 @@ def _sdk(url: str, what: str) -> Iterator[None]:
     try:
         yield
     except SdkError as exc:
-        body = exc.body if isinstance(exc.body, str) else json.dumps(exc.body, default=str)
-        raise ServiceError(f"Label Studio at {url}: {what} failed (HTTP {exc.status_code}): "
-                           f"{body[:400]}") from exc
+        from nerdata.label_studio.server import api_error_text
+
+        raise ServiceError(f"Label Studio at {url}: {what} failed "
+                           f"({api_error_text(exc.status_code, exc.body)})") from exc
     except httpx.TransportError as exc:
         raise ServiceError(f"Label Studio is not reachable at {url} while {what} "
                            f"({type(exc).__name__}: {exc})") from exc

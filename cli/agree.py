@@ -33,17 +33,9 @@ def _recorded_reviewers(items: list, roles_file: str | None) -> list:
     import dataclasses
     import os
 
-    from nerdata.label_studio.users import read_roles, roles_path
+    from nerdata.label_studio.users import recorded_reviewers, roles_path
 
-    path = roles_path(roles_file)
-    if not path.exists():
-        return items
-    url = os.environ.get("LABEL_STUDIO_URL", "").rstrip("/")
-    servers = json.loads(path.read_text("utf-8")).get("servers", {})
-    records = [read_roles(path, url)] if url in servers else [read_roles(path, u) for u in servers]
-    names = {str(v.get("user_id")) for r in records for v in r.values()
-             if v.get("role") == "reviewer"} | {e for r in records for e, v in r.items()
-                                               if v.get("role") == "reviewer"}
+    names = recorded_reviewers(roles_path(roles_file), os.environ.get("LABEL_STUDIO_URL"))
     if not names:
         return items
     return [dataclasses.replace(d, annotations=tuple(

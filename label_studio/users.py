@@ -122,6 +122,20 @@ def read_roles(path: Path, url: str) -> dict[str, dict[str, Any]]:
     return dict(_load_roles(path).get("servers", {}).get(url.rstrip("/"), {}))
 
 
+def recorded_reviewers(path: Path, url: str | None = None) -> set[str]:
+    """Emails and user ids recorded with the role ``reviewer`` for the server at ``url``
+    (None or a server the record does not know: every server in it)."""
+    servers = _load_roles(path).get("servers", {})
+    url = (url or "").rstrip("/")
+    records = [servers[url]] if url in servers else list(servers.values())
+    out: set[str] = set()
+    for record in records:
+        for email, entry in record.items():
+            if isinstance(entry, dict) and entry.get("role") == "reviewer":
+                out |= {email, str(entry.get("user_id"))}
+    return out
+
+
 def _load_roles(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {"servers": {}}

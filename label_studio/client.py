@@ -12,9 +12,8 @@ Built on ``label-studio-sdk`` (extra ``ls``, imported lazily).  Guarantees:
   Studio itself stores unknown labels silently);
 * pull goes through an export snapshot with full predictions and converts every task
   with :mod:`.tasks` (offsets verified, fixes counted).
-
-Errors name the server, the project and the fix; API keys appear only masked.
-"""
+Errors name the server, the project (with close titles for a typo) and the fix; API keys
+appear only masked."""
 from __future__ import annotations
 
 import json
@@ -28,6 +27,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span
+from nerdata.suggest import did_you_mean
 from nerdata.errors import ConfigError, InputError, NotFoundError, ServiceError, require
 from nerdata.progress import ProgressCallback
 from nerdata.tagsets import Tagset
@@ -73,8 +73,7 @@ class LabelStudioClient:
     ``url`` and ``api_key`` default to ``LABEL_STUDIO_URL`` / ``LABEL_STUDIO_API_KEY``, then
     to the state file named by ``NERDATA_LS_STATE`` (written by
     ``python -m nerdata.label_studio.server start``).  The constructor checks that the
-    server answers and accepts the key.
-    """
+    server answers and accepts the key."""
 
     def __init__(self, url: str | None = None, api_key: str | None = None, *,
                  timeout: float = 900.0, check: bool = True) -> None:
@@ -146,9 +145,11 @@ class LabelStudioClient:
         if isinstance(project, int) or (isinstance(project, str) and project.isdigit()):
             return int(project)
         found = self._find_projects(project)
-        if not found:
+        if not found:  # a typo names the project it was meant to
+            with self._api("listing projects"):
+                hint = did_you_mean(project, [p.title for p in self._ls.projects.list(page_size=1000)])
             raise NotFoundError(f"Label Studio at {self.url} has no project titled {project!r}; "
-                                f"create it with `nerdata ls push --tagset ... --project {project!r}`")
+                                f"{hint + ' ' if hint else ''}create it with `nerdata ls push`")
         if len(found) > 1:
             raise ConfigError(f"Label Studio at {self.url} has {len(found)} projects titled "
                               f"{project!r} (ids {', '.join(str(p.id) for p in found)}); use an id")
@@ -165,8 +166,7 @@ class LabelStudioClient:
 
         An existing project's config must offer every type of ``tagset`` and every label of
         the ``documents``' spans (:class:`ConfigError` naming the missing labels otherwise,
-        before a project is created).
-        """
+        before a project is created)."""
         if not title or len(title) > 50:
             raise ConfigError(f"project title {title!r} must have 1 to 50 characters (Label Studio's limit)")
         found = self._find_projects(title)

@@ -118,3 +118,20 @@ def test_first_start_shows_progress_then_url_user_and_where_the_password_is(tmp_
     assert (data / "nerdata-ls.json").stat().st_mode & 0o777 == 0o600
     for secret in (state["password"], state["token"]):
         assert secret not in out and secret not in res.stderr
+
+
+@pytest.mark.labelstudio
+def test_a_mistyped_project_title_names_the_project_it_was_meant_to(ls_server):
+    import uuid
+
+    from nerdata.label_studio.client import LabelStudioClient
+
+    url, key = ls_server
+    title = f"Yoruba batch {uuid.uuid4().hex[:6]}"
+    LabelStudioClient(url, key).get_or_create_project(title, load_tagset("nerdata"))
+    res = _run("ls", "status", title[:-1] + "Z", "--url", url, "--api-key", key)
+    line = _error_line(res)
+    assert res.exit_code == 1
+    assert f"has no project titled {title[:-1] + 'Z'!r}; did you mean {title}?" in line
+    far = _error_line(_run("ls", "status", "qqqq zzzz", "--url", url, "--api-key", key))
+    assert "did you mean" not in far and "create it with `nerdata ls push`" in far

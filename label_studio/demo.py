@@ -164,6 +164,11 @@ class Demo:
         from nerdata.label_studio.backend.train import TrainingSettings
 
         state = self.work / "backend"
+        # each run closes the loop from the seed model: a backend state left by an earlier
+        # run would serve that run's retrained model and gate the new candidate against it
+        import shutil
+
+        shutil.rmtree(state, ignore_errors=True)
         gate_set = self.work / f"gate-{self.corpus}-{self.lang}-dev.jsonl"
         write_documents(self.read("dev"), gate_set)
         training = TrainingSettings(state, min_annotations=10 ** 9, epochs=self.epochs,

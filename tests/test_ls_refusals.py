@@ -7,26 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from backend_support import tiny_spacy_model
-from nerdata.cli.main import cli
 from nerdata.doc import Document, Span
 from nerdata.label_studio.config import render_label_config
 from nerdata.tagsets import load_tagset
 
-
-def _run(*args: str):
-    res = CliRunner().invoke(cli, list(args))
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in res.output
-    return res
+from cli_support import error_line as _error_line, run_cli as _run  # noqa: E402
 
 
-def _error_line(res) -> str:
-    lines = [x for x in res.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.output
-    return lines[0]
 
 
 # ---------------------------------------------------------------- defect 3 (already fixed)

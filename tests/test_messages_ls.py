@@ -12,28 +12,17 @@ import time
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from nerdata.cli.main import cli
 from nerdata.errors import ServiceError
 from nerdata.label_studio.server import LabelStudioServer, pick_free_port
 from nerdata.tagsets import load_tagset
+
+from cli_support import error_line as _error_line, run_cli as _run  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ("{", "}", "validation_errors", "status_code", "exc_info", "<a ", "<html", "</")
 
 
-def _run(*args: str):
-    res = CliRunner().invoke(cli, list(args))
-    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
-    assert "Traceback" not in res.output
-    return res
-
-
-def _error_line(res) -> str:
-    lines = [x for x in res.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
-    return lines[0]
 
 
 # ---------------------------------------------------------------- corpora list

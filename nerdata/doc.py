@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field, replace
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -195,6 +196,97 @@ class Document:
                    frozenset(d.get("missing_labels", ())))
 
 
+class _CompactTokens:
+    """Tokens not built yet: rows ``lo:hi`` of a ``(2, N)`` int64 array of start and end
+    offsets shared by a batch of documents (the bulk readers store these; ``Document.tokens``
+    builds the :class:`Token` tuple on first access and keeps it)."""
+
+    __slots__ = ("offsets", "lo", "hi")
+
+    def __init__(self, offsets: Any, lo: int, hi: int) -> None:
+        self.offsets, self.lo, self.hi = offsets, lo, hi
+
+    def build(self, text: str) -> tuple[Token, ...]:
+        starts = self.offsets[0, self.lo:self.hi].tolist()
+        ends = self.offsets[1, self.lo:self.hi].tolist()
+        return tuple(map(Token, starts, ends, map(text.__getitem__, map(slice, starts, ends))))
+
+
+class _LazyTokens:
+    """``Document.tokens``: the stored tuple, built from compact offsets on first access.
+    The public shape is unchanged (a field holding ``tuple[Token, ...]``)."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
+
+    def __get__(self, doc: Any, owner: Any = None) -> Any:
+        if doc is None:
+            return self
+        value = self.slot.__get__(doc, owner)
+        if type(value) is _CompactTokens:
+            value = value.build(doc.text)
+            self.slot.__set__(doc, value)
+        return value
+
+    def __set__(self, doc: Any, value: Any) -> None:
+        self.slot.__set__(doc, value)
+
+
+Document.tokens = _LazyTokens(Document.__dict__["tokens"])  # type: ignore[assignment,misc]
+_TOKENS_SLOT = Document.tokens.slot  # type: ignore[attr-defined]
+
+
+def compact_tokens(offsets: Any, ptr: Sequence[int]) -> list[_CompactTokens]:
+    """One unbuilt token tuple per document: document ``d`` has the tokens of columns
+    ``ptr[d]:ptr[d+1]`` of ``offsets`` (``(2, N)`` int64 starts and ends, already checked)."""
+    return list(map(_CompactTokens, repeat(offsets, len(ptr) - 1), ptr[:-1], ptr[1:]))
+
+
+def token_offsets(docs: Sequence[Document]) -> tuple[Any, Any, Any]:
+    """``(counts, starts, ends)`` int64 arrays of every document's tokens, concatenated,
+    without building tokens that are still compact (consecutive documents of one batch are
+    read as one slice)."""
+    return offsets_of_tokens(list(map(_TOKENS_SLOT.__get__, docs)))
+
+
+def offsets_of_tokens(raw: Sequence[Any]) -> tuple[Any, Any, Any]:
+    """:func:`token_offsets` of the stored ``tokens`` values (tuples or compact)."""
+    import numpy as np
+
+    n = len(raw)
+    compact = np.fromiter(map(_CompactTokens.__instancecheck__, raw), dtype=bool, count=n)
+    if compact.all():
+        cs = raw
+    else:
+        cs = [r if k else None for r, k in zip(raw, compact.tolist())]
+    get = lambda name: (lambda c: getattr(c, name, 0))  # noqa: E731
+    arr_id = np.fromiter(map(id, map(get("offsets"), cs)), dtype=np.int64, count=n)
+    lo = np.fromiter(map(get("lo"), cs), dtype=np.int64, count=n)
+    hi = np.fromiter(map(get("hi"), cs), dtype=np.int64, count=n)
+    counts = np.where(compact, hi - lo, 0)
+    if not compact.all():
+        counts[~compact] = list(map(len, (raw[i] for i in np.flatnonzero(~compact).tolist())))
+    # runs: consecutive documents read from one array in order, or consecutive built tuples
+    new = np.ones(n, dtype=bool)
+    new[1:] = (compact[1:] != compact[:-1]) | (compact[1:] & ((arr_id[1:] != arr_id[:-1]) | (lo[1:] != hi[:-1])))
+    bounds = np.flatnonzero(new).tolist() + [n]
+    starts, ends = [], []
+    for i, j in zip(bounds[:-1], bounds[1:]):
+        if compact[i]:
+            arr = raw[i].offsets
+            starts.append(arr[0, lo[i]:hi[j - 1]])
+            ends.append(arr[1, lo[i]:hi[j - 1]])
+        else:
+            flat = list(chain.from_iterable(raw[i:j]))
+            starts.append(np.fromiter(map(_START, flat), dtype=np.int64, count=len(flat)))
+            ends.append(np.fromiter(map(_END, flat), dtype=np.int64, count=len(flat)))
+    if not starts:
+        return counts, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return counts, np.concatenate(starts).astype(np.int64), np.concatenate(ends).astype(np.int64)
+
+
 def _offset(value: Any) -> int:
     """A character offset read from JSON: an integer (an integral float such as ``4.0`` too).
     ``12.5``, ``"12"``, ``true``, ``null``, infinity and NaN raise :class:`ValueError` --
@@ -206,6 +298,7 @@ def _offset(value: Any) -> int:
 
 
 _START_END = attrgetter("start", "end")
+_START, _END = attrgetter("start"), attrgetter("end")
 _NON_SPACE = re.compile(r"\S+")  # \s in str patterns is exactly str.isspace()
 
 

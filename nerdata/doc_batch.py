@@ -1,8 +1,10 @@
 """Many documents at once: the bulk twin of ``Document.from_dict`` and ``Document.validate``.
 
-Readers parse a batch of JSON lines, then build every token and span of the batch with
-C-level loops (``map`` over slot setters and ``operator`` getters; numpy for the checks)
-instead of one Python call per token.  The contract is equality with the one-at-a-time path:
+Readers parse a batch of JSON lines, then build every span of the batch with C-level loops
+(``map`` over slot setters and ``operator`` getters; numpy for the checks) instead of one
+Python call per span.  Tokens are not built: each document keeps its rows of the batch's
+``(2, N)`` offset array (:func:`nerdata.doc.compact_tokens`) and ``Document.tokens`` builds
+the tuple on first access (``nerdata.doc.token_offsets`` reads the offsets without it).  The contract is equality with the one-at-a-time path:
 
 * :func:`documents_from_dicts` returns a :class:`DocBatch` whose documents equal
   ``[Document.from_dict(d) for d in objs]`` (same field values, same types), or ``None``
@@ -28,7 +30,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from nerdata.doc import Document, Span, Token, whitespace_tokens
+from nerdata.doc import Document, Span, compact_tokens, offsets_of_tokens, whitespace_tokens
 
 _new = object.__new__
 _SPAN_ORDER = attrgetter("start", "end", "label")
@@ -185,17 +187,18 @@ def _documents(objs: Sequence[Mapping[str, Any]]) -> DocBatch:
     if not all_of(list, pairs) or (pairs and set(map(len, pairs)) != {2}):
         raise Irregular("a token is not a [start, end] pair")
     flat = _ints(list(chain.from_iterable(pairs))).reshape(-1, 2)
-    starts, ends = flat[:, 0].tolist(), flat[:, 1].tolist()
     sizes = list(map(len, listed))
-    owners = chain.from_iterable(map(repeat, [x for x, t in zip(texts, toks) if t is not None], sizes))
-    words = list(map(getitem, owners, map(slice, starts, ends)))
-    built = iter(split(fill(Token, [("start", starts), ("end", ends), ("text", words)], len(starts)), sizes))
+    ptr = np.zeros(len(sizes) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=ptr[1:])
+    # tokens stay compact (offsets only) until a caller reads doc.tokens
+    built = iter(compact_tokens(np.ascontiguousarray(flat.T), ptr.tolist()))
     if token_tuples is None:
         token_tuples = list(built)
         tokens = Offsets(np.repeat(np.arange(D), sizes), flat[:, 0], flat[:, 1])
     else:
         token_tuples = [next(built) if t is None else t for t in token_tuples]
-        tokens = _offsets_of(token_tuples)
+        counts, starts, ends = offsets_of_tokens(token_tuples)
+        tokens = Offsets(np.repeat(np.arange(D), counts), starts, ends)
     spans, span_off = span_sets(list(map(methodcaller("get", "spans", ()), objs)))
     masked, masked_off = span_sets(list(map(methodcaller("get", "masked", ()), objs)))
     docs = fill(Document, [
@@ -208,11 +211,3 @@ def _documents(objs: Sequence[Mapping[str, Any]]) -> DocBatch:
     both = Offsets(*(np.concatenate([getattr(span_off, k), getattr(masked_off, k)])
                      for k in ("owner", "start", "end")))
     return DocBatch(docs, n_text, tokens, both)
-
-
-def _offsets_of(token_tuples: list[tuple[Token, ...]]) -> Offsets:
-    sizes = np.fromiter(map(len, token_tuples), dtype=np.int64, count=len(token_tuples))
-    flat = list(chain.from_iterable(token_tuples))
-    return Offsets(np.repeat(np.arange(len(token_tuples)), sizes),
-                   np.fromiter(map(attrgetter("start"), flat), dtype=np.int64, count=len(flat)),
-                   np.fromiter(map(attrgetter("end"), flat), dtype=np.int64, count=len(flat)))

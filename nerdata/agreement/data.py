@@ -31,7 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from nerdata.annotations import AnnotatedDocument
-from nerdata.doc import whitespace_tokens
+from nerdata.doc import token_offsets, whitespace_tokens
 from nerdata.errors import InputError
 from nerdata.progress import ProgressCallback, track
 from nerdata.text import detect_scripts
@@ -120,12 +120,7 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     langs = [lang or "und" for lang in map(attrgetter("lang"), docs)]
     lang_ix = _index(langs)
     doc_len = _ints(map(len, texts), D)
-    toks = [t or whitespace_tokens(x) for t, x in zip(map(attrgetter("tokens"), docs), texts)]
-    tok_counts = _ints(map(len, toks), D)
-    flat_tok = list(chain.from_iterable(toks))
-    tok_s = _ints(map(attrgetter("start"), flat_tok), len(flat_tok))
-    tok_e = _ints(map(attrgetter("end"), flat_tok), len(flat_tok))
-    del toks, flat_tok
+    tok_counts, tok_s, tok_e = _token_offsets(docs, texts)
 
     # completed annotations, one per annotator and document (the last one wins, counted)
     ann_lists = list(map(attrgetter("annotations"), items))
@@ -220,6 +215,28 @@ def scripts_of(texts: Sequence[str]) -> list[str]:
     others = iter(detect_scripts([t for t, a in zip(texts, is_ascii) if not a]))
     return [("Latin" if _ASCII_LETTER(t) else "Unknown") if a else next(others)
             for t, a in zip(texts, is_ascii)]
+
+
+def _token_offsets(docs: list, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token counts, starts and ends of every document (compact tokens are not built); a
+    document without tokens is split on whitespace."""
+    counts, starts, ends = token_offsets(docs)
+    empty = np.flatnonzero(counts == 0)
+    if not len(empty):
+        return counts, starts, ends
+    ws = {int(d): whitespace_tokens(texts[d]) for d in empty.tolist() if texts[d].strip()}
+    if not ws:
+        return counts, starts, ends
+    ptr = np.concatenate([[0], np.cumsum(counts)])
+    parts_s, parts_e, prev = [], [], 0
+    for d, toks in ws.items():
+        parts_s += [starts[ptr[prev]:ptr[d]], np.array([t.start for t in toks], dtype=np.int64)]
+        parts_e += [ends[ptr[prev]:ptr[d]], np.array([t.end for t in toks], dtype=np.int64)]
+        counts[d] = len(toks)
+        prev = d
+    parts_s.append(starts[ptr[prev]:])
+    parts_e.append(ends[ptr[prev]:])
+    return counts, np.concatenate(parts_s), np.concatenate(parts_e)
 
 
 def _index(names: Sequence[str]) -> dict[str, int]:

@@ -234,6 +234,8 @@ class _LazyTokens:
         self.slot.__set__(doc, value)
 
 
+_OFFSETS, _LO, _HI = attrgetter("offsets"), attrgetter("lo"), attrgetter("hi")
+_NO_TOKENS = _CompactTokens(None, 0, 0)  # stands for built tuples in the offset columns
 Document.tokens = _LazyTokens(Document.__dict__["tokens"])  # type: ignore[assignment,misc]
 _TOKENS_SLOT = Document.tokens.slot  # type: ignore[attr-defined]
 
@@ -257,14 +259,10 @@ def offsets_of_tokens(raw: Sequence[Any]) -> tuple[Any, Any, Any]:
 
     n = len(raw)
     compact = np.fromiter(map(_CompactTokens.__instancecheck__, raw), dtype=bool, count=n)
-    if compact.all():
-        cs = raw
-    else:
-        cs = [r if k else None for r, k in zip(raw, compact.tolist())]
-    get = lambda name: (lambda c: getattr(c, name, 0))  # noqa: E731
-    arr_id = np.fromiter(map(id, map(get("offsets"), cs)), dtype=np.int64, count=n)
-    lo = np.fromiter(map(get("lo"), cs), dtype=np.int64, count=n)
-    hi = np.fromiter(map(get("hi"), cs), dtype=np.int64, count=n)
+    cs = raw if compact.all() else [r if k else _NO_TOKENS for r, k in zip(raw, compact.tolist())]
+    arr_id = np.fromiter(map(id, map(_OFFSETS, cs)), dtype=np.int64, count=n)
+    lo = np.fromiter(map(_LO, cs), dtype=np.int64, count=n)
+    hi = np.fromiter(map(_HI, cs), dtype=np.int64, count=n)
     counts = np.where(compact, hi - lo, 0)
     if not compact.all():
         counts[~compact] = list(map(len, (raw[i] for i in np.flatnonzero(~compact).tolist())))

@@ -309,21 +309,40 @@ def connect_cmd(project, backend_url, title, basic_auth, fmt, url, api_key):
                    "with it; the Data Manager's prediction score column uses it).")
 
 
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Processes predicting at once, each on its own shard of the tasks (split by "
+                   "a stable hash of the task id) with the model loaded once; a rerun after a "
+                   "failed or killed worker predicts only what its shard left.")
+
+
+@click.option("--devices", default=None, metavar="LIST",
+              help="One device per worker, comma-separated: cpu, cuda or cuda:N (e.g. "
+                   "cuda:0,cuda:1; sets --workers when that is left at 1).")
+
+
+@click.option("--threads", default=None, type=click.IntRange(1, 1024),
+              help="Torch threads per worker [default: with --workers N, the usable cores "
+                   "divided by N; one worker: torch's default].")
+
+
 @progress_option
 @format_option(piped_json=True)
 @server_options
 def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_chars,
-                activate, progress, fmt, url, api_key):
+                activate, workers, devices, threads, progress, fmt, url, api_key):
     """Pre-annotate every task of PROJECT lacking a prediction of this model version.
 
     Predicts in-process (no HTTP hop) and writes the predictions in bulk; re-running skips
     tasks already predicted by this version (resumable). Each prediction's score is the
-    sentence's uncertainty-aware confidence, so the Data Manager can sort by it.
+    sentence's uncertainty-aware confidence, so the Data Manager can sort by it. With
+    --workers N the tasks are split into N shards, one process each, one progress bar each.
     """
     from nerdata.errors import ServiceError
     from nerdata.label_studio.backend.bulk import bulk_predict
+    from nerdata.label_studio.backend.shards import plan_workers
     from nerdata.label_studio.projects import activate_model_version
 
+    plan_workers(workers, devices, threads, device)  # refused before connecting
     client = _client(url, api_key)
     # Activation after the predictions: when none of this version was stored (every task
     # refused), Label Studio refuses the version, and that error hid the report of what was
@@ -331,7 +350,7 @@ def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_c
     # refused activation is explained by a second run that predicts nothing.
     deferred = activate and order == "none"
     kw = dict(batch_size=batch_size, chunk=chunk, device=device, max_text_chars=max_text_chars,
-              client=client)
+              workers=workers, devices=devices, threads=threads, client=client)
     with progress_bar(progress) as cb:
         try:
             report = bulk_predict(project, model_dir, order=order, progress=cb,
@@ -351,6 +370,14 @@ def predict_cmd(project, model_dir, order, batch_size, chunk, device, max_text_c
     if skipped:
         click.echo(f"warning: model version {report['model_version']!r} not activated: {skipped}",
                    err=True)
+    failed = [s for s in report.get("shards", ()) if s["status"] not in ("done",
+                                                                        "nothing to predict")]
+    for s in failed:
+        click.echo(f"error: shard {s['shard']}/{s['of']} ({s['device']}) {s['status']}; its "
+                   f"predictions written so far are kept: run the same command again to "
+                   f"finish it", err=True)
+    if failed and not report.get("refused"):
+        sys.exit(1)
     if report.get("refused"):
         click.echo(f"error: {len(report['refused'])} task(s) refused, not predicted (each with "
                    f"its reason under 'refused'); fix or remove them in Label Studio and run "
@@ -383,7 +410,10 @@ def _predict_table(report: dict, url: str) -> str:
     """The report as a table; with ``--order``, the least confident sentences under it, one a
     line (score, task id, text), cut to the terminal's width."""
     rows = report.get("least_confident") or []
-    text = record_table({k: v for k, v in report.items() if k != "least_confident"})
+    text = record_table({k: v for k, v in report.items() if k not in ("least_confident",
+                                                                       "shards")})
+    if report.get("shards"):
+        text += "\n\n" + table(report["shards"])
     if not rows:
         return text
     width = shutil.get_terminal_size((100, 24)).columns

@@ -49,6 +49,7 @@ from typing import Any, Iterator, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
+from nerdata.engines.script_option import ScriptOption
 from nerdata.engines.base import (CARD_FILE, ModelCard, ScoreCalibration, model_directory,
                                   record_training, training_tags)
 from nerdata.engines.options import (OptionSpec, check_device, missing_reading,
@@ -129,7 +130,7 @@ def allowed_tags(doc: Document, labels: Sequence[str], *, o_is_missing: bool = F
 _affix_ids = affix_ids  # the name tests and older callers import
 
 
-class BiLstmCrfTagger(ScoreCalibration):
+class BiLstmCrfTagger(ScriptOption, ScoreCalibration):
     """Character-CNN + BiLSTM + CRF behind the :class:`~nerdata.engines.base.Tagger` protocol."""
 
     engine = ENGINE

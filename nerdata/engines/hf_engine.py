@@ -41,6 +41,7 @@ import torch
 from nerdata.align import (CONFIDENCE_METHODS, SPAN_SCORES, Decoded, decode_spans_many,
                            merge_window_probs)
 from nerdata.doc import Document, Span, whitespace_tokens
+from nerdata.engines.script_option import ScriptOption
 from nerdata.engines.base import CARD_FILE, ModelCard, model_directory
 from nerdata.errors import ConfigError, IntegrityError, NotFoundError
 from nerdata.progress import ProgressCallback
@@ -85,7 +86,7 @@ def weights_digest(model) -> str:
     return h.hexdigest()
 
 
-class TransformersTagger:
+class TransformersTagger(ScriptOption):
     """A token-classification transformer behind the :class:`~nerdata.engines.base.Tagger` protocol."""
 
     engine = ENGINE

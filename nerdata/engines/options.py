@@ -27,6 +27,10 @@ Older spellings are accepted with a :class:`DeprecationWarning` that names the n
 ``early_stopping_patience`` -> ``patience``, ``missing_policy`` -> ``missing_labels``, and
 the value ``missing`` -> the engine's marginalising or ignoring value.
 
+The model option ``script`` (every engine, :mod:`nerdata.engines.script_option`) names the
+Brahmic script that the model reads text unified into (:mod:`nerdata.scripts`); it is checked
+by :func:`check_script_option`.
+
 An engine declares which values it supports; any other value, and any option name the
 engine does not know, is refused with the list of supported ones.
 """
@@ -120,6 +124,19 @@ def missing_reading(policy: str, docs: Sequence[Any], *, can_marginalise: bool
     if 0 < with_missing < len(docs):
         return ("marginal" if can_marginalise else "ignore"), with_missing
     return "outside", with_missing
+
+
+def check_script_option(engine: str, script: Any) -> str | None:
+    """The canonical target script of the ``script`` model option (None: text as given), or a
+    :class:`ConfigError` that names the engine and the scripts to choose from."""
+    if script is None or script == "":
+        return None
+    from nerdata.scripts import check_script
+
+    try:
+        return check_script(script)
+    except ConfigError as exc:
+        raise ConfigError(f"{engine} engine: model option script: {exc}") from None
 
 
 def check_device(engine: str, device: str | None, supported: Sequence[str] = ("auto", "cpu")

@@ -44,6 +44,7 @@ from typing import Any, Sequence
 
 from nerdata import __version__
 from nerdata.doc import Document, Span
+from nerdata.engines.script_option import ScriptOption
 from nerdata.engines.base import (CARD_FILE, ModelCard, ScoreCalibration, model_directory,
                                   record_training)
 from nerdata.engines.checkpoint import Checkpoint, as_checkpoint, training_identity
@@ -97,7 +98,7 @@ def _spacy():
     return require("spacy", "spacy")
 
 
-class SpacyTagger(ScoreCalibration):
+class SpacyTagger(ScriptOption, ScoreCalibration):
     """spaCy NER behind the :class:`~nerdata.engines.base.Tagger` protocol."""
 
     engine = ENGINE

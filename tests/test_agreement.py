@@ -306,3 +306,19 @@ def test_unknown_breakdown_is_rejected():
 
     with pytest.raises(ConfigError, match="unknown breakdown 'colour'"):
         compute_agreement([], by=["colour"])
+
+
+def test_same_figures_from_read_back_compact_tokens_and_from_tokenless_documents(items, report, tmp_path):
+    """Items read back from JSONL (tokens kept as offsets, never built by agreement) and
+    items whose documents carry no tokens (split on whitespace) give every figure unchanged."""
+    from nerdata.annotations import read_annotated, write_annotated
+    from nerdata.doc import _TOKENS_SLOT, _CompactTokens, whitespace_tokens
+
+    p = tmp_path / "items.jsonl"
+    write_annotated(items, p)
+    back = read_annotated(p)
+    assert compute_agreement(back).to_dict() == report.to_dict()
+    assert all(type(_TOKENS_SLOT.__get__(it.doc)) is _CompactTokens for it in back)
+    assert all(it.doc.tokens == whitespace_tokens(it.doc.text) for it in items)
+    bare = [replace(it, doc=replace(it.doc, tokens=())) if i % 2 else it for i, it in enumerate(back)]
+    assert compute_agreement(bare).to_dict() == report.to_dict()

@@ -334,3 +334,26 @@ def test_bulk_builders_take_the_fast_path_on_regular_records(docs):
     assert batch.docs == [Document.from_dict(d) for d in dicts] == docs
     items = [{**d, "annotations": [{"annotator": "a", "spans": d["spans"]}]} for d in dicts]
     assert annotated_from_dicts(items) == [AnnotatedDocument.from_dict(d) for d in items]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(documents(), min_size=1, max_size=8), st.lists(st.booleans(), min_size=8, max_size=8))
+def test_read_tokens_stay_compact_until_read_and_equal_the_built_ones(tmp_path_factory, docs, touch):
+    """The bulk reader keeps tokens as offsets; token_offsets reads them without building
+    them, whether some documents' tokens were built already or not, and .tokens builds the
+    same tuple as Document.from_dict."""
+    from nerdata.doc import _TOKENS_SLOT, _CompactTokens, token_offsets
+
+    p = tmp_path_factory.mktemp("compact") / "d.jsonl"
+    write_documents(docs, p)
+    got = read_documents(p)
+    assert all(type(_TOKENS_SLOT.__get__(d)) is _CompactTokens for d in got)
+    for d, t in zip(got, touch):
+        if t:
+            d.tokens  # noqa: B018 -- built now, kept
+    counts, starts, ends = token_offsets(got)
+    assert counts.tolist() == [len(d.tokens) for d in docs]
+    assert starts.tolist() == [t.start for d in docs for t in d.tokens]
+    assert ends.tolist() == [t.end for d in docs for t in d.tokens]
+    assert got == docs and [d.tokens for d in got] == [d.tokens for d in docs]
+    assert all(type(d.tokens) is tuple and all(type(t) is Token for t in d.tokens) for d in got)

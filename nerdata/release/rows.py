@@ -97,13 +97,21 @@ def id_digest(doc_id: str) -> int:
 
 
 def dedup_key(doc: Document) -> int:
-    """Key of a sentence's content: NFC text with collapsed whitespace plus its tokens."""
+    """Key of a sentence's content: NFC text with collapsed whitespace plus its tokens.
+
+    The tokens are normalised joined: U+001F never composes or reorders with a neighbour,
+    so this equals joining the tokens normalised one by one (one call instead of one per token)."""
     text = " ".join(unicodedata.normalize("NFC", doc.text).split())
-    toks = "\x1f".join(unicodedata.normalize("NFC", t.text) for t in doc.tokens)
+    toks = unicodedata.normalize("NFC", "\x1f".join([t.text for t in doc.tokens]))
     return _digest64(text + "\0" + toks)
 
 
+_NO_SPANS_DIGEST = _digest64("[][]")
+
+
 def spans_digest(doc: Document) -> int:
+    if not doc.spans and not doc.masked:
+        return _NO_SPANS_DIGEST  # == the general case on no spans: repr([]) + repr([])
     return _digest64(repr(sorted(s.key for s in doc.spans)) + repr(sorted(s.key for s in doc.masked)))
 
 
@@ -128,7 +136,7 @@ def document_row(doc: Document, label_ids: Mapping[str, int], split: str,
         raise InputError(f"{prov.source}: document {doc.id!r} has no tokens; drop it from the "
                          f"input or give it tokens")
     try:
-        token_spans = doc.token_spans()
+        token_spans = doc.token_spans() if doc.spans else []
     except AlignmentError as exc:
         raise InputError(f"{prov.source}: {exc}") from exc
     try:

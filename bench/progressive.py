@@ -9,16 +9,26 @@ train split, early-stopped on its dev split.  Compared with, on the same test se
   then fine-tuned on the target alone (luo and wol by default).  The polyglot stage is
   trained once and each target continues from its saved weights (``base_model``).
 
+* ``il-ner-unified``: Brahmic script unification (``script: devanagari``, :mod:`nerdata.scripts`)
+  on the same IL-NER progression, target Telugu, per seed: single-language (the baseline),
+  single-language unified (the ablation: unification alone), progressive, and progressive
+  unified.  Hindi, Urdu and Odia are capped at ``--limit`` sentences each; Telugu always
+  trains on all of its train split.  Stages 1-3 early-stop on at most ``--dev-limit`` dev
+  sentences per language so far, the Telugu stage on Telugu dev; only Telugu test is scored.
+  Urdu (Perso-Arabic) is left as it is by the unification.
+
 Everything runs through :func:`nerdata.workflows.training.run_plan`, so the stage x language F1 tables
 (CSV) are written under ``--out``.  Prints target test F1, the difference and the ratio.
 
     python bench/progressive.py --configs masakhaner --targets luo
     python bench/progressive.py --configs il-ner --limit 3000     # cap sentences per language
+    python bench/progressive.py --configs il-ner-unified --limit 1000 --seeds 0 1 2
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -39,6 +49,7 @@ def _data(corpus, langs, limit):
 
 
 def _run(raw: dict, out: Path):
+    import nerdata.corpora  # noqa: F401  (registers the data-source resolver)
     from nerdata.workflows.plans import parse_plan
     from nerdata.workflows.training import run_plan
 
@@ -86,6 +97,64 @@ def il_ner(args, out) -> list[tuple]:
              _test_f1(single, "il-ner", target), _test_f1(prog, "il-ner", target))]
 
 
+def _lang_entries(langs, limit, splits=None):
+    out = []
+    for lg in langs:
+        d = _data("il-ner", [lg], limit)
+        if splits:
+            d["splits"] = list(splits)
+        out.append(d)
+    return out
+
+
+def _il_plan(name, stages, seed, args, script):
+    model = {**json.loads(args.model_options), **({"script": script} if script else {})}
+    return {"name": name, "engine": args.engine, "tagset": "il-ner", "seed": seed,
+            "model": model, "training": {"patience": args.patience},
+            "evaluate": {"data": [_data("il-ner", ["tel"], None)], "splits": ["test"]},
+            "stages": stages}
+
+
+def il_ner_unified(args, out) -> list[tuple]:
+    """Single / single unified / progressive / progressive unified on Telugu, per seed."""
+    target, rows = "tel", []
+    single_stage = [{"name": target, "epochs": args.epochs,
+                     "data": _lang_entries([target], None),
+                     "dev": _lang_entries([target], None, ["dev"])}]
+    prog_stages, so_far = [], []
+    for k, lg in enumerate(IL_PROGRESSION):
+        so_far.append(lg)
+        helpers = [x for x in so_far if x != target]
+        data = _lang_entries(helpers, args.limit) + (_lang_entries([target], None)
+                                                      if target in so_far else [])
+        dev = (_lang_entries([target], None, ["dev"]) if lg == target
+               else _lang_entries(so_far, args.dev_limit, ["dev"]))
+        prog_stages.append({"name": lg if k == 0 else f"+{lg}",
+                            "epochs": args.epochs if k == 0 else args.stage_epochs,
+                            "data": data, "dev": dev})
+    for seed in args.seeds:
+        got = {}
+        for method, stages, script in [("single", single_stage, None),
+                                       ("single unified (ablation)", single_stage, "devanagari"),
+                                       ("progressive", prog_stages, None),
+                                       ("progressive unified", prog_stages, "devanagari")]:
+            slug = method.split(" (")[0].replace(" ", "-")
+            res = _run(_il_plan(f"il-ner-{slug}-s{seed}", stages, seed, args, script), out)
+            got[method] = _test_f1(res, "il-ner", target)
+        print(f"  seed {seed}: " + ", ".join(f"{m} {f:.1f}" for m, f in got.items()), flush=True)
+        for method, f1 in got.items():
+            if method != "single":
+                rows.append(("il-ner", target, f"{method} s{seed}", got["single"], f1))
+    if len(args.seeds) > 1:
+        from statistics import mean
+
+        for method in ("single unified (ablation)", "progressive", "progressive unified"):
+            mine = [r for r in rows if r[2].startswith(method + " s")]
+            rows.append(("il-ner", target, f"{method} mean of {len(mine)}",
+                         mean(r[3] for r in mine), mean(r[4] for r in mine)))
+    return rows
+
+
 def masakhaner(args, out) -> list[tuple]:
     rows = []
     poly = _run({"name": "masakhaner-polyglot", "tagset": "nerdata", "seed": args.seed,
@@ -112,7 +181,7 @@ def masakhaner(args, out) -> list[tuple]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--configs", nargs="*", default=["il-ner", "masakhaner"],
-                    choices=["il-ner", "masakhaner"])
+                    choices=["il-ner", "masakhaner", "il-ner-unified"])
     ap.add_argument("--targets", nargs="*", default=["luo", "wol"],
                     help="MasakhaNER targets for polyglot -> monolingual")
     ap.add_argument("--epochs", type=int, default=30,
@@ -124,6 +193,12 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None,
                     help="training sentences per language in progressive/polyglot stages")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="*", default=[0],
+                    help="il-ner-unified: seeds to run (each method once per seed)")
+    ap.add_argument("--dev-limit", type=int, default=200,
+                    help="il-ner-unified: dev sentences per language in stages before Telugu")
+    ap.add_argument("--engine", default="bilstm-crf",
+                    help="il-ner-unified: engine (the other configs use the plan default)")
     ap.add_argument("--model-options", default="{}", help="spaCy engine model options (JSON)")
     ap.add_argument("--out", default=".work/spacy/progressive", help="where plan runs go")
     ap.add_argument("--smoke", type=int, default=None,
@@ -132,17 +207,22 @@ def main(argv=None) -> int:
     global SMOKE
     SMOKE = args.smoke
     out = Path(args.out)
+    print(f"load average {os.getloadavg()[0]:.1f} at start", flush=True)
     rows = []
     if "masakhaner" in args.configs:
         rows += masakhaner(args, out)
     if "il-ner" in args.configs:
         rows += il_ner(args, out)
+    if "il-ner-unified" in args.configs:
+        rows += il_ner_unified(args, out)
+    print(f"load average {os.getloadavg()[0]:.1f} at end", flush=True)
     print(f"\n{'target':18} {'method':36} {'single':>7} {'method':>7} {'diff':>6} {'ratio':>6}")
     for corpus, lang, method, single, other in rows:
         print(f"{corpus + '/' + lang:18} {method:36} {single:7.1f} {other:7.1f} "
               f"{other - single:+6.1f} {other / single if single else float('nan'):6.3f}")
     print(f"(test F1, strict spans; single = target alone from scratch; limit per language in "
-          f"progressive/polyglot stages: {args.limit or 'none'})")
+          f"progressive/polyglot stages: {args.limit or 'none'}; epochs {args.epochs} / stage "
+          f"epochs {args.stage_epochs}, patience {args.patience})")
     return 0
 
 

@@ -203,6 +203,11 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
 
 
 @click.option("--limit", default=None, type=int, help="convert only the first N documents")
+@click.option("--script", "unify_into", default=None, metavar="SCRIPT",
+              help="write Brahmic text unified into this script (devanagari, bengali, gurmukhi, "
+                   "gujarati, odia, tamil, telugu, kannada, malayalam): one character for one, "
+                   "offsets unchanged, characters without a counterpart kept and counted; Urdu "
+                   "is left as is")
 @root_option
 @click.option("--from-hub", is_flag=True, help="read from the card's Hugging Face dataset instead of local files")
 @click.option("--allow-download", is_flag=True, help="permit the download that --from-hub needs")
@@ -211,25 +216,35 @@ def validate_cmd(source: str | None, all_: bool, root: str | None, no_checksums:
 @source_options
 @with_source_help
 def convert_cmd(source: str, lang: str | None, split: str | None, fmt: str, map_to: str | None,
-                scheme: str, limit: int | None, root: str | None, from_hub: bool,
-                allow_download: bool, output: str, progress: bool, source_tagset: str | None,
-                source_format: str | None) -> None:
+                scheme: str, limit: int | None, unify_into: str | None, root: str | None,
+                from_hub: bool, allow_download: bool, output: str, progress: bool,
+                source_tagset: str | None, source_format: str | None) -> None:
     """Write SOURCE (e.g. one language/split of a corpus) as JSONL, CoNLL, a spaCy DocBin or an
-    HF dataset."""
+    HF dataset; with --script, a copy unified into one Brahmic script, for inspection."""
     from nerdata.corpora import get_card, parse_source, writers
     from nerdata.corpora.resolver import hub_read
     from nerdata.corpora.sources import Resolver
 
     writers.check_output(fmt, output)
+    if unify_into:
+        from nerdata.scripts import check_script
+
+        unify_into = check_script(unify_into)  # refused before anything is read
     ref = parse_source(source, lang=lang, split=None if split == "all" else split, limit=limit,
                        tagset=source_tagset, format=source_format)
     card = get_card(str(ref.corpus)) if ref.kind == "catalogue" else None
     with progress_bar(progress and not from_hub) as cb:
         got = (hub_read(ref, map_to=map_to, allow_download=allow_download) if from_hub
                else Resolver(map_to, root=root).read(ref, progress=cb))
-    n = writers.write_format(fmt, got.documents, output, scheme=scheme, where=ref.spec,
+    docs, unified = got.documents, None
+    if unify_into:
+        unified = writers.unified_copy(docs, unify_into)
+        docs = unified.documents
+    n = writers.write_format(fmt, docs, output, scheme=scheme, where=ref.spec,
                              tagset=map_to or (card.tagset if card else source_tagset),
                              corpus=card.id if card else ref.spec, lang=ref.lang,
-                             split=ref.split)
+                             split=ref.split, **({"script": unify_into} if unify_into else {}))
+    if unified is not None:
+        click.echo(unified.summary(), err=True)
     repairs = ", ".join(f"{k}={v}" for k, v in sorted(got.repairs.counts.items())) or "none"
     click.echo(f"wrote {n} documents to {output} ({fmt}); repairs: {repairs}", err=True)

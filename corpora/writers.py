@@ -15,10 +15,13 @@ Masked regions (types without a target, ``doc.masked``) are never written as ``O
   parallel ``ner_mask`` column; training code turns ``ner_mask`` into label -100.
 
 Every writer checks that spans start and end on token boundaries (``Document.validate``).
+:func:`unified_copy` writes Brahmic text in one script first (``corpora convert --script``).
 """
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -186,6 +189,42 @@ def check_output(fmt: str, path: str | Path) -> None:
         from nerdata.outputs import check_output_file
 
         check_output_file(path, "-o")
+
+
+@dataclass(frozen=True)
+class UnifiedCopy:
+    """Documents unified into one Brahmic script (:mod:`nerdata.scripts`) and what changed:
+    characters written in ``script``, and those kept because the script has no counterpart."""
+
+    documents: list[Document]
+    script: str
+    converted: int
+    kept: dict[str, int]
+
+    def summary(self) -> str:
+        from nerdata.scripts import LEFT_AS_IS
+
+        top = sorted(self.kept.items(), key=lambda kv: -kv[1])[:5]
+        kept = (f"{sum(self.kept.values())} kept without a counterpart ("
+                + ", ".join(f"U+{ord(ch):04X} {ch} x{n}" for ch, n in top)
+                + (", ..." if len(self.kept) > 5 else "") + ")") if self.kept else "none kept"
+        note = f"; nothing to convert: {LEFT_AS_IS}" if not self.converted else ""
+        return (f"unified into {self.script}: {self.converted} characters converted, {kept}; "
+                f"offsets unchanged{note}")
+
+
+def unified_copy(docs: Sequence[Document], script: str) -> UnifiedCopy:
+    """``docs`` with text and tokens unified into ``script``; spans keep their offsets."""
+    from nerdata.scripts import check_script, unify_counted, unify_document
+
+    target = check_script(script)
+    out, converted, kept = [], 0, Counter()
+    for d in docs:
+        res = unify_counted(d.text, target)
+        converted += res.converted
+        kept.update(res.kept)
+        out.append(unify_document(d, target))
+    return UnifiedCopy(out, target, converted, dict(kept))
 
 
 def write_format(fmt: str, docs: Sequence[Document], path: str | Path, *,

@@ -147,3 +147,34 @@ def test_real_odia_keeps_its_own_letters_and_counts_them(real):
     # ZWJ/ZWNJ, frequent in IL-NER Odia, survive in place
     assert [i for i, ch in enumerate(text) if ch in "\u200c\u200d"] == \
         [i for i, ch in enumerate(res.text) if ch in "\u200c\u200d"]
+
+
+# ----------------------------------------------------------------------------- corpora convert
+def test_corpora_convert_writes_a_unified_copy(tmp_path, corpora_dir):
+    from cli_support import error_line, run_cli
+
+    from nerdata.corpora.sources import Resolver
+    from nerdata.corpora import parse_source
+
+    out = tmp_path / "tel.jsonl"
+    res = run_cli("corpora", "convert", "il-ner", "--lang", "tel", "--split", "dev", "--limit",
+                  "40", "--to", "jsonl", "--script", "Deva", "-o", str(out),
+                  "--root", str(corpora_dir))
+    assert res.exit_code == 0, res.output
+    assert "unified into devanagari:" in res.stderr and "offsets unchanged" in res.stderr
+    original = _sentences(corpora_dir, "il-ner", "tel", "dev", 40)
+    copy = Resolver(root=corpora_dir).read(parse_source(str(out))).documents
+    assert [d.text for d in copy] == [unify(d.text, "devanagari") for d in original]
+    assert [d.spans for d in copy] == [d.spans for d in original]
+    assert [[t.text for t in d.tokens] for d in copy] == \
+        [[unify(t.text, "devanagari") for t in d.tokens] for d in original]
+    # Urdu is left as is, and says so
+    res = run_cli("corpora", "convert", "il-ner", "--lang", "urd", "--split", "dev", "--limit",
+                  "5", "--to", "conll", "--script", "devanagari", "-o", str(tmp_path / "u.conll"),
+                  "--root", str(corpora_dir))
+    assert res.exit_code == 0 and "nothing to convert" in res.stderr and "Perso-Arabic" in res.stderr
+    # a script that cannot be unified into is refused before anything is read or written
+    res = run_cli("corpora", "convert", "il-ner", "--lang", "tel", "--to", "jsonl", "--script",
+                  "urdu", "-o", str(tmp_path / "x.jsonl"), "--root", str(corpora_dir))
+    assert res.exit_code == 1 and "choose one of devanagari" in error_line(res)
+    assert not (tmp_path / "x.jsonl").exists()

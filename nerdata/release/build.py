@@ -26,7 +26,8 @@ from typing import Sequence
 from nerdata.errors import InputError
 from nerdata.progress import ProgressCallback
 from nerdata.release.inputs import ReleaseInput, iter_gold
-from nerdata.release.rows import (RESERVED_CONFIG, SPLIT_RANK, SPLITS, UNDETERMINED_LANG, ShardWriter,
+from nerdata.release.rows import (RESERVED_CONFIG, SHARD_BYTES, SPLIT_RANK, SPLITS, UNDETERMINED_LANG,
+                                  ShardWriter,
                                   SplitRule, dedup_key, document_row, id_digest, normalize_split,
                                   spans_digest)
 
@@ -221,8 +222,8 @@ def _first_pass(inputs, tagset, rule, spool_dir, schema, label_ids, row_group_ro
 
 
 def second_pass(spools: dict, best: dict[int, int], root: Path, schema, shard_rows: int,
-                row_group_rows: int, total: int, progress: ProgressCallback | None
-                ) -> tuple[dict, Stats]:
+                row_group_rows: int, total: int, progress: ProgressCallback | None,
+                shard_bytes: int = SHARD_BYTES) -> tuple[dict, Stats]:
     """Keep the surviving rows, write the final shards; returns (configs, stats)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -234,7 +235,8 @@ def second_pass(spools: dict, best: dict[int, int], root: Path, schema, shard_ro
     order = {s: i for i, s in enumerate(SPLITS)}
     for (lang, split) in sorted(spools, key=lambda k: (k[0], order[k[1]])):
         rank = SPLIT_RANK[split] << 64
-        out = ShardWriter(root / "data" / lang, split, schema, shard_rows, row_group_rows)
+        out = ShardWriter(root / "data" / lang, split, schema, shard_rows, row_group_rows,
+                          shard_bytes=shard_bytes)
         for path in spools[(lang, split)]:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=row_group_rows):
                 keep = []
@@ -272,7 +274,7 @@ def second_pass(spools: dict, best: dict[int, int], root: Path, schema, shard_ro
 
 def write_data(inputs: Sequence[ReleaseInput], tagset, rule: SplitRule, staging: Path, schema,
                label_ids: dict, *, shard_rows: int, row_group_rows: int, max_buffered_rows: int,
-               progress: ProgressCallback | None) -> tuple[dict, Stats]:
+               progress: ProgressCallback | None, shard_bytes: int = SHARD_BYTES) -> tuple[dict, Stats]:
     """Both passes; the spool directory is removed whatever happens."""
     spool_dir = staging / ".spool"
     try:
@@ -280,7 +282,8 @@ def write_data(inputs: Sequence[ReleaseInput], tagset, rule: SplitRule, staging:
                                      row_group_rows, max_buffered_rows, progress)
         if n == 0:
             raise InputError("the inputs hold no sentences: nothing to release")
-        return second_pass(spools, best, staging, schema, shard_rows, row_group_rows, n, progress)
+        return second_pass(spools, best, staging, schema, shard_rows, row_group_rows, n, progress,
+                           shard_bytes)
     finally:
         shutil.rmtree(spool_dir, ignore_errors=True)
 

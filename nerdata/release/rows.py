@@ -34,6 +34,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "dev": "dev", "developme
 SPLIT_RANK = {"test": 0, "dev": 1, "train": 2}
 UNDETERMINED_LANG = "und"
 RESERVED_CONFIG = "all"
+SHARD_BYTES = 512 << 20  # Arrow bytes per shard at most (plus one row group): ~100 MB of parquet
 
 # fixed writer options: same inputs -> same bytes (no timestamps are written by parquet)
 PARQUET_OPTIONS: dict[str, Any] = {
@@ -249,7 +250,10 @@ class ShardWriter:
     Rows come one by one (:meth:`add`) or as record batches (:meth:`add_batch`); row
     groups hold exactly ``row_group_rows`` rows (the last of a shard fewer, or fewer where
     :meth:`flush` forces one out), a row group never spans shards, and shards hold at
-    most ``shard_rows`` rows.  ``options`` are the parquet writer options.
+    most ``shard_rows`` rows.  A shard is also closed after the row group that brings its
+    Arrow size (uncompressed, as ``num_bytes`` in the manifest) to ``shard_bytes``: very
+    long sentences give more, smaller shards, and the split depends on the data alone, so
+    identical inputs still give identical files.  ``options`` are the parquet writer options.
     """
 
     directory: Path
@@ -258,6 +262,7 @@ class ShardWriter:
     shard_rows: int = 250_000
     row_group_rows: int = 10_000
     options: Mapping[str, Any] = field(default_factory=lambda: dict(PARQUET_OPTIONS))
+    shard_bytes: int = SHARD_BYTES
     rows: int = 0
     arrow_bytes: int = 0
     _buffer: dict[str, list] = field(default_factory=dict)
@@ -266,6 +271,7 @@ class ShardWriter:
     _batched: int = 0
     _writer: Any = None
     _shard_rows: int = 0
+    _shard_bytes: int = 0
     _tmp_paths: list[Path] = field(default_factory=list)
 
     @property
@@ -324,11 +330,12 @@ class ShardWriter:
             self.arrow_bytes += group.nbytes
             self.rows += n
             self._shard_rows += n
+            self._shard_bytes += group.nbytes
             self._batches = rest.combine_chunks().to_batches() if rest.num_rows else []
             self._batched -= n
-            if self._shard_rows >= self.shard_rows:
+            if self._shard_rows >= self.shard_rows or self._shard_bytes >= self.shard_bytes:
                 self._writer.close()
-                self._writer, self._shard_rows = None, 0
+                self._writer, self._shard_rows, self._shard_bytes = None, 0, 0
 
     def close(self) -> list[Path]:
         """Finish and give shards their final ``split-0000k-of-0000N`` names."""

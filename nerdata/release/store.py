@@ -36,7 +36,7 @@ from nerdata.errors import AlreadyExistsError, ConfigError, InputError, Integrit
 from nerdata.progress import ProgressCallback
 from nerdata.release.build import write_data
 from nerdata.release.inputs import ReleaseInput, file_sha256
-from nerdata.release.rows import RESERVED_CONFIG, SplitRule, release_features
+from nerdata.release.rows import RESERVED_CONFIG, SHARD_BYTES, SplitRule, release_features
 from nerdata.release.staging import clear_leftovers, creation_time, staging_area
 
 FORMAT = "nerdata-release"
@@ -133,6 +133,7 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
                   agreement: Mapping | str | Path | None = None,
                   split_ratios: Sequence[float] = (0.8, 0.1, 0.1),
                   shard_rows: int = 250_000, row_group_rows: int = 10_000,
+                  shard_bytes: int = SHARD_BYTES,
                   max_buffered_rows: int = 50_000, use_git: bool = True,
                   progress: ProgressCallback | None = None) -> BuildResult:
     """Build release ``name`` ``version`` from ``inputs`` under ``releases_dir/name/version``."""
@@ -177,7 +178,8 @@ def build_release(name: str, version: str, inputs: Sequence[ReleaseInput], *,
         configs, stats = write_data(inputs, ts, rule, staging, features.arrow_schema,
                                     {n: i for i, n in enumerate(names)}, shard_rows=shard_rows,
                                     row_group_rows=row_group_rows,
-                                    max_buffered_rows=max_buffered_rows, progress=progress)
+                                    max_buffered_rows=max_buffered_rows, progress=progress,
+                                    shard_bytes=shard_bytes)
         licences = strictest_licence({i.ident: i.licence for i in inputs})
         manifest: dict[str, Any] = {
             "format": FORMAT, "format_version": FORMAT_VERSION, "name": name, "version": version,

@@ -134,3 +134,16 @@ def test_every_registered_engine_has_the_one_choke_point():
         assert issubclass(cls, ScriptOption), name
         for call in ("train", "predict", "predict_decoded"):
             assert getattr(getattr(cls, call), "unifies_script", False), (name, call)
+
+
+def test_the_shipped_unified_plan_builds_a_unifying_model():
+    import nerdata.corpora  # noqa: F401  (registers the data-source resolver)
+    from nerdata.workflows.plans import find_plan, load_plan
+    from nerdata.workflows.training import new_tagger
+
+    plan = load_plan(find_plan("il-ner-progressive-unified"))
+    assert plan.model["script"] == "devanagari"
+    assert [s.name for s in plan.stages] == ["hin", "+urd", "+ory", "+tel"]
+    assert new_tagger(plan).script == "devanagari"
+    with pytest.raises(ConfigError, match="Perso-Arabic"):
+        new_tagger(plan.with_overrides(model={"script": "arabic"}))

@@ -19,10 +19,32 @@ from .common import (device_option, emit, engine_options, format_option, parse_j
                      source_options, with_source_help)
 
 
+_ARGV = "nerdata.train.argv"
+_LAUNCH_OPTIONS = ("--launcher", "--processes")
+
+
+def _without_launch_options(args: list[str]) -> list[str]:
+    """The training command's arguments less --launcher/--processes (what each launched
+    process runs)."""
+    out, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in _LAUNCH_OPTIONS:
+            skip = True
+            continue
+        if a.startswith(tuple(o + "=" for o in _LAUNCH_OPTIONS)):
+            continue
+        out.append(a)
+    return out
+
+
 class _TrainGroup(click.Group):
     """A group whose first positional argument is either a subcommand or a plan file."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta[_ARGV] = list(args)  # re-executed by a launcher, without its options
         takes_value = set()
         for p in self.params:
             if isinstance(p, click.Option) and not p.is_flag and not p.count:
@@ -103,6 +125,14 @@ def _print_stage(st, result) -> None:
                    "replaces its older version. Default: none.")
 
 
+@click.option("--launcher", type=click.Choice(["none", "accelerate", "torchrun"]),
+              default="none", show_default=True,
+              help="Train in several processes (transformers engine): re-run this command "
+                   "under accelerate launch or torchrun with --processes processes (one per "
+                   "GPU; CPU processes over gloo without a GPU); gradients are averaged "
+                   "across processes and only the first writes models and reports.")
+@click.option("--processes", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Number of training processes for --launcher (default: 2).")
 @click.option("--check", is_flag=True, help="Validate the plan, print it as JSON and stop.")
 @click.option("--list-plans", is_flag=True, help="List the shipped example plans and stop.")
 @progress_option
@@ -110,7 +140,7 @@ def _print_stage(st, result) -> None:
 @click.pass_context
 def train_group(ctx, plan, corpus, langs, engine, model_options, training_options, device,
                 base_model, epochs, tagset, seed, limit, rehearsal, output, overwrite, resume,
-                checkpoint_every, check, list_plans, progress):
+                checkpoint_every, launcher, processes, check, list_plans, progress):
     """Train a model: `nerdata train PLAN.yaml` or `nerdata train --corpus ID --lang L`.
 
     After every stage each evaluation language is scored on its dev/test split; the
@@ -147,10 +177,25 @@ def train_group(ctx, plan, corpus, langs, engine, model_options, training_option
     if check:
         emit(p.to_dict(), "json")
         return
+    if processes is not None and launcher == "none":
+        raise ConfigError("--processes needs --launcher accelerate or --launcher torchrun")
+    if launcher != "none":
+        from nerdata.workflows.training import launch_plan
+
+        rc = launch_plan(["train", *_without_launch_options(ctx.meta[_ARGV])], launcher=launcher,
+                         processes=processes or 2, engine=p.engine, model=dict(p.model))
+        if rc:
+            raise ConfigError(f"the {processes or 2} training processes ({launcher}) failed "
+                              f"with exit status {rc}; their errors are above")
+        return
+    from nerdata.engines.distributed import is_main_process
+
     with progress_bar(progress) as cb:
         result = run_plan(p, output=output, overwrite=overwrite, progress=cb,
                           on_stage=_print_stage, sources=_sources(), resume=resume,
                           checkpoint_every=checkpoint_every)
+    if not is_main_process():  # launched in several processes: the first one reports
+        return
     for s in result.skipped_eval:
         click.echo(f"not evaluated: {s}", err=True)
     click.echo(result.table())

@@ -26,6 +26,7 @@ import math
 import random
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
@@ -35,6 +36,7 @@ from nerdata.align import IGNORE, MISSING_POLICIES, word_targets
 from nerdata.doc import Document
 from nerdata.errors import ConfigError, InputError
 from nerdata.engines.base import data_identity
+from nerdata.engines.distributed import world_size
 from nerdata.engines.checkpoint import (Checkpoint, as_checkpoint, rng_state, set_rng_state,
                                         training_identity)
 from nerdata.engines.options import EarlyStopping, OptionSpec, resolve_training_options
@@ -85,14 +87,24 @@ def resolve_options(options: dict[str, Any]) -> dict[str, Any]:
 def ner_loss(logits: torch.Tensor, first_pos: torch.Tensor, word_mask: torch.Tensor,
              allowed: torch.Tensor) -> torch.Tensor:
     """Mean over labelled words of ``-log sum_{allowed} p`` (cross-entropy for one label)."""
+    per_word, valid = word_losses(logits, first_pos, word_mask, allowed)
+    if per_word is None:
+        return logits.float().sum() * 0.0
+    return per_word[valid].mean()
+
+
+def word_losses(logits: torch.Tensor, first_pos: torch.Tensor, word_mask: torch.Tensor,
+                allowed: torch.Tensor):
+    """``(-log sum_{allowed} p`` per word position, mask of the labelled words``)``, or
+    ``(None, mask)`` when no word is labelled."""
     n_labels = logits.size(-1)
     wl = logits.float().gather(1, first_pos.unsqueeze(-1).expand(-1, -1, n_labels))
     valid = allowed.any(-1) & word_mask
     if not bool(valid.any()):
-        return logits.float().sum() * 0.0
+        return None, valid
     safe = allowed | ~valid.unsqueeze(-1)  # all-false rows would give -inf and NaN gradients
     per_word = torch.logsumexp(wl, -1) - torch.logsumexp(wl.masked_fill(~safe, float("-inf")), -1)
-    return per_word[valid].mean()
+    return per_word, valid
 
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -200,31 +212,42 @@ def _cuda_rng(device: torch.device):
     return torch.cuda.get_rng_state_all() if device.type == "cuda" else None
 
 
-def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | None, *,
-                 epochs: int, seed: int, progress: ProgressCallback | None,
-                 checkpoint: Checkpoint | str | None = None,
-                 **options: Any) -> dict[str, Any]:
-    """Fine-tune ``tagger.model`` in place (see the module docstring); returns the log."""
-    opts = resolve_options(options)
-    if epochs < 1:
-        raise ConfigError(f"epochs must be at least 1, got {epochs}")
-    docs = [tagger._tokenised(d) for d in train]
-    if not any(d.tokens for d in docs):
-        raise InputError(f"no training documents with tokens (got {len(docs)} documents)")
-    ckpt = as_checkpoint(checkpoint)
-    identity = (run_identity(tagger, train, dev, opts, epochs=epochs, seed=seed)
-                if ckpt is not None else None)
-    state = ckpt.load(identity) if ckpt is not None else None  # refused: before any work
+@dataclass
+class Run:
+    """What a training run works with, built the same way in one process or several."""
+
+    docs: list
+    opts: dict[str, Any]
+    pieces: list
+    specials: Any
+    n_labels: int
+    adversary: Any
+    lang_names: list
+    modules: list
+    optimizer: Any
+    scheduler: Any
+    precision: str
+    rng: random.Random
+    total: int
+    log: dict[str, Any]
+
+
+def setup_run(tagger, docs: list, opts: dict[str, Any], *, epochs: int, seed: int,
+              device: torch.device | None = None) -> Run:
+    """Model (seeded before it is built), features, optimiser and schedule of a run;
+    ``device`` moves the model there (a process's own device when several train)."""
     seed_everything(seed)
     tagger._ensure_model()
+    if device is not None:
+        tagger.model.to(device)
+        tagger.device = device
     model, device = tagger.model, tagger.device
     label2id = {lab: i for i, lab in enumerate(tagger.id2label)}
     missing = "marginal" if opts["missing_labels"] == "auto" else opts["missing_labels"]
     targets = [word_targets(d, label2id, missing_policy=missing) for d in docs]
 
-    adv_weight = float(opts["adversarial_weight"])
     adversary, lang_names, lang_idx = None, [], None
-    if adv_weight > 0:
+    if float(opts["adversarial_weight"]) > 0:
         lang_names, lang_idx = _lang_ids(docs, opts["adversarial_langs"])
         adversary = LanguageAdversary(model.config.hidden_size, len(lang_names),
                                       pooling=opts["adversarial_pooling"]).to(device)
@@ -235,8 +258,7 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
     pieces = make_pieces(subs, specials, tagger.max_length, tagger.stride, stats, targets, lang_idx)
 
     bs, accum = int(opts["batch_size"]), int(opts["grad_accum"])
-    steps_per_epoch = math.ceil(len(pieces) / (bs * accum))
-    total = epochs * steps_per_epoch
+    total = epochs * math.ceil(len(pieces) / (bs * accum))
     if opts["max_steps"]:
         total = min(total, int(opts["max_steps"]))
     warmup = math.ceil(float(opts["warmup_ratio"]) * total)
@@ -245,13 +267,94 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
                                   lr=float(opts["lr"]))
     scheduler = linear_schedule(optimizer, warmup, total)
     precision = tagger.precision_for(device)
-    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and device.type == "cuda" else None
-    rng = random.Random(seed)
-    n_labels = len(tagger.id2label)
-    patience = opts["patience"]
     log: dict[str, Any] = {"epochs": [], "steps": 0, "total_steps": total, "warmup_steps": warmup,
                            "pieces": len(pieces), "encode": stats.to_dict(), "seed": seed,
                            "device": str(device), "precision": precision}
+    return Run(docs, opts, pieces, specials, len(tagger.id2label), adversary, lang_names,
+               modules, optimizer, scheduler, precision, random.Random(seed), total, log)
+
+
+def dev_scores(tagger, dev: Sequence[Document], opts: dict[str, Any]) -> dict[str, float]:
+    """Micro P/R/F1 of the model on ``dev`` (left in eval mode)."""
+    from nerdata.metrics import evaluate
+
+    tagger.model.eval()
+    rep = evaluate(dev, tagger.predict(dev, batch_size=int(opts["eval_batch_size"])))
+    return {"f1": rep.micro.f1, "precision": rep.micro.precision, "recall": rep.micro.recall}
+
+
+def epoch_entry(run: Run, epoch: int, step: int, sums: Counter, t0: float) -> dict[str, Any]:
+    n = max(1, sums["batches"])
+    entry: dict[str, Any] = {"epoch": epoch, "loss": sums["ner_loss"] / n, "steps": step,
+                             "seconds": round(time.perf_counter() - t0, 3)}
+    if run.adversary is not None and sums["lang_seen"]:
+        entry["lang_loss"] = sums["lang_loss"] / n
+        entry["lang_accuracy"] = sums["lang_correct"] / sums["lang_seen"]
+    return entry
+
+
+def finish_run(tagger, run: Run, *, dev, stopper: EarlyStopping, best_state, step: int,
+               t0: float, epochs: int, seed: int, extra: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """Restore the best dev epoch's weights (early stopping), complete the log and the card."""
+    log, model, opts = run.log, tagger.model, run.opts
+    if opts["patience"] is not None and not dev:
+        log["early_stopping"] = "off: no dev documents"
+    if best_state is not None and stopper.best_epoch != log["epochs"][-1]["epoch"]:
+        model.load_state_dict(best_state)
+        log["restored_epoch"] = stopper.best_epoch
+    model.eval()
+    log["steps"] = step
+    log["seconds"] = round(time.perf_counter() - t0, 3)
+    if run.adversary is not None:
+        log["adversarial_langs"] = run.lang_names
+    if stopper.best_epoch is not None:
+        log["best_dev_f1"], log["best_epoch"] = stopper.best, stopper.best_epoch
+    log.update(extra or {})
+    config = {k: v for k, v in opts.items() if k != "training_data"}
+    config.update(epochs=epochs, seed=seed)
+    tagger._after_training(config, data_identity(run.docs), opts["training_data"], log)
+    return log
+
+
+def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | None, *,
+                 epochs: int, seed: int, progress: ProgressCallback | None,
+                 checkpoint: Checkpoint | str | None = None,
+                 **options: Any) -> dict[str, Any]:
+    """Fine-tune ``tagger.model`` in place (see the module docstring); returns the log.
+
+    Launched in several processes (:mod:`nerdata.engines.distributed`), the run trains
+    under accelerate instead (:mod:`nerdata.engines.hf_accelerate`)."""
+    opts = resolve_options(options)
+    if epochs < 1:
+        raise ConfigError(f"epochs must be at least 1, got {epochs}")
+    docs = [tagger._tokenised(d) for d in train]
+    if not any(d.tokens for d in docs):
+        raise InputError(f"no training documents with tokens (got {len(docs)} documents)")
+    ckpt = as_checkpoint(checkpoint)
+    identity = (run_identity(tagger, train, dev, opts, epochs=epochs, seed=seed)
+                if ckpt is not None else None)
+    state = ckpt.load(identity) if ckpt is not None else None  # refused: before any work
+    if world_size() > 1:
+        from .hf_accelerate import train_distributed
+
+        return train_distributed(tagger, docs, dev, opts, epochs=epochs, seed=seed,
+                                 progress=progress, ckpt=ckpt, identity=identity, state=state)
+    if state is not None and state.get("processes", 1) != 1:
+        raise ConfigError(f"{ckpt.directory}: the checkpoint was made by {state['processes']} "
+                          f"training processes; resume it with --launcher accelerate "
+                          f"--processes {state['processes']}, or delete it to start over")
+    run = setup_run(tagger, docs, opts, epochs=epochs, seed=seed)
+    model, device, adversary = tagger.model, tagger.device, run.adversary
+    optimizer, scheduler, precision = run.optimizer, run.scheduler, run.precision
+    pieces = run.pieces
+    specials, n_labels, modules, rng, total = (run.specials, run.n_labels, run.modules,
+                                               run.rng, run.total)
+    adv_weight = float(opts["adversarial_weight"])
+    bs, accum = int(opts["batch_size"]), int(opts["grad_accum"])
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" and device.type == "cuda" else None
+    patience = opts["patience"]
+    log = run.log
     stopper, best_state = EarlyStopping(patience), None
     step, first, finished = 0, 1, False
     t0 = time.perf_counter()
@@ -272,6 +375,7 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
         first, finished = state["epoch"] + 1, state["finished"]
         tagger._head_fresh = state["head_fresh"]
         log["resumed_at_epoch"] = state["epoch"]
+        run.log = log
         if progress is not None:
             progress(step, total, f"train epoch {state['epoch']}")
     for epoch in range(first, epochs + 1):
@@ -318,21 +422,10 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
                 tagger._head_fresh = False
                 if progress is not None:
                     progress(step, total, f"train epoch {epoch}")
-        n = max(1, sums["batches"])
-        entry: dict[str, Any] = {"epoch": epoch, "loss": sums["ner_loss"] / n, "steps": step,
-                                 "seconds": round(time.perf_counter() - t0, 3)}
-        if adversary is not None and sums["lang_seen"]:
-            entry["lang_loss"] = sums["lang_loss"] / n
-            entry["lang_accuracy"] = sums["lang_correct"] / sums["lang_seen"]
+        entry = epoch_entry(run, epoch, step, sums, t0)
         if dev:
-            from nerdata.metrics import evaluate
-
-            model.eval()
-            preds = tagger.predict(dev, batch_size=int(opts["eval_batch_size"]))
-            rep = evaluate(dev, preds)
-            entry["dev"] = {"f1": rep.micro.f1, "precision": rep.micro.precision,
-                            "recall": rep.micro.recall}
-            if stopper.update(epoch, rep.micro.f1) and patience is not None:
+            entry["dev"] = dev_scores(tagger, dev, opts)
+            if stopper.update(epoch, entry["dev"]["f1"]) and patience is not None:
                 best_state = {k: v.detach().to("cpu", copy=True)
                               for k, v in model.state_dict().items()}
         log["epochs"].append(entry)
@@ -348,19 +441,5 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
                 "rng": rng.getstate(), "global_rng": rng_state(), "cuda_rng": _cuda_rng(device),
                 "stopper": stopper, "best_state": best_state, "log": log,
                 "head_fresh": tagger._head_fresh})
-    if patience is not None and not dev:
-        log["early_stopping"] = "off: no dev documents"
-    if best_state is not None and stopper.best_epoch != log["epochs"][-1]["epoch"]:
-        model.load_state_dict(best_state)
-        log["restored_epoch"] = stopper.best_epoch
-    model.eval()
-    log["steps"] = step
-    log["seconds"] = round(time.perf_counter() - t0, 3)
-    if adversary is not None:
-        log["adversarial_langs"] = lang_names
-    if stopper.best_epoch is not None:
-        log["best_dev_f1"], log["best_epoch"] = stopper.best, stopper.best_epoch
-    config = {k: v for k, v in opts.items() if k != "training_data"}
-    config.update(epochs=epochs, seed=seed)
-    tagger._after_training(config, data_identity(docs), opts["training_data"], log)
-    return log
+    return finish_run(tagger, run, dev=dev, stopper=stopper, best_state=best_state, step=step,
+                      t0=t0, epochs=epochs, seed=seed)

@@ -31,6 +31,7 @@ from typing import Any, Callable, Sequence
 from nerdata.doc import Document
 from nerdata.engines.base import CARD_FILE, get_engine, load_tagger
 from nerdata.engines.checkpoint import SUFFIX, Checkpoint, checkpoint_for
+from nerdata.engines import distributed
 from nerdata.workflows.rehearsal import DEV_DATA
 from nerdata.errors import AlreadyExistsError, ConfigError, NotFoundError
 from nerdata.workflows.evaluation import evaluate_tagger, format_table
@@ -231,21 +232,29 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
     checkpoint, and the result is the model an uninterrupted run gives."""
     sources = _sources(sources)
     out = Path(output or plan.output)
+    main = _join_processes(plan)
+    if not main:  # only the main process draws, writes and reports
+        progress, on_stage = None, None
     done = _interrupted_run(out, plan, overwrite=overwrite, resume=resume)
-    if overwrite:  # starting over: an earlier run's checkpoints are not this run's
+    distributed.barrier()  # every process read the output directory before it changes
+    if overwrite and main:  # starting over: an earlier run's checkpoints are not this run's
         for old in out.glob(f"stage-*{SUFFIX}"):
             shutil.rmtree(old, ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     eval_sets, skipped = load_eval_sets(plan, progress, sources)
     result = PlanResult(plan, out, skipped_eval=skipped)
     tagger = new_tagger(plan)
     for st in done:
         result.stages.append(st)
         # killed after the report took the stage and before its checkpoint went
-        shutil.rmtree(checkpoint_for(st.model_dir), ignore_errors=True)
+        if main:
+            shutil.rmtree(checkpoint_for(st.model_dir), ignore_errors=True)
         tagger = load_tagger(st.model_dir, **({"device": plan.model["device"]}
                                               if plan.model.get("device") else {}))
-    write_outputs(result)  # the report marks the run incomplete from its start
+    if main:
+        write_outputs(result)  # the report marks the run incomplete from its start
+    distributed.barrier()
     for k, stage in enumerate(plan.stages, 1):
         if k <= len(done):
             continue
@@ -278,6 +287,9 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
         tagger.card.extra.pop(DEV_DATA, None)
         if dev_ident and dev_docs and (mix is None or mix.counts.get("dev_given")):
             tagger.card.extra[DEV_DATA] = dev_ident
+        if not main:  # the main process evaluates, saves and reports; the others wait
+            distributed.barrier()
+            continue
         rows: list[EvalRow] = []
         test_metrics: dict[str, Any] = {}
         for (corpus, lang, sp), docs in eval_sets.items():
@@ -300,7 +312,42 @@ def run_plan(plan: Plan, *, output: str | Path | None = None, overwrite: bool = 
             ckpt.clear()
         if on_stage:
             on_stage(st, result)
+        distributed.barrier()
     return result
+
+
+def _join_processes(plan: Plan) -> bool:
+    """In a run launched in several processes (:mod:`nerdata.engines.distributed`): join the
+    process group; whether this is the main process (True in a single process)."""
+    if distributed.world_size() < 2:
+        return True
+    distributed.check_engine(plan.engine)
+    distributed.init_processes(plan.model.get("device", "auto"))
+    return distributed.is_main_process()
+
+
+def launch_plan(argv: Sequence[str], *, launcher: str, processes: int, engine: str,
+                model: dict[str, Any] | None = None) -> int:
+    """Run ``nerdata <argv...>`` (a training command without its launcher options) in
+    ``processes`` processes through ``launcher`` (accelerate or torchrun) and wait for them;
+    returns the launcher's exit status.  GPUs: one process per GPU, the model's precision as
+    mixed precision; otherwise CPU processes (gloo, fp32)."""
+    distributed.check_engine(engine)
+    model = dict(model or {})
+    device = model.get("device", "auto")
+    gpu = not distributed.uses_cpu(device)
+    precision = model.get("precision", "auto")
+    if precision == "auto":
+        precision = _auto_gpu_precision() if gpu else "fp32"
+    cmd = distributed.launch_command(launcher, processes, ["nerdata.cli.main", *argv],
+                                     gpu=gpu, precision=precision)
+    return distributed.run_launched(cmd)
+
+
+def _auto_gpu_precision() -> str:
+    import torch
+
+    return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
 
 
 def write_outputs(result: PlanResult) -> None:
@@ -395,5 +442,5 @@ def _plan_dict(plan: Plan) -> dict[str, Any]:
     return d
 
 
-__all__ = ["EvalRow", "StageResult", "PlanResult", "run_plan", "load_ref", "load_eval_sets",
-           "new_tagger", "write_outputs"]
+__all__ = ["EvalRow", "StageResult", "PlanResult", "launch_plan", "run_plan", "load_ref",
+           "load_eval_sets", "new_tagger", "write_outputs"]

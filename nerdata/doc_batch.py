@@ -34,15 +34,16 @@ from nerdata.doc import Document, Span, compact_tokens, offsets_of_tokens, white
 
 _new = object.__new__
 _SPAN_ORDER = attrgetter("start", "end", "label")
-_SPAN_COLUMNS = (  # Span.from_dict, column by column
-    ("start", None),  # int(d["start"]), checked in bulk
-    ("end", None),
-    ("label", lambda ds: map(str, map(itemgetter("label"), ds))),
-    ("score", lambda ds: map(methodcaller("get", "score"), ds)),
-    ("source", lambda ds: map(methodcaller("get", "source", "gold"), ds)),
-    ("annotator", lambda ds: map(methodcaller("get", "annotator"), ds)),
-    ("model_version", lambda ds: map(methodcaller("get", "model_version"), ds)),
+_SPAN_COLUMNS = (  # Span.from_dict, column by column: (field, values, value when no span has the key)
+    ("start", None, None),  # int(d["start"]), checked in bulk
+    ("end", None, None),
+    ("label", lambda ds: map(str, map(itemgetter("label"), ds)), None),
+    ("score", lambda ds: map(methodcaller("get", "score"), ds), None),
+    ("source", lambda ds: map(methodcaller("get", "source", "gold"), ds), "gold"),
+    ("annotator", lambda ds: map(methodcaller("get", "annotator"), ds), None),
+    ("model_version", lambda ds: map(methodcaller("get", "model_version"), ds), None),
 )
+_REQUIRED = ("start", "end", "label")
 
 
 class Irregular(Exception):
@@ -105,8 +106,10 @@ def span_sets(sets: Sequence[Sequence[Mapping[str, Any]]]) -> tuple[list[tuple[S
         raise Irregular("a span is not a JSON object")
     start = _ints(list(map(itemgetter("start"), flat)))
     end = _ints(list(map(itemgetter("end"), flat)))
-    cols = [(name, get(flat) if get else (start if name == "start" else end).tolist())
-            for name, get in _SPAN_COLUMNS]
+    keys = set(chain.from_iterable(flat))  # an optional key no span has: its default, unread
+    cols = [(name, (start if name == "start" else end).tolist() if get is None
+             else get(flat) if name in keys or name in _REQUIRED else repeat(absent, len(flat)))
+            for name, get, absent in _SPAN_COLUMNS]
     sizes = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
     spans = split(fill(Span, cols, len(flat)), sizes)
     return spans, Offsets(np.repeat(np.arange(len(sets)), sizes), start, end)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass, field, replace
-from itertools import chain
+from itertools import chain, repeat
 from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -196,15 +196,17 @@ def _annotation_sets(sets: list) -> tuple[list[tuple[Annotation, ...]], Offsets]
     flat = list(chain.from_iterable(sets))
     if not all_of(dict, flat):
         raise TypeError("an annotation is not a JSON object")
-    get = lambda key: map(methodcaller("get", key), flat)  # noqa: E731
+    keys, n = set(chain.from_iterable(flat)), len(flat)  # a key no annotation has is not read
+    get = lambda key: map(methodcaller("get", key), flat) if key in keys else repeat(None, n)  # noqa: E731
+    flag = lambda key: map(bool, get(key)) if key in keys else repeat(False, n)  # noqa: E731
     spans, offsets = span_sets(list(map(methodcaller("get", "spans", ()), flat)))
     anns = fill(Annotation, [
         ("annotator", map(str, map(itemgetter("annotator"), flat))), ("spans", spans),
-        ("id", get("id")), ("cancelled", map(bool, get("cancelled"))),
-        ("ground_truth", map(bool, get("ground_truth"))), ("reviewer", map(bool, get("reviewer"))),
+        ("id", get("id")), ("cancelled", flag("cancelled")),
+        ("ground_truth", flag("ground_truth")), ("reviewer", flag("reviewer")),
         ("lead_time", get("lead_time")), ("from_prediction", get("from_prediction")),
         ("score", get("score")), ("model_version", get("model_version")),
-        ("meta", [dict(m or {}) for m in get("meta")]),
-    ], len(flat))
+        ("meta", [dict(m or {}) for m in get("meta")] if "meta" in keys else [{} for _ in range(n)]),
+    ], n)
     sizes = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
     return split(anns, sizes), offsets.regroup(np.repeat(np.arange(len(sets)), sizes))

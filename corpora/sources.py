@@ -171,12 +171,14 @@ def parse_source(text: str, *, lang: str | None = None, split: str | None = None
     return SourceRef("catalogue", s, body, langs, splits, **common)
 
 
-def transfer_ref(text: str, *, lang: str | None = None,
-                 default_corpus: str | None = None) -> SourceRef:
+def transfer_ref(text: str, *, lang: str | None = None, default_corpus: str | None = None,
+                 format: str | None = None, tagset: str | None = None) -> SourceRef:
     """A data reference of the transfer commands: a SOURCE, or a bare language code (no data:
     URIEL distances only) unless ``default_corpus`` names its corpus; ``lang`` labels the
-    documents of a file, stdin or directory that names no language."""
-    ref = parse_source(text, default_corpus=default_corpus, allow_language=True)
+    documents of a file, stdin or directory that names no language; ``format`` and
+    ``tagset`` say how to read a file (``--source-format``, ``--source-tagset``)."""
+    ref = parse_source(text, default_corpus=default_corpus, allow_language=True, format=format,
+                       tagset=tagset)
     if lang and ref.kind in ("file", "stdin", "directory") and not ref.langs:
         ref = replace(ref, langs=(lang,))
     return ref
@@ -211,9 +213,15 @@ def first_content(text: str) -> str:
     return body[:1]
 
 
+CONLL_SHARE = 0.95  # CoNLL-like share of content lines above which a file is CoNLL
+
+
 def sniff_format(text: str, where: str) -> str:
-    """``jsonl``, ``json`` (a JSON list), ``conll`` or ``text`` from a file's content; a file
-    mixing CoNLL-like and other lines is refused with their line numbers."""
+    """``jsonl``, ``json`` (a JSON list), ``conll`` or ``text`` from a file's content.  A
+    file whose content lines are CoNLL-like (``token ... TAG``) except a few (at most
+    ``1 - CONLL_SHARE``: a tag without a token, a dirty tag such as ``-NEL``; the reader
+    repairs and counts them) is CoNLL; a file mixing CoNLL-like and other lines more
+    evenly is refused with their line numbers."""
     lines = text.lstrip("\ufeff").split("\n")
     first = first_content(text)
     if first == "{":
@@ -229,7 +237,7 @@ def sniff_format(text: str, where: str) -> str:
         (conll if len(cols) >= 2 and _is_tag(cols[-1]) else other).append(n)
     if not conll:
         return "text"
-    if not other:
+    if not other or len(conll) >= CONLL_SHARE * (len(conll) + len(other)):
         return "conll"
     show = lambda xs: ", ".join(map(str, xs[:8])) + (", ..." if len(xs) > 8 else "")  # noqa: E731
     raise InputError(f"{where}: cannot tell the file's format: {len(conll)} line(s) look like "

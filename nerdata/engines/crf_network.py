@@ -69,20 +69,45 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
             return self.trans + self.trans_bias, self.start + self.start_bias, self.end
 
         def log_partition(self, em, mask):
-            """log Z over every path (em: B x T x n, already restricted where needed)."""
+            """log Z over every path (em: B x T x n, already restricted where needed): one
+            loop over positions, batched over sentences."""
             trans, start, end = self.scores()
             alpha = start + em[:, 0]
             for t in range(1, em.shape[1]):
-                nxt = torch.logsumexp(alpha.unsqueeze(2) + trans + em[:, t].unsqueeze(1), 1)
+                nxt = torch.logsumexp(alpha.unsqueeze(2) + trans, 1) + em[:, t]
                 alpha = torch.where(mask[:, t].unsqueeze(1), nxt, alpha)
             return torch.logsumexp(alpha + end, 1)
 
+        def path_score(self, em, tags, mask):
+            """Score of one path per sentence (tags: B x T tag ids, padding ignored), by
+            gather: emissions plus start, transition and end scores."""
+            trans, start, end = self.scores()
+            m = mask.to(em.dtype)
+            s = (em.gather(2, tags.unsqueeze(2)).squeeze(2) * m).sum(1) + start[tags[:, 0]]
+            if tags.shape[1] > 1:
+                s = s + (trans[tags[:, :-1], tags[:, 1:]] * m[:, 1:]).sum(1)
+            last = tags.gather(1, (mask.sum(1, keepdim=True) - 1).clamp(min=0)).squeeze(1)
+            return s + end[last]
+
         def nll(self, em, allowed, mask):
-            """-log P(allowed paths): log Z - log Z restricted to the allowed tags (one tag
-            per token where the annotation is complete: the gold path's score)."""
-            both = self.log_partition(torch.cat([em, em.masked_fill(~allowed, NEG)]),
-                                      torch.cat([mask, mask]))  # one pass for both sums
-            return both[:em.shape[0]] - both[em.shape[0]:]
+            """-log P(allowed paths): log Z - log Z restricted to the allowed tags.  A
+            sentence whose every token has one allowed tag (complete annotation) takes its
+            gold path's score by gather; the others' restricted sums share the one forward
+            pass of log Z (a batch extended by those sentences)."""
+            B = em.shape[0]
+            exact = (allowed.sum(2) == 1) | ~mask
+            partial = (~exact.all(1)).nonzero().squeeze(1)
+            if len(partial):
+                z = self.log_partition(
+                    torch.cat([em, em[partial].masked_fill(~allowed[partial], NEG)]),
+                    torch.cat([mask, mask[partial]]))
+                z, restricted = z[:B], z[B:]
+            else:
+                z = self.log_partition(em, mask)
+            gold = self.path_score(em, allowed.to(torch.uint8).argmax(2), mask)
+            if len(partial):
+                gold = gold.index_put((partial,), restricted)
+            return z - gold
 
         def forward_backward(self, em, mask):
             """alpha (B x T x n: log-sum of prefixes ending in each tag, emission included),
@@ -102,23 +127,26 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
                     torch.logsumexp(alpha[-1] + end, 1))
 
         def viterbi(self, em, mask):
+            """The best path of each sentence (a list of tag ids as long as the sentence):
+            max-product forward pass and a backtrace batched over sentences."""
             trans, start, end = self.scores()
+            B, T, _ = em.shape
             score = start + em[:, 0]
             back = []
-            for t in range(1, em.shape[1]):
+            for t in range(1, T):
                 best, idx = (score.unsqueeze(2) + trans).max(1)
                 back.append(idx)
                 score = torch.where(mask[:, t].unsqueeze(1), best + em[:, t], score)
-            score = score + end
-            paths = []
-            for b, n in enumerate(mask.sum(1).tolist()):
-                tag = int(score[b].argmax())
-                path = [tag]
-                for t in range(n - 1, 0, -1):
-                    tag = int(back[t - 1][b, tag])
-                    path.append(tag)
-                paths.append(path[::-1])
-            return paths
+            lengths = mask.sum(1)
+            tag = (score + end).argmax(1)
+            path = torch.zeros(B, T, dtype=torch.long)
+            rows = torch.arange(B)
+            for t in range(T - 1, -1, -1):
+                here = lengths > t  # inside the sentence: the tag at t is known
+                path[:, t] = torch.where(here, tag, path[:, t])
+                if t:
+                    tag = torch.where(here, back[t - 1][rows, tag], tag)
+            return [p[:n] for p, n in zip(path.tolist(), lengths.tolist())]
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -144,10 +172,12 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
             reads each sentence reversed within its own length (:func:`bilstm`), so a
             sentence's scores do not depend on its batch."""
             B, T, C = chars.shape
-            flat = chars.view(B * T, C)
-            c = self.drop(self.cemb(flat)).transpose(1, 2)
-            c = torch.relu(self.conv(c)).masked_fill((flat == PAD).unsqueeze(1), 0.0)
-            c = c.max(2).values.view(B, T, -1)
+            # the CNN reads each distinct character row of the batch once (a word repeats
+            # often within a batch; padding rows are one row)
+            rows, inverse = torch.unique(chars.view(B * T, C), dim=0, return_inverse=True)
+            c = self.drop(self.cemb(rows)).transpose(1, 2)
+            c = torch.relu(self.conv(c)).masked_fill((rows == PAD).unsqueeze(1), 0.0)
+            c = c.max(2).values[inverse].view(B, T, -1)
             parts = [self.wemb(words), c]
             if affixes is not None:
                 parts.append(self.aemb(affixes.view(B * T, -1)).view(B, T, -1))

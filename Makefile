@@ -10,7 +10,7 @@ NERDATA_CORPORA ?= $(abspath ../shared/corpora)
 export NERDATA_CORPORA
 PYTEST_ARGS ?=
 
-.PHONY: setup test demo clean-venv chromium fonts help
+.PHONY: setup test demo clean-venv chromium fonts postgresql help
 
 help:
 	@echo "make demo   - run the main job (Label Studio + model + agreement + release + retrain)"
@@ -53,7 +53,17 @@ fonts:
 	  fc-cache -f >/dev/null 2>&1 || true; \
 	fi
 
-setup: $(VENV)/.installed $(LSVENV)/.installed chromium fonts
+# Debian's PostgreSQL server programs (initdb, pg_ctl): the tests start a throwaway cluster
+# for Label Studio's PostgreSQL mode (python -m nerdata.label_studio.database); Label Studio's
+# own venv already has its driver (psycopg 3). The Debian service itself is not started.
+postgresql:
+	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  echo "installing Debian's postgresql for Label Studio on PostgreSQL"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q --no-install-recommends postgresql; \
+	  else sudo apt-get update -q && sudo apt-get install -y -q --no-install-recommends postgresql; fi; \
+	fi
+
+setup: $(VENV)/.installed $(LSVENV)/.installed chromium fonts postgresql
 
 test: setup
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -8,6 +8,8 @@ Built on ``label-studio-sdk`` (extra ``ls``, imported lazily).  Guarantees:
   (even SIGKILL mid-request) a re-run sends only what is missing and then removes any
   extra task of one document that a request still in flight may have created, so the
   project ends with exactly one task per document;
+* **concurrent pushes** (two processes, even through two app instances on one PostgreSQL)
+  end with one project per title and one task per document (:mod:`.reconcile`);
 * labels are checked against the project's labeling config **before** sending (Label
   Studio itself stores unknown labels silently);
 * pull goes through an export snapshot with full predictions and converts every task
@@ -32,6 +34,7 @@ from nerdata.errors import ConfigError, InputError, NotFoundError, ServiceError,
 from nerdata.progress import ProgressCallback
 from nerdata.tagsets import Tagset
 
+from . import reconcile as _reconcile
 from . import users as _users
 from .checks import check_document_labels, check_pull_labels, check_push_labels, unique_docs
 from .config import LabelConfig, check_labels, check_tagset, parse_label_config, render_label_config
@@ -184,7 +187,7 @@ class LabelStudioClient:
             with self._api(f"creating project {title!r}"):
                 p = self._ls.projects.create(title=title, label_config=render_label_config(tagset, rtl=rtl),
                                              description=description or f"nerdata tagset {tagset.ident}")
-            pid = int(p.id)
+            pid = _reconcile.settle_new_project(self, title, int(p.id))  # a concurrent push made one too?
         if maximum_annotations is not None:
             self.set_overlap(pid, maximum_annotations)
         return pid
@@ -330,35 +333,8 @@ class LabelStudioClient:
             return int(self._ls.projects.get(id=pid).task_number or 0)
 
     def _remove_duplicate_tasks(self, pid: int, doc_ids: set[str]) -> int:
-        """Delete extra tasks of one document; keeps the annotated one (else the oldest)."""
-        rows = self._task_rows(pid)
-        by_doc: dict[str, list[int]] = defaultdict(list)
-        for tid, data in rows:
-            if str(data.get("doc_id")) in doc_ids:
-                by_doc[str(data["doc_id"])].append(tid)
-        extra_sets = {d: sorted(t) for d, t in by_doc.items() if len(t) > 1}
-        if not extra_sets:
-            return 0
-        counts = self._annotation_counts(pid, [t for ts in extra_sets.values() for t in ts])
-        delete = []
-        for d, tids in extra_sets.items():
-            keep = max(tids, key=lambda t: (counts.get(t, 0), -t))
-            if sum(1 for t in tids if counts.get(t, 0)) > 1:
-                raise ServiceError(f"project {pid}: document {d!r} has {len(tids)} tasks ({tids}) and "
-                                   f"several carry annotations; merge them in Label Studio by hand")
-            delete += [t for t in tids if t != keep]
-        for i in range(0, len(delete), 500):
-            with self._api(f"deleting {len(delete)} duplicate task(s) of project {pid}"):
-                self._ls.actions.create(id="delete_tasks", project=pid,
-                                        selected_items={"all": False, "included": delete[i:i + 500]})
-        return len(delete)
-
-    def _annotation_counts(self, pid: int, task_ids: list[int]) -> dict[int, int]:
-        out = {}
-        with self._api(f"reading tasks of project {pid}"):
-            for tid in task_ids:
-                out[tid] = int(self._ls.tasks.get(id=tid).total_annotations or 0)
-        return out
+        """Delete extra tasks of one document (also those of a concurrent push): :mod:`.reconcile`."""
+        return _reconcile.remove_duplicate_tasks(self, pid, doc_ids)
 
     # ------------------------------------------------------------------ predictions
     def import_predictions(self, project: int | str, predictions: Mapping[str, Sequence[Span]],

@@ -8,6 +8,8 @@ it holds the API key and password) that CI scripts, ``make demo`` and the tests 
     python -m nerdata.label_studio.server start  --data-dir .work/ls --port 8080
     python -m nerdata.label_studio.server status --data-dir .work/ls
     python -m nerdata.label_studio.server stop   --data-dir .work/ls
+    python -m nerdata.label_studio.server start  --data-dir .work/ls \
+        --database postgresql://USER@HOST:PORT/DB --instances 2     # PostgreSQL, two app processes
 
 Keys and passwords are never printed (:func:`mask_key`).  Label Studio silently moves to
 the next port when the requested one is busy, so the port bound is read back from its log
@@ -26,12 +28,14 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nerdata.errors import ConfigError, NotFoundError, ServiceError
+
+from .database import check_reachable, database_env, mask_url
+from .probe import api_error_text, health, mask_key, whoami  # noqa: F401  (re-exported)
+from .envfile import ENV_KEY, ENV_URL, ENV_URLS, read_env_file, write_env_file  # noqa: F401  (re-exported)
 
 STATE_FILE = "nerdata-ls.json"
 LOG_FILE = "label-studio.log"
@@ -55,13 +59,6 @@ _STARTED_AT = re.compile(r"Starting development server at https?://[^:/\s]+:(\d+
 # log lines that mark a stage of the start, and what to tell the person waiting
 _STAGES = (("Initializing database", "preparing the database (a first start migrates it: 1-2 min)"),
            ("Starting development server", "web server started; waiting for /health"))
-
-
-def mask_key(key: str | None) -> str:
-    """A key shown safely: its first four characters and its length."""
-    if not key:
-        return "<none>"
-    return f"{key[:4]}…({len(key)} chars)"
 
 
 def repo_root() -> Path:
@@ -103,63 +100,6 @@ def pick_free_port(start: int = DEFAULT_PORT, span: int = 200, host: str = "127.
     raise ServiceError(f"no free port in {start}..{start + span - 1} on {host}; pass --port")
 
 
-def health(url: str, timeout: float = 3.0) -> bool:
-    """True when ``GET url/health`` answers ``{"status": "UP"}``."""
-    try:
-        with urllib.request.urlopen(url.rstrip("/") + "/health", timeout=timeout) as r:
-            return r.status == 200 and json.loads(r.read() or b"{}").get("status") == "UP"
-    except (OSError, ValueError):
-        return False
-
-
-def whoami(url: str, token: str, timeout: float = 10.0) -> dict:
-    """The user owning ``token`` (raises :class:`ServiceError` on a refused key)."""
-    scheme = "Bearer" if token.count(".") == 2 else "Token"  # PAT (JWT) vs legacy token
-    req = urllib.request.Request(url.rstrip("/") + "/api/current-user/whoami",
-                                 headers={"Authorization": f"{scheme} {token}"})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        why = api_error_text(exc.code, exc.read())
-        if exc.code in (401, 403):
-            raise ServiceError(f"Label Studio at {url} rejected the API key {mask_key(token)} ({why}); set "
-                               f"LABEL_STUDIO_API_KEY to a valid key (Account & Settings > Access Token)") from exc
-        raise ServiceError(f"Label Studio at {url}: checking the API key failed ({why})") from exc
-    except (OSError, ValueError) as exc:
-        raise ServiceError(f"Label Studio is not reachable at {url} ({getattr(exc, 'reason', exc)}); is the "
-                           f"server running? (python -m nerdata.label_studio.server status --data-dir DIR)") from exc
-
-
-_TAG, _SPACE = re.compile(r"<[^>]*>"), re.compile(r"\s+")
-_META = {"id", "status_code", "version", "detail", "exc_info", "validation_errors"}
-
-
-def api_error_text(status: int | None, body: object, field: str | None = None, limit: int = 300) -> str:
-    """A Label Studio error answer (JSON or an HTML page) as one line, ``HTTP 400, field url:
-    message``; ``field`` names the field at fault when Label Studio gives none."""
-    body = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
-    if isinstance(body, str):
-        try:
-            body = json.loads(body)
-        except ValueError:
-            title = re.search(r"<title>(.*?)</title>", body, re.S | re.I)
-            body = title.group(1) if title else body
-    msg = body
-    if isinstance(body, dict):
-        errors = body.get("validation_errors") or {k: v for k, v in body.items() if k not in _META}
-        if isinstance(errors, dict) and errors:
-            name, msg = next(iter(errors.items()))
-            field = field if name == "non_field_errors" else name
-        else:
-            msg = body.get("detail") or body.get("error") or body.get("message") or ""
-    while isinstance(msg, (list, dict)) and msg:
-        msg = msg[0] if isinstance(msg, list) else next(iter(msg.values()))
-    text = _SPACE.sub(" ", _TAG.sub("", str(msg or "no message"))).split(" Additional info:")[0].strip()
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
-    return f"HTTP {status}" + (f", field {field}" if field else "") + f": {text}"
-
-
 def _pid_is_label_studio(pid: int) -> bool:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode("utf-8", "replace")
@@ -184,16 +124,33 @@ class ServerInfo:
     token: str
     password: str
     log: str
+    database: str = ""  # "" for SQLite in the data dir, else the postgresql:// URL
+    more: list = field(default_factory=list)  # instances 2..N: {"url", "port", "pid", "log"}
+
+    @property
+    def urls(self) -> list[str]:
+        """Every app instance's URL, this one first."""
+        return [self.url] + [m["url"] for m in self.more]
+
+    @property
+    def pids(self) -> list[int | None]:
+        return [self.pid] + [m.get("pid") for m in self.more]
 
     def public(self) -> dict:
         d = asdict(self)
         d["token"] = mask_key(self.token)
         d["password"] = "***"
+        d["database"] = mask_url(self.database)
         return d
 
 
 class LabelStudioServer:
-    """One Label Studio server with its data directory, port and admin credentials.
+    """Label Studio with its data directory, port(s), database and admin credentials.
+
+    ``database`` is a ``postgresql://`` URL (default: SQLite in the data dir) and
+    ``instances`` the number of app processes started on it, each on its own port and
+    sharing the data dir (media, exports, secret key): the first migrates the database,
+    the others start once it is healthy.  Several instances need PostgreSQL.
 
     Credentials come from ``LABEL_STUDIO_USERNAME`` / ``LABEL_STUDIO_PASSWORD`` /
     ``LABEL_STUDIO_USER_TOKEN`` when set, else from the state file of an earlier start,
@@ -201,12 +158,23 @@ class LabelStudioServer:
     """
 
     def __init__(self, data_dir: str | os.PathLike, port: int | None = None, *,
-                 host: str = "127.0.0.1", venv: str | os.PathLike | None = None) -> None:
+                 host: str = "127.0.0.1", venv: str | os.PathLike | None = None,
+                 database: str | None = None, instances: int = 1) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.port = port
         self.host = host
         self.venv = venv
-        self._proc: subprocess.Popen | None = None
+        self.database = database or ""
+        self.instances = instances
+        database_env(self.database)  # a malformed URL is refused before anything starts
+        if instances < 1:
+            raise ConfigError(f"--instances must be >= 1, got {instances}")
+        if instances > 1 and not self.database:
+            raise ConfigError(f"--instances {instances} needs --database postgresql://USER@HOST:PORT/DB: "
+                              f"several app processes cannot share the embedded SQLite database")
+        self._procs: list[subprocess.Popen] = []
+        self._proc: subprocess.Popen | None = None  # the instance being started
+        self._log = self.log_path
         self.say = lambda line: None  # called with each progress line while starting
 
     # ------------------------------------------------------------------ state
@@ -217,6 +185,9 @@ class LabelStudioServer:
     @property
     def log_path(self) -> Path:
         return self.data_dir / LOG_FILE
+
+    def _instance_log(self, i: int) -> Path:
+        return self.log_path if i == 0 else self.data_dir / f"label-studio-{i + 1}.log"
 
     def read_state(self) -> ServerInfo | None:
         if not self.state_path.exists():
@@ -243,7 +214,8 @@ class LabelStudioServer:
             os.chmod(db, 0o600)
 
     def _credentials(self, old: ServerInfo | None) -> tuple[str, str, str]:
-        if old is not None and (self.data_dir / "label_studio.sqlite3").exists():
+        if old is not None and (old.database == self.database if self.database
+                                else (self.data_dir / "label_studio.sqlite3").exists()):
             # the database already holds the admin user and its key: environment values
             # only apply to a first start
             return old.username, old.password, old.token
@@ -261,15 +233,16 @@ class LabelStudioServer:
         info = self.read_state()
         if info is None:
             return {"running": False, "data_dir": str(self.data_dir), "reason": "never started here"}
-        alive = info.pid is not None and _pid_is_label_studio(info.pid)
-        return {**info.public(), "running": alive and health(info.url), "process_alive": alive}
+        alive = all(p is not None and _pid_is_label_studio(p) for p in info.pids)
+        return {**info.public(), "running": alive and all(health(u) for u in info.urls),
+                "process_alive": alive}
 
     def running(self) -> ServerInfo | None:
-        """The state of a live, healthy server of this data dir that accepts our key."""
+        """The state of a live, healthy server of this data dir (every instance) that accepts our key."""
         info = self.read_state()
-        if info is None or info.pid is None or not _pid_is_label_studio(info.pid):
+        if info is None or not all(p is not None and _pid_is_label_studio(p) for p in info.pids):
             return None
-        if not health(info.url):
+        if not all(health(u) for u in info.urls):
             return None
         try:
             whoami(info.url, info.token)
@@ -281,17 +254,20 @@ class LabelStudioServer:
     def start(self, timeout: float = 300.0) -> ServerInfo:
         """Start the server (or reuse the live one of this data dir) and wait until healthy.
 
-        The first start on a fresh data dir runs database migrations (70-110 s on two
-        cores); a restart takes about 10 s.
+        The first start on a fresh database runs its migrations (70-110 s on two cores); a
+        restart takes about 10 s, and so does each further instance.
         """
         live = self.running()
-        if live is not None and (self.port is None or live.port == self.port):
+        if (live is not None and self.port in (None, live.port) and live.database == self.database
+                and len(live.urls) == self.instances):
             return live
         old = self.read_state()
         if live is not None:
-            raise ServiceError(f"a server of {self.data_dir} already runs on port {live.port} "
-                               f"(pid {live.pid}); stop it first or use --port {live.port}")
+            raise ServiceError(f"a server of {self.data_dir} already runs on port {live.port} (pid {live.pid}, "
+                               f"{len(live.urls)} instance(s), database {mask_url(live.database)}); stop it "
+                               f"first or start it as it runs")
         exe = find_label_studio(self.venv)
+        check_reachable(self.database)
         self._secure()
         if self.port is not None:
             if not port_is_free(self.port, self.host):
@@ -302,8 +278,9 @@ class LabelStudioServer:
             port = pick_free_port(old.port if old else DEFAULT_PORT, host=self.host)
         user, password, token = self._credentials(old)
         env = {k: v for k, v in os.environ.items()
-               if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE")}
+               if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "DJANGO_SETTINGS_MODULE", "DJANGO_DB")}
         env.update(QUIET_ENV)
+        env.update(database_env(self.database))
         env.update({
             "LABEL_STUDIO_BASE_DATA_DIR": str(self.data_dir),
             "LABEL_STUDIO_USERNAME": user,
@@ -311,53 +288,75 @@ class LabelStudioServer:
             "LABEL_STUDIO_USER_TOKEN": token,
             "PATH": f"{exe.parent}{os.pathsep}{env.get('PATH', '')}",
         })
-        log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
-        self.say(f"starting Label Studio on {self.host}:{port} (log {self.log_path}); a first start "
-                 f"takes 1-2 min, a restart about 10 s")
-        cmd = [str(exe), "start", "--no-browser", "--internal-host", self.host, "--port", str(port)]
-        with open(self.log_path, "ab") as log:
-            self._proc = subprocess.Popen(cmd, env=env, cwd=self.data_dir, stdout=log,
-                                          stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                          start_new_session=True, umask=0o077)
-        pid = self._proc.pid
-        actual = self._wait_ready(port, token, log_start, timeout)
-        self._secure()  # a database made before the umask above (or by hand) is narrowed too
-        url = f"http://{self.host}:{actual}"
-        info = ServerInfo(url, actual, pid, str(self.data_dir), user, token, password,
-                          str(self.log_path))
-        self._write_state(info)
+        info: ServerInfo | None = None
+        try:
+            for i in range(self.instances):
+                if i:
+                    port = pick_free_port(port + 1, host=self.host)
+                pid, actual = self._spawn(exe, env, port, token, self._instance_log(i), timeout,
+                                          f"instance {i + 1}/{self.instances} " if self.instances > 1 else "")
+                url, port = f"http://{self.host}:{actual}", actual
+                if info is None:
+                    info = ServerInfo(url, actual, pid, str(self.data_dir), user, token, password,
+                                      str(self.log_path), self.database)
+                else:
+                    info.more.append({"url": url, "port": actual, "pid": pid, "log": str(self._instance_log(i))})
+                self._write_state(info)  # a failed later instance still leaves the started ones stoppable
+        except BaseException:
+            for p in reversed(self._procs):
+                self._terminate(p.pid)
+            raise
+        self._secure()  # a database made before the umask (or by hand) is narrowed too
         return info
 
-    def _log_since(self, offset: int) -> str:
+    def _spawn(self, exe: Path, env: dict, port: int, token: str, log_path: Path, timeout: float,
+               which: str) -> tuple[int, int]:
+        log_start = log_path.stat().st_size if log_path.exists() else 0
+        self.say(f"starting Label Studio {which}on {self.host}:{port} (log {log_path}); a first start "
+                 f"takes 1-2 min, a restart about 10 s")
+        cmd = [str(exe), "start", "--no-browser", "--internal-host", self.host, "--port", str(port)]
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, env=env, cwd=self.data_dir, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, umask=0o077)
+        self._procs.append(proc)
+        self._proc, self._log = proc, log_path  # the instance _wait_ready watches
+        return proc.pid, self._wait_ready(port, token, log_start, timeout)
+
+    @staticmethod
+    def _log_since(log_path: Path, offset: int) -> str:
         try:
-            with open(self.log_path, "rb") as fh:
+            with open(log_path, "rb") as fh:
                 fh.seek(offset)
                 return fh.read().decode("utf-8", "replace")
         except OSError:
             return ""
 
-    def _log_tail(self, offset: int, token: str, lines: int = 15) -> str:
-        text = self._log_since(offset).replace(token, mask_key(token))
+    def _log_tail(self, log_path: Path, offset: int, token: str, lines: int = 15) -> str:
+        text = self._log_since(log_path, offset).replace(token, mask_key(token))
+        secret = database_env(self.database).get("POSTGRE_PASSWORD")
+        text = text.replace(secret, "***") if secret else text
         return "\n".join(text.strip().splitlines()[-lines:])
 
     def _wait_ready(self, port: int, token: str, log_start: int, timeout: float) -> int:
-        assert self._proc is not None
+        proc, log_path = self._proc, self._log
+        assert proc is not None
         deadline = time.monotonic() + timeout
         actual: int | None = None
         t0 = last = time.monotonic()
         shown: set[str] = set()
         while time.monotonic() < deadline:
-            log, now = self._log_since(log_start), time.monotonic()
+            log, now = self._log_since(log_path, log_start), time.monotonic()
             new = [text for marker, text in _STAGES if marker in log and text not in shown]
             if new or now - last >= 15:  # a line per stage, else one every 15 s
                 shown.update(new)
                 self.say(f"{now - t0:4.0f} s  " + ("; ".join(new) or f"still starting ({len(shown)}"
                                                    f"/{len(_STAGES)} stages done)"))
                 last = now
-            if self._proc.poll() is not None:
+            if proc.poll() is not None:
                 raise ServiceError(
-                    f"Label Studio exited with code {self._proc.returncode} while starting "
-                    f"(log {self.log_path}):\n{self._log_tail(log_start, token)}")
+                    f"Label Studio exited with code {proc.returncode} while starting "
+                    f"(log {log_path}):\n{self._log_tail(log_path, log_start, token)}")
             if actual is None:
                 m = _STARTED_AT.search(log)
                 if m:
@@ -366,7 +365,7 @@ class LabelStudioServer:
             if health(f"http://{self.host}:{probe}", timeout=2.0):
                 if actual is None:
                     # healthy before the log line: make sure it is our process on that port
-                    m = _STARTED_AT.search(self._log_since(log_start))
+                    m = _STARTED_AT.search(self._log_since(log_path, log_start))
                     if not m:
                         time.sleep(0.5)
                         continue
@@ -377,24 +376,25 @@ class LabelStudioServer:
                 whoami(f"http://{self.host}:{actual}", token)  # our key works: it is our server
                 return actual
             time.sleep(1.0)
-        self._terminate(self._proc.pid)
+        self._terminate(proc.pid)
         raise ServiceError(f"Label Studio did not become healthy on port {port} within "
-                           f"{timeout:.0f} s (log {self.log_path}):\n{self._log_tail(log_start, token)}")
+                           f"{timeout:.0f} s (log {log_path}):\n{self._log_tail(log_path, log_start, token)}")
 
     def stop(self, timeout: float = 30.0) -> bool:
-        """Stop the server of this data dir; returns False when none was running."""
+        """Stop every instance of this data dir; returns False when none was running."""
         info = self.read_state()
-        pid = info.pid if info else None
-        if self._proc is not None and pid is None:
-            pid = self._proc.pid
-        if pid is None or not _pid_is_label_studio(pid):
-            self._reap()
-            return False
-        self._terminate(pid, timeout)
-        if info is not None:
+        pids = [p for p in (info.pids if info else []) if p is not None]
+        pids += [p.pid for p in self._procs if p.pid not in pids]
+        live = [p for p in pids if _pid_is_label_studio(p)]
+        for pid in reversed(live):
+            self._terminate(pid, timeout)
+        self._reap()
+        if info is not None and any(info.pids):
             info.pid = None
+            for m in info.more:
+                m["pid"] = None
             self._write_state(info)
-        return True
+        return bool(live)
 
     def _terminate(self, pid: int, timeout: float = 30.0) -> None:
         for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -413,48 +413,8 @@ class LabelStudioServer:
         self._reap()
 
     def _reap(self) -> None:
-        if self._proc is not None:
-            self._proc.poll()
-
-
-def write_env_file(path: str | os.PathLike, info: ServerInfo) -> None:
-    """``LABEL_STUDIO_URL=...`` and ``LABEL_STUDIO_API_KEY=...`` lines (mode 0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT: narrow it
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(f"{ENV_URL}={info.url}\n{ENV_KEY}={info.token}\n")
-
-
-ENV_URL, ENV_KEY = "LABEL_STUDIO_URL", "LABEL_STUDIO_API_KEY"
-
-
-def read_env_file(path: str | os.PathLike) -> tuple[str | None, str | None]:
-    """``(url, api_key)`` from an env file of ``NAME=VALUE`` lines (:func:`write_env_file`'s,
-    or a hand-written one: ``export``, quotes, blank and ``#`` lines allowed); other names
-    are ignored.  A file naming neither is refused."""
-    p = Path(path)
-    try:
-        lines = p.read_text("utf-8").splitlines()
-    except FileNotFoundError:
-        raise NotFoundError(f"--env-file {p}: no such file (write one with `python -m "
-                            f"nerdata.label_studio.server start --data-dir DIR --env-file "
-                            f"{p}`)") from None
-    values: dict[str, str] = {}
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, sep, value = line.removeprefix("export ").partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--env-file {p}, line {n}: expected NAME=VALUE, got {line!r}")
-        value = value.strip()
-        if len(value) > 1 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[name.strip()] = value
-    if not (values.get(ENV_URL) or values.get(ENV_KEY)):
-        raise ConfigError(f"--env-file {p}: no {ENV_URL}= or {ENV_KEY}= line (names found: "
-                          f"{', '.join(values) or 'none'})")
-    return values.get(ENV_URL) or None, values.get(ENV_KEY) or None
+        for p in self._procs:
+            p.poll()
 
 
 # ---------------------------------------------------------------------- entry point
@@ -468,19 +428,27 @@ def _main(argv: list[str] | None = None) -> int:
                                                  "or <repo>/.venv-ls)")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for /health")
     ap.add_argument("--env-file", default=None,
-                    help="start: also write LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY to this file "
-                         "(mode 0600) for `set -a; source FILE`")
+                    help="start: also write LABEL_STUDIO_URL and LABEL_STUDIO_API_KEY (and LABEL_STUDIO_URLS "
+                         "with several instances) to this file (mode 0600) for `set -a; source FILE`")
+    ap.add_argument("--database", default=os.environ.get("NERDATA_LS_DATABASE"),
+                    help="postgresql://USER[:PASSWORD]@HOST:PORT/DB (password else from $PGPASSWORD; "
+                         "default $NERDATA_LS_DATABASE, else SQLite in the data dir)")
+    ap.add_argument("--instances", type=int, default=1,
+                    help="Label Studio app processes on the one database, each on its own port "
+                         "(more than 1 needs --database)")
     args = ap.parse_args(argv)
-    server = LabelStudioServer(args.data_dir, args.port, venv=args.venv)
-    server.say = lambda line: print(line, file=sys.stderr, flush=True)
     try:
+        server = LabelStudioServer(args.data_dir, args.port, venv=args.venv, database=args.database,
+                                   instances=args.instances)
+        server.say = lambda line: print(line, file=sys.stderr, flush=True)
         if args.action == "start":
             t0 = time.monotonic()
             info = server.start(timeout=args.timeout)
             if args.env_file:
                 write_env_file(args.env_file, info)
             print(f"Label Studio is ready after {time.monotonic() - t0:.1f} s (pid {info.pid})\n  open      "
-                  f"{info.url}\n  user      {info.username}\n"
+                  + "\n            ".join(info.urls) + f"\n  database  {mask_url(info.database)}\n"
+                  f"  user      {info.username}\n"
                   f"  password  in {server.state_path} (mode 0600, field \"password\"; not shown)\n"
                   f"  API key   {mask_key(info.token)} (same file, field \"token\")"
                   + (f"\n  env file  {args.env_file}" if args.env_file else ""))

@@ -64,22 +64,80 @@ def hau(corpora_dir):
 # session, or reuse the one named by LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY)
 
 
+def _urls_from_env() -> list[str]:
+    """The app instances named by ``LABEL_STUDIO_URLS`` (``server start --instances N --env-file``
+    writes it), else ``LABEL_STUDIO_URL`` alone."""
+    urls = os.environ.get("LABEL_STUDIO_URLS") or os.environ.get("LABEL_STUDIO_URL") or ""
+    return [u.strip().rstrip("/") for u in urls.split(",") if u.strip()]
+
+
+def _start_postgres_pair(tmp_path_factory):
+    """A throwaway PostgreSQL cluster and two Label Studio app instances on it: yields
+    ``(urls, api_key)``.  A PostgreSQL that cannot start fails the run under CI (``CI=true``)
+    and skips the tests that need it elsewhere."""
+    from nerdata.label_studio.database import TemporaryPostgres
+    from nerdata.label_studio.server import LabelStudioServer
+
+    pg = TemporaryPostgres()
+    try:
+        url = pg.start()
+    except Exception as exc:  # noqa: BLE001 - NotFoundError (not installed) or ServiceError
+        pg.stop()
+        msg = f"PostgreSQL did not start: {exc}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    server = LabelStudioServer(tmp_path_factory.mktemp("label-studio-pg"), database=url, instances=2)
+    try:
+        info = server.start(timeout=900)
+        yield info.urls, info.token
+    finally:
+        server.stop()
+        pg.stop()
+
+
+def postgres_mode() -> bool:
+    """``NERDATA_TEST_LS_DATABASE=postgresql``: the session's Label Studio is a pair of app
+    instances on a throwaway PostgreSQL instead of the shared (SQLite) server."""
+    return os.environ.get("NERDATA_TEST_LS_DATABASE", "").lower() in ("postgresql", "postgres")
+
+
 @pytest.fixture(scope="session")
-def ls_server(tmp_path_factory):
+def ls_instances(tmp_path_factory):
+    """``(urls, api_key)`` of Label Studio app instances on one PostgreSQL database (two or
+    more): those named by ``LABEL_STUDIO_URLS`` when healthy (``.ci/run`` starts them), else a
+    pair started for the session on a throwaway PostgreSQL."""
+    from nerdata.label_studio.server import health, whoami
+
+    urls, key = _urls_from_env(), os.environ.get("LABEL_STUDIO_API_KEY")
+    if len(urls) >= 2 and key and all(health(u) for u in urls):
+        whoami(urls[0], key)
+        yield urls, key
+        return
+    yield from _start_postgres_pair(tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def ls_server(request):
     """``(url, api_key)`` of a live Label Studio server shared by the whole session.
 
     Reuses the server named by ``LABEL_STUDIO_URL`` + ``LABEL_STUDIO_API_KEY`` when it is
-    healthy (``.ci/run`` starts one); else starts one from ``.venv-ls`` in a temporary data
-    dir (first start runs migrations: about 1-2 min) and stops it at the end.
+    healthy (``.ci/run`` starts one); with ``NERDATA_TEST_LS_DATABASE=postgresql``, the first
+    of the PostgreSQL-backed pair (:func:`ls_instances`); else starts one from ``.venv-ls`` in
+    a temporary data dir (first start runs migrations: about 1-2 min) and stops it at the end.
     """
     from nerdata.label_studio.server import LabelStudioServer, health, whoami
 
+    if postgres_mode():
+        urls, key = request.getfixturevalue("ls_instances")
+        yield urls[0], key
+        return
     url, key = os.environ.get("LABEL_STUDIO_URL"), os.environ.get("LABEL_STUDIO_API_KEY")
     if url and key and health(url):
         whoami(url, key)  # a wrong key fails here, clearly
         yield url.rstrip("/"), key
         return
-    server = LabelStudioServer(tmp_path_factory.mktemp("label-studio"))
+    server = LabelStudioServer(request.getfixturevalue("tmp_path_factory").mktemp("label-studio"))
     info = server.start(timeout=600)
     try:
         yield info.url, info.token

@@ -14,12 +14,19 @@ training only: from the first to the last progress tick inside the epoch (the en
 after every batch), so scoring and setup are outside it.  spaCy scores greedily with the
 averaged weights during training, as its early stopping does.
 
-``--threads N ...``: ``torch.set_num_threads(N)`` in the subprocess (default: every core);
-each revision then trains with its own default thread policy (``threads`` in the
-``bilstm-crf`` engine's training options since this work: one intra-op thread unless told
-otherwise; before it, torch's N), so ``--threads 1 2`` separates what the thread policy
-gives from what the code gives.  Runs are interleaved (old, new per configuration) because
-the cores are shared; the load average is printed with each.
+``--threads N ...``: ``torch.set_num_threads(N)`` in the subprocess (default: every core),
+and, for a revision whose engine has the ``threads`` training option (``bilstm-crf`` since
+edb20e4; its default is one intra-op thread whatever torch's setting), that option set to N
+too, so both revisions train on N threads: an equal-threads comparison.  ``--own-threads``
+leaves each revision its own default thread policy instead (older revisions: torch's N; newer
+ones: one thread), which mixes what the thread policy gives with what the code gives.  The
+threads a run trained with are printed beside its rates.  Runs are interleaved (old, new per
+configuration) because the cores are shared; the load average is printed with each.
+
+Besides sentences per wall-clock second, each epoch's sentences per CPU second of the
+training process are printed (``time.process_time`` between the same ticks; single
+networks only, an ensemble's networks may train in other processes): on cores shared with
+other work the wall-clock rate follows the load, the CPU rate much less.
 
 ``--baseline-rev COMMIT``: the same measurements on COMMIT, from a ``git worktree`` in a
 temporary directory, imported through a temporary package directory (``shim/nerdata``: links
@@ -64,23 +71,34 @@ def worker(spec: dict) -> dict:
     test = load_documents("masakhaner1", spec["lang"], "test", map_to="nerdata")
     cls = get_engine(spec["engine"])
     tagger = cls("nerdata", **spec["model_options"])
-    ticks: list[tuple[float, int, str]] = []
+    options = dict(spec["train_options"])
+    module = sys.modules[cls.__module__]
+    has_threads = "threads" in getattr(module, "TRAIN_DEFAULTS", {})
+    if spec["pin_threads"] and has_threads:
+        options.setdefault("threads", spec["threads"])
+    # the intra-op threads training runs on: the engine's option where it has one
+    trains_on = ((options.get("threads") or 1) if has_threads else spec["threads"])
+    ticks: list[tuple[float, float, int, str]] = []
 
     def progress(done: int, total: int, what: str) -> None:
-        ticks.append((time.perf_counter(), done, what))
+        ticks.append((time.perf_counter(), time.process_time(), done, what))
 
     t0 = time.perf_counter()
     log = tagger.train(train, test, epochs=spec["epochs"], seed=spec["seed"], patience=None,
-                       progress=progress, **spec["train_options"])
+                       progress=progress, **options)
     wall = time.perf_counter() - t0
     n = len(train)
-    rates = []
-    for what in dict.fromkeys(w for _, _, w in ticks):  # one bar per network of an ensemble
-        mine = [(t, d) for t, d, w in ticks if w == what]
+    rates, cpu_rates = [], []
+    single = int(spec["model_options"].get("ensemble", 1)) == 1
+    for what in dict.fromkeys(w for *_, w in ticks):  # one bar per network of an ensemble
+        mine = [(t, c, d) for t, c, d, w in ticks if w == what]
         for e in range(spec["epochs"]):
-            inside = [(t, d) for t, d in mine if e * n < d <= (e + 1) * n]
+            inside = [(t, c, d) for t, c, d in mine if e * n < d <= (e + 1) * n]
             if len(inside) > 1 and inside[-1][0] > inside[0][0]:
-                rates.append((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]))
+                sents = inside[-1][2] - inside[0][2]
+                rates.append(sents / (inside[-1][0] - inside[0][0]))
+                if single and inside[-1][1] > inside[0][1]:
+                    cpu_rates.append(sents / (inside[-1][1] - inside[0][1]))
     curve, clock = [], 0.0
     for entry in log["epochs"]:
         clock += entry["seconds"]
@@ -89,7 +107,8 @@ def worker(spec: dict) -> dict:
     return {"nerdata": nerdata.__file__, "corpora": nerdata.corpora.__file__,
             "nerdata_real": os.path.realpath(nerdata.__file__),
             "corpora_real": os.path.realpath(nerdata.corpora.__file__),
-            "torch_threads": torch.get_num_threads(), "n_train": n, "wall": round(wall, 2),
+            "torch_threads": torch.get_num_threads(), "training_threads": trains_on,
+            "n_train": n, "cpu_sents_per_s": [round(r, 1) for r in cpu_rates], "wall": round(wall, 2),
             "setup": round(wall - clock, 2), "sents_per_s": [round(r, 1) for r in rates],
             "curve": curve, "final_f1": log.get("best_dev_f1"),
             "load": os.getloadavg()}
@@ -167,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--limit", type=int, default=None, help="first N training sentences")
     ap.add_argument("--threads", type=int, nargs="+", default=[os.cpu_count() or 1])
+    ap.add_argument("--own-threads", action="store_true",
+                    help="each revision's own thread policy instead of --threads for both")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--model-options", default="{}", help="JSON, e.g. '{\"ensemble\": 3}'")
     ap.add_argument("--train-options", default="{}", help="JSON training options")
@@ -189,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 for threads in args.threads:
                     spec = {"engine": engine, "lang": lang, "epochs": args.epochs,
                             "limit": args.limit, "threads": threads, "seed": args.seed,
+                            "pin_threads": not args.own_threads,
                             "model_options": json.loads(args.model_options),
                             "train_options": json.loads(args.train_options)}
                     row = {}
@@ -199,8 +221,9 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"{engine} {lang} threads={threads} [{label}] code: "
                               f"{r['nerdata']} -> {r['nerdata_real']}, {r['corpora']} -> "
                               f"{r['corpora_real']}")
-                        print(f"    {r['n_train']} sentences; "
-                              f"sentences/s per epoch {r['sents_per_s']}; setup {r['setup']} s; "
+                        print(f"    {r['n_train']} sentences; trained on {r['training_threads']} "
+                              f"thread(s); sentences/s per epoch {r['sents_per_s']}, per CPU "
+                              f"second {r['cpu_sents_per_s']}; setup {r['setup']} s; "
                               f"load {' '.join(f'{x:.2f}' for x in r['load'])}")
                         print("    test F1 vs wall time: " + ", ".join(
                             f"{c['seconds']:.0f}s {c['test_f1']:.3f}" for c in r["curve"]
@@ -208,10 +231,14 @@ def main(argv: list[str] | None = None) -> int:
                               + (f"; ensemble {r['final_f1']:.3f} at {r['wall']:.0f}s"
                                  if any(c["network"] > 1 for c in r["curve"]) else ""))
                     if len(revs) == 2:
-                        old, new = (mean(row[label]["sents_per_s"]) for label, _ in revs)
-                        if old and new:
-                            print(f"  => {engine} {lang} threads={threads}: {old:.1f} -> "
-                                  f"{new:.1f} sentences/s = {new / old:.2f}x")
+                        for key, unit in (("sents_per_s", "sentences/s"),
+                                          ("cpu_sents_per_s", "sentences per CPU second")):
+                            old, new = (mean(row[label][key]) for label, _ in revs)
+                            if old and new:
+                                print(f"  => {engine} {lang} threads={threads} (trained on "
+                                      f"{row[revs[0][0]]['training_threads']} vs "
+                                      f"{row['new']['training_threads']}): {old:.1f} -> "
+                                      f"{new:.1f} {unit} = {new / old:.2f}x")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")

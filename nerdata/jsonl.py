@@ -142,7 +142,7 @@ _decode = msgspec.json.Decoder().decode
 
 def _object(line: bytes, path: str | Path, lineno: int) -> dict | None:
     """The JSON object on a line, None for a blank line; raises :class:`InputError`."""
-    if not line.strip():
+    if line[:1] != b"{" and not line.strip():  # (a line opening an object is not blank: no copy)
         return None
     obj = _parse(line, path, lineno)
     if obj is _BLANK:

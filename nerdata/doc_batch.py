@@ -44,6 +44,7 @@ _SPAN_COLUMNS = (  # Span.from_dict, column by column: (field, values, value whe
     ("model_version", lambda ds: map(methodcaller("get", "model_version"), ds), None),
 )
 _REQUIRED = ("start", "end", "label")
+_INT = {int}
 
 
 class Irregular(Exception):
@@ -88,9 +89,10 @@ def all_of(cls: type, values: Sequence[Any]) -> bool:
 
 
 def _ints(values: list) -> np.ndarray:
-    """int64 array of ``values``; :class:`Irregular` unless all are ints (``int(x)`` of a
-    float or a string, or a huge int, is left to the one-at-a-time path)."""
-    if not all_of(int, values):
+    """int64 array of ``values``; :class:`Irregular` unless all are ints, ``bool`` excluded
+    (``int(x)`` of a float or a string, ``true``, or a huge int, is left to the one-at-a-time
+    path, which refuses or converts it like ``Document.from_dict``)."""
+    if not set(map(type, values)) <= _INT:
         raise Irregular("offsets that are not integers")
     try:
         return np.fromiter(values, dtype=np.int64, count=len(values))
@@ -104,10 +106,10 @@ def span_sets(sets: Sequence[Sequence[Mapping[str, Any]]]) -> tuple[list[tuple[S
     flat = list(chain.from_iterable(sets))
     if not all_of(dict, flat):
         raise Irregular("a span is not a JSON object")
-    start = _ints(list(map(itemgetter("start"), flat)))
-    end = _ints(list(map(itemgetter("end"), flat)))
+    starts, ends = list(map(itemgetter("start"), flat)), list(map(itemgetter("end"), flat))
+    start, end = _ints(starts), _ints(ends)  # checked: exact ints, kept as they are
     keys = set(chain.from_iterable(flat))  # an optional key no span has: its default, unread
-    cols = [(name, (start if name == "start" else end).tolist() if get is None
+    cols = [(name, (starts if name == "start" else ends) if get is None
              else get(flat) if name in keys or name in _REQUIRED else repeat(absent, len(flat)))
             for name, get, absent in _SPAN_COLUMNS]
     sizes = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))

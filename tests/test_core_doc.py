@@ -357,3 +357,16 @@ def test_read_tokens_stay_compact_until_read_and_equal_the_built_ones(tmp_path_f
     assert ends.tolist() == [t.end for d in docs for t in d.tokens]
     assert got == docs and [d.tokens for d in got] == [d.tokens for d in docs]
     assert all(type(d.tokens) is tuple and all(type(t) is Token for t in d.tokens) for d in got)
+
+
+def test_bulk_reader_refuses_a_boolean_offset_even_on_a_token_boundary(tmp_path):
+    """``true`` is not an offset, also where it would be one character on a token (the
+    bulk path must not read it as 1 where Document.from_dict refuses it)."""
+    from nerdata.jsonl import iter_documents
+
+    p = tmp_path / "b.jsonl"
+    p.write_text(json.dumps({"id": "b", "text": "A b", "tokens": [[0, 1], [2, 3]],
+                             "spans": [{"start": 0, "end": True, "label": "PER"}]}) + "\n", encoding="utf-8")
+    assert _outcome(iter_documents, p) == _outcome(_reference_documents, p)
+    with pytest.raises(InputError, match=r"b.jsonl:1: not a document .*offset True is not an integer"):
+        read_documents(p)

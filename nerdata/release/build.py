@@ -171,8 +171,8 @@ def first_pass(inputs: Sequence[ReleaseInput], tagset, rule: SplitRule, spool_di
     """Validate, spool rows; returns (key -> packed winner, spool files, documents read).
 
     The automatic cyclic collector is paused: every few hundred allocations it would
-    trigger collections whose oldest generation traverses every object still alive, which
-    cost a sixth of the build's time at 100,000 sentences.  Instead each chunk of rows
+    trigger collections whose oldest generation traverses every object still alive (17 of
+    134 s in a profile of a 100,000-sentence build).  Instead each chunk of rows
     collects the two young generations (what was allocated since the last chunk), so
     cyclic garbage, if any, is still freed and the time stays linear."""
     from nerdata.jsonl import collector_paused

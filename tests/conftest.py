@@ -146,10 +146,15 @@ def ls_server(request):
 
 
 @pytest.fixture(scope="session")
-def ls_client(ls_server):
+def ls_client(ls_server, request):
+    """A client of the session's server; with several app instances, of another instance than
+    ``ls_server`` names, so that tests using both write through one and read through the other."""
     from nerdata.label_studio.client import LabelStudioClient
 
     url, key = ls_server
+    urls = request.getfixturevalue("ls_instances")[0] if postgres_mode() else _urls_from_env()
+    if len(urls) > 1 and urls[0] == url:
+        url = urls[-1]
     return LabelStudioClient(url, key)
 
 

@@ -31,7 +31,8 @@ from nerdata.jsonl import write_documents  # noqa: E402
 
 TOLERANCE = 1e-5
 STEPS = 20
-OPTIONS = {"lr": 3e-3, "batch_size": 4, "warmup_ratio": 0.0, "max_steps": STEPS}
+# patience: the best dev epoch's weights are kept and restored in every process alike
+OPTIONS = {"lr": 3e-3, "batch_size": 4, "warmup_ratio": 0.0, "max_steps": STEPS, "patience": 10}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,8 @@ def test_two_processes_train_the_weights_one_process_trains(setup, launched):
     for e1, e2 in zip(log1["epochs"], log2["epochs"], strict=True):
         assert e2["loss"] == pytest.approx(e1["loss"], rel=1e-5)
         assert e2["dev"] == e1["dev"]
+    assert log2["best_epoch"] == log1["best_epoch"]
+    assert log2.get("restored_epoch") == log1.get("restored_epoch")
     # only the main process wrote and reported: one model, one report, one final line
     assert sorted(p.name for p in two.iterdir()) == sorted(p.name for p in one.iterdir())
     assert run.stderr.count("final model:") == 1

@@ -8,9 +8,10 @@
 * against the real Label Studio, with a BiLSTM-CRF model trained on real MasakhaNER sentences:
   ``--workers 2`` stores, for every task, the prediction ``--workers 1`` stores (result JSON and
   score equal), one per task, with one report row per shard;
-* kill test: one worker of ``--workers 2`` is killed with SIGKILL mid-run; the command reports
+* kill tests: one worker of ``--workers 2`` is killed with SIGKILL mid-run; the command reports
   that shard and fails; the rerun starts a worker only for that shard, predicts only what it
-  left, and ends with exactly one prediction per task, equal to the reference;
+  left, and ends with exactly one prediction per task, equal to the reference; the same end
+  state when the whole command (CLI and workers) is killed once a shard's bar shows 40%;
 * a prediction imported twice for a task (what an import still in flight when a run was
   killed leaves behind once the server finishes it) is removed by the next run.
 """
@@ -210,6 +211,7 @@ def _workers_of(parent: int) -> list[int]:
 
 
 @pytest.mark.labelstudio
+@pytest.mark.slow
 def test_a_killed_worker_leaves_only_its_shard_to_the_rerun(ls_client, project, crf_model, env,
                                                             reference):
     pid = project("kill")
@@ -267,3 +269,27 @@ def test_a_prediction_imported_twice_is_removed_by_the_next_run(ls_client, proje
     assert rc == 0, err
     assert rep["duplicates_removed"] == 3 and rep["predicted"] == 0
     assert _stored(ls_client, pid) == reference
+
+
+@pytest.mark.labelstudio
+@pytest.mark.slow
+def test_the_whole_command_killed_mid_run_then_rerun(ls_client, project, crf_model, env,
+                                                     reference):
+    """SIGKILL to the command's whole session (the CLI and its workers) once a shard's bar
+    shows 40%: the rerun ends with exactly one prediction per task, equal to the reference."""
+    from kill_support import progress_at, run_command
+
+    pid = project("killall")
+    argv = [a for a in _argv(pid, crf_model, "--workers", "2") if a != "--no-progress"]
+    killed = run_command(argv, env=env, kill_on_line=progress_at("predicting shard 1/2", 0.4),
+                         timeout=300)
+    assert killed.killed, killed.describe()
+    at_kill = len(list(ls_client.sdk.predictions.list(project=pid)))
+    assert at_kill < DOCS
+    rc, rerun, err = _run(_argv(pid, crf_model, "--workers", "2"), env)
+    assert rc == 0, err
+    assert rerun["predicted"] + rerun["already_predicted"] == DOCS
+    got = _stored(ls_client, pid)
+    several = {d: len(v) for d, v in got.items() if len(v) != 1}
+    assert not several, f"tasks without exactly one prediction: {several}"
+    assert got == reference

@@ -224,6 +224,8 @@ def sharded_predict(rows: list[tuple[int, dict]], done_before: set[int], plan: W
                     continue
             kind, k = msg[0], msg[1]
             if kind == "progress":
+                reports[k].setdefault("ready_seconds",  # process start, imports, model load
+                                      round(time.monotonic() - started[k], 2))
                 reports[k]["predicted_so_far"] = msg[2]
                 if progress is not None:
                     progress(msg[2], msg[3], desc[k])

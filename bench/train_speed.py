@@ -28,6 +28,13 @@ training process are printed (``time.process_time`` between the same ticks; sing
 networks only, an ensemble's networks may train in other processes): on cores shared with
 other work the wall-clock rate follows the load, the CPU rate much less.
 
+Measured (hau, first 600 training sentences, 2 epochs, one thread on each side, 2 shared
+cores at load 10-18, sentences per CPU second): 37caea5 67.0 -> 124.4 (1.86x); ea826f0
+135.8 -> 144.2 (1.06x).  torch.profiler over 30 training steps (batch 10, one thread) puts
+the BiLSTM's oneDNN kernels at 48% of the CPU time (backward 31%, forward 18%), the
+character CNN at 7%, the CRF's forward loop at 7%, Adam at 5%: with the same network even
+removing everything but the BiLSTM would not double the rate.
+
 ``--baseline-rev COMMIT``: the same measurements on COMMIT, from a ``git worktree`` in a
 temporary directory, imported through a temporary package directory (``shim/nerdata``: links
 to the old tree's ``nerdata/*`` plus its ``corpora``, ``label_studio``, ``schemas`` and

@@ -35,6 +35,7 @@ from pathlib import Path
 
 MASAKHANER = ["amh", "hau", "ibo", "kin", "lug", "luo", "pcm", "swa", "wol", "yor"]
 IL_PROGRESSION = ["hin", "urd", "ory", "tel"]
+IL_METHODS = ("single", "single-unified", "progressive", "progressive-unified")
 
 
 SMOKE: int | None = None  # --smoke N: every data entry capped at N documents
@@ -55,7 +56,7 @@ def _run(raw: dict, out: Path):
 
     plan = parse_plan(raw, source=f"bench:{raw['name']}")
     t0 = time.perf_counter()
-    res = run_plan(plan, output=out / raw["name"], overwrite=True)
+    res = run_plan(plan, output=out / raw["name"], overwrite=True, checkpoint_every=None)
     print(f"  [{raw['name']}] {time.perf_counter() - t0:.0f}s", flush=True)
     print("  " + res.table().replace("\n", "\n  "), flush=True)
     return res
@@ -132,26 +133,31 @@ def il_ner_unified(args, out) -> list[tuple]:
         prog_stages.append({"name": lg if k == 0 else f"+{lg}",
                             "epochs": args.epochs if k == 0 else args.stage_epochs,
                             "data": data, "dev": dev})
+    methods = [("single", single_stage, None),
+               ("single unified (ablation)", single_stage, "devanagari"),
+               ("progressive", prog_stages, None),
+               ("progressive unified", prog_stages, "devanagari")]
     for seed in args.seeds:
         got = {}
-        for method, stages, script in [("single", single_stage, None),
-                                       ("single unified (ablation)", single_stage, "devanagari"),
-                                       ("progressive", prog_stages, None),
-                                       ("progressive unified", prog_stages, "devanagari")]:
+        for method, stages, script in methods:
             slug = method.split(" (")[0].replace(" ", "-")
+            if slug not in args.methods:
+                continue
             res = _run(_il_plan(f"il-ner-{slug}-s{seed}", stages, seed, args, script), out)
             got[method] = _test_f1(res, "il-ner", target)
         print(f"  seed {seed}: " + ", ".join(f"{m} {f:.1f}" for m, f in got.items()), flush=True)
+        base = got.get("single", float("nan"))
         for method, f1 in got.items():
             if method != "single":
-                rows.append(("il-ner", target, f"{method} s{seed}", got["single"], f1))
+                rows.append(("il-ner", target, f"{method} s{seed}", base, f1))
     if len(args.seeds) > 1:
         from statistics import mean
 
-        for method in ("single unified (ablation)", "progressive", "progressive unified"):
+        for method, _, _ in methods[1:]:
             mine = [r for r in rows if r[2].startswith(method + " s")]
-            rows.append(("il-ner", target, f"{method} mean of {len(mine)}",
-                         mean(r[3] for r in mine), mean(r[4] for r in mine)))
+            if mine:
+                rows.append(("il-ner", target, f"{method} mean of {len(mine)}",
+                             mean(r[3] for r in mine), mean(r[4] for r in mine)))
     return rows
 
 
@@ -197,6 +203,9 @@ def main(argv=None) -> int:
                     help="il-ner-unified: seeds to run (each method once per seed)")
     ap.add_argument("--dev-limit", type=int, default=200,
                     help="il-ner-unified: dev sentences per language in stages before Telugu")
+    ap.add_argument("--methods", nargs="*", choices=IL_METHODS, default=list(IL_METHODS),
+                    help="il-ner-unified: which runs (the single baseline is needed for the "
+                         "differences)")
     ap.add_argument("--engine", default="bilstm-crf",
                     help="il-ner-unified: engine (the other configs use the plan default)")
     ap.add_argument("--model-options", default="{}", help="spaCy engine model options (JSON)")

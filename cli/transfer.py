@@ -15,8 +15,8 @@ import click
 
 from nerdata.errors import ConfigError
 
-from .common import (emit, engine_options, format_option, progress_bar, progress_option, table,
-                     with_source_help)
+from .common import (emit, engine_options, format_option, progress_bar, progress_option,
+                     source_options, table, with_source_help)
 
 
 def _ref(text: str, **kw):
@@ -121,7 +121,7 @@ def transfer_group() -> None:
               help="Target data: a SOURCE (corpus/lang[:split], labelled, split default "
                    "train, or unlabelled text, e.g. masakhane-monolingual/hau; a CoNLL, "
                    "JSONL or plain-text file, told apart by content; a directory). Omit: "
-                   "URIEL distances and source size only.")
+                   "URIEL distances only (source size breaks ties).")
 
 
 @click.option("--candidates", multiple=True, required=True,
@@ -135,18 +135,19 @@ def transfer_group() -> None:
 
 
 @click.option("--weights", default=None,
-              help="Override combined-score weights: NAME=W,NAME=W (0 drops a predictor).")
+              help="Override the learnt weights: NAME=W,NAME=W (0 drops a predictor).")
 
 
 @click.option("--weights-from", default=None, type=click.Path(file_okay=False),
-              help="Learn the weights from a matrix output folder (mean per-target "
-                   "Spearman of each predictor with F1; the target itself is left out).")
+              help="Learn the weights from a matrix output folder instead of the shipped "
+                   "ones (the target is left out as a target and as a source).")
 
 
 @click.option("--max-docs", type=int, default=None,
               help="Read at most this many sentences per data set (speed).")
 
 
+@source_options
 @format_option
 @click.option("-o", "--output", default=None,
               help="Also write the recommendation as JSON here (name it recommend*.json "
@@ -155,20 +156,26 @@ def transfer_group() -> None:
 
 @with_source_help
 def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weights_from,
-                  max_docs, fmt, output):
-    """Rank candidate source data for a target language by each predictor and combined."""
+                  max_docs, source_tagset, source_format, fmt, output):
+    """Rank candidate source data for a target language, combined and by each predictor.
+
+    The combined rank uses weights learnt on a zero-shot matrix for the kind of target data
+    given (labelled, text or none); each predictor's rank is shown beside it, with the gap
+    to the best source that leaving one target out measured for those weights."""
     from nerdata.transfer.matrix import learnt_weights
-    from nerdata.transfer.recommend import legend, recommend
+    from nerdata.transfer.recommend import recommend
 
     src = _sources(tagset)
-    cands = [_ref(c, default_corpus=corpus) for c in _many(candidates)]
-    tref = _ref(target_data, lang=target) if target_data else None
-    w = learnt_weights(weights_from, target) if weights_from else {}
+    how = {"format": source_format, "tagset": source_tagset}
+    cands = [_ref(c, default_corpus=corpus, **how) for c in _many(candidates)]
+    tref = _ref(target_data, lang=target, **how) if target_data else None
+    kind = "none" if tref is None else ("labelled" if src.is_labelled(tref) else "text")
+    w = learnt_weights(weights_from, target, kind) if weights_from else {}
     w.update(_weights(weights))
-    rec = recommend(target, cands, src, target_data=tref, weights=w, max_docs=max_docs)
+    rec = recommend(target, cands, src, target_data=tref, weights=w or None, max_docs=max_docs)
     if weights_from:
         rec.notes.append(f"weights learnt from the matrix in {weights_from} "
-                         f"(target {target} left out)")
+                         f"({target} left out as target and source)")
     if output:
         _write_json(output, rec.to_dict())
     if fmt == "json":
@@ -180,9 +187,34 @@ def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weig
         _log(f"  not used: {p}: {why}")
     for note in rec.notes:
         _log(f"  note: {note}")
-    rows = rec.rows()
-    click.echo(table(rows))
-    click.echo(legend(rows[0]))  # what each score means, and which way is better
+    click.echo(table(rec.rank_rows()))
+    click.echo(_rank_legend(rec))
+
+
+def _rank_legend(rec) -> str:
+    """What the recommend table shows: weights, ranks, flags and the expected gap."""
+    used = {p: w for p, w in rec.weights.items() if w > 0}
+    lines = [f"weights ({rec.weights_origin}): "
+             + (", ".join(f"{p} {w:g}" for p, w in sorted(used.items(), key=lambda kv: -kv[1]))
+                or "none (every combined score is 0)")
+             + "; ties go to the larger source",
+             "each predictor column is that predictor's rank of the candidate (1 = best); "
+             "'combined' is the weighted mean of the predictors' signed z-scores"]
+    if rec.imputed():
+        lines.append("~ a URIEL distance mostly kNN-imputed (under half its features "
+                     "observed): its weight is scaled by the observed share")
+    g = rec.expected_gap
+    if g:
+        lines.append(f"expected gap to the best source (leave-one-target-out over "
+                     f"{g['targets']} {g['corpus']} targets, {len(g['sources'])} sources, "
+                     f"{rec.target_kind} target data): "
+                     f"mean {g['mean_gap']:.1f} F1, median {g['median_gap']:.1f}, worst "
+                     f"{g['max_gap']:.1f}; within {g['within']:g} F1 for {g['within_count']}/"
+                     f"{g['targets']} targets")
+    else:
+        lines.append("expected gap: not measured for these weights (the shipped leave-one-"
+                     "target-out figures are for the learnt defaults only)")
+    return "\n".join(lines)
 
 
 @transfer_group.command("matrix")

@@ -3,7 +3,6 @@ combined score, data references, and the CLI on real MasakhaNER slices."""
 from __future__ import annotations
 
 import json
-import math
 
 import pytest
 from click.testing import CliRunner
@@ -12,8 +11,9 @@ from nerdata.doc import Document, Span
 from nerdata.corpora.sources import Resolver, parse_source
 from nerdata.errors import ConfigError, NotFoundError
 from nerdata.sources import SourceRef
+from nerdata.transfer.fit import default_weights, expected_gap
 from nerdata.transfer.recommend import (combine, overlap_predictors, profile_documents, recommend,
-                                        word_key, zscores)
+                                        signed_z, word_key, zscores)
 
 
 def DataRef(lang, corpus=None, split=None):  # noqa: N802  (catalogue reference or bare language)
@@ -204,16 +204,74 @@ def test_cli_recommend_on_real_slices(corpora_dir, tmp_path):
         assert rec["predictors"]["entity_overlap"][f"masakhaner1/{lang}"] == len(src & tgt)
         assert rec["predictors"]["entity_overlap_rate"][f"masakhaner1/{lang}"] == \
             pytest.approx(len(src & tgt) / len(src))
-    combined = rec["combined"]
-    assert math.isclose(sum(combined.values()), 0.0, abs_tol=1e-9)  # z-scores centre at 0
+    # combined = weighted mean of signed z-scores, imputed URIEL distances scaled down
+    w = {p: v for p, v in rec["weights"].items() if v > 0}
+    assert w and rec["weights_origin"] == "learnt" and rec["weights"]["source_size"] == 0
+    want = {c: 0.0 for c in rec["candidates"]}
+    for p, v in w.items():
+        z = signed_z(rec["predictors"][p], p, rec["reliability"].get(p))
+        for c in want:
+            want[c] += v * z[c] / sum(w.values())
+    assert rec["combined"] == pytest.approx(want)
+    assert rec["expected_gap"]["targets"] >= 10  # leave-one-target-out figures shipped
+
+
+def _cli(*args):
+    from nerdata.cli.main import cli
+
+    return CliRunner().invoke(cli, ["transfer", "recommend", *args])
+
+
+def test_recommend_refuses_an_ambiguous_file_with_a_hint(tmp_path):
+    f = tmp_path / "mixed.txt"
+    f.write_text("Musa B-PER\nya O\nthis is a sentence\nKano B-LOC\nanother one here\n", "utf-8")
+    res = _cli("--target", "hau", "--target-data", str(f), "--candidates", "yor")
+    assert res.exit_code == 1
+    assert "mixed.txt: cannot tell the file's format" in res.output
+    assert "--source-format conll|text" in res.output and "Traceback" not in res.output
+    res = _cli("--target", "hau", "--target-data", str(f), "--source-format", "text",
+               "--candidates", "yor,swa", "--format", "json")  # the hint works here
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["target_kind"] == "text"
+
+
+def test_recommend_reads_a_conll_txt_as_labelled_data(tmp_path, corpora_dir):
+    """A CoNLL ``.txt`` (with a stray tag-only line, as in MasakhaNER 2.0 xho/train.txt) is
+    labelled target data: its tags are not read as words, the entity predictors are used."""
+    lines = (corpora_dir / "masakhaner2" / "hau" / "dev.txt").read_text("utf-8").split("\n")
+    body = "\n".join(lines[:600]).rstrip("\n") + "\n O\n\n"  # a tag without a token
+    f = tmp_path / "hau_sample.txt"
+    f.write_text(body, "utf-8")
+    res = _cli("--target", "hau", "--target-data", str(f), "--candidates",
+               "masakhaner2/yor,masakhaner2/pcm", "--max-docs", "50", "--format", "json")
+    assert res.exit_code == 0, res.output
+    rec = json.loads(res.stdout)
+    assert rec["target_kind"] == "labelled" and "entity_overlap" in rec["used"]
+    learnt = default_weights("labelled")
+    assert all(rec["weights"][p] == learnt.get(p, 0.0) for p in rec["used"])
+
+
+def test_recommend_table_shows_each_predictors_rank_and_the_expected_gap():
+    res = _cli("--target", "pcm", "--candidates", "yor hau swa")
+    assert res.exit_code == 0, res.output
+    rows = [line.split() for line in res.stdout.splitlines()]
+    head = rows[0]
+    assert head[:3] == ["rank", "candidate", "combined"] and "geographic" in head
+    body = {r[1]: dict(zip(head, r)) for r in rows[2:5]}
+    geo = recommend("pcm", [DataRef(c) for c in ("yor", "hau", "swa")], None).rankings()
+    for i, c in enumerate(geo["geographic"], 1):  # the column is that predictor's rank
+        assert body[c]["geographic"] == str(i)
+    # Nigerian Pidgin has no observed URIEL syntax: its syntactic distances are flagged
+    assert all(body[c]["syntactic"].endswith("~") for c in body)
+    assert "mostly kNN-imputed" in res.stdout
+    gap = expected_gap("none")
+    assert f"within {gap['within']:g} F1 for {gap['within_count']}/{gap['targets']}" in res.stdout
+    assert "weights (learnt)" in res.stdout and "ties go to the larger source" in res.stdout
 
 
 def test_cli_recommend_without_target_data_uses_uriel_only(corpora_dir):
-    from nerdata.cli.main import cli
-
-    res = CliRunner().invoke(cli, ["transfer", "recommend", "--target", "hau",
-                                   "--candidates", "yor swa amh"])
+    res = _cli("--target", "hau", "--candidates", "yor swa amh", "--format", "json")
     assert res.exit_code == 0, res.output
-    header = res.stdout.splitlines()[0].split()
-    assert header[:3] == ["rank", "candidate", "combined"]
-    assert "entity_overlap" not in header and "geographic" in header
+    rec = json.loads(res.stdout)
+    assert rec["target_kind"] == "none" and "entity_overlap" not in rec["used"]
+    assert rec["weights"] == default_weights("none") | {"uriel_combined": 0.0}

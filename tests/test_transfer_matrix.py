@@ -137,44 +137,87 @@ def test_report_without_results_is_an_error(tmp_path):
     assert res.exit_code == 1 and "no transfer results found" in res.output
 
 
-def test_fit_weights_reward_predictors_that_order_sources():
+def _toy(langs="abcde", good="token_overlap"):
+    """A matrix where F1 grows with the source's letter; ``good`` follows it, ``geographic``
+    runs against it and ``genetic`` is constant."""
+    f1 = {s: {t: (0.9 if s == t else 0.1 * (ord(s) - 96)) for t in langs} for s in langs}
+    preds = {f"{s}->{t}": {good: float(ord(s) - 96), "geographic": 0.1 * (ord(s) - 96),
+                           "genetic": 0.5, "source_size": 100.0}
+             for s in langs for t in langs if s != t}
+    return f1, preds
+
+
+def test_fit_weights_pick_the_predictor_that_orders_sources():
     from nerdata.transfer.matrix import MatrixResult, fit_weights
 
-    langs = ["a", "b", "c", "d"]
-    f1 = {s: {t: (0.9 if s == t else 0.1 * (ord(s) - 96)) for t in langs} for s in langs}
-    preds = {}
-    for s in langs:
-        for t in langs:
-            if s != t:
-                k = ord(s) - 96  # grows with F1
-                preds[f"{s}->{t}"] = {"token_overlap": float(k), "geographic": 1.0 / k,
-                                      "source_size": float(-k), "genetic": 0.5}
-    res = MatrixResult(langs, langs, f1, {}, preds, {})
-    w = fit_weights(res, predictors=["token_overlap", "geographic", "source_size", "genetic"])
-    assert w["token_overlap"] == pytest.approx(1.0)  # perfect order
-    assert w["geographic"] == pytest.approx(1.0)  # a distance: lower is better, sign flipped
-    assert w["source_size"] == 0.0  # anti-correlated: floored at 0
+    f1, preds = _toy()
+    res = MatrixResult(list("abcde"), list("abcde"), f1, {}, preds, {})
+    w = fit_weights(res, predictors=["token_overlap", "geographic", "genetic"])
+    assert w["token_overlap"] == 1.0  # perfect order: all the weight
+    assert w["geographic"] == 0.0  # a distance that grows with F1 orders sources backwards
     assert w["genetic"] == 0.0  # constant: no information
-    loo = fit_weights(res, exclude_targets=["a", "b", "c"], predictors=["token_overlap"])
-    assert loo["token_overlap"] == pytest.approx(1.0)
+
+
+def test_leave_one_out_never_sees_the_left_out_row_or_column():
+    """Weights for target T must not change whatever T's row (T as a source) and column
+    (T as a target) hold -- here both are rewritten so that, if they leaked, geographic
+    would look like the only good predictor."""
+    from nerdata.transfer.fit import fit
+
+    langs = list("abcdef")
+    f1, preds = _toy("abcdef")
+    summary = {"langs": langs, "targets": langs, "f1": f1, "predictors": preds}
+    before = fit(summary, "labelled", leave_out=["c"],
+                 predictors=["token_overlap", "geographic"])
+    leaky = json.loads(json.dumps(summary))
+    for x in langs:
+        if x != "c":
+            leaky["f1"]["c"][x] = 0.99  # c as a source: best everywhere, geographic says so
+            leaky["predictors"][f"c->{x}"] = {"token_overlap": 0.0, "geographic": 0.0,
+                                              "genetic": 0.5, "source_size": 100.0}
+            leaky["f1"][x]["c"] = 0.1 * (102 - ord(x))  # c as a target: order reversed
+    assert fit(leaky, "labelled", leave_out=["c"],
+               predictors=["token_overlap", "geographic"]) == before
+    assert before["token_overlap"] == 1.0
+    assert fit(leaky, "labelled", predictors=["token_overlap", "geographic"]) != before
+
+
+def test_shipped_weights_are_fitted_per_kind_of_target_data_with_their_figures():
+    from nerdata.transfer.fit import SETTINGS, shipped
+
+    d = shipped()
+    assert d["regenerate"].startswith(".venv/bin/python bench/transfer.py")
+    for kind, preds in SETTINGS.items():
+        w = d["settings"][kind]["weights"]
+        assert set(w) == set(preds) and "source_size" not in w  # size only breaks ties
+        assert sum(w.values()) == pytest.approx(1.0, abs=1e-3) or not any(w.values())
+        loo = d["settings"][kind]["loo"]
+        rows = d["settings"][kind]["loo_targets"]
+        assert loo["targets"] == len(rows) == len(d["languages"])
+        assert loo["within_count"] == sum(r["gap"] <= loo["within"] for r in rows)
+    assert not set(d["settings"]["none"]["weights"]) & {"token_overlap", "entity_overlap"}
 
 
 def test_learnt_weights_read_a_saved_matrix_and_refuse_an_uninformative_one(tmp_path):
     from nerdata.errors import ConfigError, InputError
     from nerdata.transfer.matrix import MatrixResult, learnt_weights
 
-    langs = ["a", "b", "c"]
+    langs = list("abcd")
     f1 = {s: {t: 0.1 * (ord(s) - 96) for t in langs} for s in langs}
-    preds = {f"{s}->{t}": {"token_overlap": float(ord(s)), "source_size": 1.0}
+    preds = {f"{s}->{t}": {"token_overlap": float(ord(s)), "source_size": 1.0,
+                           **{p: 0.5 for p in ("entity_overlap", "entity_overlap_rate",
+                                               "vocab_jaccard", "target_coverage",
+                                               "syntactic", "phonological", "inventory",
+                                               "genetic", "geographic")}}
              for s in langs for t in langs if s != t}
     (tmp_path / "matrix.json").write_text(
         json.dumps(MatrixResult(langs, langs, f1, {}, preds, {}).to_dict()), "utf-8")
     w = learnt_weights(tmp_path, "a")
-    assert w["token_overlap"] == pytest.approx(1.0) and w["source_size"] == 0.0
-    flat = {k: {"token_overlap": 1.0, "source_size": 1.0} for k in preds}
+    assert w["token_overlap"] == pytest.approx(1.0) and "source_size" not in w
+    flat = {k: {**v, "token_overlap": 1.0} for k, v in preds.items()}
     (tmp_path / "matrix.json").write_text(
         json.dumps(MatrixResult(langs, langs, f1, {}, flat, {}).to_dict()), "utf-8")
-    with pytest.raises(ConfigError, match="better than chance"):
+    with pytest.raises(ConfigError, match="better than picking the largest"):
         learnt_weights(tmp_path, "a")
     with pytest.raises(InputError, match="no matrix.json"):
         learnt_weights(tmp_path / "none", "a")

@@ -1,7 +1,7 @@
 """Cross-lingual transfer: choosing sources, the zero-shot matrix, multi-source runs, robustness.
 
 Entry points: :func:`recommend` (rank candidate sources for a target by data overlap and
-URIEL distances), :func:`run_matrix` (train on each source, evaluate on every target),
+URIEL distances, with weights learnt on a zero-shot matrix: :mod:`nerdata.transfer.fit`), :func:`run_matrix` (train on each source, evaluate on every target),
 :func:`run_multi_source` (top-k recommended against k random sources),
 :func:`run_robustness` and :func:`perturb` (entity and context replacement probes) and
 :func:`build_report` (one markdown report of what those commands wrote).

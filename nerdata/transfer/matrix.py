@@ -321,38 +321,23 @@ def engine_factory(engine: str, tagset: str = "nerdata", **options: Any) -> Fact
 
 
 def fit_weights(res: MatrixResult, *, exclude_targets: Sequence[str] = (),
-                predictors: Sequence[str] = PREDICTORS) -> dict[str, float]:
-    """Combined-score weights learnt from a matrix: for each predictor, the mean over
-    targets of the Spearman rho between the predictor and zero-shot F1 across that target's
-    sources, signed so that "orders sources well" is positive, floored at 0.
+                predictors: Sequence[str] | None = None,
+                setting: str = "labelled") -> dict[str, float]:
+    """The recommender's weights learnt from a matrix (:func:`nerdata.transfer.fit.fit`):
+    ``exclude_targets`` are left out as targets *and* as sources, so weights meant for a
+    left-out target never saw its row or its column."""
+    from nerdata.transfer.fit import fit, summary_of
 
-    ``exclude_targets`` leaves targets out (leave-one-target-out evaluation); targets whose
-    sources all score the same carry no ranking information and are skipped."""
-    from nerdata.transfer.recommend import LOWER_IS_BETTER
-
-    out: dict[str, float] = {}
-    for p in predictors:
-        rhos = []
-        for t in res.targets:
-            if t in exclude_targets:
-                continue
-            srcs = [s for s in res.langs if s != t]
-            xs = [res.predictors.get(_pair(s, t), {}).get(p) for s in srcs]
-            if not srcs or None in xs:
-                continue
-            rho = correlate(xs, [res.f1[s][t] for s in srcs])["spearman_rho"]
-            if rho is not None:
-                rhos.append(-rho if p in LOWER_IS_BETTER else rho)
-        out[p] = max(0.0, sum(rhos) / len(rhos)) if rhos else 0.0
-    return out
+    return fit(summary_of(res), setting, leave_out=exclude_targets, predictors=predictors)
 
 
-def learnt_weights(matrix_dir: str | Path, target: str) -> dict[str, float]:
-    """:func:`fit_weights` of the matrix saved in ``matrix_dir`` with ``target`` left out
-    (the recommender's ``--weights-from``); refused when no predictor orders sources better
-    than chance there."""
-    w = fit_weights(MatrixResult.load(matrix_dir), exclude_targets=[target])
+def learnt_weights(matrix_dir: str | Path, target: str, kind: str = "labelled"
+                   ) -> dict[str, float]:
+    """:func:`fit_weights` of the matrix saved in ``matrix_dir`` for target data of ``kind``
+    with ``target`` left out (the recommender's ``--weights-from``); refused when no
+    predictor orders sources better than the largest-source pick there."""
+    w = fit_weights(MatrixResult.load(matrix_dir), exclude_targets=[target], setting=kind)
     if not any(w.values()):
-        raise ConfigError(f"{matrix_dir}: no predictor ordered sources better than chance; "
-                          f"cannot learn weights from this matrix")
+        raise ConfigError(f"{matrix_dir}: no predictor ordered sources better than picking "
+                          f"the largest; cannot learn weights from this matrix")
     return w

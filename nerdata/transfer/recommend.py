@@ -25,15 +25,21 @@ gold span.
 
 **Combined score.**  For each predictor ``p`` usable for every candidate, values are put on
 a common scale across the candidates by a z-score (counts and sizes after ``log1p``), signed
-so that higher is better (distances negated), then averaged with weights ``w_p``
-(:data:`DEFAULT_WEIGHTS`, overridable)::
+so that higher is better (distances negated), then averaged with weights ``w_p``::
 
-    combined(c) = sum_p w_p * sign_p * (x_p(c) - mean_p) / std_p  /  sum_p w_p
+    combined(c) = sum_p w_p * r_p(c) * sign_p * (x_p(c) - mean_p) / std_p  /  sum_p w_p
 
-A predictor with no spread (``std_p = 0``) contributes 0.  The target may come with
-labelled data (every predictor), unlabelled text (no entity predictors) or nothing (URIEL
-distances and source size only); :class:`Recommendation` says which predictors were used
-and why the others were not.
+``r_p(c)`` is 1 except for URIEL's typological distances (syntactic, phonological,
+inventory), where it is the share of the features URIEL *observed* for the less covered
+of the two languages (:func:`uriel_reliability`): a distance between kNN-imputed vectors
+counts for less, and the table flags it.  A predictor with no spread contributes 0.
+
+The default weights are learnt (:mod:`nerdata.transfer.fit`): fitted on a zero-shot
+matrix, one weighting per kind of target data -- labelled, unlabelled text (no entity
+predictors) or none (URIEL distances only) -- and shipped with the figures of their
+leave-one-target-out validation.  Source size is never weighted: it breaks ties between
+equal combined scores.  :class:`Recommendation` says which predictors were used and why
+the others were not.
 
 Data is reached through a :class:`nerdata.sources.Sources` resolver (the CLI passes
 :class:`nerdata.corpora.sources.Resolver`); this module never imports the catalogue.
@@ -42,6 +48,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from functools import lru_cache
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -57,12 +64,8 @@ URIEL_PREDICTORS = ("syntactic", "phonological", "inventory", "genetic", "geogra
 PREDICTORS = (*OVERLAP_PREDICTORS, "source_size", *URIEL_PREDICTORS)
 LOWER_IS_BETTER = frozenset(URIEL_PREDICTORS)
 LOG_SCALED = frozenset({"entity_overlap", "token_overlap", "source_size"})
-DEFAULT_WEIGHTS: dict[str, float] = {
-    "entity_overlap": 1.0, "entity_overlap_rate": 0.5, "token_overlap": 0.5,
-    "vocab_jaccard": 0.25, "target_coverage": 0.5, "source_size": 0.5,
-    "syntactic": 0.25, "phonological": 0.25, "inventory": 0.25, "genetic": 0.5,
-    "geographic": 0.5, "uriel_combined": 0.0,
-}
+TYPOLOGICAL = ("syntactic", "phonological", "inventory")  # kNN-imputed where unobserved
+IMPUTED_BELOW = 0.5  # a URIEL distance whose observed share is below this is flagged
 
 # What each score column of a recommendation table means (the legend under the table).
 MEANINGS: dict[str, str] = {
@@ -182,7 +185,40 @@ def uriel_predictors(source_lang: str | None, target_lang: str | None) -> dict[s
     return d
 
 
+@lru_cache(maxsize=None)
+def _coverage(lang: str) -> tuple[tuple[str, float], ...]:
+    from nerdata.transfer.uriel import coverage
+
+    try:
+        return tuple(coverage(lang).items())
+    except NotFoundError:
+        return ()
+
+
+def uriel_reliability(source_lang: str | None, target_lang: str | None) -> dict[str, float]:
+    """Per URIEL distance, the share of features URIEL observed (not kNN-predicted) for the
+    less covered of the two languages; genetic and geographic data are complete (1.0) and
+    ``uriel_combined`` takes the mean of the five."""
+    if not source_lang or not target_lang:
+        return {}
+    a, b = dict(_coverage(source_lang)), dict(_coverage(target_lang))
+    out = {p: min(a.get(p, 0.0), b.get(p, 0.0)) if p in TYPOLOGICAL else 1.0
+           for p in URIEL_PREDICTORS if p != "uriel_combined"}
+    out["uriel_combined"] = sum(out.values()) / len(out)
+    return out
+
+
 # ----------------------------------------------------------------------------- ranking
+def signed_z(values: Mapping[str, float], predictor: str,
+             reliability: Mapping[str, float] | None = None) -> dict[str, float]:
+    """Z-scores across candidates signed so that higher is better, each scaled by its
+    reliability (imputed URIEL distances count for less)."""
+    sign = -1.0 if predictor in LOWER_IS_BETTER else 1.0
+    z = zscores(values, log=predictor in LOG_SCALED)
+    rel = reliability or {}
+    return {c: sign * v * rel.get(c, 1.0) for c, v in z.items()}
+
+
 def zscores(values: Mapping[str, float], *, log: bool = False) -> dict[str, float]:
     xs = {k: (math.log1p(max(v, 0.0)) if log else float(v)) for k, v in values.items()}
     n = len(xs)
@@ -192,18 +228,19 @@ def zscores(values: Mapping[str, float], *, log: bool = False) -> dict[str, floa
 
 
 def combine(table: Mapping[str, Mapping[str, float]], weights: Mapping[str, float],
-            candidates: Sequence[str]) -> dict[str, float]:
-    """The weighted mean of signed z-scores (module doc) of each candidate."""
+            candidates: Sequence[str],
+            reliability: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float]:
+    """The weighted mean of signed z-scores (module doc) of each candidate;
+    ``reliability``: predictor -> candidate -> factor in [0, 1] (default 1)."""
     total = {c: 0.0 for c in candidates}
     wsum = 0.0
     for p, vals in table.items():
         w = float(weights.get(p, 0.0))
         if w <= 0:
             continue
-        sign = -1.0 if p in LOWER_IS_BETTER else 1.0
-        z = zscores({c: vals[c] for c in candidates}, log=p in LOG_SCALED)
+        z = signed_z({c: vals[c] for c in candidates}, p, (reliability or {}).get(p))
         for c in candidates:
-            total[c] += w * sign * z[c]
+            total[c] += w * z[c]
         wsum += w
     return {c: (v / wsum if wsum else 0.0) for c, v in total.items()}
 
@@ -225,10 +262,26 @@ class Recommendation:
     weights: dict[str, float]
     combined: dict[str, float]
     notes: list[str] = field(default_factory=list)
+    reliability: dict[str, dict[str, float]] = field(default_factory=dict)
+    weights_origin: str = "given"  # learnt | given | learnt+given
+    expected_gap: dict[str, Any] | None = None  # leave-one-target-out figures of the weights
 
     @property
     def ranking(self) -> list[str]:
-        return sorted(self.candidates, key=lambda c: (-self.combined[c], c))
+        """Best first; equal combined scores go to the larger source, then by name."""
+        size = self.predictors.get("source_size", {})
+        return sorted(self.candidates,
+                      key=lambda c: (-round(self.combined[c], 9), -size.get(c, 0.0), c))
+
+    def imputed(self) -> dict[str, list[str]]:
+        """Candidate -> the URIEL distances mostly kNN-imputed for it (flagged in tables)."""
+        out: dict[str, list[str]] = {}
+        for p, rel in self.reliability.items():
+            if p in self.predictors:
+                for c, r in rel.items():
+                    if r < IMPUTED_BELOW:
+                        out.setdefault(c, []).append(p)
+        return out
 
     def rankings(self) -> dict[str, list[str]]:
         out = {p: rank(v, p) for p, v in self.predictors.items()}
@@ -241,9 +294,12 @@ class Recommendation:
                 "ranking": self.ranking, "combined": self.combined,
                 "predictors": self.predictors, "rankings": self.rankings(),
                 "used": sorted(self.predictors), "unavailable": self.unavailable,
-                "weights": self.weights, "notes": self.notes,
-                "formula": "combined = sum_p w_p * sign_p * z_p / sum_p w_p over usable "
-                           "predictors (z-score across candidates; log1p for counts)"}
+                "weights": self.weights, "weights_origin": self.weights_origin,
+                "reliability": self.reliability, "imputed": self.imputed(),
+                "expected_gap": self.expected_gap, "notes": self.notes,
+                "formula": "combined = sum_p w_p * r_p * sign_p * z_p / sum_p w_p over usable "
+                           "predictors (z-score across candidates; log1p for counts; r_p: "
+                           "observed share of URIEL features); ties: larger source first"}
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per candidate, best first, for tables."""
@@ -251,6 +307,22 @@ class Recommendation:
         return [{"rank": i + 1, "candidate": c, "combined": round(self.combined[c], 4),
                  **{p: self.predictors[p][c] for p in PREDICTORS if p in self.predictors}}
                 for i, c in enumerate(order)]
+
+    def rank_rows(self) -> list[dict[str, Any]]:
+        """One row per candidate, best first: the combined rank and each used predictor's
+        rank of that candidate (an imputed URIEL distance is flagged with ``~``)."""
+        ranks = {p: {c: i + 1 for i, c in enumerate(rank(v, p))}
+                 for p, v in self.predictors.items()}
+        imp = self.imputed()
+        out = []
+        for i, c in enumerate(self.ranking):
+            row: dict[str, Any] = {"rank": i + 1, "candidate": c,
+                                   "combined": round(self.combined[c], 3)}
+            for p in PREDICTORS:
+                if p in ranks:
+                    row[p] = f"{ranks[p][c]}{'~' if p in imp.get(c, ()) else ''}"
+            out.append(row)
+        return out
 
     def to_frame(self):
         """The ``nerdata transfer recommend`` table as a pandas DataFrame
@@ -298,8 +370,7 @@ def recommend(target: str, candidates: Sequence[SourceRef], source: Sources, *,
     dup = sorted({k for k in keys if keys.count(k) > 1})
     if dup:
         raise ConfigError(f"candidate(s) given twice: {', '.join(dup)}")
-    w = {**DEFAULT_WEIGHTS, **(weights or {})}
-    bad = sorted(set(w) - set(PREDICTORS))
+    bad = sorted(set(weights or {}) - set(PREDICTORS))
     if bad:
         raise ConfigError(f"unknown predictor weight(s) {', '.join(bad)}; "
                           f"predictors: {', '.join(PREDICTORS)}")
@@ -307,6 +378,7 @@ def recommend(target: str, candidates: Sequence[SourceRef], source: Sources, *,
                                  max_docs=max_docs)
     raw: dict[str, dict[str, float]] = {}
     notes: list[str] = []
+    ref_lang = {ref.key: ref.lang for ref in candidates}
     for ref in candidates:
         if profiles is not None and ref.key in profiles:
             prof = profiles[ref.key]
@@ -329,15 +401,37 @@ def recommend(target: str, candidates: Sequence[SourceRef], source: Sources, *,
     if not usable:
         raise InputError(f"no predictor could be computed for target {target!r}: "
                          + "; ".join(f"{p}: {r}" for p, r in unavailable.items()))
-    comb = combine(usable, w, keys)
+    from nerdata.transfer.fit import default_weights, expected_gap
+
+    w = {p: 0.0 for p in PREDICTORS}
+    origin, gap = "given", None
+    if not weights or set(weights) < set(PREDICTORS):
+        w.update(default_weights(kind))
+        origin, gap = "learnt", expected_gap(kind)
+    if weights:
+        w.update(weights)
+        if origin == "learnt":
+            origin, gap = "learnt+given", None
+    rel = {p: {k: uriel_reliability(ref_lang[k], target).get(p, 1.0) for k in keys}
+           for p in URIEL_PREDICTORS if p in usable}
+    comb = combine(usable, w, keys, rel)
     if any(p in usable for p in URIEL_PREDICTORS):
         from nerdata.transfer.uriel import coverage_notes
 
         notes += coverage_notes([target, *(c.lang for c in candidates if c.lang)])
     if all(w.get(p, 0) <= 0 for p in usable):
-        notes.append("every usable predictor has weight 0: all combined scores are 0")
+        notes.append("every usable predictor has weight 0: all combined scores are 0, so "
+                     "the ranking is by source size, then name")
+    if origin == "learnt" and gap:
+        notes.append(f"weights learnt for {kind} target data on a zero-shot matrix of "
+                     f"{len(gap['sources'])} sources x {gap['targets']} targets "
+                     f"({gap['corpus']}); leaving each target out, "
+                     f"the top-1 source was within {gap['within']:g} F1 of the best for "
+                     f"{gap['within_count']}/{gap['targets']} targets (mean gap "
+                     f"{gap['mean_gap']:.1f}, median {gap['median_gap']:.1f}, worst "
+                     f"{gap['max_gap']:.1f} F1)")
     return Recommendation(target, target_data.id if target_data else None, kind, keys, usable,
-                          unavailable, {p: w[p] for p in usable}, comb, notes)
+                          unavailable, {p: w[p] for p in usable}, comb, notes, rel, origin, gap)
 
 
 def _why_missing(p: str, kind: str, missing: list[str], keys: list[str], target: str) -> str:

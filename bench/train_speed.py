@@ -33,7 +33,9 @@ cores at load 10-18, sentences per CPU second): 37caea5 67.0 -> 124.4 (1.86x); e
 135.8 -> 144.2 (1.06x).  torch.profiler over 30 training steps (batch 10, one thread) puts
 the BiLSTM's oneDNN kernels at 48% of the CPU time (backward 31%, forward 18%), the
 character CNN at 7%, the CRF's forward loop at 7%, Adam at 5%: with the same network even
-removing everything but the BiLSTM would not double the rate.
+removing everything but the BiLSTM would not double the rate.  With ``--threads 2`` (first 400
+sentences, 1 epoch, load 8-10) both sides train on two intra-op threads at 1.2 and 2.5
+sentences/s (2.0x): on shared cores a second intra-op thread costs far more than it gives.
 
 ``--baseline-rev COMMIT``: the same measurements on COMMIT, from a ``git worktree`` in a
 temporary directory, imported through a temporary package directory (``shim/nerdata``: links

@@ -335,11 +335,13 @@ def report(results: dict, tiny: int, lo: int, hi: int, png: Path, json_path: Pat
         beyond = [n for n in ns if n > hi and str(n) in by_n]
         if beyond and str(hi) in by_n:
             n = beyond[-1]
+            # None where a time is within start-up (noise): no ratio to give
             per = {w: ((by_n[str(n)][w] - base[w]) / n) / ((by_n[str(hi)][w] - base[w]) / hi)
+                   if min(by_n[str(n)][w], by_n[str(hi)][w]) > base[w] else None
                    for w in ("seconds", "cpu_seconds")}
             summary[step][f"per_sentence_{n}_vs_{hi}"] = per
             print(f"{'':<9} time per sentence at N={n:,} / at N={hi:,} (start-up excluded): "
-                  f"wall {per['seconds']:.2f}x, CPU {per['cpu_seconds']:.2f}x; peak "
+                  f"wall {fmt(per['seconds'])}x, CPU {fmt(per['cpu_seconds'])}x; peak "
                   f"{by_n[str(n)]['peak_mb']:.0f} MB")
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps({"results": results, "summary": summary, "tiny": tiny,

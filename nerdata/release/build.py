@@ -7,7 +7,7 @@ hidden columns: the content key, the id digest and the spans digest.  It also ke
 every content key, the copy that survives deduplication: the one in the highest split
 (test, then dev, then train), then the smallest id digest.  Memory: one entry per sentence
 in each of three integer tables (ids, winners, ids written) plus bounded buffers
-(bench/release.py: 0.8 GB peak for 1,000,000 sentences).
+(bench/scale.py: 586 MB peak for 1,000,000 sentences).
 
 Pass 2 reads the spools back batch by batch, keeps the surviving rows (counting the
 others as duplicates, and as *conflicting* when their annotations differ from the copy

@@ -57,7 +57,7 @@ def test_same_spans_on_original_script_input(model_dir, telugu):
     assert all(u.text != d.text for u, d in zip(unified, dev))
     on_original, on_unified = tagger.predict(dev), tagger.predict(unified)
     assert _key(on_original) == _key(on_unified)
-    assert sum(map(len, on_original)) >= 10  # the model does predict entities
+    assert sum(map(len, on_original)) >= 3  # the model does predict entities
     for d, p in zip(dev, on_original):
         for s in p:  # spans are on the caller's text and tokens
             assert d.span_tokens(s) is not None

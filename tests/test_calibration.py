@@ -65,7 +65,9 @@ def test_spacy_engine_fits_and_applies_a_calibration(hau, tmp_path):
 
     train, dev = hau
     t = SpacyTagger("nerdata", beam_width=8)
-    log = t.train(train, dev, epochs=3, seed=1)
+    # 5 epochs: after 3 the model predicted only 17 dev spans with spaCy 3.8.18 / thinc 8.3.14,
+    # below the 30 a fit needs (it then keeps the identity and says so in its note)
+    log = t.train(train, dev, epochs=5, seed=1)
     cal = log["calibration"]
     assert cal["n"] >= 30 and cal["method"] == "platt" and not cal["note"]
     assert cal["ece_after"] <= cal["ece_before"] + 1e-9

@@ -158,7 +158,8 @@ def release_diff_frame(diff: Mapping[str, Any], table: str = "sentences") -> Any
 # ----------------------------------------------------------------------------- transfer
 def recommendation_frame(rec: Any) -> Any:
     """``nerdata transfer recommend``: one row per candidate, best first (``rank``,
-    ``candidate``, ``combined``, then one column per usable predictor)."""
+    ``candidate``, ``combined``, then one column per usable predictor, holding the
+    predictor's value where the printed table shows its rank)."""
     rows = rec.rows()
     cols = list(rows[0]) if rows else ["rank", "candidate", "combined"]
     df = _frame(rows, cols, numeric=[c for c in cols if c != "candidate"])

@@ -326,7 +326,8 @@ class Recommendation:
 
     def to_frame(self):
         """The ``nerdata transfer recommend`` table as a pandas DataFrame
-        (:func:`nerdata.frames.recommendation_frame`)."""
+        (:func:`nerdata.frames.recommendation_frame`): the same rows and columns, with each
+        predictor's value where the table shows its rank."""
         from nerdata.frames import recommendation_frame
 
         return recommendation_frame(self)

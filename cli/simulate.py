@@ -54,6 +54,10 @@ from .common import (emit, engine_options, format_option, parse_json_object, pro
               help=f"Earlier annotated sentences mixed into each round: {REHEARSAL_HELP}.")
 
 
+@click.option("--retrain-from-tokens", type=click.IntRange(0), default=None, metavar="TOKENS",
+              help="From this many annotated tokens on, also train a model from scratch on the "
+                   "annotated set each round (--epochs, same options, seed and dev) and score "
+                   "it: what the selection is worth apart from the warm-started rounds.")
 @click.option("--noise", default=None, metavar="JSON",
               help='Simulated annotator noise, e.g. \'{"drop": 0.05, "relabel": 0.05}\' '
                    "(default: the annotator returns the gold).")
@@ -79,8 +83,8 @@ from .common import (emit, engine_options, format_option, parse_json_object, pro
 @format_option
 @progress_option
 def simulate_cmd(corpus, lang, engine, model_options, training_options, device, strategy, n0, k,
-                 rounds, max_tokens, epochs, round_epochs, rehearsal, noise, seed, pool_limit, test_limit,
-                 dev_limit, output, fmt, progress):
+                 rounds, max_tokens, epochs, round_epochs, retrain_from_tokens, rehearsal, noise,
+                 seed, pool_limit, test_limit, dev_limit, output, fmt, progress):
     """Simulate an annotation campaign: strategy-ordered, model-pre-annotated rounds.
 
     Per round: sentences and tokens annotated, test F1, and the span edits the batch
@@ -100,7 +104,7 @@ def simulate_cmd(corpus, lang, engine, model_options, training_options, device, 
                             round_epochs=round_epochs, rehearsal=rehearsal,
                             noise=parse_json_object(noise, "--noise") if noise else None,
                             model={**model_options, **({"device": device} if device else {})},
-                            training=training_options)
+                            training=training_options, retrain_from_tokens=retrain_from_tokens)
     with progress_bar(progress) as cb:
         result = run_campaign(pool, test, output, config, dev=dev, progress=cb)
     if result.resumed_from is not None:
@@ -111,8 +115,11 @@ def simulate_cmd(corpus, lang, engine, model_options, training_options, device, 
 
 
 def _rounds_table(rows: list[dict]) -> str:
+    again = any(r.get("retrained_test_f1") is not None for r in rows)
     return table([[r["round"], r["sentences"], r["tokens"], round(100 * r["test_f1"], 1),
                    r.get("edits_per_sentence_preannotated"),
-                   r["edits_scratch"] / max(1, r["batch_sentences"])] for r in rows],
+                   r["edits_scratch"] / max(1, r["batch_sentences"])]
+                  + ([None if r.get("retrained_test_f1") is None else
+                      round(100 * r["retrained_test_f1"], 1)] if again else []) for r in rows],
                  ["round", "sentences", "tokens", "test_f1", "edits/sent(pre)",
-                  "edits/sent(scratch)"])
+                  "edits/sent(scratch)"] + (["retrained_f1"] if again else []))

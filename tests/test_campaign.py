@@ -128,3 +128,29 @@ def test_simulate_command_runs_and_resumes(corpora_dir, tmp_path, monkeypatch):
             ln.split()[0].isdigit()] == \
         ["15", "25", "35"]  # round 2 ran (25 sentences were under budget), round 3 did not
 
+
+
+def test_retrained_models_are_trained_from_scratch_on_the_annotated_set(slice_, tmp_path):
+    from nerdata.engines.base import get_engine
+    from nerdata.jsonl import read_documents
+    from nerdata.metrics import evaluate
+
+    pool, test = slice_
+    cfg = CampaignConfig(strategy="random", n0=20, k=15, rounds=2, epochs=2, round_epochs=1,
+                         model=TINY, retrain_from_tokens=1)
+    rows = run_campaign(pool, test, tmp_path / "c", cfg).rows
+    # the seed model is trained from scratch already; later rounds train a fresh model
+    assert rows[0]["retrained_test_f1"] == rows[0]["test_f1"]
+    assert all(r["retrained_seconds"] > 0 for r in rows[1:])
+    annotated = read_documents(tmp_path / "c" / "annotated.jsonl")
+    fresh = get_engine(cfg.engine)(tagset="nerdata", **TINY)
+    fresh.train(annotated, None, epochs=cfg.epochs, seed=cfg.seed)
+    f1 = evaluate(test, fresh.predict(test)).micro.f1
+    assert rows[-1]["retrained_test_f1"] == pytest.approx(f1, abs=1e-9)
+    # a threshold above the annotated tokens: no retraining, no column values
+    high = CampaignConfig(strategy="random", n0=20, k=15, rounds=1, epochs=1, round_epochs=1,
+                          model=TINY, retrain_from_tokens=10 ** 9)
+    assert all(r.get("retrained_test_f1") is None
+               for r in run_campaign(pool, test, tmp_path / "h", high).rows)
+    with pytest.raises(ConfigError, match="retrain_from_tokens"):
+        CampaignConfig(retrain_from_tokens=-1).check()

@@ -16,6 +16,15 @@ Each later round:
    rehearsal of the sentences annotated before (:func:`nerdata.workflows.rehearsal.build_mix`),
    early-stopping on the given dev documents, and is scored on the test documents.
 
+With ``retrain_from_tokens`` set, every round with at least that many tokens annotated also
+trains a **fresh model from scratch** on everything annotated so far (the seed model's
+``epochs``, the same options and seed, early-stopping on the same dev documents: exactly
+how a full-data model is trained) and scores it on the test documents
+(``retrained_test_f1``).  The warm-started round models pick the sentences; the retrained
+model measures what the selection is worth on its own, apart from how far a few warm
+epochs per round get (the usual active-learning evaluation, and what a team does at the
+end of a campaign).
+
 Per round the run records sentences and tokens annotated so far, test P/R/F1, and the
 batch's effort (``rounds.csv``); learning curves are drawn as PNGs (``f1_tokens.png``,
 ``edits.png``).  The run is resumable: after every round the annotated documents, the
@@ -47,7 +56,7 @@ COLUMNS = ("round", "strategy", "sentences", "tokens", "batch_sentences", "batch
            "test_precision", "test_f1", "test_recall", "edits_preannotated", "edits_scratch",
            "edits_per_sentence_preannotated", "edits_per_sentence_scratch", *EDIT_KINDS,
            "kept", "train_documents", "dev_documents", "train_seconds", "seconds",
-           "model_version")
+           "model_version", "retrained_test_f1", "retrained_seconds")
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,9 @@ class CampaignConfig:
     model: Mapping[str, Any] = field(default_factory=dict)
     training: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int = 32
+    # rounds with at least this many annotated tokens also train a model from scratch on the
+    # annotated set (``epochs``, same options, seed and dev) and score it; None: never
+    retrain_from_tokens: int | None = None
 
     def check(self) -> "CampaignConfig":
         from nerdata.engines.base import ENGINES
@@ -82,6 +94,9 @@ class CampaignConfig:
                 raise ConfigError(f"campaign {name} must be >= 1, got {getattr(self, name)!r}")
         if self.max_tokens is not None and int(self.max_tokens) < 1:
             raise ConfigError(f"campaign max_tokens must be >= 1, got {self.max_tokens!r}")
+        if self.retrain_from_tokens is not None and int(self.retrain_from_tokens) < 0:
+            raise ConfigError(f"campaign retrain_from_tokens must be >= 0, got "
+                              f"{self.retrain_from_tokens!r}")
         if self.rounds < 0:
             raise ConfigError(f"campaign rounds must be >= 0, got {self.rounds!r}")
         if self.noise is not None:
@@ -177,8 +192,13 @@ def plot_campaign(directory: str | Path, rows: Sequence[Mapping[str, Any]] | Non
     rows = list(rows) if rows is not None else read_rounds(directory)
     d = Path(out if out is not None else directory)
     strategy = str(rows[0].get("strategy", "")) if rows else ""
-    f1 = line_chart({strategy or "campaign": ([r["tokens"] for r in rows],
-                                              [100 * r["test_f1"] for r in rows])},
+    curves = {strategy or "campaign": ([r["tokens"] for r in rows],
+                                       [100 * r["test_f1"] for r in rows])}
+    again = [r for r in rows if r.get("retrained_test_f1") is not None]
+    if again:
+        curves[f"{strategy or 'campaign'}, retrained from scratch"] = (
+            [r["tokens"] for r in again], [100 * r["retrained_test_f1"] for r in again])
+    f1 = line_chart(curves,
                     d / f"{prefix}f1_tokens.png", title=f"test F1 vs annotated tokens ({strategy})",
                     xlabel="tokens annotated", ylabel="test F1 x 100")
     ed = [r for r in rows if r.get("edits_per_sentence_preannotated") is not None]
@@ -256,6 +276,25 @@ def _new_tagger(config: CampaignConfig):
         raise ConfigError(f"campaign model options: {exc}") from exc
 
 
+def _retrained(config: CampaignConfig, annotated: Sequence[Document], test: Sequence[Document],
+               dev: Sequence[Document], tokens: int, rnd: int, round_f1: float,
+               progress: ProgressCallback | None, total: int) -> dict[str, Any]:
+    """Test F1 of a model trained from scratch on ``annotated`` (see the module docstring);
+    round 0's seed model already is one."""
+    if config.retrain_from_tokens is None or tokens < config.retrain_from_tokens:
+        return {}
+    if rnd == 0:
+        return {"retrained_test_f1": round_f1, "retrained_seconds": 0.0}
+    if progress:
+        progress(rnd, total, f"round {rnd}: retraining from scratch on {len(annotated)} sentences")
+    t0 = time.perf_counter()
+    fresh = _new_tagger(config)
+    fresh.train(list(annotated), list(dev) or None, epochs=config.epochs, seed=config.seed,
+                **dict(config.training))
+    f1 = _score(fresh, test, config.batch_size).f1
+    return {"retrained_test_f1": f1, "retrained_seconds": round(time.perf_counter() - t0, 2)}
+
+
 # ---------------------------------------------------------------------------- runner
 def run_campaign(pool: Sequence[Document], test: Sequence[Document], output: str | Path,
                  config: CampaignConfig, *, dev: Sequence[Document] = (),
@@ -278,6 +317,8 @@ def run_campaign(pool: Sequence[Document], test: Sequence[Document], output: str
     out.mkdir(parents=True, exist_ok=True)
     # the stopping rules (rounds, max_tokens) may change between calls: a campaign is extended
     defining = {k: v for k, v in config.to_dict().items() if k not in ("rounds", "max_tokens")}
+    if config.retrain_from_tokens is None:  # campaigns written before the option existed
+        defining.pop("retrain_from_tokens")
     setup = json.loads(json.dumps({"config": defining, "pool": _identity(pool),
                                    "test": _identity(test), "dev": _identity(dev)}))  # as stored
     state_path = out / STATE_FILE
@@ -338,17 +379,19 @@ def run_campaign(pool: Sequence[Document], test: Sequence[Document], output: str
                      **dict(config.training))
         train_s = time.perf_counter() - t1
         m = _score(tagger, test, config.batch_size)
+        tokens = sum(len(d.tokens) for d in annotated)
+        retrained = _retrained(config, annotated, test, dev, tokens, rnd, m.f1, progress, total)
         model_rel = f"models/round-{rnd:02d}"
         if (out / model_rel).exists():  # a round killed after saving, before its state
             shutil.rmtree(out / model_rel)
         tagger.save(out / model_rel)
         row = {"round": rnd, "strategy": config.strategy, "sentences": len(annotated),
-               "tokens": sum(len(d.tokens) for d in annotated),
+               "tokens": tokens,
                "batch_sentences": len(batch), "batch_tokens": sum(len(d.tokens) for d in batch),
                "test_precision": m.precision, "test_recall": m.recall, "test_f1": m.f1,
                **effort, "train_documents": len(train), "dev_documents": len(dev_docs),
                "train_seconds": round(train_s, 2), "model_version": tagger.version,
-               "seconds": round(time.perf_counter() - t0, 2)}
+               **retrained, "seconds": round(time.perf_counter() - t0, 2)}
         rows.append(row)
         write_documents(annotated, out / (ANNOTATED_FILE + ".tmp"))
         os.replace(out / (ANNOTATED_FILE + ".tmp"), out / ANNOTATED_FILE)

@@ -39,6 +39,83 @@ def test_shipped_plans_validate():
     load_plan(plans["single-language-baseline"])
     crf = load_plan(plans["masakhaner-bilstm-crf"])
     assert crf.engine == "bilstm-crf" and crf.stages[0].epochs == 50
+    for name, path in plans.items():  # every shipped plan, the ones added later included
+        assert load_plan(path).name == name
+
+
+MASAKHANER2 = ("bam", "hau", "ibo", "kin", "lug", "luo", "mos", "nya", "pcm", "sna", "swa",
+               "tsn", "wol", "xho", "yor")
+IL_NER = ("hin", "urd", "ory", "tel")
+
+
+def test_multilingual_plans_cover_every_shared_language_with_a_cap():
+    plans = example_plans()
+    multi = load_plan(plans["multilingual"])
+    assert multi.engine == DEFAULT_ENGINE and multi.tagset == "nerdata"
+    assert multi.model == {"script": "devanagari"}
+    assert len(multi.stages) == 1
+    data = multi.stages[0].data
+    assert [(r.corpus, r.langs, r.splits, r.limit) for r in data] == [
+        ("masakhaner2", MASAKHANER2, ("train",), 2000), ("il-ner", IL_NER, ("train",), 2000)]
+    assert multi.stages[0].dev is None  # early stopping on the union of the dev splits
+    assert {(r.corpus, r.langs, r.splits) for r in multi.evaluate} == {
+        ("masakhaner2", MASAKHANER2, ("dev", "test")),
+        ("il-ner", ("hin", "ory", "tel", "urd"), ("dev", "test"))}
+    then = load_plan(plans["multilingual-then-mono"])
+
+    def same(refs):  # what a data entry reads, not which file it is written in
+        return [(r.spec, r.limit) for r in refs]
+
+    st, mst = then.stages[0], multi.stages[0]  # the same recipe, then fine-tuned
+    assert (st.name, st.epochs, same(st.data), st.dev) == (
+        mst.name, mst.epochs, same(mst.data), None)
+    assert (then.model, then.engine, then.training) == (multi.model, multi.engine, multi.training)
+    assert same(then.evaluate) == same(multi.evaluate)
+    assert [(r.corpus, r.langs, r.limit) for r in then.stages[1].data] == [
+        ("masakhaner2", ("luo",), None)]
+
+
+def _sliced(plan, n):
+    """``plan`` on a tiny slice: ``n`` documents per language and split, one epoch, a tiny
+    network (what the shipped plans do, in seconds)."""
+    from dataclasses import replace
+
+    def cap(refs):
+        return None if refs is None else tuple(replace(r, limit=n) for r in refs)
+
+    return replace(plan, model={**plan.model, **TINY_MODEL}, evaluate=cap(plan.evaluate),
+                   stages=tuple(replace(s, data=cap(s.data), dev=cap(s.dev), epochs=1)
+                                for s in plan.stages))
+
+
+def test_multilingual_then_mono_runs_on_a_tiny_slice(tmp_path):
+    """Both stages of the shipped plan on 6 sentences per language and split: one model
+    for 19 languages in unified script, then the fine-tuned one, each scored everywhere."""
+    from nerdata.engines.base import load_tagger
+    from nerdata.workflows.training import TABLE_FILE, run_plan
+
+    from tiny_models import torch_threads
+
+    plan = _sliced(load_plan(example_plans()["multilingual-then-mono"]), 6)
+    with torch_threads(1):
+        result = run_plan(plan, output=tmp_path / "run")
+    assert [s.name for s in result.stages] == ["multilingual", "luo"]
+    assert [s.train_documents for s in result.stages] == [6 * 19, 6]
+    assert [s.dev_documents for s in result.stages] == [6 * 19, 6]
+    assert [s.split(":")[0] for s in result.skipped_eval] == ["il-ner/ory/test"]  # withheld
+    with open(tmp_path / "run" / TABLE_FILE, encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    want = {f"masakhaner2/{lg}/{sp}" for lg in MASAKHANER2 for sp in ("dev", "test")}
+    want |= {f"il-ner/{lg}/{sp}" for lg in IL_NER for sp in ("dev", "test")} - {"il-ner/ory/test"}
+    assert set(rows[0][1:]) == want and [r[0] for r in rows[1:]] == ["multilingual", "luo"]
+    assert all(0.0 <= float(v) <= 100.0 for r in rows[1:] for v in r[1:])  # the forgetting
+    first = ModelCard.load(result.stages[0].model_dir)
+    assert first.extra["script"] == "devanagari"
+    trained = {(e["corpus"], e["lang"]) for e in first.training_data if "file" in e}
+    assert trained == ({("masakhaner2", lg) for lg in MASAKHANER2}
+                       | {("il-ner", lg) for lg in IL_NER})
+    tagger = load_tagger(result.final_model)
+    assert tagger.card.extra["script"] == "devanagari"  # the fine-tuned model keeps the script
 
 
 @pytest.mark.parametrize("raw, path, words", [

@@ -3,16 +3,18 @@
 Endpoints (what Label Studio calls, see ``label_studio/ml/api_connector.py`` upstream):
 
 * ``GET /health`` -> ``{"status": "UP"|"DEGRADED"|"DOWN", "model_class", "model_version",
-  "models": {slot: {status, version, labels, error?}}, "retrain": {...}}``; HTTP 503 when
+  "models": {slot: {status, role, version, labels, error?}}, "retrain": {...}}``; HTTP 503 when
   no model could be loaded (Label Studio then refuses to connect).
 * ``POST /setup`` ``{project, schema, hostname, access_token}`` -> ``{"model_version"}``;
   422 when the config has no NER control or its labels and the model's do not match.
 * ``POST /predict`` ``{tasks, project, label_config}`` -> ``{"results": [{"result",
-  "score", "model_version"} per task]}`` (see :mod:`.backend_predict`).
+  "score", "model_version", "served_by"} per task]}`` (see :mod:`.predict`; ``served_by``:
+  the slot and version that answered, and whether it was the fallback).
 * ``POST /webhook`` (annotation events, ``START_TRAINING`` ...) -> 200 once the event is
   written; retraining runs in the background (:mod:`.backend_train`, :mod:`nerdata.workflows.retrain`).
-* ``GET /versions`` -> ``{"versions": [...], "current", "history", "rejected", "gate"}``
-  (``gate``: the metric, tolerance, rehearsal setting, the recorded evaluation sets and the
+* ``GET /versions`` -> ``{"versions": [...], "current", "routing", "history", "rejected",
+  "gate"}`` (``routing``: each slot's role, the fallback and which model answered which tasks;
+  ``gate``: the metric, tolerance, rehearsal setting, the recorded evaluation sets and the
   latest decisions with both F1 and the 95% bootstrap interval of the difference).
 
 Safety: binds 127.0.0.1 by default; HTTP Basic auth on every endpoint when configured
@@ -193,7 +195,8 @@ class Backend:
                      if h["status"] == "accepted" and h["candidate_version"] not in versions]
         gate = read_served(self.settings.state_dir / "gate.json")
         return {"versions": versions, "current": current, "model_version": self.registry.model_version,
-                "history": history, "rejected": [h for h in history if h["status"] == "rejected"],
+                "routing": self.registry.routing(), "history": history,
+                "rejected": [h for h in history if h["status"] == "rejected"],
                 "gate": {"metric": GATE_METRIC, "tolerance": self.settings.training.tolerance,
                          "rehearsal": self.settings.training.rehearsal,
                          "evaluation_sets": gate,

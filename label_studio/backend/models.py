@@ -1,19 +1,26 @@
 """The models an ML backend serves: loaded once at start, chosen per task, swapped on retrain.
 
 One backend can serve several saved models (any engine: the model card names it), keyed by
-language: a task whose ``data.lang`` names a slot goes to that model, every other task to
-the ``default`` slot.  A model that fails to load does not stop the server: its slot keeps
-the error, ``/health`` reports it (status not ``UP``) and tasks routed to it get a clear
-503 instead of a prediction.
+language: a task whose ``data.lang`` names a slot goes to that model (its *dedicated* model),
+every other task to the ``default`` slot -- the *fallback*, e.g. one multilingual model (the
+shipped ``multilingual`` plan) for every language without a model of its own.  With no
+``default`` slot, a backend of one model serves every task with it and a backend of several
+refuses a task of another language (422).  A model that fails to load does not stop the
+server: its slot keeps the error, ``/health`` reports it (status not ``UP``) and tasks routed
+to it get a clear 503 instead of a prediction.
 
 ``model_version``: with one model it is the model card's version; with several it is the
 composite ``lang=version+lang=version`` (sorted), stamped on every prediction so Label
-Studio's "skip tasks already predicted by this version" logic stays consistent.
+Studio's "skip tasks already predicted by this version" logic stays consistent.  Which model
+answered a task is said beside it: each ``/predict`` result's ``served_by`` (slot, version,
+language, fallback or not), and ``/versions``' ``routing`` (each slot's role, the counts of
+tasks per language and model, and the last tasks routed: :class:`RouteLog`).
 """
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -21,8 +28,9 @@ from typing import Any, Mapping
 from nerdata.engines.base import ModelCard, Tagger, load_tagger
 from nerdata.errors import ConfigError
 
-DEFAULT_SLOT = "default"
+DEFAULT_SLOT = "default"  # the fallback: serves every language without a slot of its own
 DEVICES = ("auto", "cpu", "cuda")
+RECENT_ROUTES = 200  # tasks /versions lists under routing.recent
 
 
 @dataclass
@@ -79,6 +87,7 @@ class ModelSlot:
 
     def describe(self) -> dict[str, Any]:
         d: dict[str, Any] = {"status": "loaded" if self.loaded else "failed",
+                             "role": _role(self.name),
                              "base_dir": str(self.base_dir), "device": self.device}
         if self.loaded:
             card = self.card
@@ -89,6 +98,36 @@ class ModelSlot:
         if self.error:
             d["error"] = self.error
         return d
+
+
+class RouteLog:
+    """Which model answered which task: counts per (language, slot, version) since start and
+    the last ``keep`` tasks (``/versions``' ``routing``), so dedicated and fallback
+    predictions can be told apart after the fact."""
+
+    def __init__(self, keep: int = RECENT_ROUTES) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[tuple[str, str, str, bool]] = Counter()
+        self.recent: deque[dict[str, Any]] = deque(maxlen=keep)
+
+    def record(self, task_id: Any, lang: str | None, slot: str, version: str,
+               fallback: bool) -> None:
+        with self._lock:
+            self.counts[(lang or "", slot, version, fallback)] += 1
+            self.recent.append({"task_id": task_id, "lang": lang, "slot": slot,
+                                "version": version, "fallback": fallback})
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            answered = [{"lang": lang or None, "slot": slot, "version": version,
+                         "fallback": fb, "tasks": n}
+                        for (lang, slot, version, fb), n in sorted(self.counts.items())]
+            return {"answered": answered, "recent": list(self.recent)}
+
+
+def _role(slot: str) -> str:
+    """``fallback`` for the default slot, ``dedicated`` for a language's own model."""
+    return "fallback" if slot == DEFAULT_SLOT else "dedicated"
 
 
 def _check_device(device: str) -> str:
@@ -117,6 +156,7 @@ class ModelRegistry:
                 raise ConfigError(f"model slot name must be a language code or "
                                   f"{DEFAULT_SLOT!r}, got {name!r}")
             self.slots[name] = ModelSlot(name, Path(directory), device)
+        self.routes = RouteLog()
 
     def load_all(self, overrides: Mapping[str, str | Path] | None = None) -> None:
         """Load every slot once; ``overrides`` maps slot -> a newer directory (accepted
@@ -136,10 +176,30 @@ class ModelRegistry:
         return self.slots.get(DEFAULT_SLOT) or (
             next(iter(self.slots.values())) if len(self.slots) == 1 else None)
 
+    @property
+    def fallback(self) -> str | None:
+        """The slot that answers languages without a slot of their own: ``default``, else
+        the only slot of a one-model backend; None when such tasks are refused."""
+        if DEFAULT_SLOT in self.slots:
+            return DEFAULT_SLOT
+        return next(iter(self.slots)) if len(self.slots) == 1 else None
+
+    def is_fallback(self, lang: str | None) -> bool:
+        """Whether a task in ``lang`` is answered by the fallback (no dedicated model)."""
+        return lang is None or lang not in self.slots
+
     def routing_help(self) -> str:
         langs = sorted(n for n in self.slots if n != DEFAULT_SLOT)
-        dflt = "a default model" if DEFAULT_SLOT in self.slots else "no default model"
+        dflt = ("a fallback model (the default slot) for every other language"
+                if DEFAULT_SLOT in self.slots else "no fallback model")
         return f"this backend serves languages {', '.join(langs) or '(none)'} and {dflt}"
+
+    def routing(self) -> dict[str, Any]:
+        """``/versions``' ``routing``: each slot's role and version, the fallback, and which
+        model answered which tasks (:class:`RouteLog`)."""
+        slots = {n: {"role": _role(n), "version": s.version}
+                 for n, s in sorted(self.slots.items())}
+        return {"fallback": self.fallback, "slots": slots, **self.routes.describe()}
 
     # ------------------------------------------------------------------ identity
     @property

@@ -7,7 +7,9 @@ Per task:
 
 * text: ``data[<text field of the config's Text object>]``; tokens: ``data["tokens"]`` when
   the task was pushed by nerdata (our word offsets), else whitespace tokens of the text;
-  language: ``data["lang"]`` picks the model (see :mod:`.backend_models`).
+  language: ``data["lang"]`` picks the model: the language's own, else the fallback (the
+  ``default`` slot; see :mod:`.models`).  Each result says which answered: ``served_by``
+  ``{slot, version, lang, fallback}`` beside the (composite) ``model_version``.
 * The text is NFC-normalised for the model and spans are mapped back onto Label Studio's
   text with :class:`nerdata.text.OffsetMap`, then converted to Label Studio results (UTF-16
   offsets) by :func:`.tasks.spans_to_results`.
@@ -76,8 +78,16 @@ class TaskInput:
 class Prediction:
     spans: list[Span]  # on the task's (Label Studio) text, code points
     score: float
-    model_version: str
-    slot: str
+    model_version: str  # what Label Studio stores: the backend's (composite) version
+    slot: str  # the model that answered ...
+    slot_version: str = ""  # ... its version
+    lang: str | None = None
+    fallback: bool = False  # answered by the fallback: the task's language has no model
+
+    def served_by(self) -> dict[str, Any]:
+        """Which model answered the task (``served_by`` in each ``/predict`` result)."""
+        return {"slot": self.slot, "version": self.slot_version, "lang": self.lang,
+                "fallback": self.fallback}
 
 
 @dataclass
@@ -385,7 +395,9 @@ class Predictor:
         if unrouted:
             raise ApiError(422, "no_model_for_language",
                            f"{len(unrouted)} tasks have no model: {self.registry.routing_help()}; "
-                           f"start the backend with --model LANG=DIR or a default --model DIR",
+                           f"start the backend with --model LANG=DIR for the language, or a "
+                           f"fallback for every language (--model DIR without LANG=, e.g. the "
+                           f"model of the shipped 'multilingual' plan)",
                            unrouted[:MAX_LISTED_PROBLEMS])
         slots = [self.registry.slots[n] for n in groups]
         failed = [s for s in slots if not s.loaded]
@@ -402,13 +414,17 @@ class Predictor:
             outs, slot_version = self.combiner(slot).predict([d for d, _ in built])
             version = slot_version if len(self.registry.slots) == 1 else self.registry.model_version
             for k, (doc, omap), (spans, conf) in zip(idx, built, outs):
+                lang = tasks[k].lang
                 preds[k] = Prediction(_to_task_text(tasks[k], doc, omap, spans, version),
-                                      conf, version, name)
+                                      conf, version, name, slot_version, lang,
+                                      self.registry.is_fallback(lang))
         results = []
         for t, p in zip(tasks, preds):
             results.append({"result": spans_to_results(t.text, p.spans, target.from_name,
                                                        target.to_name),
-                            "score": round(p.score, 6), "model_version": p.model_version})
+                            "score": round(p.score, 6), "model_version": p.model_version,
+                            "served_by": p.served_by()})
+            self.registry.routes.record(t.task_id, p.lang, p.slot, p.slot_version, p.fallback)
         return PredictOutcome(results, preds, time.perf_counter() - t0)
 
 

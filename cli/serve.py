@@ -15,7 +15,10 @@ Connect it to a project with `nerdata ls connect PROJECT --backend http://127.0.
 
 \b
 Models: --model DIR serves one model (any engine); add --model LANG=DIR to route tasks
-whose data.lang is LANG to another model (tasks of other languages go to the default).
+whose data.lang is LANG to another model. The model given without LANG= is the fallback
+for every other language, e.g. one multilingual model (`nerdata train multilingual`);
+with several models and no fallback, a task of another language is refused (422). Each
+/predict result's served_by and /versions' routing say which model answered.
 Predictions are word-aligned (data.tokens when the task was pushed by nerdata, else
 whitespace words) with per-span scores; a task's score is the sentence's confidence
 (low = uncertain: sort the Data Manager by prediction score to annotate those first).

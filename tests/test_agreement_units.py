@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nerdata.agreement.compute import compute_agreement
-from nerdata.agreement.data import build
+from nerdata.agreement.data import build, lexsort_ints
 from nerdata.agreement.match import BOUNDARY, EXACT, OTHER, PARTIAL, RELABEL, compare, greedy_match
 from nerdata.agreement.unitizing import category_alpha, combine, unitizing_from_arrays
 from nerdata.annotations import AnnotatedDocument, Annotation
@@ -113,6 +113,54 @@ def test_unitizing_alpha_reproduces_krippendorff_1995_example():
         got = res[labels.index(c)]
         assert got[1] == pytest.approx(d_e, abs=5e-3), c
         assert category_alpha(got[0], got[1]) == pytest.approx(alpha, abs=2e-2), c
+
+
+def _expected_disagreement(doc_len, m, doc, obs, start, end):
+    """D_e of one category by the formula, every gap listed one by one (reference)."""
+    L = sum(doc_len)
+    gaps = []
+    for d, n in enumerate(doc_len):
+        for o in range(m):
+            pos = 0
+            for b, e in sorted((b, e) for dd, oo, b, e in zip(doc, obs, start, end) if (dd, oo) == (d, o)):
+                gaps.append(b - pos)
+                pos = e
+            gaps.append(n - pos)
+    gaps = [g for g in gaps if g > 0]
+    lens = [e - b for b, e in zip(start, end)]
+    num = sum((len(lens) - 1) * (2 * x ** 3 - 3 * x ** 2 + x) / 3 + x * x * sum(g - x + 1 for g in gaps if g >= x)
+              for x in lens)
+    den = m * L * (m * L - 1) - sum(x * (x - 1) for x in lens)
+    return 2 / L * num / den
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 30), min_size=1, max_size=4), st.integers(2, 3), st.data())
+def test_unitizing_expected_disagreement_equals_the_sum_over_every_gap(doc_len, m, data):
+    """The gap counts (every document m times, less the observers' marked documents, plus
+    the gaps around units) equal listing every gap, empty documents and observers who
+    marked nothing in a document included."""
+    units = []
+    for d, n in enumerate(doc_len):
+        for o in range(m):  # an observer's units do not overlap: cut points taken in pairs
+            cuts = sorted(data.draw(st.sets(st.integers(0, n), max_size=6)))
+            units += [(d, o, b, e) for b, e in zip(cuts[0::2], cuts[1::2])]
+    if not units:
+        return
+    doc, obs, start, end = (list(x) for x in zip(*units))
+    res = unitizing_from_arrays(np.array(doc_len), m, doc, obs, start, end, [0] * len(units))
+    assert res[0][1] == pytest.approx(_expected_disagreement(doc_len, m, doc, obs, start, end), rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(-5, 5), st.integers(0, 3), st.integers(-(2 ** 40), 2 ** 40)),
+                min_size=1, max_size=30), st.booleans())
+def test_lexsort_ints_is_np_lexsort(rows, wide):
+    """The same permutation as np.lexsort, ties included (packed keys or, for ranges too
+    wide to pack, np.lexsort itself)."""
+    a, b, c = (np.array(x, dtype=np.int64) for x in zip(*rows))
+    keys = (a, b, c) if wide else (a, b)
+    assert np.array_equal(lexsort_ints(keys), np.lexsort(keys))
 
 
 def test_unitizing_alpha_uses_documents_with_modal_annotators():

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from nerdata.agreement.corrections import corrections
-from nerdata.agreement.data import AgreementData, build, concat_ranges, slot_pairs
+from nerdata.agreement.data import AgreementData, build, concat_ranges, lexsort_ints, slot_pairs
 from nerdata.agreement.match import SpanCounts, compare, span_counts
 from nerdata.agreement.stats import binary, cohen_kappa, fleiss_kappa, krippendorff_alpha, prf
 from nerdata.agreement.tokens import TokenContext, TokenStats, alpha_without, token_stats
@@ -305,17 +305,21 @@ def _by_label(data, ctx, counts: SpanCounts, st: TokenStats, pair_conf, u_doc, u
     n_spans = np.bincount(lab[idx], minlength=K)
     docs_with = np.bincount(np.unique(np.repeat(data.set_doc[ann_sets], sizes) * K + lab[idx]) % K,
                             minlength=K)
+    # every label at once: column sums over comparisons, and the pairs and comparisons
+    # where the label occurs (in either annotation)
+    tp_e, tp_p = counts.exact.sum(0, dtype=np.int64), counts.partial.sum(0, dtype=np.int64)
+    ng, npred = counts.n_a.sum(0, dtype=np.int64), counts.n_b.sum(0, dtype=np.int64)
+    u_sel, l_sel = np.nonzero((counts.n_a + counts.n_b) > 0)
+    n_cmp = np.bincount(l_sel, minlength=K)
+    P = max(len(pair_conf), 1)
+    n_pairs = (np.bincount(l_sel * P + u_pair[u_sel], minlength=K * P).reshape(K, P) > 0).sum(1)
     out = {}
     for j in range(1, K):
-        sel = (counts.n_a[:, j] + counts.n_b[:, j]) > 0
-        tp_e, tp_p = counts.exact[:, j].sum(), counts.partial[:, j].sum()
-        ng, npred = counts.n_a[:, j].sum(), counts.n_b[:, j].sum()
         confs = [binary(c, j) for c in pair_conf]
         out[data.labels[j]] = {
             "n_docs": int(docs_with[j]), "n_tokens": int(n_tok[j]), "n_spans": int(n_spans[j]),
-            "n_pairs": int((np.bincount(u_pair[sel], minlength=len(pair_conf)) > 0).sum()),
-            "n_comparisons": int(sel.sum()),
-            "exact": prf(tp_e, ng, npred), "partial": prf(tp_p, ng, npred),
+            "n_pairs": int(n_pairs[j]), "n_comparisons": int(n_cmp[j]),
+            "exact": prf(tp_e[j], ng[j], npred[j]), "partial": prf(tp_p[j], ng[j], npred[j]),
             "cohen_kappa": _kappas(confs),
             "fleiss_kappa": _fleiss(st, 0, label=j),
             "krippendorff_alpha": _alpha(binary(st.coincidence[0], j), st.items[0].sum()),
@@ -386,7 +390,7 @@ def _doc_scores(data: AgreementData, counts: SpanCounts, u_doc: np.ndarray, mult
     st, en, lb = data.span_start[idx], data.span_end[idx], data.span_label[idx]
     competing = np.zeros(D, dtype=np.int64)
     if len(idx):
-        order = np.lexsort((setid, lb, en, st, d))
+        order = lexsort_ints((setid, lb, en, st, d))
         d, setid, st, en, lb = d[order], setid[order], st[order], en[order], lb[order]
         new_key = np.ones(len(d), dtype=bool)
         new_key[1:] = (d[1:] != d[:-1]) | (st[1:] != st[:-1]) | (en[1:] != en[:-1]) | (lb[1:] != lb[:-1])

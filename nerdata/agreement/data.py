@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Iterable, Sequence
 
@@ -49,6 +49,29 @@ def concat_ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     starts, lengths = np.asarray(starts, dtype=np.int64)[keep], lengths[keep]
     offs = np.cumsum(lengths) - lengths
     return np.repeat(starts - offs, lengths) + np.arange(total, dtype=np.int64)
+
+
+def lexsort_ints(keys: Sequence[np.ndarray]) -> np.ndarray:
+    """``np.lexsort(keys)`` (the last key sorts first) of integer keys, as one stable
+    argsort of the keys packed into one int64 when their value ranges fit (the same
+    permutation: packing keeps the order and ties, and both sorts are stable; much faster
+    than one pass per key on the nearly sorted keys met here); else ``np.lexsort``."""
+    keys = [np.asarray(k) for k in keys]
+    n = len(keys[0]) if keys else 0
+    if n == 0 or len(keys) == 1:
+        return np.lexsort(keys) if keys else np.zeros(0, dtype=np.int64)
+    lows = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - lo + 1 for k, lo in zip(keys, lows)]
+    total = 1
+    for r in spans:
+        total *= r
+    if total >= 1 << 62:
+        return np.lexsort(keys)
+    packed = np.zeros(n, dtype=np.int64)
+    for k, lo, r in zip(keys[::-1], lows[::-1], spans[::-1]):  # most significant first
+        packed *= r
+        packed += k.astype(np.int64) - lo
+    return np.argsort(packed, kind="stable")
 
 
 @dataclass
@@ -152,11 +175,12 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     mvs = [p.model_version or p.annotator or "unknown" for p in preds]
     model_ix = _index(mvs)
     pred_model = _ints(map(model_ix.__getitem__, mvs), len(mvs))
-    from_pred = [-1 if f is None else model_ix.get(f, -2) for f in map(attrgetter("from_prediction"), chosen)]
+    code_of = {**model_ix, None: -1}  # the model version an annotation started from; -2: none here
+    from_pred = _ints(map(code_of.get, map(attrgetter("from_prediction"), chosen), repeat(-2)), len(chosen))
     cnt = n_chosen[p_doc]
     corr_pred = np.repeat(np.arange(len(preds), dtype=np.int64), cnt)
     corr_chosen = concat_ranges(ch_ptr[p_doc], cnt)
-    fp = np.asarray(from_pred, dtype=np.int64)[corr_chosen] if len(corr_chosen) else np.zeros(0, np.int64)
+    fp = from_pred[corr_chosen]
     keep = (fp == -1) | (fp == pred_model[corr_pred])
     corr_pred, corr_chosen = corr_pred[keep], corr_chosen[keep]
 
@@ -308,7 +332,7 @@ def _token_values(data: AgreementData, tok_s: np.ndarray, tok_e: np.ndarray) -> 
             data.repairs["spans_without_tokens"] += int((n == 0).sum())
         toks = concat_ranges(i0, n)
         # rank: the span starting first (longest on ties) wins a token covered twice
-        order = np.lexsort((-(ge - gs), gs))
+        order = lexsort_ints((-(ge - gs), gs))
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order))
         span_rank = np.repeat(rank, n)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nerdata.agreement.data import AgreementData, concat_ranges
+from nerdata.agreement.data import AgreementData, concat_ranges, lexsort_ints
 
 EXACT, RELABEL, BOUNDARY, OTHER = 0, 1, 2, 3
 PARTIAL = (EXACT, BOUNDARY)
@@ -105,7 +105,7 @@ def greedy_match(cmp: Comparisons, classes: tuple[int, ...]) -> np.ndarray:
     picked = [alive[single]]
     alive = alive[~single]
     if alive.size:
-        order = np.lexsort((cmp.cand_b[alive], cmp.cand_a[alive], cmp.cand_start_b[alive],
+        order = lexsort_ints((cmp.cand_b[alive], cmp.cand_a[alive], cmp.cand_start_b[alive],
                             cmp.cand_start_a[alive], -cmp.cand_overlap[alive], cmp.cand_class[alive]))
         rank_of = np.empty(len(alive), dtype=np.int64)
         rank_of[order] = np.arange(len(alive))

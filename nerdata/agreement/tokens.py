@@ -60,8 +60,9 @@ class TokenContext:
         weighted by their number; the other tokens keep a row each."""
         tok_doc = data.tok_doc
         keep = data.n_ann[tok_doc] >= 2
-        td_all = tok_doc[keep]
-        V_all = data.values[keep]
+        every = bool(keep.all())  # (no copy of the token matrix when every document counts)
+        td_all = tok_doc if every else tok_doc[keep]
+        V_all = data.values if every else data.values[keep]
         outside = (V_all <= 0).all(axis=1)
         n_out = np.bincount(td_all[outside], minlength=data.n_docs)
         docs_out = np.flatnonzero(n_out)

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from nerdata.agreement.data import AgreementData, concat_ranges
+from nerdata.agreement.data import AgreementData, concat_ranges, lexsort_ints
 
 REFERENCE = ("Krippendorff 2004, Content Analysis (2nd ed.), p. 254 worked example and the "
              "Krippendorff 1995 example, as transcribed in DKPro Statistics' tests")
@@ -50,10 +50,12 @@ def unitizing_from_arrays(doc_len: np.ndarray, observers: int, doc: np.ndarray, 
     if m < 2 or L == 0:
         return out
     base = np.cumsum(doc_len) - doc_len
-    order = np.lexsort((start, doc, label))  # one sort: labels, then documents, then starts
+    order = lexsort_ints((start, doc, label))  # one sort: labels, then documents, then starts
     doc, obs, label = doc[order], obs[order], label[order]
     start, end = start[order] + base[doc], end[order] + base[doc]
     labels, first = np.unique(label, return_index=True)
+    all_len = np.sort(doc_len)
+    all_suffix = _suffix(all_len)
     bounds = list(first) + [len(label)]
     for k, c in enumerate(labels):
         sl = slice(bounds[k], bounds[k + 1])
@@ -74,7 +76,7 @@ def unitizing_from_arrays(doc_len: np.ndarray, observers: int, doc: np.ndarray, 
         d2 += float((ln * ln * ((m - 1) - overlapped)).sum())
         d_o = 2.0 * d2 / (m * (m - 1) * L * L)
         # ---- expected: gaps of every observer in every document
-        order = np.lexsort((b, o, d))
+        order = lexsort_ints((b, o, d))
         d, o, b, e, ln = d[order], o[order], b[order], e[order], ln[order]
         first = np.ones(n, dtype=bool)
         first[1:] = (d[1:] != d[:-1]) | (o[1:] != o[:-1])
@@ -83,25 +85,38 @@ def unitizing_from_arrays(doc_len: np.ndarray, observers: int, doc: np.ndarray, 
         prev_end = np.empty(n, dtype=np.int64)
         prev_end[1:] = e[:-1]
         prev_end[first] = base[d[first]]
-        gaps = [b - prev_end, (base[d[last]] + doc_len[d[last]]) - e[last]]
-        # observers of a document who marked no unit of c: the whole document is a gap
-        marked = np.unique(d * m + o)
-        empty = np.ones(len(doc_len) * m, dtype=bool)
-        empty[marked] = False
-        gaps.append(np.repeat(doc_len, m)[empty])
-        g = np.sort(np.concatenate(gaps))
-        g = g[g > 0].astype(np.float64)
+        # gaps: between and around each observer's units, and the whole document for an
+        # observer who marked no unit of c there (every document length m times, less the
+        # marked (document, observer) pairs' lengths: counted from sorted arrays, no sort of
+        # every gap per label).  Gap sums are integers, so the counts are exact.
+        part = np.sort(np.concatenate([b - prev_end, (base[d[last]] + doc_len[d[last]]) - e[last]]))
+        marked_len = np.sort(doc_len[np.unique(d * m + o) // m])
+        lens = e - b  # unit lengths (>= 1: gaps of length <= 0 never count)
+        c_all, s_all = _at_least(all_len, all_suffix, lens)
+        c_mk, s_mk = _at_least(marked_len, _suffix(marked_len), lens)
+        c_pt, s_pt = _at_least(part, _suffix(part), lens)
+        c_ge = m * c_all - c_mk + c_pt
+        s_ge = m * s_all - s_mk + s_pt
         # sum over gaps >= l of (gap - l + 1) = S_ge - (l - 1) * C_ge
-        suffix = np.concatenate([np.cumsum(g[::-1])[::-1], [0.0]])
-        k = np.searchsorted(g, ln, side="left")
-        c_ge = len(g) - k
-        s_ge = suffix[k]
-        fit = s_ge - (ln - 1) * c_ge
+        fit = (s_ge - (lens - 1) * c_ge).astype(np.float64)
         num = ((n - 1) * (2 * ln ** 3 - 3 * ln ** 2 + ln) / 3.0 + ln * ln * fit).sum()
         den = m * L * (m * L - 1) - float((ln * (ln - 1)).sum())
         d_e = 2.0 / L * num / den if den > 0 else 0.0
         out[int(c)] = (d_o, d_e, n)
     return out
+
+
+def _suffix(sorted_values: np.ndarray) -> np.ndarray:
+    """``out[k]`` = sum of ``sorted_values[k:]`` (int64, one more entry: 0)."""
+    out = np.zeros(len(sorted_values) + 1, dtype=np.int64)
+    out[:-1] = np.cumsum(sorted_values[::-1])[::-1]
+    return out
+
+
+def _at_least(sorted_values: np.ndarray, suffix: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """How many of ``sorted_values`` are >= each ``q``, and their sum."""
+    k = np.searchsorted(sorted_values, q, side="left")
+    return len(sorted_values) - k, suffix[k]
 
 
 def combine(per_label: dict[Any, tuple[float, float, int]]) -> float | None:

@@ -56,8 +56,8 @@ from nerdata.progress import ProgressCallback
 
 from .hf_adversarial import grl_lambda
 from .hf_data import collate
-from .hf_train import (dev_scores, epoch_entry, finish_run, resolve_device, setup_run,
-                       word_losses)
+from .hf_train import (close_epoch, dev_scores, epoch_entry, finish_run, resolve_device,
+                       setup_run, word_losses)
 
 STATE_PREFIX = "accelerate-epoch-"
 
@@ -157,21 +157,10 @@ def train_distributed(tagger, docs: list, dev, opts: dict[str, Any], *, epochs: 
                 tagger._head_fresh = False
                 if progress is not None and main:
                     progress(step, total, f"train epoch {epoch}")
-        sums = _summed(acc, sums)
-        entry = epoch_entry(run, epoch, step, sums, t0)
-        if dev:
-            from accelerate.utils import broadcast_object_list
-
-            got = [dev_scores(tagger, dev, opts) if main else None]
-            broadcast_object_list(got, from_process=0)
-            entry["dev"] = got[0]
-            if stopper.update(epoch, entry["dev"]["f1"]) and opts["patience"] is not None:
-                best_state = {k: v.detach().to("cpu", copy=True)
-                              for k, v in model.state_dict().items()}
-        log["epochs"].append(entry)
-        if dev and stopper.stop:
-            log["stopped_early"] = epoch
-        finished = bool(dev and stopper.stop) or step >= total or epoch == epochs
+        entry = epoch_entry(run, epoch, step, _summed(acc, sums), t0)
+        best_state, finished = close_epoch(run, model, entry, _dev_scores(tagger, dev, opts, main),
+                                           epoch=epoch, step=step, epochs=epochs,
+                                           stopper=stopper, best_state=best_state)
         if ckpt is not None and ckpt.due(epoch, last=finished):
             _save_checkpoint(acc, ckpt, identity, epoch, {
                 "epoch": epoch, "finished": finished, "step": step, "rng": rng.getstate(),
@@ -222,6 +211,17 @@ def _micro_batch(acc, run, ddp_model, ddp_adv, batch: list, world: int, rank: in
         else:
             loss = loss + lang_zero
     return loss
+
+
+def _dev_scores(tagger, dev, opts: dict[str, Any], main: bool) -> dict[str, float] | None:
+    """The main process's dev scores, broadcast to every process (None without a dev set)."""
+    if not dev:
+        return None
+    from accelerate.utils import broadcast_object_list
+
+    got = [dev_scores(tagger, dev, opts) if main else None]
+    broadcast_object_list(got, from_process=0)
+    return got[0]
 
 
 def _summed(acc, sums: Counter) -> Counter:

@@ -293,6 +293,26 @@ def epoch_entry(run: Run, epoch: int, step: int, sums: Counter, t0: float) -> di
     return entry
 
 
+def close_epoch(run: Run, model, entry: dict[str, Any], scores: dict[str, float] | None, *,
+                epoch: int, step: int, epochs: int, stopper: EarlyStopping,
+                best_state: dict | None) -> tuple[dict | None, bool]:
+    """End an epoch, alike in one process and in several (:mod:`.hf_accelerate`): record the
+    dev ``scores`` (None: no dev set) in ``entry``, update early stopping, snapshot the
+    weights of a new best epoch (kept with a patience only), log the epoch.  Returns
+    ``(best_state, finished)``: the run is finished when early stopping stops it, at its
+    last step or at its last epoch."""
+    if scores is not None:
+        entry["dev"] = scores
+        if stopper.update(epoch, scores["f1"]) and run.opts["patience"] is not None:
+            best_state = {k: v.detach().to("cpu", copy=True)
+                          for k, v in model.state_dict().items()}
+    run.log["epochs"].append(entry)
+    stopped = scores is not None and stopper.stop
+    if stopped:
+        run.log["stopped_early"] = epoch
+    return best_state, bool(stopped) or step >= run.total or epoch == epochs
+
+
 def finish_run(tagger, run: Run, *, dev, stopper: EarlyStopping, best_state, step: int,
                t0: float, epochs: int, seed: int, extra: dict[str, Any] | None = None
                ) -> dict[str, Any]:
@@ -422,16 +442,10 @@ def train_tagger(tagger, train: Sequence[Document], dev: Sequence[Document] | No
                 tagger._head_fresh = False
                 if progress is not None:
                     progress(step, total, f"train epoch {epoch}")
-        entry = epoch_entry(run, epoch, step, sums, t0)
-        if dev:
-            entry["dev"] = dev_scores(tagger, dev, opts)
-            if stopper.update(epoch, entry["dev"]["f1"]) and patience is not None:
-                best_state = {k: v.detach().to("cpu", copy=True)
-                              for k, v in model.state_dict().items()}
-        log["epochs"].append(entry)
-        if dev and stopper.stop:
-            log["stopped_early"] = epoch
-        finished = bool(dev and stopper.stop) or step >= total or epoch == epochs
+        best_state, finished = close_epoch(
+            run, model, epoch_entry(run, epoch, step, sums, t0),
+            dev_scores(tagger, dev, opts) if dev else None, epoch=epoch, step=step,
+            epochs=epochs, stopper=stopper, best_state=best_state)
         if ckpt is not None and ckpt.due(epoch, last=finished):
             ckpt.save(identity, {
                 "epoch": epoch, "finished": finished, "step": step, "model": model.state_dict(),

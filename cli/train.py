@@ -2,8 +2,8 @@
 
 * ``nerdata train PLAN.yaml`` runs a progressive plan (a path or the name of a shipped plan);
   ``nerdata train --corpus masakhaner1 --lang yor -o DIR`` trains one stage on the fly.
-* ``nerdata train adapt`` continues masked-language-model pre-training on unlabelled text
-  (transformers engine), leaving out lines found in any dev/test split.
+* ``nerdata train adapt`` pretrains on unlabelled text (masked LM for transformers, tok2vec for
+  spacy, embeddings for bilstm-crf), leaving out lines found in any dev/test split.
 * ``nerdata predict MODEL INPUT -o OUT`` writes predictions as JSONL documents.
 * ``nerdata evaluate MODEL --corpus ID --lang L`` / ``--input FILE`` prints the report.
 """
@@ -204,9 +204,10 @@ def train_group(ctx, plan, corpus, langs, engine, model_options, training_option
 
 
 @train_group.command("adapt")
-@click.option("--engine", type=click.Choice(["transformers", "spacy"]), default="transformers",
-              show_default=True,
-              help="transformers: masked-LM fine-tuning; spacy: tok2vec character pretraining.")
+@click.option("--engine", type=click.Choice(["transformers", "spacy", "bilstm-crf"]),
+              default="transformers", show_default=True,
+              help="transformers: masked-LM fine-tuning; spacy: tok2vec character pretraining; "
+                   "bilstm-crf: skip-gram pretraining of word, character and affix embeddings.")
 
 
 @click.option("--base-model", default=None,
@@ -232,7 +233,8 @@ def train_group(ctx, plan, corpus, langs, engine, model_options, training_option
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
 @click.option("--limit", type=int, default=None, help="At most this many lines per language.")
 @click.option("--options", "options", default=None, metavar="JSON",
-              help='Engine options as JSON, e.g. \'{"tagset": "il-ner", "width": 96}\' (spacy).')
+              help='Engine options as JSON, e.g. \'{"tagset": "il-ner", "width": 96}\' (spacy), '
+                   '\'{"tagset": "masakhaner", "threads": 1}\' (bilstm-crf).')
 
 
 @click.option("-o", "--output", required=True, help="Directory for the adapted model.")

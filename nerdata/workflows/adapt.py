@@ -18,6 +18,11 @@
      the spaCy engine's own architecture (:mod:`nerdata.engines.spacy_adapt`); ``output`` is
      a nerdata spaCy model directory (pretrained tok2vec, untrained NER layer) to use as
      the spaCy engine's ``base_model``, plus ``tok2vec.bin`` in ``spacy pretrain``'s format.
+   * ``bilstm-crf``: skip-gram pretraining (negative sampling) of the BiLSTM-CRF engine's
+     input layers -- word embeddings, character CNN, hashed affix embeddings -- with the
+     model options NER training will use (:mod:`nerdata.engines.crf_adapt`); ``output`` is a
+     nerdata bilstm-crf model directory (pretrained input layers, untrained BiLSTM and CRF)
+     to use as that engine's ``base_model``.
 
 ``output/adapt_report.json`` records the report.
 """
@@ -36,7 +41,7 @@ from nerdata.doc import Document
 from nerdata.errors import AlreadyExistsError, ConfigError, InputError
 from nerdata.progress import ProgressCallback
 
-ADAPT_ENGINES = ("transformers", "spacy")
+ADAPT_ENGINES = ("transformers", "spacy", "bilstm-crf")
 REPORT_FILE = "adapt_report.json"
 _WS = re.compile(r"\s+")
 
@@ -126,6 +131,9 @@ def adapt(engine: str, texts: Iterable[str] | list[Document], *, base_model: str
     if engine == "transformers" and not base_model:
         raise ConfigError("adapt with engine 'transformers' needs base_model (a hub id such as "
                           "xlm-roberta-base or a local checkpoint path)")
+    if engine == "bilstm-crf" and base_model:
+        raise ConfigError("adapt with engine 'bilstm-crf' starts from scratch: leave base_model "
+                          "empty and pass the adapted output as base_model of NER training")
     out = Path(output)
     if out.exists() and any(out.iterdir()):
         raise AlreadyExistsError(f"{out}: output directory exists and is not empty; choose a "
@@ -141,6 +149,11 @@ def adapt(engine: str, texts: Iterable[str] | list[Document], *, base_model: str
 
         details = mlm_adapt(dd.lines, base_model=str(base_model), output=out, epochs=epochs,
                             seed=seed, max_steps=max_steps, progress=progress, **opts)
+    elif engine == "bilstm-crf":
+        from nerdata.engines.crf_adapt import pretrain_embeddings
+
+        details = pretrain_embeddings(dd.lines, base_model=base_model, output=out, epochs=epochs,
+                                      seed=seed, max_steps=max_steps, progress=progress, **opts)
     else:
         from nerdata.engines.spacy_adapt import pretrain_tok2vec
 

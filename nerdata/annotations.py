@@ -143,9 +143,13 @@ def read_annotated(path: str | Path, *, validate: bool = True) -> list[Annotated
 def _chunks(path: str | Path, validate: bool) -> Iterator[Iterable[AnnotatedDocument]]:
     """The items of each batch, in file order (a list, or a generator that raises at a bad record)."""
     from nerdata.jsonl import iter_record_batches
+    from nerdata.jsonl_typed import typed_annotated
 
-    for linenos, objs, batch, error in iter_record_batches(path, _bulk, version=FORMAT_VERSION):
-        if batch is None or (validate and batch[0].suspect(batch[2], require_token_alignment=False)):
+    for linenos, objs, batch, error in iter_record_batches(path, _bulk, version=FORMAT_VERSION,
+                                                           typed=typed_annotated):
+        if objs is None:  # typed batch: built, every span inside its text
+            yield batch[1]
+        elif batch is None or (validate and batch[0].suspect(batch[2], require_token_alignment=False)):
             yield _one_by_one(path, linenos, objs, validate)
         else:
             yield batch[1]

@@ -11,6 +11,7 @@ import json
 import sys
 from contextlib import contextmanager
 from itertools import islice
+from operator import itemgetter, methodcaller
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -222,8 +223,9 @@ def check_span_texts(obj: dict, path: str | Path, lineno: int) -> None:
 
 
 def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
-                        version: int = FORMAT_VERSION, size: int | None = None
-                        ) -> Iterator[tuple[list[int], list[dict], T | None, BaseException | None]]:
+                        version: int = FORMAT_VERSION, size: int | None = None,
+                        typed: Callable[[list[tuple[int, bytes]]], T | None] | None = None,
+                        ) -> Iterator[tuple[list[int], list[dict] | None, T | None, BaseException | None]]:
     """The records of a file (header lines dropped) in batches of ``(line numbers, objects,
     build(objects), error)``.  ``error`` is the exception raised at the line after the
     batch's last record: the caller raises it once the batch's records are out, so output
@@ -232,7 +234,11 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
     Parsing and ``build`` run with the cyclic garbage collector paused: they allocate
     millions of small acyclic objects, and collections triggered every few hundred
     allocations would traverse everything read so far again and again (quadratic in
-    practice).  The collector's previous state is restored before anything is yielded."""
+    practice).  The collector's previous state is restored before anything is yielded.
+
+    ``typed(lines)``, when given, is tried first on each batch of ``(line number, bytes)``
+    (:mod:`nerdata.jsonl_typed`): what it returns is yielded as the batch's build, with
+    ``None`` for the objects; when it returns None the batch is read as dicts as above."""
     lines = _lines(path)
     seen = False  # a non-blank line (a header counts): an empty file is refused
     while True:
@@ -241,12 +247,26 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
             if not seen:
                 raise _empty(path)
             return
+        if typed is not None:
+            with collector_paused():
+                try:
+                    got = typed(raw)
+                except Exception:  # noqa: BLE001 -- anything unforeseen: the dict reader decides
+                    got = None
+            if got is not None:
+                seen = True
+                yield list(map(itemgetter(0), raw)), None, got, None
+                continue
         linenos: list[int] = []
         objs: list[dict] = []
         error: BaseException | None = None
         with collector_paused():
+            fast = _regular_batch(raw)
+            if fast is not None:  # every line an ordinary record: parsed in one C-level map
+                linenos, objs = fast
+                seen = True
             try:
-                for lineno, line in raw:
+                for lineno, line in (() if fast is not None else raw):
                     obj = _object(line, path, lineno)
                     seen = seen or obj is not None
                     if obj is None or ("nerdata_format" in obj and check_header(obj, path, lineno, version)):
@@ -263,6 +283,26 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
             return
 
 
+_COUNT_TEXT = methodcaller("count", b'"text"')
+_HAS_HEADER = methodcaller("__contains__", "nerdata_format")
+
+
+def _regular_batch(raw: list[tuple[int, bytes]]) -> tuple[list[int], list[dict]] | None:
+    """``(line numbers, objects)`` when every line of the batch is a JSON object that
+    msgspec parses, no line is a header and none stores a span's text (what the line by line
+    loop would give for such lines, without its Python calls per line); else None, and the
+    loop reads the batch (blank lines, headers, errors, checks)."""
+    lines = list(map(itemgetter(1), raw))
+    try:
+        objs = list(map(_decode, lines))
+    except msgspec.DecodeError:
+        return None
+    if not all(map(dict.__instancecheck__, objs)) or any(map(_HAS_HEADER, objs)) \
+            or max(map(_COUNT_TEXT, lines), default=0) > 1:
+        return None
+    return list(map(itemgetter(0), raw)), objs
+
+
 def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Document]:
     """Read documents; raises :class:`InputError` with file:line on a bad line.
 
@@ -275,9 +315,12 @@ def iter_documents(path: str | Path, *, validate: bool = True) -> Iterator[Docum
 def _document_chunks(path: str | Path, validate: bool) -> Iterator[Iterable[Document]]:
     """The documents of each batch, in file order (a list, or a generator that raises at a bad record)."""
     from nerdata.doc_batch import documents_from_dicts
+    from nerdata.jsonl_typed import typed_documents
 
-    for linenos, objs, batch, error in iter_record_batches(path, documents_from_dicts):
-        if batch is None or (validate and batch.suspect()):
+    for linenos, objs, batch, error in iter_record_batches(path, documents_from_dicts, typed=typed_documents):
+        if objs is None:  # typed batch: built and valid
+            yield batch.docs
+        elif batch is None or (validate and batch.suspect()):
             yield _documents_one_by_one(path, linenos, objs, validate)
         else:
             yield batch.docs

@@ -231,6 +231,8 @@ ODD_FILES = {
     "string offsets": [_line(spans=[{"start": "12", "end": 17, "label": "LOC"}])],
     "bool offsets": [_line(spans=[{"start": 0, "end": True, "label": "PER"}])],
     "huge offset": [_line(spans=[{"start": 0, "end": 10**30, "label": "PER"}])],
+    "huge token offset": [_line(), _line(tokens=[[0, 3], [4, 10**19], [9, 11], [12, 17]])],
+    "18-digit token offset": [_line(), _line(tokens=[[0, 3], [4, 10**17], [9, 11], [12, 17]])],
     "token triple": [_line(tokens=[[0, 3, 1], [4, 8], [9, 11], [12, 17]])],
     "token out of text": [_line(), _line(tokens=[[0, 3], [4, 8], [9, 11], [12, 18]])],
     "tokens overlap": [_line(tokens=[[0, 3], [2, 8], [9, 11], [12, 17]])],
@@ -287,6 +289,13 @@ def test_bulk_reader_keeps_file_order_across_batches(tmp_path, monkeypatch, batc
     assert len(got[0]) == 5 and "f.jsonl:6:" in got[1][1]
 
 
+TYPED_ANNOTATIONS = [
+    {"annotator": "a1", "spans": [{"start": 0, "end": 3, "label": "PER", "annotator": "a1"}], "id": "11",
+     "lead_time": 2.5, "from_prediction": "m@1", "ground_truth": True, "meta": {"x": [1, 2.0]}, "extra": 1},
+    {"annotator": "a2", "spans": [{"start": 0, "end": 3, "label": "PER", "score": 0.5, "label2": "x"},
+                                  {"start": 0, "end": 3, "label": "LOC"}], "cancelled": True, "reviewer": False}]
+
+
 def _annotated_line(**change):
     item = {**GOOD, "annotations": [
         {"annotator": "a1", "spans": [{"start": 0, "end": 3, "label": "PER"}], "id": 11, "lead_time": 2},
@@ -309,6 +318,20 @@ ODD_ANNOTATED = {
     "prediction float offset": [_annotated_line(predictions=[
         {"annotator": "m", "spans": [{"start": 4.0, "end": 8, "label": "ORG"}]}])],
     "no annotations": [_annotated_line(annotations=[], predictions=[])],
+    # typed decoding (nerdata.jsonl_typed) reads these; the integer score / lead_time stay integers
+    "typed regular": [_annotated_line(annotations=TYPED_ANNOTATIONS), _annotated_line(id="d2", masked=[
+        {"start": 4, "end": 8, "label": "ORG"}], missing_labels=["DATE"], annotations=TYPED_ANNOTATIONS[:1])],
+    "integer score": [_annotated_line(annotations=TYPED_ANNOTATIONS),
+                      _annotated_line(id="d2", annotations=TYPED_ANNOTATIONS, predictions=[
+                          {"annotator": "m", "score": 1, "spans": [{"start": 4, "end": 8, "label": "ORG"}]}])],
+    "integer lead time": [_annotated_line(annotations=[{**TYPED_ANNOTATIONS[0], "lead_time": 3}])],
+    "null meta": [_annotated_line(annotations=[{**TYPED_ANNOTATIONS[0], "meta": None}])],
+    "null source": [_annotated_line(annotations=TYPED_ANNOTATIONS, predictions=[
+        {"annotator": "m", "spans": [{"start": 4, "end": 8, "label": "ORG", "source": None}]}])],
+    "tokens spaced and empty": [_annotated_line(annotations=TYPED_ANNOTATIONS).replace(
+        '"tokens": [[0, 3], [4, 8]', '"tokens": [ [0 ,3] ,[ 4,8 ]'),
+        _annotated_line(id="d2", tokens=[], spans=[], annotations=TYPED_ANNOTATIONS[:1], predictions=[])],
+    "tokens nested": [_annotated_line(annotations=TYPED_ANNOTATIONS, tokens=[[0, 3], [[4, 8]], [9, 11], [12, 17]])],
 }
 
 
@@ -320,6 +343,24 @@ def test_bulk_annotated_reader_matches_the_one_at_a_time_reader(tmp_path, name):
     p.write_text("\n".join(ODD_ANNOTATED[name]) + "\n", encoding="utf-8")
     assert _outcome(iter_annotated, p) == _outcome(_reference_annotated, p)
     assert _outcome(read_annotated, p) == _outcome(lambda q: list(_reference_annotated(q)), p)
+
+
+def test_typed_reader_takes_regular_lines_and_leaves_the_others(tmp_path):
+    """Regular lines are built by the typed decoder (so the comparisons above test it);
+    an integer score, a null or a non-pair token goes to the dict reader."""
+    from nerdata.jsonl_typed import typed_annotated, typed_documents
+
+    def raw(lines):
+        return [(i + 1, (ln + "\n").encode()) for i, ln in enumerate(lines)]
+
+    got = typed_annotated(raw(ODD_ANNOTATED["typed regular"]))
+    assert got is not None and len(got[1]) == 2
+    assert typed_documents(raw(ODD_FILES["good"])) is not None
+    for name in ("integer score", "integer lead time", "null meta", "null source", "tokens nested"):
+        assert typed_annotated(raw(ODD_ANNOTATED[name])) is None, name
+    for name in ("float offsets", "token triple", "negative token", "tokens null", "header", "huge offset",
+                 "huge token offset", "18-digit token offset"):
+        assert typed_documents(raw(ODD_FILES[name])) is None, name
 
 
 @settings(max_examples=40, deadline=None)

@@ -151,18 +151,23 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     a_doc = np.repeat(np.arange(D, dtype=np.int64), _ints(map(len, ann_lists), D))
     live = np.flatnonzero(~np.fromiter(map(attrgetter("cancelled"), anns), dtype=bool, count=len(anns)))
     cancelled = len(anns) - len(live)
-    live_names = list(map(attrgetter("annotator"), map(anns.__getitem__, live.tolist())))
+    live_anns = anns if not cancelled else list(map(anns.__getitem__, live.tolist()))
+    live_names = list(map(attrgetter("annotator"), live_anns))
     annot_ix = _index(live_names)
     rater = _ints(map(annot_ix.__getitem__, live_names), len(live))
     key = a_doc[live] * max(len(annot_ix), 1) + rater
-    _, first = np.unique(key, return_index=True)
-    _, last_rev = np.unique(key[::-1], return_index=True)
-    by_first = np.argsort(first)  # document order, then first appearance in the document
-    pick = (len(key) - 1 - last_rev)[by_first]  # the last annotation of each key
+    sorted_key = np.sort(key)
     repairs: Counter = Counter()
-    if len(key) > len(first):
+    if not (sorted_key[1:] == sorted_key[:-1]).any():  # one annotation per annotator and document
+        pick = np.arange(len(key))
+        chosen = live_anns
+    else:
+        _, first = np.unique(key, return_index=True)
+        _, last_rev = np.unique(key[::-1], return_index=True)
+        by_first = np.argsort(first)  # document order, then first appearance in the document
+        pick = (len(key) - 1 - last_rev)[by_first]  # the last annotation of each key
         repairs["duplicate_annotations"] += len(key) - len(first)
-    chosen = list(map(anns.__getitem__, live[pick].tolist()))
+        chosen = list(map(live_anns.__getitem__, pick.tolist()))
     ch_doc, ch_rater = a_doc[live[pick]], rater[pick]
     n_chosen = np.bincount(ch_doc, minlength=D)
     ch_ptr = np.cumsum(n_chosen) - n_chosen

@@ -22,7 +22,9 @@ Measured in the same run:
   the same items (read from the same JSONL file in a fresh process, untimed), interleaved
   with the current tree's in the same way;
 * with ``--cli``, ``nerdata agree FILE`` end to end (reading the JSONL,
-  every figure, rendering) in a subprocess.
+  every figure, rendering) in a subprocess, then its phases in a fresh process with the
+  command's own functions: imports, reading through the data-source resolver, flattening
+  (``build``), the figures (``analyse``), rendering.
 
 The items are written once to ``--cache``/annotated-N.jsonl (the file ``bench/doc_io.py``
 reads) and read back from it.  Load average at start and end, peak traced memory and the
@@ -182,6 +184,39 @@ def nltk_baseline(items: list[AnnotatedDocument]) -> tuple[Clock, float, float, 
     return clock, kappa, alpha, len(triples)
 
 
+PHASES = """
+import json, sys, time
+t0 = time.process_time()
+from cli.agree import load_items, render
+from nerdata.agreement.compute import analyse
+from nerdata.agreement.data import build
+out = {"imports": time.process_time() - t0}
+def clock(name, f, *a):
+    c, w = time.process_time(), time.perf_counter()
+    r = f(*a)
+    out[name] = time.process_time() - c
+    out[name + "_wall"] = time.perf_counter() - w
+    return r
+items = clock("read", load_items, sys.argv[1])
+data = clock("build", build, items)
+rep = clock("figures", analyse, data)
+clock("render", lambda: render(rep.to_dict()))
+print(json.dumps(out))
+"""
+
+
+def agree_phases(path: Path) -> None:
+    """The phases of ``nerdata agree FILE`` (the command's own functions, in a fresh process):
+    reading through the data-source resolver, flattening, the figures, rendering."""
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", PHASES, str(path)], cwd=root, check=True,
+                         capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    print("  phases (CPU s, wall s): " + ", ".join(
+        f"{k} {got[k]:.2f}" + (f"/{got[k + '_wall']:.2f}" if k + "_wall" in got else "")
+        for k in ("imports", "read", "build", "figures", "render")) + f" (load {load()})", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sentences", type=int, default=100_000, help="sentences in the benchmark")
@@ -256,6 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         print(f"nerdata agree {path.name} end to end: {cpu:.2f}s CPU, {w:.2f}s wall "
               f"(goal: < 5 s; load {load()})", flush=True)
+        agree_phases(path)
 
     if not args.skip_nltk:
         sub = items[:args.nltk_sentences] if args.nltk_sentences else items

@@ -194,12 +194,16 @@ def matrix_frame(res: Any, table: str = "f1") -> Any:
 def campaign_frame(rows: Sequence[Mapping[str, Any]], *, all_columns: bool = False) -> Any:
     """Campaign curves, one row per round (a :class:`CampaignResult`'s ``rows`` or
     ``read_rounds(directory)``): the ``nerdata simulate`` table (``test_f1`` x 100,
-    edits per sentence), or with ``all_columns`` every ``rounds.csv`` column as is."""
+    edits per sentence, and ``retrained_f1`` x 100 when the campaign retrained from scratch), or with ``all_columns`` every ``rounds.csv`` column as is."""
     if all_columns:
         cols = list(rows[0]) if rows else ["round"]
         return _frame(rows, cols, numeric=[c for c in cols if c not in ("strategy", "model_version")])
+    again = any(r.get("retrained_test_f1") is not None for r in rows)
+    cols = ROUND_COLUMNS + (["retrained_f1"] if again else [])
     out = [{"round": r["round"], "sentences": r["sentences"], "tokens": r["tokens"],
             "test_f1": 100 * r["test_f1"],
             "edits/sent(pre)": r.get("edits_per_sentence_preannotated"),
-            "edits/sent(scratch)": r["edits_scratch"] / max(1, r["batch_sentences"])} for r in rows]
-    return _frame(out, ROUND_COLUMNS, numeric=ROUND_COLUMNS)
+            "edits/sent(scratch)": r["edits_scratch"] / max(1, r["batch_sentences"]),
+            "retrained_f1": (None if r.get("retrained_test_f1") is None
+                             else 100 * r["retrained_test_f1"])} for r in rows]
+    return _frame(out, cols, numeric=cols)

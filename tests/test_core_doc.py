@@ -411,3 +411,24 @@ def test_bulk_reader_refuses_a_boolean_offset_even_on_a_token_boundary(tmp_path)
     assert _outcome(iter_documents, p) == _outcome(_reference_documents, p)
     with pytest.raises(InputError, match=r"b.jsonl:1: not a document .*offset True is not an integer"):
         read_documents(p)
+
+
+def test_the_typed_reader_mirrors_span_and_annotation_field_for_field():
+    """nerdata.jsonl_typed decodes into msgspec structs that repeat Span's and Annotation's
+    fields: a field added to either dataclass must be added there too (or lines carrying it
+    would lose it on the typed path)."""
+    import dataclasses
+
+    import msgspec
+
+    from nerdata.annotations import Annotation
+    from nerdata.doc import Span
+    from nerdata.jsonl_typed import _Annotation, _Span
+
+    for cls, mirror in ((Span, _Span), (Annotation, _Annotation)):
+        fields = dataclasses.fields(cls)
+        info = {f.name: f for f in msgspec.structs.fields(mirror)}
+        assert [f.name for f in fields] == list(info), cls.__name__
+        for f in fields:
+            if f.default is not dataclasses.MISSING:
+                assert info[f.name].default == f.default, (cls.__name__, f.name)

@@ -194,7 +194,8 @@ def matrix_frame(res: Any, table: str = "f1") -> Any:
 def campaign_frame(rows: Sequence[Mapping[str, Any]], *, all_columns: bool = False) -> Any:
     """Campaign curves, one row per round (a :class:`CampaignResult`'s ``rows`` or
     ``read_rounds(directory)``): the ``nerdata simulate`` table (``test_f1`` x 100,
-    edits per sentence, and ``retrained_f1`` x 100 when the campaign retrained from scratch), or with ``all_columns`` every ``rounds.csv`` column as is."""
+    edits per sentence, and ``retrained_f1`` x 100 when the campaign retrained from
+    scratch), or with ``all_columns`` every ``rounds.csv`` column as is."""
     if all_columns:
         cols = list(rows[0]) if rows else ["round"]
         return _frame(rows, cols, numeric=[c for c in cols if c not in ("strategy", "model_version")])

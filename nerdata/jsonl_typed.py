@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import fields
 from itertools import chain
-from operator import attrgetter, itemgetter, methodcaller
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import msgspec
@@ -32,6 +32,7 @@ import numpy as np
 from nerdata.annotations import AnnotatedDocument, Annotation
 from nerdata.doc import Document, Span, compact_tokens
 from nerdata.doc_batch import DocBatch, Offsets, fill, sort_spans, split
+from nerdata.jsonl import _COUNT_TEXT
 
 
 class _Span(msgspec.Struct, gc=False):  # Span's fields, types and defaults
@@ -76,7 +77,6 @@ class _Annotated(_Document, gc=False):
 
 _DECODERS = {_Document: msgspec.json.Decoder(_Document), _Annotated: msgspec.json.Decoder(_Annotated)}
 _INT_FLOAT = re.compile(rb'"(?:score|lead_time)"\s*:\s*-?\d+\s*[,}\]]')  # an integer where from_dict keeps it
-_COUNT_TEXT = methodcaller("count", b'"text"')
 _FIELDS = {name: attrgetter(name) for name in ("id", "text", "tokens", "spans", "lang", "meta", "masked",
                                                "missing_labels", "annotations", "predictions")}
 _SPANS = attrgetter("spans")

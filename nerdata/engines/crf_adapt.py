@@ -102,7 +102,7 @@ def _pairs(sent_forms: list, keep: Any, rng, window: int):
     return c[order], x[order]
 
 
-def pretrain_embeddings(lines: Sequence[str], *, base_model: str | None, output: Path,
+def pretrain_embeddings(lines: Sequence[str], *, output: Path,
                         epochs: int, seed: int, max_steps: int | None,
                         progress: ProgressCallback | None, **options: Any) -> dict[str, Any]:
     """Pretrain the bilstm-crf engine's input layers on ``lines``; save a model directory
@@ -119,9 +119,6 @@ def pretrain_embeddings(lines: Sequence[str], *, base_model: str | None, output:
     from nerdata.doc import Document
 
     torch = _torch()
-    if base_model:
-        raise ConfigError("adapt with engine 'bilstm-crf' starts from scratch: leave base_model "
-                          "empty (the adapted model is the base model of NER training)")
     pre = {k: options.pop(k) for k in list(options) if k in PRETRAIN_DEFAULTS}
     o = {**PRETRAIN_DEFAULTS, **pre}
     for k in ("min_count", "window", "negatives", "batch_pairs"):

@@ -152,7 +152,7 @@ def adapt(engine: str, texts: Iterable[str] | list[Document], *, base_model: str
     elif engine == "bilstm-crf":
         from nerdata.engines.crf_adapt import pretrain_embeddings
 
-        details = pretrain_embeddings(dd.lines, base_model=base_model, output=out, epochs=epochs,
+        details = pretrain_embeddings(dd.lines, output=out, epochs=epochs,
                                       seed=seed, max_steps=max_steps, progress=progress, **opts)
     else:
         from nerdata.engines.spacy_adapt import pretrain_tok2vec

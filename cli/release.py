@@ -8,6 +8,7 @@ CoNLL file or a directory.
 """
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -28,6 +29,24 @@ def resolve_input(spec: str, tagset: str, workdir: Path, licence: str | None = N
 
     return release_input(spec, tagset, workdir, licence, adjudicate,
                          source_tagset=source_tagset, source_format=source_format)
+
+
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9,
+          "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30}
+
+
+def parse_size(value: str, option: str) -> int:
+    """``512MiB``, ``100MB``, ``65536``: a byte count (a clear error naming the option else)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*", str(value))
+    unit = m.group(2).lower() if m else None
+    if m is None or unit not in _UNITS:
+        raise click.BadParameter(f"expected a size like 512MiB, 100MB or 65536 (bytes), got "
+                                 f"{value!r}; units: B, KB, MB, GB, KiB, MiB, GiB",
+                                 param_hint=option)
+    n = int(float(m.group(1)) * _UNITS[unit])
+    if n < 1:
+        raise click.BadParameter(f"must be at least 1 byte, got {value!r}", param_hint=option)
+    return n
 
 
 @click.group("release")
@@ -71,6 +90,12 @@ def release_group() -> None:
 
 @click.option("--shard-rows", default=250_000, show_default=True, type=click.IntRange(1),
               help="Rows per parquet shard.")
+@click.option("--shard-size", default="512MiB", show_default=True, metavar="SIZE",
+              callback=lambda ctx, param, value: parse_size(value, "--shard-size"),
+              help="Arrow bytes per parquet shard at most (as num_bytes in the manifest; "
+                   "the parquet file is about a fifth of it): a number with an optional unit "
+                   "B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024). A shard "
+                   "ends at whichever of --shard-rows and --shard-size comes first.")
 
 
 @click.option("--no-git", is_flag=True, help="Do not commit and tag the release in git.")
@@ -79,7 +104,7 @@ def release_group() -> None:
 @source_options
 @with_source_help
 def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, adjudicate,
-              split_ratios, shard_rows, no_git, fmt, progress, source_tagset,
+              split_ratios, shard_rows, shard_size, no_git, fmt, progress, source_tagset,
               source_format):
     """Build release NAME version X.Y.Z from one or more inputs (SOURCEs)."""
     from nerdata.release.store import build_release
@@ -100,7 +125,8 @@ def build_cmd(name, version, inputs, tagset, releases_dir, agreement, licence, a
         with progress_bar(progress) as cb:
             result = build_release(name, version, resolved, releases_dir=releases_dir,
                                    tagset=tagset, agreement=agreement, split_ratios=ratios,
-                                   shard_rows=shard_rows, use_git=not no_git, progress=cb)
+                                   shard_rows=shard_rows, shard_bytes=shard_size,
+                                   use_git=not no_git, progress=cb)
     emit(result.summary(), fmt, _build_line)
 
 

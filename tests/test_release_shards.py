@@ -63,3 +63,49 @@ def test_size_sharding_does_not_depend_on_buffering(inputs, tmp_path):
     b = _build(inputs, tmp_path / "b", shard_bytes=12_000, max_buffered_rows=5)
     fa = _files(a.path)
     assert fa and fa == _files(b.path)
+
+
+
+@pytest.mark.parametrize("text,expected", [("512MiB", 512 << 20), ("12KB", 12_000), ("65536", 65536),
+                                           ("1.5 GB", 1_500_000_000), ("2gib", 2 << 30), ("7B", 7)])
+def test_shard_size_parses_decimal_and_binary_units(text, expected):
+    from nerdata.cli.release import parse_size
+
+    assert parse_size(text, "--shard-size") == expected
+
+
+@pytest.mark.parametrize("text", ["12 parsecs", "MB", "-5MB", "0", "0.1B", ""])
+def test_shard_size_refuses_what_is_not_a_size(text):
+    import click
+
+    from nerdata.cli.release import parse_size
+
+    with pytest.raises(click.BadParameter, match="512MiB|at least 1 byte"):
+        parse_size(text, "--shard-size")
+
+
+def test_cli_shard_size_reaches_the_build(inputs, tmp_path, monkeypatch):
+    """``release build --shard-size`` is the build's ``shard_bytes`` (the real build runs)."""
+    from click.testing import CliRunner
+
+    import nerdata.release.store as store
+    from nerdata.cli.main import cli
+
+    seen, real = [], store.build_release
+
+    def recording(*args, **kwargs):
+        seen.append(kwargs.get("shard_bytes"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(store, "build_release", recording)
+    args = ["release", "build", "sized", "--version", "1.0.0", "--no-git", "--format", "json",
+            "--licence", "CC BY 4.0", "--from", str(inputs[0])]
+    res = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "a"), "--shard-size", "12KB"])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "b")])
+    assert res.exit_code == 0, res.output
+    assert seen == [12_000, 512 << 20]
+    assert _files(tmp_path / "a") and _files(tmp_path / "b")
+    bad = CliRunner().invoke(cli, [*args, "-o", str(tmp_path / "c"), "--shard-size", "12 parsecs"])
+    assert bad.exit_code == 2 and "--shard-size" in bad.output and "512MiB" in bad.output
+    assert len(seen) == 2 and not (tmp_path / "c").exists()

@@ -104,6 +104,11 @@ class LabelStudioClient:
     def __repr__(self) -> str:
         return f"LabelStudioClient(url={self.url!r}, api_key={mask_key(self._key)!r})"
 
+    def credentials(self) -> tuple[str, str]:
+        """``(url, api_key)``, to open the same connection in another process (the workers of
+        ``ls predict --workers``).  The key is a secret: pass it on, never log it."""
+        return self.url, self._key
+
     @property
     def sdk(self) -> Any:
         """The underlying ``label_studio_sdk.LabelStudio`` client."""

@@ -191,12 +191,13 @@ def sharded_predict(rows: list[tuple[int, dict]], done_before: set[int], plan: W
     started: dict[int, float] = {}
     parts: dict[int, dict] = {}
     desc = [f"predicting shard {k + 1}/{n}" for k in range(n)]
+    url, api_key = client.credentials()
     try:
         for k in range(n):
             if not shards[k]:
                 continue
             job = {"shard": k, "device": plan.devices[k], "threads": plan.threads or 1,
-                   "todo": shards[k], "url": client.url, "api_key": client._key, "pid": pid,
+                   "todo": shards[k], "url": url, "api_key": api_key, "pid": pid,
                    "config": config, "model_dir": model_dir, "version": version,
                    "order": order, "batch_size": batch_size, "chunk": chunk,
                    "max_text_chars": max_text_chars, "parent": os.getpid()}

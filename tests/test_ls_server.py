@@ -403,3 +403,38 @@ def test_connect_ml_backend_with_basic_auth(ls_client, ls_title, multiscript_doc
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def test_annotated_copies_from_two_pushes_are_reconciled_when_equal_and_refused_when_not(
+        ls_client, ls_title, multiscript_docs):
+    """Two pushes of the same annotated documents leave copies with the same annotations: one
+    goes.  A copy that someone annotated differently is never deleted: the push names both."""
+    from nerdata.annotations import Annotation
+    from nerdata.label_studio.tasks import document_to_task
+
+    docs = multiscript_docs[:3]
+    anns = {d.id: [Annotation("dora", tuple(d.spans))] for d in docs}
+    pid = ls_client.get_or_create_project(ls_title, load_tagset("nerdata"))
+    ls_client.push(pid, docs, annotations=anns)
+    first = ls_client.task_ids_by_doc(pid)[docs[0].id]
+    config = ls_client.project_config(pid)
+    users = ls_client._user_ids({"dora"})
+    # what the other push imported for docs[0] (committed after this push listed the tasks)
+    ls_client.sdk.projects.import_tasks(id=pid, request=[document_to_task(
+        docs[0], config, annotations=anns[docs[0].id], user_ids=users)])
+    report = ls_client.push(pid, docs, annotations=anns)
+    assert (report.duplicates_removed, report.tasks_in_project) == (1, 3)
+    assert ls_client.task_ids_by_doc(pid)[docs[0].id] == first  # the lowest annotated copy
+    (item,) = [it for it in ls_client.pull(pid) if it.id == docs[0].id]
+    assert [a.annotator for a in item.annotations] == ["dora"]
+    assert [s.key for s in item.annotations[0].spans] == [s.key for s in docs[0].spans]
+
+    # a copy with other annotations: someone worked on it, so nothing is deleted
+    d1 = next(d for d in docs[1:] if d.spans)
+    other = [Annotation("dora", tuple(d1.spans[:-1]))]
+    late = ls_client.sdk.projects.import_tasks(id=pid, request=[document_to_task(
+        d1, config, annotations=other, user_ids=users)], return_task_ids=True).task_ids[0]
+    kept = ls_client.task_ids_by_doc(pid)[d1.id]
+    with pytest.raises(ServiceError, match=rf"tasks \[{kept}, {late}\] carry different annotations"):
+        ls_client.push(pid, docs, annotations=anns)
+    assert ls_client.status(pid)["tasks"] == 4

@@ -102,8 +102,10 @@ def _print_stage(st, result) -> None:
 
 
 @click.option("--seed", type=int, default=None, help="Random seed (default: the plan's, or 0).")
-@click.option("--limit", type=int, default=None,
-              help="--corpus: at most this many documents per language and split.")
+@click.option("--limit", type=click.IntRange(1), default=None,
+              help="At most this many documents per language and split, for training, dev "
+                   "and evaluation: --corpus data, or every data entry of a PLAN (capping "
+                   "its own limits), e.g. for a quick trial of a shipped plan.")
 
 
 @click.option("-o", "--output", default=None, help="Output directory (default: the plan's).")
@@ -164,7 +166,7 @@ def train_group(ctx, plan, corpus, langs, engine, model_options, training_option
     if plan:
         p = load_plan(find_plan(plan), sources=_sources()).with_overrides(
             engine=engine, epochs=epochs, seed=seed, base_model=base_model, model=model,
-            training=training_options, rehearsal=rehearsal)
+            training=training_options, rehearsal=rehearsal, limit=limit)
     elif corpus:
         p = simple_plan(corpus, list(langs), engine=engine or DEFAULT_ENGINE, epochs=epochs or 30,
                         output=output, tagset=tagset, base_model=base_model,

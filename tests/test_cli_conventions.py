@@ -140,6 +140,31 @@ def test_plan_with_overrides():
         plan.with_overrides(engine="transformers")
 
 
+def test_limit_caps_every_entry_of_a_plan():
+    """``nerdata train PLAN --limit N`` caps each data, dev and evaluation entry (it was ignored
+    for plans); an entry's own smaller limit stays."""
+    import json
+
+    from click.testing import CliRunner
+
+    from nerdata.cli.main import cli
+    from nerdata.workflows.plans import find_plan, load_plan
+
+    plan = load_plan(find_plan("multilingual"))
+    refs = lambda p: [r for s in p.stages for r in (*s.data, *(s.dev or ()))] + list(p.evaluate)  # noqa: E731
+    assert {r.limit for r in refs(plan)} - {None} == {2000}  # the plan's own train cap
+    capped = plan.with_overrides(limit=5)
+    assert len(refs(capped)) == len(refs(plan)) and {r.limit for r in refs(capped)} == {5}
+    assert {r.limit for r in refs(plan.with_overrides(limit=10**6))} == {r.limit or 10**6
+                                                                       for r in refs(plan)}
+    res = CliRunner().invoke(cli, ["train", "multilingual", "--limit", "7", "--check"])
+    assert res.exit_code == 0, res.output
+    stages = json.loads(res.stdout)["stages"]
+    assert {ref["limit"] for st in stages for ref in st["data"]} == {7}
+    bad = CliRunner().invoke(cli, ["train", "multilingual", "--limit", "0", "--check"])
+    assert bad.exit_code == 2 and "--limit" in bad.output
+
+
 def test_every_option_and_command_has_help():
     missing = [(" ".join(p), o.opts[0]) for p, c in _commands() for o in c.params
                if isinstance(o, click.Option) and not o.help]

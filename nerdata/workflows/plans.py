@@ -82,22 +82,27 @@ class Plan:
                        seed: int | None = None, base_model: str | None = None,
                        model: Mapping[str, Any] | None = None,
                        training: Mapping[str, Any] | None = None,
-                       rehearsal: str | None = None) -> "Plan":
+                       rehearsal: str | None = None, limit: int | None = None) -> "Plan":
         """This plan with command-line settings on top: ``epochs`` for every stage, options
         merged over the plan's, ``rehearsal`` (all | N | RATIO | none) for every stage that
-        continues a model.  ``engine`` must be the plan's own."""
+        continues a model, ``limit`` capping every data, dev and evaluation entry's documents
+        per language and split.  ``engine`` must be the plan's own."""
         from nerdata.workflows.rehearsal import parse_rehearsal
 
         if engine and engine != self.engine:
             raise ConfigError(f"--engine {engine} contradicts the plan's engine "
                               f"{self.engine!r}; edit the plan")
-        stages = tuple(replace(s, epochs=epochs or s.epochs) for s in self.stages)
+        cap = (lambda refs: refs if refs is None or limit is None else  # noqa: E731
+               tuple(replace(r, limit=min(limit, r.limit or limit)) for r in refs))
+        stages = tuple(replace(s, epochs=epochs or s.epochs, data=cap(s.data), dev=cap(s.dev))
+                       for s in self.stages)
         if rehearsal:
             r = parse_rehearsal(rehearsal, "--rehearsal")
             stages = tuple(replace(s, rehearsal=None if r.kind == "none" else str(r))
                            if i or base_model or self.base_model else s
                            for i, s in enumerate(stages))
         return replace(self, stages=stages, seed=self.seed if seed is None else seed,
+                       evaluate=cap(self.evaluate),
                        base_model=base_model or self.base_model,
                        model={**self.model, **(model or {})},
                        training={**self.training, **(training or {})})
@@ -138,11 +143,7 @@ class _Ctx:
     def str_list(self, obj: Mapping[str, Any], one: str, many: str, path: str) -> tuple[str, ...]:
         if one in obj and many in obj:
             raise self.fail(path, f"give either {one!r} or {many!r}, not both")
-        if one in obj:
-            val: Any = [obj[one]]
-            key = one
-        else:
-            val, key = obj.get(many), many
+        val, key = ([obj[one]], one) if one in obj else (obj.get(many), many)
         if val is None:
             return ()
         if isinstance(val, str):
@@ -423,8 +424,6 @@ def load_plan(path: str | Path, sources: Sources | None = None) -> Plan:
 
     p = Path(path)
     if not p.is_file():
-        from nerdata.errors import NotFoundError
-
         raise NotFoundError(f"plan file {str(p)!r} does not exist; see the examples in "
                             f"{Path(__file__).parent / 'plans'} ('nerdata train --list-plans')")
     try:

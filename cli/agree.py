@@ -20,10 +20,12 @@ from .common import (echo_json, format_option, progress_bar, progress_option, re
 FAMILIES = ("label", "lang", "script", "annotator")
 
 
-def load_items(source: str, progress=None) -> list:
+def load_items(source: str, progress=None, *, columns: bool = False) -> list:
     """Annotated documents of SOURCE (a JSONL file, a Label Studio JSON export, ``-`` or
-    ``ls:PROJECT``), read by the one data-source resolver; its repairs go to stderr."""
-    return read_source(source, annotated=True, progress=progress).documents
+    ``ls:PROJECT``), read by the one data-source resolver; its repairs go to stderr.
+    ``columns``: an annotated JSONL file is read as columns, its documents built only when
+    read (``nerdata agree``: the figures need the columns alone)."""
+    return read_source(source, annotated=True, progress=progress, columns=columns).documents
 
 
 def _recorded_reviewers(items: list, roles_file: str | None) -> list:
@@ -141,7 +143,7 @@ def agree_cli(source: str, by: str, json_path: str | None, html_path: str | None
     if bad:
         raise ConfigError(f"--by {bad[0]!r} is not a breakdown; choose from {', '.join(FAMILIES)}")
     with progress_bar(progress) as cb:
-        items = load_items(source, cb)
+        items = load_items(source, cb, columns=True)
         report = compute_agreement(items, by=fams, progress=cb)
     rep = report.to_dict()
     _warn_without_overlap(rep, source)

@@ -355,23 +355,26 @@ def with_source_help(f):
 def read_source(spec: str, *, lang: str | None = None, split: str | None = None,
                 limit: int | None = None, source_tagset: str | None = None,
                 source_format: str | None = None, map_to: str | None = None, progress=None,
-                annotated: bool | None = False, quiet: bool = False, sources=None):
-    """Parse and read SOURCE with the one resolver; the repair log goes to stderr."""
+                annotated: bool | None = False, quiet: bool = False, sources=None,
+                columns: bool = False):
+    """Parse and read SOURCE with the one resolver; the repair log goes to stderr
+    (``columns``: see ``Resolver.read``)."""
     from nerdata.corpora.sources import parse_source
 
     ref = parse_source(spec, lang=lang, split=split, limit=limit, tagset=source_tagset,
                        format=source_format)
     return read_source_ref(ref, map_to=map_to, progress=progress, annotated=annotated,
-                           quiet=quiet, sources=sources)
+                           quiet=quiet, sources=sources, columns=columns)
 
 
 def read_source_ref(ref, *, map_to: str | None = None, progress=None,
-                    annotated: bool | None = False, quiet: bool = False, sources=None):
+                    annotated: bool | None = False, quiet: bool = False, sources=None,
+                    columns: bool = False):
     """Read a parsed source with the one resolver; the repair log goes to stderr."""
     from nerdata.corpora.sources import Resolver
 
     got = (sources or Resolver(map_to)).read(ref, map_to=map_to, progress=progress,
-                                             annotated=annotated)
+                                             annotated=annotated, **({"columns": True} if columns else {}))
     if not quiet:
         show_repairs(got)
     return got

@@ -42,36 +42,39 @@ class Resolver:
 
     # -- reading
     def read(self, ref: SourceRef, *, split: str | None = None, map_to: str | None = None,
-             progress: ProgressCallback | None = None, annotated: bool | None = False
-             ) -> SourceRead:
+             progress: ProgressCallback | None = None, annotated: bool | None = False,
+             columns: bool = False) -> SourceRead:
         """Documents of ``ref`` and the repairs made reading them.
 
         ``annotated=True`` gives annotated documents (agreement, adjudication; plain
         documents become items without annotations); ``False`` turns each into its gold
         document (one annotation, identical ones, or adjudicated spans; unannotated items
-        are skipped and counted); ``None`` returns the items as read."""
+        are skipped and counted); ``None`` returns the items as read.  ``columns=True``: an
+        annotated JSONL file is read as :class:`~nerdata.agreement.columns.AnnotatedColumns`
+        (agreement reads its columns; documents are built when read) and not hashed (its
+        identity has no ``sha256``)."""
         if split:
             ref = ref.narrow(split=split)
         target = map_to if map_to is not None else self.map_to
-        key = (ref, target, annotated)
+        key = (ref, target, annotated, columns)
         if key not in self._cache:
-            got = self._read(ref, target, progress)
+            got = self._read(ref, target, progress, columns)
             if annotated is not None:
                 got = _annotated(got) if annotated else _gold(got)
             self._cache[key] = got
         return self._cache[key]
 
-    def _read(self, ref: SourceRef, target: str | None, progress) -> SourceRead:
+    def _read(self, ref: SourceRef, target: str | None, progress, columns: bool = False) -> SourceRead:
         log = RepairLog()
         if ref.kind == "catalogue":
             return self._catalogue(ref, target, log, progress)
         if ref.kind == "file":
-            return self._file(ref, Path(str(ref.path)), target, log, str(ref.path))
+            return self._file(ref, Path(str(ref.path)), target, log, str(ref.path), columns)
         if ref.kind == "stdin":
             with tempfile.NamedTemporaryFile("wb", suffix=".stdin", delete=False) as tmp:
                 shutil.copyfileobj(sys.stdin.buffer, tmp)
             try:
-                return self._file(ref, Path(tmp.name), target, log, "<stdin>")
+                return self._file(ref, Path(tmp.name), target, log, "<stdin>", columns)
             finally:
                 Path(tmp.name).unlink(missing_ok=True)
         if ref.kind == "directory":
@@ -118,14 +121,14 @@ class Resolver:
         return SourceRead(ref, docs, log, ident, card.labelled, "catalogue")
 
     def _file(self, ref: SourceRef, path: Path, target: str | None, log: RepairLog,
-              where: str) -> SourceRead:
+              where: str, columns: bool = False) -> SourceRead:
         from .sources import read_file
 
         if not path.is_file():
             raise NotFoundError(f"{path}: no such file")
-        items, fmt, labelled = read_file(path, ref, log, where=where)
+        items, fmt, labelled = read_file(path, ref, log, where=where, columns=columns)
         items = self._finish(items, ref, target if labelled else None)
-        ident = {"file": where, "sha256": file_sha256(path), "format": fmt,
+        ident = {"file": where, **({} if columns else {"sha256": file_sha256(path)}), "format": fmt,
                  "documents": len(items), **({"tagset": ref.tagset} if ref.tagset else {}),
                  **({"limit": ref.limit} if ref.limit else {})}
         if ref.kind == "file":
@@ -269,7 +272,8 @@ def _gold(read: SourceRead) -> SourceRead:
 def _annotated(read: SourceRead) -> SourceRead:
     """Items as annotated documents: plain documents become items without annotations (their
     spans stay the reference)."""
-    if all(isinstance(d, AnnotatedDocument) for d in read.documents):
+    if getattr(read.documents, "all_annotated", False) or all(isinstance(d, AnnotatedDocument)
+                                                             for d in read.documents):
         return read
     return replace(read, documents=[d if isinstance(d, AnnotatedDocument) else AnnotatedDocument(d)
                                     for d in read.documents])

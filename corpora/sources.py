@@ -261,9 +261,10 @@ def _read_text_lines(path: Path, rel: str, lang: str | None, log: RepairLog) -> 
     return out
 
 
-def read_file(path: str | Path, ref: SourceRef, log: RepairLog, *, where: str | None = None
-              ) -> tuple[list, str, bool]:
-    """Items of one file, its format and whether it is labelled."""
+def read_file(path: str | Path, ref: SourceRef, log: RepairLog, *, where: str | None = None,
+              columns: bool = False) -> tuple[list, str, bool]:
+    """Items of one file, its format and whether it is labelled (``columns``: annotated JSONL
+    as :class:`~nerdata.agreement.columns.AnnotatedColumns`, documents built when read)."""
     from nerdata.release.inputs import sniff_jsonl_kind
 
     from .readers import read_conll_with_log
@@ -289,6 +290,10 @@ def read_file(path: str | Path, ref: SourceRef, log: RepairLog, *, where: str | 
         from nerdata.jsonl import read_documents
 
         if sniff_jsonl_kind(p) == "annotated-jsonl":
+            if columns:
+                from nerdata.agreement.columns import read_annotated_columns
+
+                return read_annotated_columns(p), "annotated-jsonl", True  # type: ignore[return-value]
             return read_annotated(p), "annotated-jsonl", True
         return read_documents(p), fmt, True
     for name, (_sniff, reader) in _CONTENT.items():

@@ -60,17 +60,28 @@ def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
         fh = _open_input(path, "rb")
     with fh:
         lineno = 0
-        for raw in fh:
-            if not lineno and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8):]
-            if b"\r" in raw and raw.find(b"\r") != len(raw) - 2:  # bare CR: split like text mode
-                parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-                for part in parts[:-1] if not parts[-1] else parts:
-                    lineno += 1
-                    yield lineno, part
+        while True:
+            block = fh.readlines(1 << 20)  # whole lines, about 1 MB
+            if not block:
+                return
+            if not lineno and block[0].startswith(codecs.BOM_UTF8):
+                block[0] = block[0][len(codecs.BOM_UTF8):]
+            if not any(map(_HAS_CR, block)):
+                yield from zip(range(lineno + 1, lineno + 1 + len(block)), block)
+                lineno += len(block)
                 continue
-            lineno += 1
-            yield lineno, raw
+            for raw in block:
+                if b"\r" in raw and raw.find(b"\r") != len(raw) - 2:  # bare CR: split like text mode
+                    parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+                    for part in parts[:-1] if not parts[-1] else parts:
+                        lineno += 1
+                        yield lineno, part
+                    continue
+                lineno += 1
+                yield lineno, raw
+
+
+_HAS_CR = methodcaller("__contains__", b"\r")
 
 
 def _open_input(path: str | Path, mode: str, encoding: str | None = None):
@@ -225,6 +236,7 @@ def check_span_texts(obj: dict, path: str | Path, lineno: int) -> None:
 def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
                         version: int = FORMAT_VERSION, size: int | None = None,
                         typed: Callable[[list[tuple[int, bytes]]], T | None] | None = None,
+                        lines: Iterable[tuple[int, bytes]] | None = None,
                         ) -> Iterator[tuple[list[int], list[dict] | None, T | None, BaseException | None]]:
     """The records of a file (header lines dropped) in batches of ``(line numbers, objects,
     build(objects), error)``.  ``error`` is the exception raised at the line after the
@@ -238,9 +250,12 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
 
     ``typed(lines)``, when given, is tried first on each batch of ``(line number, bytes)``
     (:mod:`nerdata.jsonl_typed`): what it returns is yielded as the batch's build, with
-    ``None`` for the objects; when it returns None the batch is read as dicts as above."""
-    lines = _lines(path)
-    seen = False  # a non-blank line (a header counts): an empty file is refused
+    ``None`` for the objects; when it returns None the batch is read as dicts as above.
+
+    ``lines``: ``(line number, bytes)`` of part of ``path`` to read instead of the whole file
+    (``path`` names it in messages); the part may be empty or blank."""
+    seen = lines is not None  # a non-blank line (a header counts): an empty file is refused
+    lines = _lines(path) if lines is None else iter(lines)
     while True:
         raw = list(islice(lines, size or BATCH))  # may raise NotFoundError: nothing read yet
         if not raw:

@@ -318,6 +318,9 @@ def test_same_figures_from_read_back_compact_tokens_and_from_tokenless_documents
     write_annotated(items, p)
     back = read_annotated(p)
     assert compute_agreement(back).to_dict() == report.to_dict()
+    from nerdata.agreement.columns import read_annotated_columns
+
+    assert compute_agreement(read_annotated_columns(p)).to_dict() == report.to_dict()
     assert all(type(_TOKENS_SLOT.__get__(it.doc)) is _CompactTokens for it in back)
     assert all(it.doc.tokens == whitespace_tokens(it.doc.text) for it in items)
     bare = [replace(it, doc=replace(it.doc, tokens=())) if i % 2 else it for i, it in enumerate(back)]

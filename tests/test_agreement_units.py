@@ -293,6 +293,57 @@ def test_build_equals_the_one_document_at_a_time_layout(docs):
     assert data.lang_names == list(dict.fromkeys(lang or "und" for _, _, lang in docs))
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.lists(ann_st, max_size=5), st.lists(pred_st, max_size=2),
+                          st.sampled_from([None, "hau", "yor"]), st.sampled_from([TEXT, "Ọlá lọ sí", "", "a  b"])),
+                max_size=7), st.integers(1, 3))
+def test_build_of_columns_read_from_jsonl_equals_build_of_the_documents(tmp_path_factory, docs, batch):
+    """The column reader (nerdata.agreement.columns; what `nerdata agree FILE` reads) gives
+    every array build gives from the documents, whatever the batch boundaries."""
+    import nerdata.agreement.columns as columns
+    from nerdata.annotations import read_annotated, write_annotated
+
+    items = [AnnotatedDocument(Document(f"d{i}", text, lang=lang),
+                               tuple(a for a in anns if a.spans == () or text == TEXT),
+                               tuple(p for p in preds if p.spans == () or text == TEXT))
+             for i, (anns, preds, lang, text) in enumerate(docs)]
+    import nerdata.jsonl as jsonl
+
+    p = tmp_path_factory.mktemp("columns") / "items.jsonl"
+    write_annotated(items, p)
+    p.write_bytes(b"".join(p.read_bytes().splitlines(keepends=True)[1:]))  # no header: every batch typed
+    saved = columns.BATCH, jsonl.BATCH
+    columns.BATCH, jsonl.BATCH = batch, 1
+    try:
+        cols = columns.read_annotated_columns(p) if items else []
+        assert all(type(c) is columns._Lines for c in getattr(cols, "_chunks", []))
+        got = build(cols)
+    finally:
+        columns.BATCH, jsonl.BATCH = saved
+    want = build(read_annotated(p) if items else [])
+    assert layout_of(got) == layout_of(want) == layout_of(build(items))
+    for name, value in vars(want).items():
+        other = getattr(got, name)
+        assert (np.array_equal(other, value) and other.dtype == value.dtype) if isinstance(value, np.ndarray) \
+            else other == value, name
+
+
+def test_build_of_columns_names_the_first_bad_document(tmp_path):
+    from nerdata.agreement.columns import read_annotated_columns
+    from nerdata.annotations import read_annotated, write_annotated
+    from nerdata.errors import InputError
+
+    ok = AnnotatedDocument(Document("a", TEXT), (Annotation("x", (Span(0, 3, "A"),)),))
+    o = AnnotatedDocument(Document("c", TEXT), (Annotation("y", (Span(1, 2, "O"),)),))
+    for items, match in (([ok, o, ok], r"document 'c': annotator 'y' has a span labelled 'O' at \[1,2\)"),
+                         ([ok, ok, o], "document id 'a' occurs twice")):
+        p = tmp_path / "bad.jsonl"
+        write_annotated(items, p)
+        for reader in (read_annotated_columns, read_annotated):
+            with pytest.raises(InputError, match=match):
+                build(reader(p))
+
+
 def test_build_names_the_first_bad_document():
     from nerdata.errors import InputError
 

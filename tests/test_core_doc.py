@@ -432,3 +432,109 @@ def test_the_typed_reader_mirrors_span_and_annotation_field_for_field():
         for f in fields:
             if f.default is not dataclasses.MISSING:
                 assert info[f.name].default == f.default, (cls.__name__, f.name)
+
+
+# ----------------------------------------------------------------------------- agreement's column reader
+_REGULAR = {"annotations": TYPED_ANNOTATIONS}
+COLUMN_CASES = {
+    **{f"documents {k}": [ln.encode("utf-8", "surrogatepass") for ln in v] for k, v in ODD_FILES.items()},
+    **{f"annotated {k}": [ln.encode("utf-8") for ln in v] for k, v in ODD_ANNOTATED.items()},
+    "meta a number": [_annotated_line(**_REGULAR).encode(), _annotated_line(id="d2", meta=5, **_REGULAR).encode()],
+    "meta pairs": [_annotated_line(meta=[["a", 1]], **_REGULAR).encode()],
+    "meta null, no lang": [_annotated_line(meta=None, lang=None, **_REGULAR).encode()],
+    "meta not UTF-8": [_annotated_line(**_REGULAR).encode(),
+                       _annotated_line(meta={"note": "@"}, **_REGULAR).encode().replace(b"@", b"\xff")],
+    "span field not UTF-8": [_annotated_line(**_REGULAR).encode().replace(b'"a1"}', b'"a\xff"}', 1)],
+    "annotation meta pairs": [_annotated_line(annotations=[{**TYPED_ANNOTATIONS[0], "meta": [["k", 1]]}]).encode()],
+    "missing labels a string": [_annotated_line(missing_labels="DATE", **_REGULAR).encode()],
+    "numeric id": [_annotated_line(id=7, **_REGULAR).encode()],
+    "span stores its text": [_annotated_line(annotations=[
+        {"annotator": "a", "spans": [{"start": 0, "end": 3, "label": "PER", "text": "Adx"}]}]).encode()],
+}
+
+
+def _column_file(tmp_path, lines: list[bytes]):
+    p = tmp_path / "c.jsonl"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    return p
+
+
+@pytest.mark.parametrize("name", sorted(COLUMN_CASES))
+def test_column_reader_reads_what_the_annotated_reader_reads(tmp_path, name):
+    """nerdata.agreement.columns reads a batch only when read_annotated would read it
+    without an error: the same documents (built when read), or the same first error."""
+    from nerdata.agreement.columns import read_annotated_columns
+    from nerdata.annotations import read_annotated
+
+    p = _column_file(tmp_path, COLUMN_CASES[name])
+    assert _outcome(lambda q: list(read_annotated_columns(q)), p) == _outcome(read_annotated, p)
+
+
+def test_column_reader_takes_regular_batches_and_leaves_the_others():
+    from nerdata.agreement.columns import Names, _columns
+
+    def raw(name):
+        return [(i + 1, ln + b"\n") for i, ln in enumerate(COLUMN_CASES[name])]
+
+    for name in ("annotated typed regular", "meta null, no lang", "numeric id", "annotated null meta",
+                 "annotated integer score", "documents good"):
+        assert _columns(raw(name), Names()) is not None, name
+    for name in ("meta a number", "meta pairs", "meta not UTF-8", "span field not UTF-8", "annotation meta pairs",
+                 "missing labels a string", "span stores its text", "annotated header", "documents no tokens key",
+                 "annotated annotation span outside", "documents token out of text", "annotated good",
+                 "documents lone surrogate", "documents blank lines"):
+        assert _columns(raw(name), Names()) is None, name
+
+
+@pytest.mark.parametrize("batch, column_batch", [(1, 1), (1, 2), (2, 2)])
+def test_column_reader_keeps_file_order_and_builds_only_the_documents_read(tmp_path, monkeypatch, batch,
+                                                                          column_batch):
+    """Batches read as columns, batches read as documents and the first error keep file
+    order whatever the batch sizes; a document is built with its batch when first read."""
+    import nerdata.agreement.columns as columns
+    import nerdata.jsonl as jsonl
+    from nerdata.annotations import read_annotated
+
+    monkeypatch.setattr(jsonl, "BATCH", batch)
+    monkeypatch.setattr(columns, "BATCH", column_batch)
+    regular = [_annotated_line(id=f"r{i}", **_REGULAR).encode() for i in range(9)]
+    lines = ([b'{"nerdata_format": "annotated-documents", "version": 1}'] + regular[:5]
+             + [_annotated_line(id="odd", **_REGULAR).encode().replace(b'"a1"}', b'"a1", "text": "Ada"}', 1)]
+             + regular[5:] + [b""])
+    p = _column_file(tmp_path, lines)
+    got = columns.read_annotated_columns(p)
+    ref = read_annotated(p)
+    assert len(got) == len(ref) == 10
+    built = [type(c) is list for c in got._chunks]
+    assert built[0] and built[-1] and not all(built)  # the header's and the blank line's batches
+    assert got[7] == ref[7]
+    now = [type(c) is list for c in got._chunks]
+    assert sum(now) == sum(built) + 1  # document 7's batch, no other
+    assert got[-1] == ref[-1] and got[2:5] == ref[2:5] and got[-10] == ref[0]
+    assert list(got) == ref
+    with pytest.raises(IndexError):
+        got[10]  # noqa: B018
+    bad = _column_file(tmp_path, lines[:-1] + [_annotated_line(id="x", annotations=[
+        {"annotator": "a", "spans": [{"start": 0, "end": 99, "label": "PER"}]}]).encode()] + regular[:3])
+    assert _outcome(lambda q: list(columns.read_annotated_columns(q)), bad) == _outcome(read_annotated, bad)
+    assert "c.jsonl:12:" in _outcome(read_annotated, bad)[1][1]
+
+
+def test_column_reader_reads_the_typed_readers_fields():
+    """Its structs carry the typed reader's fields with the same types, except the two
+    ``meta`` fields (see nerdata.agreement.columns): a field added there must be added here."""
+    import msgspec
+
+    from nerdata.agreement import columns
+    from nerdata.jsonl_typed import _Annotated, _Annotation, _Span
+
+    for mine, theirs in ((columns._Span, _Span), (columns._Annotation, _Annotation),
+                         (columns._Annotated, _Annotated)):
+        a = {f.name: f.type for f in msgspec.structs.fields(mine)}
+        b = {f.name: f.type for f in msgspec.structs.fields(theirs)}
+        assert list(a) == list(b), mine.__name__
+        differ = {k for k in a if a[k] != b[k] and (k, a[k]) not in (("spans", tuple[columns._Span, ...]),
+                                                                      ("masked", tuple[columns._Span, ...]),
+                                                                      ("annotations", tuple[columns._Annotation, ...]),
+                                                                      ("predictions", tuple[columns._Annotation, ...]))}
+        assert differ <= {"meta", "id", "lang", "missing_labels"}, (mine.__name__, differ)

@@ -24,14 +24,13 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from itertools import chain, repeat
-from operator import attrgetter
+from itertools import repeat
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from nerdata.annotations import AnnotatedDocument
-from nerdata.doc import token_offsets, whitespace_tokens
+from nerdata.doc import whitespace_tokens
 from nerdata.errors import InputError
 from nerdata.progress import ProgressCallback, track
 from nerdata.text import detect_scripts
@@ -130,60 +129,88 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
           progress: ProgressCallback | None = None) -> AgreementData:
     """Flatten ``items`` (see the module docstring for the layout).
 
-    Column by column, without a Python loop over tokens or spans: token and span offsets
-    come out of the objects through C-level ``map``/``attrgetter`` into numpy, and the
-    choice of annotations (cancelled ones dropped, one per annotator, the last one wins)
+    Column by column, without a Python loop over tokens or spans: the objects' fields go into
+    numpy through C-level ``map``/``attrgetter`` (:func:`nerdata.agreement.columns.from_items`;
+    :class:`~nerdata.agreement.columns.AnnotatedColumns`, as the data-source resolver reads
+    a JSONL file for ``nerdata agree``, gives its columns without building the objects), and
+    the choice of annotations (cancelled ones dropped, one per annotator, the last one wins)
     is a ``unique`` over (document, annotator) keys.  ``scripts=False`` skips script
     detection (every document gets ``"Unknown"``)."""
-    items = list(track(items, progress, desc="reading annotations", every=1000))
-    D = len(items)
-    docs = list(map(attrgetter("doc"), items))
-    doc_ids = list(map(attrgetter("id"), docs))
-    texts = list(map(attrgetter("text"), docs))
-    langs = [lang or "und" for lang in map(attrgetter("lang"), docs)]
+    from nerdata.agreement.columns import AnnotatedColumns, Names, from_items
+
+    if isinstance(items, AnnotatedColumns):
+        if progress is not None:
+            progress(len(items), len(items), "reading annotations")
+        names = items.names
+        flat = items.flat()
+    else:
+        names = Names()
+        flat = from_items(list(track(items, progress, desc="reading annotations", every=1000)), names)
+    return build_flat(flat, names.names, scripts=scripts)
+
+
+def _first_seen(codes: np.ndarray) -> np.ndarray:
+    """The distinct values of ``codes`` in first-seen order."""
+    if not len(codes):
+        return codes[:0]
+    u, first = np.unique(codes, return_index=True)
+    return u[np.argsort(first, kind="stable")]
+
+
+def _remap(codes: np.ndarray, order: np.ndarray, to: Sequence[int] | None = None) -> np.ndarray:
+    """``codes`` renumbered: ``order[i]`` -> ``to[i]`` (default ``i``)."""
+    lut = np.zeros(int(order.max()) + 1 if len(order) else 1, dtype=np.int64)
+    lut[order] = np.arange(len(order)) if to is None else to
+    return lut[codes]
+
+
+def build_flat(flat: "Flat", names: Sequence, *, scripts: bool = True) -> AgreementData:  # noqa: F821
+    """:func:`build` of columns (``names``: the table their codes index)."""
+    D = flat.n_docs
+    doc_ids, texts = flat.doc_ids, flat.texts
+    langs = [lang or "und" for lang in flat.langs]
     lang_ix = _index(langs)
     doc_len = _ints(map(len, texts), D)
-    tok_counts, tok_s, tok_e = _token_offsets(docs, texts)
+    tok_counts, tok_s, tok_e = _whitespace_tokens(flat.tok_counts, flat.tok_s, flat.tok_e, texts)
 
     # completed annotations, one per annotator and document (the last one wins, counted)
-    ann_lists = list(map(attrgetter("annotations"), items))
-    anns = list(chain.from_iterable(ann_lists))
-    a_doc = np.repeat(np.arange(D, dtype=np.int64), _ints(map(len, ann_lists), D))
-    live = np.flatnonzero(~np.fromiter(map(attrgetter("cancelled"), anns), dtype=bool, count=len(anns)))
-    cancelled = len(anns) - len(live)
-    live_anns = anns if not cancelled else list(map(anns.__getitem__, live.tolist()))
-    live_names = list(map(attrgetter("annotator"), live_anns))
-    annot_ix = _index(live_names)
-    rater = _ints(map(annot_ix.__getitem__, live_names), len(live))
-    key = a_doc[live] * max(len(annot_ix), 1) + rater
+    n_anns = len(flat.ann_doc)
+    live = np.flatnonzero(~flat.ann_cancelled)
+    cancelled = n_anns - len(live)
+    live_codes = flat.ann_annotator[live]
+    annot_order = _first_seen(live_codes)
+    annot_ix = {names[c]: i for i, c in enumerate(annot_order.tolist())}
+    rater = _remap(live_codes, annot_order)
+    key = flat.ann_doc[live] * max(len(annot_ix), 1) + rater
     sorted_key = np.sort(key)
     repairs: Counter = Counter()
     if not (sorted_key[1:] == sorted_key[:-1]).any():  # one annotation per annotator and document
         pick = np.arange(len(key))
-        chosen = live_anns
     else:
         _, first = np.unique(key, return_index=True)
         _, last_rev = np.unique(key[::-1], return_index=True)
         by_first = np.argsort(first)  # document order, then first appearance in the document
         pick = (len(key) - 1 - last_rev)[by_first]  # the last annotation of each key
         repairs["duplicate_annotations"] += len(key) - len(first)
-        chosen = list(map(live_anns.__getitem__, pick.tolist()))
-    ch_doc, ch_rater = a_doc[live[pick]], rater[pick]
+    chosen = live[pick]  # annotation rows
+    n_ch = len(chosen)
+    ch_doc, ch_rater = flat.ann_doc[chosen], rater[pick]
     n_chosen = np.bincount(ch_doc, minlength=D)
     ch_ptr = np.cumsum(n_chosen) - n_chosen
-    slot = np.arange(len(chosen)) - np.repeat(ch_ptr, n_chosen)
+    slot = np.arange(n_ch) - np.repeat(ch_ptr, n_chosen)
 
     # predictions, and which annotations started from them
-    pred_lists = list(map(attrgetter("predictions"), items))
-    preds = list(chain.from_iterable(pred_lists))
-    p_doc = np.repeat(np.arange(D, dtype=np.int64), _ints(map(len, pred_lists), D))
-    mvs = [p.model_version or p.annotator or "unknown" for p in preds]
+    p_doc = flat.pred_doc
+    n_preds = len(p_doc)
+    mvs = [m or a or "unknown" for m, a in zip(map(names.__getitem__, flat.pred_mv.tolist()),
+                                              map(names.__getitem__, flat.pred_annotator.tolist()))]
     model_ix = _index(mvs)
-    pred_model = _ints(map(model_ix.__getitem__, mvs), len(mvs))
+    pred_model = _ints(map(model_ix.__getitem__, mvs), n_preds)
     code_of = {**model_ix, None: -1}  # the model version an annotation started from; -2: none here
-    from_pred = _ints(map(code_of.get, map(attrgetter("from_prediction"), chosen), repeat(-2)), len(chosen))
+    from_codes = flat.ann_from[chosen]
+    from_pred = _ints(map(code_of.get, map(names.__getitem__, from_codes.tolist()), repeat(-2)), n_ch)
     cnt = n_chosen[p_doc]
-    corr_pred = np.repeat(np.arange(len(preds), dtype=np.int64), cnt)
+    corr_pred = np.repeat(np.arange(n_preds, dtype=np.int64), cnt)
     corr_chosen = concat_ranges(ch_ptr[p_doc], cnt)
     fp = from_pred[corr_chosen]
     keep = (fp == -1) | (fp == pred_model[corr_pred])
@@ -191,29 +218,33 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
 
     # span sets in document order: the document's annotations (slot order), then its predictions
     set_doc = np.concatenate([ch_doc, p_doc])
-    set_order = np.argsort(set_doc * 2 + np.repeat([0, 1], [len(chosen), len(preds)]), kind="stable")
+    set_order = np.argsort(set_doc * 2 + np.repeat([0, 1], [n_ch, n_preds]), kind="stable")
     set_of = np.empty(len(set_order), dtype=np.int64)
     set_of[set_order] = np.arange(len(set_order))  # element of [chosen + preds] -> set index
-    owners = chosen + preds
-    span_lists = list(map(attrgetter("spans"), map(owners.__getitem__, set_order.tolist())))
-    set_sizes = _ints(map(len, span_lists), len(span_lists))
-    set_doc = set_doc[set_order]
-    spans = list(chain.from_iterable(span_lists))
-    sp_s = _ints(map(attrgetter("start"), spans), len(spans))
-    sp_e = _ints(map(attrgetter("end"), spans), len(spans))
-    sp_names = list(map(attrgetter("label"), spans))
-    label_ix = _index([OUTSIDE] + sp_names)
-    sp_l = _ints(map(label_ix.__getitem__, sp_names), len(spans))
+    ann_ptr = np.cumsum(flat.ann_size) - flat.ann_size
+    pred_ptr = np.cumsum(flat.pred_size) - flat.pred_size + len(flat.ann_start)
+    set_sizes = np.concatenate([flat.ann_size[chosen], flat.pred_size])[set_order]
+    idx = concat_ranges(np.concatenate([ann_ptr[chosen], pred_ptr])[set_order], set_sizes)
+    sp_s = np.concatenate([flat.ann_start, flat.pred_start])[idx]
+    sp_e = np.concatenate([flat.ann_end, flat.pred_end])[idx]
+    sp_codes = np.concatenate([flat.ann_label, flat.pred_label])[idx]
+    label_order = _first_seen(sp_codes)
+    label_ix = _index([OUTSIDE] + [names[c] for c in label_order.tolist()])
+    sp_l = _remap(sp_codes, label_order, [label_ix[names[c]] for c in label_order.tolist()])
     if len(label_ix) > np.iinfo(np.int16).max:
         raise InputError(f"{len(label_ix)} distinct labels; agreement supports at most 32767")
+    set_doc = set_doc[set_order]
+    labels = list(label_ix)
+    owner_name = (lambda o: ("annotator", names[flat.ann_annotator[chosen[o]]]) if o < n_ch
+                  else ("prediction", mvs[o - n_ch]))
     _check(doc_ids, np.repeat(set_doc, set_sizes), sp_s, sp_e, sp_l, doc_len,
-           np.repeat(set_order, set_sizes), len(chosen), chosen, preds, mvs, spans)
+           np.repeat(set_order, set_sizes), owner_name, labels)
 
     S = int(n_chosen.max()) if D else 0
     raters = np.full((D, S), -1, dtype=np.int32)
     ann_set = np.full((D, S), -1, dtype=np.int64)
     raters[ch_doc, slot] = ch_rater
-    ann_set[ch_doc, slot] = set_of[:len(chosen)]
+    ann_set[ch_doc, slot] = set_of[:n_ch]
     scr = scripts_of(texts) if scripts else ["Unknown"] * D
     script_ix = _index(scr)
     tok_ptr = np.zeros(D + 1, dtype=np.int64)
@@ -221,14 +252,14 @@ def build(items: Iterable[AnnotatedDocument], *, scripts: bool = True,
     set_ptr = np.zeros(len(set_sizes) + 1, dtype=np.int64)
     np.cumsum(set_sizes, out=set_ptr[1:])
     data = AgreementData(
-        doc_ids=doc_ids, labels=list(label_ix), annotators=list(annot_ix),
+        doc_ids=doc_ids, labels=labels, annotators=list(annot_ix),
         model_versions=list(model_ix), lang_names=list(lang_ix), script_names=list(script_ix),
         doc_lang=_ints(map(lang_ix.__getitem__, langs), D).astype(np.int32),
         doc_script=_ints(map(script_ix.__getitem__, scr), D).astype(np.int32),
         doc_len=doc_len, n_ann=n_chosen.astype(np.int32), raters=raters, ann_set=ann_set, tok_ptr=tok_ptr,
         values=np.zeros((0, S), dtype=np.int16), set_doc=set_doc, set_ptr=set_ptr,
         span_start=sp_s, span_end=sp_e, span_label=sp_l.astype(np.int16),
-        pred_sets=set_of[len(chosen):], pred_model=pred_model.astype(np.int32),
+        pred_sets=set_of[n_ch:], pred_model=pred_model.astype(np.int32),
         corr_pred=corr_pred, corr_ann=set_of[corr_chosen], repairs=repairs, cancelled=cancelled)
     data.values = _token_values(data, tok_s, tok_e)
     return data
@@ -246,16 +277,17 @@ def scripts_of(texts: Sequence[str]) -> list[str]:
             for t, a in zip(texts, is_ascii)]
 
 
-def _token_offsets(docs: list, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token counts, starts and ends of every document (compact tokens are not built); a
-    document without tokens is split on whitespace."""
-    counts, starts, ends = token_offsets(docs)
+def _whitespace_tokens(counts: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+                      texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token counts, starts and ends of every document, a document without tokens split on
+    whitespace."""
     empty = np.flatnonzero(counts == 0)
     if not len(empty):
         return counts, starts, ends
     ws = {int(d): whitespace_tokens(texts[d]) for d in empty.tolist() if texts[d].strip()}
     if not ws:
         return counts, starts, ends
+    counts = counts.copy()
     ptr = np.concatenate([[0], np.cumsum(counts)])
     parts_s, parts_e, prev = [], [], 0
     for d, toks in ws.items():
@@ -281,8 +313,7 @@ def _ints(values: Iterable[int], n: int) -> np.ndarray:
 
 
 def _check(doc_ids: list[str], sp_doc: np.ndarray, sp_s: np.ndarray, sp_e: np.ndarray, sp_l: np.ndarray,
-           doc_len: np.ndarray, sp_owner: np.ndarray, n_chosen: int, chosen: list, preds: list,
-           mvs: list[str], spans: list) -> None:
+           doc_len: np.ndarray, sp_owner: np.ndarray, owner_name, labels: list[str]) -> None:
     """The first problem in document order: a document id seen before, or a span outside
     its text or labelled 'O' (the same messages as a one-pass reader would give)."""
     seen: set[str] = set()
@@ -291,14 +322,13 @@ def _check(doc_ids: list[str], sp_doc: np.ndarray, sp_s: np.ndarray, sp_e: np.nd
     bad = np.flatnonzero(~((0 <= sp_s) & (sp_s < sp_e) & (sp_e <= doc_len[sp_doc])) | (sp_l == 0))
     if len(bad) and (dup is None or sp_doc[bad[0]] < dup):
         i = int(bad[0])
-        o = int(sp_owner[i])
-        kind, name = ("annotator", chosen[o].annotator) if o < n_chosen else ("prediction", mvs[o - n_chosen])
-        s = spans[i]
+        kind, name = owner_name(int(sp_owner[i]))
+        start, end, label = int(sp_s[i]), int(sp_e[i]), labels[sp_l[i]]
         d = doc_ids[int(sp_doc[i])]
         if sp_l[i] == 0:
             raise InputError(f"document {d!r}: {kind} {name!r} has a span labelled 'O' "
-                             f"at [{s.start},{s.end}); 'O' means no entity, remove the span")
-        raise InputError(f"document {d!r}: {kind} {name!r} span {s.label} [{s.start},{s.end}) "
+                             f"at [{start},{end}); 'O' means no entity, remove the span")
+        raise InputError(f"document {d!r}: {kind} {name!r} span {label} [{start},{end}) "
                          f"is outside the text (length {int(doc_len[sp_doc[i]])}); fix the offsets")
     if dup is not None:
         raise InputError(f"document id {doc_ids[dup]!r} occurs twice; agreement needs unique ids "

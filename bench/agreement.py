@@ -24,7 +24,8 @@ Measured in the same run:
 * with ``--cli``, ``nerdata agree FILE`` end to end (reading the JSONL,
   every figure, rendering) in a subprocess, then its phases in a fresh process with the
   command's own functions: imports, reading through the data-source resolver, flattening
-  (``build``), the figures (``analyse``), rendering.
+  (``build``), the figures (``analyse``), rendering; with ``--baseline-rev`` too, the
+  command of both trees interleaved (best of 2 each) and whether they print the same bytes.
 
 The items are written once to ``--cache``/annotated-N.jsonl (the file ``bench/doc_io.py``
 reads) and read back from it.  Load average at start and end, peak traced memory and the
@@ -185,24 +186,59 @@ def nltk_baseline(items: list[AnnotatedDocument]) -> tuple[Clock, float, float, 
 
 
 PHASES = """
-import json, sys, time
+import inspect, json, sys, time
 t0 = time.process_time()
 from cli.agree import load_items, render
 from nerdata.agreement.compute import analyse
 from nerdata.agreement.data import build
 out = {"imports": time.process_time() - t0}
-def clock(name, f, *a):
+def clock(name, f, *a, **kw):
     c, w = time.process_time(), time.perf_counter()
-    r = f(*a)
+    r = f(*a, **kw)
     out[name] = time.process_time() - c
     out[name + "_wall"] = time.perf_counter() - w
     return r
-items = clock("read", load_items, sys.argv[1])
+kw = {"columns": True} if "columns" in inspect.signature(load_items).parameters else {}  # as agree reads
+items = clock("read", load_items, sys.argv[1], **kw)
 data = clock("build", build, items)
 rep = clock("figures", analyse, data)
 clock("render", lambda: render(rep.to_dict()))
 print(json.dumps(out))
 """
+
+
+CLI = """
+import importlib.util, sys
+root = sys.argv[1]
+sys.path.insert(0, root)
+import nerdata
+mods = []
+for name in ("schemas", "corpora", "label_studio", "cli"):  # the tree's own folders, as installed
+    spec = importlib.util.spec_from_file_location(f"nerdata.{name}", f"{root}/{name}/__init__.py",
+                                                  submodule_search_locations=[f"{root}/{name}"])
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    setattr(nerdata, name, mod)
+    mods.append((spec, mod))
+for spec, mod in mods:
+    spec.loader.exec_module(mod)
+from nerdata.cli.main import main
+import nerdata.cli.agree
+assert nerdata.__file__.startswith(root) and nerdata.cli.agree.__file__.startswith(root), root
+sys.argv = ["nerdata"] + sys.argv[2:]
+sys.exit(main())
+"""
+
+
+def run_cli(tree: Path, path: Path) -> tuple[float, float, bytes]:
+    """(CPU s, wall s, stdout) of ``nerdata agree PATH`` of the tree ``tree`` in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", CLI, str(tree), "agree", str(path), "--no-progress"],
+                         check=True, capture_output=True, cwd="/")
+    w = time.perf_counter() - w
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), w, out.stdout
 
 
 def agree_phases(path: Path) -> None:
@@ -217,6 +253,21 @@ def agree_phases(path: Path) -> None:
         for k in ("imports", "read", "build", "figures", "render")) + f" (load {load()})", flush=True)
 
 
+def cli_against_baseline(rev: str, cache: Path, path: Path) -> None:
+    """``nerdata agree PATH`` of the current tree and of a worktree of ``rev``, interleaved
+    (old, new, old, new; best of 2 each), and whether they print the same bytes."""
+    old, root = worktree(rev, cache), Path(__file__).resolve().parents[1]
+    best: dict[str, tuple[float, float, bytes]] = {}
+    for side, tree in ((f"old ({rev})", old), ("new", root), (f"old ({rev})", old), ("new", root)):
+        got = run_cli(tree, path)
+        print(f"  nerdata agree {side:15} {got[0]:6.2f}s CPU {got[1]:6.2f}s wall (load {load()})", flush=True)
+        if side not in best or got[0] < best[side][0]:
+            best[side] = got
+    o, n = best[f"old ({rev})"], best["new"]
+    print(f"nerdata agree new vs {rev}: {o[0] / n[0]:.2f}x in CPU time, {o[1] / n[1]:.2f}x wall (best of 2 "
+          f"each; new {n[0]:.2f}s CPU {n[1]:.2f}s wall); same output byte for byte: {o[2] == n[2]}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sentences", type=int, default=100_000, help="sentences in the benchmark")
@@ -228,6 +279,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--baseline-rev", default=None, help="also time compute_agreement of this git revision")
     ap.add_argument("--cli", action="store_true", help="also time `nerdata agree FILE` end to end")
     ap.add_argument("--skip-nltk", action="store_true", help="do not run NLTK")
+    ap.add_argument("--skip-library", action="store_true",
+                    help="only the --cli measurements (and NLTK unless --skip-nltk)")
     args = ap.parse_args(argv)
 
     print(f"load average at start: {load()}", flush=True)
@@ -238,48 +291,50 @@ def main(argv: list[str] | None = None) -> None:
           f"from {', '.join(f'{c}/{l}' for c, l in SOURCES)}, repeated with new ids; {path}, read in "
           f"{time.perf_counter() - t0:.1f}s)", flush=True)
 
-    from nerdata.agreement.compute import analyse
+    total = None
+    if not args.skip_library:
+        from nerdata.agreement.compute import analyse
 
-    with Clock() as total:
-        with Clock(collect=False) as flat:
-            data = build(items)
-        with Clock(collect=False) as figs:
-            rep = analyse(data)
-    ov = rep.overall
-    print(f"nerdata compute_agreement, all figures: {total} = flatten {flat} + figures {figs}  (load {load()})")
-    print(f"  exact F1 {ov['exact']['f1']:.4f}  partial F1 {ov['partial']['f1']:.4f}  "
-          f"Cohen (mean) {ov['cohen_kappa']['mean']:.4f}  Fleiss {ov['fleiss_kappa']['value']:.4f}  "
-          f"alpha {ov['krippendorff_alpha']['value']:.4f}  u-alpha {rep.unitizing['value']:.4f}")
-    c = next(iter(rep.corrections.values()))
-    print(f"  pre-annotation P {c['exact']['precision']:.3f} R {c['exact']['recall']:.3f}, "
-          f"accepted unchanged {100 * c['accepted_unchanged_share']:.1f}%", flush=True)
-    del rep, data
-    gc.collect()
+        with Clock() as total:
+            with Clock(collect=False) as flat:
+                data = build(items)
+            with Clock(collect=False) as figs:
+                rep = analyse(data)
+        ov = rep.overall
+        print(f"nerdata compute_agreement, all figures: {total} = flatten {flat} + figures {figs}  (load {load()})")
+        print(f"  exact F1 {ov['exact']['f1']:.4f}  partial F1 {ov['partial']['f1']:.4f}  "
+              f"Cohen (mean) {ov['cohen_kappa']['mean']:.4f}  Fleiss {ov['fleiss_kappa']['value']:.4f}  "
+              f"alpha {ov['krippendorff_alpha']['value']:.4f}  u-alpha {rep.unitizing['value']:.4f}")
+        c = next(iter(rep.corrections.values()))
+        print(f"  pre-annotation P {c['exact']['precision']:.3f} R {c['exact']['recall']:.3f}, "
+              f"accepted unchanged {100 * c['accepted_unchanged_share']:.1f}%", flush=True)
+        del rep, data
+        gc.collect()
 
-    tracemalloc.start()
-    compute_agreement(items)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"  peak memory allocated during compute_agreement (tracemalloc, second run): {peak / 2**20:.0f} MiB; "
-          f"process max RSS including the {len(items):,} input objects: "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (goal: < 2 GB at 300,000)",
-          flush=True)
+        tracemalloc.start()
+        compute_agreement(items)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"  peak memory allocated during compute_agreement (tracemalloc, second run): {peak / 2**20:.0f} MiB; "
+              f"process max RSS including the {len(items):,} input objects: "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (goal: < 2 GB at 300,000)",
+              flush=True)
 
-    if args.baseline_rev:
-        old = worktree(args.baseline_rev, args.cache)
-        root = Path(__file__).resolve().parents[1]
-        best: dict[str, dict] = {}
-        for side, tree in ((f"old ({args.baseline_rev})", old), ("new", root), (f"old ({args.baseline_rev})", old),
-                           ("new", root)):
-            got = probe(tree, path)
-            print(f"  compute_agreement {side:15} {got['cpu']:6.2f}s CPU {got['wall']:6.2f}s wall, max RSS "
-                  f"{got['rss_mib']:.0f} MiB (load {load()})", flush=True)
-            if side not in best or got["cpu"] < best[side]["cpu"]:
-                best[side] = got
-        o, n = best[f"old ({args.baseline_rev})"], best["new"]
-        same = all(o[k] == n[k] for k in ("kappa", "alpha", "fleiss", "exact_f1", "u_alpha"))
-        print(f"compute_agreement new vs {args.baseline_rev}: {o['cpu'] / n['cpu']:.2f}x faster in CPU time "
-              f"(best of 2 each); figures identical: {same}", flush=True)
+        if args.baseline_rev:
+            old = worktree(args.baseline_rev, args.cache)
+            root = Path(__file__).resolve().parents[1]
+            best: dict[str, dict] = {}
+            for side, tree in ((f"old ({args.baseline_rev})", old), ("new", root), (f"old ({args.baseline_rev})", old),
+                               ("new", root)):
+                got = probe(tree, path)
+                print(f"  compute_agreement {side:15} {got['cpu']:6.2f}s CPU {got['wall']:6.2f}s wall, max RSS "
+                      f"{got['rss_mib']:.0f} MiB (load {load()})", flush=True)
+                if side not in best or got["cpu"] < best[side]["cpu"]:
+                    best[side] = got
+            o, n = best[f"old ({args.baseline_rev})"], best["new"]
+            same = all(o[k] == n[k] for k in ("kappa", "alpha", "fleiss", "exact_f1", "u_alpha"))
+            print(f"compute_agreement new vs {args.baseline_rev}: {o['cpu'] / n['cpu']:.2f}x faster in CPU time "
+                  f"(best of 2 each); figures identical: {same}", flush=True)
 
     if args.cli:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -291,6 +346,8 @@ def main(argv: list[str] | None = None) -> None:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         print(f"nerdata agree {path.name} end to end: {cpu:.2f}s CPU, {w:.2f}s wall "
               f"(goal: < 5 s; load {load()})", flush=True)
+        if args.baseline_rev:
+            cli_against_baseline(args.baseline_rev, args.cache, path)
         agree_phases(path)
 
     if not args.skip_nltk:
@@ -306,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
               f"wall (measured; goal >= 100x at 100,000 sentences)")
         print(f"  same values: NLTK kappa {kappa:.6f} vs ours {sub_rep.overall['cohen_kappa']['mean']:.6f}; "
               f"NLTK alpha {alpha:.6f} vs ours {sub_rep.overall['krippendorff_alpha']['value']:.6f}")
-        if len(sub) < len(items):
+        if len(sub) < len(items) and total is not None:
             print(f"NLTK at {full_triples:,} labels (EXTRAPOLATED linearly x{scale:.1f} from the subsample, not "
                   f"run at full size): {nltk.cpu * scale:.0f}s CPU -> {nltk.cpu * scale / total.cpu:.1f}x ours")
     print(f"load average at end: {load()}")

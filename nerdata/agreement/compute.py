@@ -193,7 +193,7 @@ def analyse(data: AgreementData, *, by: Sequence[str] = FAMILIES) -> AgreementRe
     combo_keys, inv = np.unique(god[multi], return_inverse=True)
     god[multi] = inv
     st_combo = token_stats(ctx, data, god, len(combo_keys), confusion=True)
-    u_tot = {k: getattr(counts, k).sum(1) for k in ("exact", "partial", "n_a", "n_b")}
+    u_tot = {k: counts.row(k) for k in ("exact", "partial", "n_a", "n_b")}
 
     def family(combo_to_group: np.ndarray, names: list[str]) -> tuple[dict[str, dict[str, Any]], TokenStats]:
         G = len(names)
@@ -333,12 +333,12 @@ def _by_annotator(data, ctx, counts: SpanCounts, st_all: TokenStats, pair_conf, 
     if A == 0:
         return {}
     wo = alpha_without(ctx, data)
-    tot = lambda m: m.sum(1)  # noqa: E731
+    tot = counts.row
     # the annotator as reference (A side) or as the other (B side)
-    tp_e = np.bincount(u_ra, tot(counts.exact), A) + np.bincount(u_rb, tot(counts.exact), A)
-    tp_p = np.bincount(u_ra, tot(counts.partial), A) + np.bincount(u_rb, tot(counts.partial), A)
-    n_own = np.bincount(u_ra, tot(counts.n_a), A) + np.bincount(u_rb, tot(counts.n_b), A)
-    n_other = np.bincount(u_ra, tot(counts.n_b), A) + np.bincount(u_rb, tot(counts.n_a), A)
+    tp_e = np.bincount(u_ra, tot("exact"), A) + np.bincount(u_rb, tot("exact"), A)
+    tp_p = np.bincount(u_ra, tot("partial"), A) + np.bincount(u_rb, tot("partial"), A)
+    n_own = np.bincount(u_ra, tot("n_a"), A) + np.bincount(u_rb, tot("n_b"), A)
+    n_other = np.bincount(u_ra, tot("n_b"), A) + np.bincount(u_rb, tot("n_a"), A)
     n_cmp = np.bincount(u_ra, minlength=A) + np.bincount(u_rb, minlength=A)
     r_multi = data.raters[multi]
     docs_of = np.bincount(r_multi[r_multi >= 0], minlength=A)

@@ -27,7 +27,7 @@ candidates touching a matched span.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -138,11 +138,18 @@ class SpanCounts:
     n_b: np.ndarray
     exact: np.ndarray
     partial: np.ndarray
+    rows: dict[str, np.ndarray] = field(default_factory=dict)  # each matrix's row sums (int64), by name
+
+    def row(self, name: str) -> np.ndarray:
+        """Per comparison, all labels: the row sums of ``n_a``, ``n_b``, ``exact`` or ``partial``."""
+        if name not in self.rows:
+            self.rows[name] = getattr(self, name).sum(1)
+        return self.rows[name]
 
     def doc_f1(self) -> np.ndarray:
         """Exact F1 of every comparison (1.0 when neither annotation has a span)."""
-        tp = self.exact.sum(1)
-        tot = self.n_a.sum(1) + self.n_b.sum(1)
+        tp = self.row("exact")
+        tot = self.row("n_a") + self.row("n_b")
         return np.where(tot > 0, 2.0 * tp / np.maximum(tot, 1), 1.0)
 
 
@@ -156,9 +163,11 @@ def span_counts(data: AgreementData, cmp: Comparisons) -> SpanCounts:
     lab = data.span_label.astype(np.int64)
     n_a = per_label(cmp.a_unit, lab[cmp.a_span])
     n_b = per_label(cmp.b_unit, lab[cmp.b_span])
+    rows = {"n_a": np.bincount(cmp.a_unit, minlength=U), "n_b": np.bincount(cmp.b_unit, minlength=U)}
     out = []
-    for classes in ((EXACT,), PARTIAL):
+    for name, classes in (("exact", (EXACT,)), ("partial", PARTIAL)):
         m = greedy_match(cmp, classes)
         a = cmp.cand_a[m]
         out.append(per_label(cmp.a_unit[a], lab[cmp.a_span[a]]))
-    return SpanCounts(n_a, n_b, out[0], out[1])
+        rows[name] = np.bincount(cmp.a_unit[a], minlength=U)  # = the row sums, without a pass over (U, K)
+    return SpanCounts(n_a, n_b, out[0], out[1], rows)

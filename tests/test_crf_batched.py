@@ -94,3 +94,47 @@ def test_batched_viterbi_is_each_sentence_best_path(seed):
             best = max(itertools.product(range(n), repeat=L),
                        key=lambda p: _score(crf, em[b], p))
             assert paths[b] == list(best)
+
+
+def test_kept_char_rows_give_the_same_emissions():
+    """Training keeps each batch's distinct character rows from its first step; emissions
+    from them are the emissions the network computes itself."""
+    from nerdata.engines.crf_network import distinct_char_rows
+
+    torch.manual_seed(0)
+    tags = iob2_tags(["PER", "LOC"])
+    net = build_network(9, 7, len(tags), TINY, *allowed_transitions(tags)).eval()
+    W = torch.tensor([[2, 3, 2, 0], [4, 2, 0, 0]])
+    Ch = torch.tensor([[[2, 3, 0], [4, 0, 0], [2, 3, 0], [0, 0, 0]],
+                       [[5, 6, 2], [2, 3, 0], [0, 0, 0], [0, 0, 0]]])
+    rows, inverse = distinct_char_rows(Ch)
+    assert len(rows) == 4  # [2,3,0] twice and padding four times: four distinct rows
+    assert torch.equal(net.emissions(W, Ch, None, (rows, inverse)), net.emissions(W, Ch))
+
+
+def test_bfloat16_lstm_trains_then_predicts_in_float32(hau):
+    """lstm_precision bfloat16: the BiLSTM runs under bfloat16 autocast in training only;
+    the weights stay float32, a different training run from float32 (other weights), and
+    the trained network is back to float32 arithmetic for evaluation and prediction."""
+    from nerdata.engines.crf_engine import BiLstmCrfTagger
+    from nerdata.errors import ConfigError
+
+    train, dev = hau
+    small = {"word_dim": 16, "char_dim": 8, "char_filters": 8, "hidden": 16}
+    runs = {}
+    for precision in ("float32", "bfloat16"):
+        t = BiLstmCrfTagger("nerdata", **small)
+        t.train(train[:40], None, epochs=1, seed=0, lstm_precision=precision)
+        runs[precision] = t
+    bf = runs["bfloat16"]
+    assert bf.net.lstm_dtype is None
+    assert all(p.dtype == torch.float32 for p in bf.net.parameters())
+    assert bf.version != runs["float32"].version
+    assert bf.card.training_config["train"][-1]["lstm_precision"] == "bfloat16"
+    W, Ch, A, M, _ = next(iter(bf._prepared(dev[:8], 8)))[1]
+    with torch.no_grad():
+        assert bf.net.emissions(W, Ch, A).dtype == torch.float32
+    with pytest.raises(ConfigError, match="lstm_precision must be one of float32, bfloat16, "
+                                          "got 'fp16'"):
+        BiLstmCrfTagger("nerdata", **small).train(train[:8], None, epochs=1,
+                                                  lstm_precision="fp16")

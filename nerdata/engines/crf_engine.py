@@ -60,7 +60,7 @@ from nerdata.engines.crf_batches import (Encoded, Encoder, affix_ids, batch_tens
 from nerdata.engines.crf_network import (NEG, PAD, UNK, _torch, allowed_transitions,  # noqa: F401
                                          build_network, iob2_tags, members_of, span_marginals)
 from nerdata.engines.checkpoint import Checkpoint, as_checkpoint, training_identity
-from nerdata.engines.crf_training import intra_op_threads, train_networks
+from nerdata.engines.crf_training import intra_op_threads, lstm_dtype, train_networks
 from nerdata.errors import ConfigError, InputError, NotFoundError
 from nerdata.metrics import evaluate
 from nerdata.progress import ProgressCallback
@@ -89,6 +89,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": 10,  # sentences per update
     "patience": 8,  # epochs without dev improvement before stopping (None: never)
     "grad_clip": 5.0,
+    # the BiLSTM's arithmetic while training: float32, or bfloat16 (autocast; weights, the
+    # rest of the network, evaluation and prediction stay float32)
+    "lstm_precision": "float32",
     "unk_singletons": 0.5,  # replace training words seen once by <unk> with this probability
     "missing_labels": "auto",  # auto | marginal | outside (nerdata.engines.options)
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card
@@ -312,6 +315,7 @@ class BiLstmCrfTagger(ScriptOption, ScoreCalibration):
             raise ConfigError(f"batch_size must be >= 1, got {opts['batch_size']}")
         if epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
+        lstm_dtype(opts["lstm_precision"])  # an unknown precision fails before any work
         docs = [d for d in train if d.tokens]
         if not docs:
             raise InputError(f"{ENGINE} engine: no training documents with tokens")

@@ -165,23 +165,32 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
                                 batch_first=True, bidirectional=True)
             self.out = nn.Linear(2 * o["hidden"], n_tags)
             self.crf = CRF()
+            # the BiLSTM's arithmetic in training (None: float32; the training option
+            # ``lstm_precision`` sets it for the run), never in evaluation or prediction
+            self.lstm_dtype = None
 
-        def emissions(self, words, chars, affixes=None):
+        def emissions(self, words, chars, affixes=None, char_rows=None):
             """Tag scores, B x T x n.  Padding never reaches a real position: the char CNN
             pools over the word's own characters only and the BiLSTM's backward direction
             reads each sentence reversed within its own length (:func:`bilstm`), so a
-            sentence's scores do not depend on its batch."""
+            sentence's scores do not depend on its batch.  ``char_rows``: the batch's
+            :func:`distinct_char_rows`, when the caller keeps them."""
             B, T, C = chars.shape
             # the CNN reads each distinct character row of the batch once (a word repeats
             # often within a batch; padding rows are one row)
-            rows, inverse = torch.unique(chars.view(B * T, C), dim=0, return_inverse=True)
+            rows, inverse = char_rows if char_rows is not None else distinct_char_rows(chars)
             c = self.drop(self.cemb(rows)).transpose(1, 2)
             c = torch.relu(self.conv(c)).masked_fill((rows == PAD).unsqueeze(1), 0.0)
             c = c.max(2).values[inverse].view(B, T, -1)
             parts = [self.wemb(words), c]
             if affixes is not None:
                 parts.append(self.aemb(affixes.view(B * T, -1)).view(B, T, -1))
-            h = bilstm(self.lstm, self.drop(torch.cat(parts, -1)), words != PAD)
+            x = self.drop(torch.cat(parts, -1))
+            if self.training and self.lstm_dtype is not None:  # training's LSTM arithmetic
+                with torch.autocast("cpu", dtype=self.lstm_dtype):
+                    h = bilstm(self.lstm, x, words != PAD).float()
+            else:
+                h = bilstm(self.lstm, x, words != PAD)
             return self.out(self.drop(h))
 
     class MeanCRF(CRF):
@@ -211,6 +220,13 @@ def build_network(n_words: int, n_chars: int, n_tags: int, o: dict[str, Any],
     if members == 1:
         return Net()
     return Ensemble([Net() for _ in range(members)])
+
+
+def distinct_char_rows(chars):
+    """The distinct character rows of a B x T x C batch and each token's row among them
+    (``torch.unique`` over rows): what the character CNN reads."""
+    B, T, C = chars.shape
+    return _torch().unique(chars.view(B * T, C), dim=0, return_inverse=True)
 
 
 def bilstm(lstm, x, mask):

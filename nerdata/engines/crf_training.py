@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from nerdata.engines.checkpoint import Checkpoint
 from nerdata.engines.crf_batches import drop_singletons
-from nerdata.engines.crf_network import _torch
+from nerdata.engines.crf_network import _torch, distinct_char_rows
 from nerdata.engines.options import EarlyStopping
 from nerdata.errors import ConfigError, NerdataError
 
@@ -44,6 +44,17 @@ def parallel_networks(option: int | None, k: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ConfigError(f"parallel_networks must be a whole number >= 1 or null, got {n!r}")
     return max(1, min(n, k))
+
+
+LSTM_PRECISIONS = {"float32": None, "bfloat16": "bfloat16"}
+
+
+def lstm_dtype(name: str):
+    """The torch dtype of the training option ``lstm_precision`` (None: float32)."""
+    if name not in LSTM_PRECISIONS:
+        raise ConfigError(f"lstm_precision must be one of {', '.join(LSTM_PRECISIONS)}, "
+                          f"got {name!r}")
+    return None if LSTM_PRECISIONS[name] is None else getattr(_torch(), LSTM_PRECISIONS[name])
 
 
 def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
@@ -81,6 +92,8 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
         if tick:
             tick(done)
     p_unk = float(opts["unk_singletons"])
+    net.lstm_dtype = lstm_dtype(opts.get("lstm_precision", "float32"))
+    char_rows: dict[int, tuple] = {}  # per batch, kept from its first step (chars never change)
     for epoch in range(first, epochs + 1):
         if finished:
             break
@@ -92,7 +105,9 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
             size, (W, Ch, A, M, Y), singles = batches[i]
             if p_unk:
                 W = drop_singletons(W, singles, rng, p_unk)
-            loss = net.crf.nll(net.emissions(W, Ch, A), Y, M).sum() / size
+            if i not in char_rows:
+                char_rows[i] = distinct_char_rows(Ch)
+            loss = net.crf.nll(net.emissions(W, Ch, A, char_rows[i]), Y, M).sum() / size
             opt.zero_grad()
             loss.backward()
             if opts["grad_clip"]:
@@ -117,6 +132,7 @@ def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],
                 "optimizer": opt.state_dict(), "rng": rng.getstate(),
                 "torch_rng": torch.get_rng_state(), "order": order, "stopper": stopper,
                 "best_state": best_state, "log": log, "done": done})
+    net.lstm_dtype = None
     if best_state is not None:
         net.load_state_dict(best_state)
         log["best_epoch"], log["best_dev_f1"] = stopper.best_epoch, stopper.best

@@ -318,10 +318,11 @@ def test_build_of_columns_read_from_jsonl_equals_build_of_the_documents(tmp_path
         cols = columns.read_annotated_columns(p) if items else []
         assert all(type(c) is columns._Lines for c in getattr(cols, "_chunks", []))
         got = build(cols)
+        again = build(cols)  # the columns were used up: read from the kept lines again
     finally:
         columns.BATCH, jsonl.BATCH = saved
     want = build(read_annotated(p) if items else [])
-    assert layout_of(got) == layout_of(want) == layout_of(build(items))
+    assert layout_of(got) == layout_of(want) == layout_of(build(items)) == layout_of(again)
     for name, value in vars(want).items():
         other = getattr(got, name)
         assert (np.array_equal(other, value) and other.dtype == value.dtype) if isinstance(value, np.ndarray) \

@@ -98,17 +98,23 @@ _ARRAYS = [n for n in Flat.__dataclass_fields__ if n not in ("doc_ids", "texts",
 
 
 def concat(parts: Sequence[Flat]) -> Flat:
-    """The documents of ``parts`` in order (one :class:`Names` table shared by all)."""
+    """The documents of ``parts`` in order (one :class:`Names` table shared by all).  The
+    parts are used up: each column is let go as soon as it is copied (the peak is one column
+    more than the columns, not twice them)."""
     if len(parts) == 1:
         return parts[0]
-    base = np.cumsum([0] + [p.n_docs for p in parts[:-1]])
-    cols: dict[str, Any] = {k: list(chain.from_iterable(getattr(p, k) for p in parts))
-                            for k in ("doc_ids", "texts", "langs")}
+    base = np.cumsum([0] + [p.n_docs for p in parts[:-1]]).tolist()
+    cols: dict[str, Any] = {}
+    for k in ("doc_ids", "texts", "langs"):
+        cols[k] = list(chain.from_iterable(getattr(p, k) for p in parts))
     for k in _ARRAYS:
         arrs = [getattr(p, k) for p in parts]
         if k in ("ann_doc", "pred_doc"):
-            arrs = [a + b for a, b in zip(arrs, base.tolist())]
+            arrs = [a + b for a, b in zip(arrs, base)]
         cols[k] = np.concatenate(arrs) if arrs else np.zeros(0, dtype=np.int64)
+        del arrs
+        for p in parts:
+            setattr(p, k, None)
     return Flat(**cols)
 
 
@@ -247,6 +253,8 @@ def _columns(raw: list[tuple[int, bytes]], names: Names) -> Flat | None:
                     np.concatenate([flat.ann_start, flat.pred_start]), np.concatenate([flat.ann_end, flat.pred_end]))
     if DocBatch([], n_text, tokens, gold).suspect(extra, require_token_alignment=False):
         return None
+    if D and n_text.max() < np.iinfo(np.int32).max:  # offsets inside their texts: half the memory
+        flat.tok_s, flat.tok_e = flat.tok_s.astype(np.int32), flat.tok_e.astype(np.int32)
     return flat
 
 
@@ -255,7 +263,7 @@ class _Lines:
 
     __slots__ = ("raw", "flat")
 
-    def __init__(self, raw: list[tuple[int, bytes]], flat: Flat) -> None:
+    def __init__(self, raw: list[tuple[int, bytes]], flat: Flat | None) -> None:
         self.raw, self.flat = raw, flat
 
 
@@ -268,7 +276,7 @@ class AnnotatedColumns(Sequence[AnnotatedDocument]):
 
     def __init__(self, path: str | Path, chunks: list, names: Names) -> None:
         self.path, self._chunks, self.names = path, chunks, names
-        sizes = [c.flat.n_docs if isinstance(c, _Lines) else len(c) for c in chunks]
+        sizes = [len(c.raw) if isinstance(c, _Lines) else len(c) for c in chunks]  # (a line per document)
         self._starts = np.cumsum([0] + sizes).tolist()
 
     def __len__(self) -> int:
@@ -296,8 +304,16 @@ class AnnotatedColumns(Sequence[AnnotatedDocument]):
             yield from self._chunk(k)
 
     def flat(self) -> Flat:
-        """Columns of every document, in order (objects built earlier are read back)."""
-        return concat([c.flat if isinstance(c, _Lines) else from_items(c, self.names) for c in self._chunks])
+        """Columns of every document, in order (objects built earlier are read back).  The
+        batches' columns are used up (not held twice); a second call reads their lines again."""
+        parts = []
+        for c in self._chunks:
+            if isinstance(c, _Lines):
+                parts.append(c.flat if c.flat is not None else _columns(c.raw, self.names))
+                c.flat = None
+            else:
+                parts.append(from_items(c, self.names))
+        return concat(parts)
 
 
 def _objects(path: str | Path, raw: list[tuple[int, bytes]]) -> list[AnnotatedDocument]:

@@ -342,12 +342,16 @@ def _token_values(data: AgreementData, tok_s: np.ndarray, tok_e: np.ndarray) -> 
     values = np.full((T, S), -1, dtype=np.int16)
     if T == 0 or S == 0:
         return values
-    tok_doc = data.tok_doc
-    # global offsets: documents laid end to end with a one-character gap
+    # global offsets: documents laid end to end with a one-character gap (int32 when they
+    # fit: the same order and search results, half the memory)
     base = np.zeros(D, dtype=np.int64)
     np.cumsum(data.doc_len[:-1] + 1, out=base[1:])
-    g_tok_s = tok_s + base[tok_doc]
-    g_tok_e = tok_e + base[tok_doc]
+    small = int(base[-1] + data.doc_len[-1]) < np.iinfo(np.int32).max
+    if small:
+        base = base.astype(np.int32)
+    tok_doc = np.repeat(np.arange(D, dtype=np.int32), np.diff(data.tok_ptr))
+    g_tok_s = base[tok_doc] + tok_s.astype(base.dtype, copy=False)
+    g_tok_e = base[tok_doc] + tok_e.astype(base.dtype, copy=False)
     for s in range(S):
         present = data.raters[:, s] >= 0
         values[present[tok_doc], s] = 0
@@ -357,8 +361,8 @@ def _token_values(data: AgreementData, tok_s: np.ndarray, tok_e: np.ndarray) -> 
         if idx.size == 0:
             continue
         sdoc = np.repeat(data.set_doc[sets], sizes)
-        gs = data.span_start[idx] + base[sdoc]
-        ge = data.span_end[idx] + base[sdoc]
+        gs = (data.span_start[idx] + base[sdoc]).astype(base.dtype, copy=False)
+        ge = (data.span_end[idx] + base[sdoc]).astype(base.dtype, copy=False)
         # tokens [i0, i1) overlap the span
         i0 = np.searchsorted(g_tok_e, gs, side="right")
         i1 = np.searchsorted(g_tok_s, ge, side="left")

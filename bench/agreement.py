@@ -133,8 +133,10 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def cached_items(n: int, annotators: int, seed: int, cache: Path):
-    """Items from ``cache``/annotated-N.jsonl, written by the generator when missing."""
+def cached_items(n: int, annotators: int, seed: int, cache: Path, columns: bool = False):
+    """Items from ``cache``/annotated-N.jsonl, written by the generator when missing
+    (``columns``: read as ``nerdata agree`` reads them, documents not built)."""
+    from nerdata.agreement.columns import read_annotated_columns
     from nerdata.annotations import read_annotated, write_annotated
 
     path = cache / (f"annotated-{n}.jsonl" if (annotators, seed) == (3, 0) else
@@ -144,7 +146,7 @@ def cached_items(n: int, annotators: int, seed: int, cache: Path):
         items, _ = make_items(n, annotators, seed)
         write_annotated(items, path)
         del items
-    return read_annotated(path), path
+    return (read_annotated_columns if columns else read_annotated)(path), path
 
 
 def probe(tree: Path, path: Path) -> dict:
@@ -208,7 +210,8 @@ print(json.dumps(out))
 
 
 CLI = """
-import importlib.util, sys
+import atexit, importlib.util, resource, sys
+atexit.register(lambda: sys.stderr.write(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n"))
 root = sys.argv[1]
 sys.path.insert(0, root)
 import nerdata
@@ -230,15 +233,17 @@ sys.exit(main())
 """
 
 
-def run_cli(tree: Path, path: Path) -> tuple[float, float, bytes]:
-    """(CPU s, wall s, stdout) of ``nerdata agree PATH`` of the tree ``tree`` in a fresh process."""
+def run_cli(tree: Path, path: Path) -> tuple[float, float, bytes, float]:
+    """(CPU s, wall s, stdout, max RSS MiB) of ``nerdata agree PATH`` of the tree ``tree`` in a
+    fresh process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     w = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", CLI, str(tree), "agree", str(path), "--no-progress"],
                          check=True, capture_output=True, cwd="/")
     w = time.perf_counter() - w
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), w, out.stdout
+    rss = int(out.stderr.decode().rsplit("max RSS ", 1)[1].split()[0]) / 1024
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), w, out.stdout, rss
 
 
 def agree_phases(path: Path) -> None:
@@ -257,10 +262,11 @@ def cli_against_baseline(rev: str, cache: Path, path: Path) -> None:
     """``nerdata agree PATH`` of the current tree and of a worktree of ``rev``, interleaved
     (old, new, old, new; best of 2 each), and whether they print the same bytes."""
     old, root = worktree(rev, cache), Path(__file__).resolve().parents[1]
-    best: dict[str, tuple[float, float, bytes]] = {}
+    best: dict[str, tuple[float, float, bytes, float]] = {}
     for side, tree in ((f"old ({rev})", old), ("new", root), (f"old ({rev})", old), ("new", root)):
         got = run_cli(tree, path)
-        print(f"  nerdata agree {side:15} {got[0]:6.2f}s CPU {got[1]:6.2f}s wall (load {load()})", flush=True)
+        print(f"  nerdata agree {side:15} {got[0]:6.2f}s CPU {got[1]:6.2f}s wall, max RSS {got[3]:.0f} MiB "
+              f"(load {load()})", flush=True)
         if side not in best or got[0] < best[side][0]:
             best[side] = got
     o, n = best[f"old ({rev})"], best["new"]
@@ -285,8 +291,10 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"load average at start: {load()}", flush=True)
     t0 = time.perf_counter()
-    items, path = cached_items(args.sentences, args.annotators, args.seed, args.cache)
-    n_tok = int(token_offsets([it.doc for it in items])[0].sum())  # counted without building tokens
+    items, path = cached_items(args.sentences, args.annotators, args.seed, args.cache,
+                               columns=args.skip_library and args.skip_nltk)
+    n_tok = int(items.flat().tok_counts.sum()) if hasattr(items, "flat") else \
+        int(token_offsets([it.doc for it in items])[0].sum())  # counted without building tokens
     print(f"data: {len(items):,} sentences x {args.annotators} annotators, {n_tok:,} tokens (real sentences "
           f"from {', '.join(f'{c}/{l}' for c, l in SOURCES)}, repeated with new ids; {path}, read in "
           f"{time.perf_counter() - t0:.1f}s)", flush=True)
@@ -337,15 +345,9 @@ def main(argv: list[str] | None = None) -> None:
                   f"(best of 2 each); figures identical: {same}", flush=True)
 
     if args.cli:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        w = time.perf_counter()
-        subprocess.run([str(Path(sys.executable).parent / "nerdata"), "agree", str(path),
-                        "--no-progress"], check=True, stdout=subprocess.DEVNULL)
-        w = time.perf_counter() - w
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        print(f"nerdata agree {path.name} end to end: {cpu:.2f}s CPU, {w:.2f}s wall "
-              f"(goal: < 5 s; load {load()})", flush=True)
+        cpu, w, _, rss = run_cli(Path(__file__).resolve().parents[1], path)
+        print(f"nerdata agree {path.name} end to end: {cpu:.2f}s CPU, {w:.2f}s wall, max RSS {rss:.0f} MiB "
+              f"(goals: < 5 s at 100,000 sentences, < 2 GB at 300,000; load {load()})", flush=True)
         if args.baseline_rev:
             cli_against_baseline(args.baseline_rev, args.cache, path)
         agree_phases(path)

@@ -9,10 +9,12 @@ Measured in the same run, old and new interleaved (``--repeat`` rounds; the best
 is kept), each in a fresh subprocess so that both import cleanly:
 
 * ``read_annotated(path)`` and ``read_documents(path)`` of the current tree (whole files
-  into lists, as ``nerdata agree`` and the data-source resolver read them);
+  into lists, as the data-source resolver reads them);
 * the same in a git worktree of ``--baseline-rev`` (default ``fa48f41``: the stdlib
   ``json`` reader building one object at a time; it has no ``read_annotated``, so
   ``list(iter_annotated(path))``, which is what its callers did);
+* ``read_annotated_columns(path)`` (:mod:`nerdata.agreement.columns`: what ``nerdata agree``
+  reads, agreement columns without building documents), current tree only;
 * in this process, the JSON parsers alone on every line (stdlib ``json``, ``orjson``,
   ``msgspec``), which is how the parser was chosen.
 
@@ -41,14 +43,21 @@ from nerdata.jsonl import read_documents
 read_annotated = getattr(A, "read_annotated", lambda p: list(A.iter_annotated(p)))
 gc.collect()
 c, w = time.process_time(), time.perf_counter()
-items = read_annotated(path) if kind == "annotated" else read_documents(path)
+if kind == "columns":  # what nerdata agree reads: columns, documents built only when read
+    from nerdata.agreement.columns import read_annotated_columns
+    items = read_annotated_columns(path)
+else:
+    items = read_annotated(path) if kind == "annotated" else read_documents(path)
 c, w = time.process_time() - c, time.perf_counter() - w
-docs = [it.doc for it in items] if kind == "annotated" else items
-try:  # counted without building tokens where the reader keeps them compact
-    from nerdata.doc import token_offsets
-    n_tok = int(token_offsets(docs)[0].sum())
-except ImportError:
-    n_tok = sum(len(d.tokens) for d in docs)
+if kind == "columns":
+    n_tok = int(items.flat().tok_counts.sum())
+else:
+    docs = [it.doc for it in items] if kind == "annotated" else items
+    try:  # counted without building tokens where the reader keeps them compact
+        from nerdata.doc import token_offsets
+        n_tok = int(token_offsets(docs)[0].sum())
+    except ImportError:
+        n_tok = sum(len(d.tokens) for d in docs)
 print(json.dumps({"cpu": c, "wall": w, "n": len(items), "tokens": n_tok, "module": nerdata.__file__,
                   "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -141,6 +150,11 @@ def main(argv: list[str] | None = None) -> None:
               f"({n['wall']:.2f}s wall) vs old {o['cpu']:.2f}s CPU ({o['wall']:.2f}s wall) -> "
               f"{o['cpu'] / n['cpu']:.1f}x faster in CPU time, {o['wall'] / n['wall']:.1f}x wall; "
               f"{mb / n['cpu']:.0f} MB/s CPU (goal: 145 MB annotated in < 3 s)", flush=True)
+    best_cols = min((probe(ROOT, "columns", ann) for _ in range(args.repeat)), key=lambda g: g["cpu"])
+    mb = ann.stat().st_size / 1e6
+    print(f"annotated as agreement columns (read_annotated_columns, what nerdata agree reads; no documents "
+          f"built): {best_cols['cpu']:.2f}s CPU ({best_cols['wall']:.2f}s wall), {mb / best_cols['cpu']:.0f} MB/s "
+          f"CPU, max RSS {best_cols['rss_mib']:.0f} MiB (best of {args.repeat}; load {load()})", flush=True)
     if not args.skip_parsers:
         print(f"JSON parsers alone on {ann.name} (one call per line, collector paused):")
         parsers(ann)

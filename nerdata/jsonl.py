@@ -60,28 +60,17 @@ def _lines(path: str | Path) -> Iterator[tuple[int, bytes]]:
         fh = _open_input(path, "rb")
     with fh:
         lineno = 0
-        while True:
-            block = fh.readlines(1 << 20)  # whole lines, about 1 MB
-            if not block:
-                return
-            if not lineno and block[0].startswith(codecs.BOM_UTF8):
-                block[0] = block[0][len(codecs.BOM_UTF8):]
-            if not any(map(_HAS_CR, block)):
-                yield from zip(range(lineno + 1, lineno + 1 + len(block)), block)
-                lineno += len(block)
+        for raw in fh:
+            if not lineno and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
+            if b"\r" in raw and raw.find(b"\r") != len(raw) - 2:  # bare CR: split like text mode
+                parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+                for part in parts[:-1] if not parts[-1] else parts:
+                    lineno += 1
+                    yield lineno, part
                 continue
-            for raw in block:
-                if b"\r" in raw and raw.find(b"\r") != len(raw) - 2:  # bare CR: split like text mode
-                    parts = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
-                    for part in parts[:-1] if not parts[-1] else parts:
-                        lineno += 1
-                        yield lineno, part
-                    continue
-                lineno += 1
-                yield lineno, raw
-
-
-_HAS_CR = methodcaller("__contains__", b"\r")
+            lineno += 1
+            yield lineno, raw
 
 
 def _open_input(path: str | Path, mode: str, encoding: str | None = None):

@@ -52,14 +52,16 @@ class Names:
 
     def codes(self, values: list) -> np.ndarray:
         ix = self.ix
-        try:
-            return np.fromiter(map(ix.__getitem__, values), dtype=np.int32, count=len(values))
-        except KeyError:  # new names, numbered in first-seen order
-            for v in dict.fromkeys(values):
-                if v not in ix:
-                    ix[v] = len(self.names)
-                    self.names.append(v)
-            return np.fromiter(map(ix.__getitem__, values), dtype=np.int32, count=len(values))
+        if ix:
+            try:  # (a list into np.array: faster than np.fromiter here)
+                return np.array(list(map(ix.__getitem__, values)), dtype=np.int32)
+            except KeyError:
+                pass
+        new = set(values) - ix.keys()  # numbered in first-seen order (few: found by list.index)
+        for v in sorted(new, key=values.index) if len(new) <= 64 else [v for v in dict.fromkeys(values) if v in new]:
+            ix[v] = len(self.names)
+            self.names.append(v)
+        return np.array(list(map(ix.__getitem__, values)), dtype=np.int32)
 
 
 @dataclass

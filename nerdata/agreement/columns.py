@@ -8,9 +8,9 @@ labels, model versions) are codes into one shared :class:`Names` table.
 
 Two ways in: :func:`from_items` reads :class:`~nerdata.annotations.AnnotatedDocument`
 objects, and :func:`read_annotated_columns` reads an annotated-documents JSONL file straight
-into columns.  It decodes each batch of lines with msgspec into small structs holding only
-the fields agreement reads (the others are skipped, never turned into objects) and checks
-the batch like the readers of :mod:`nerdata.annotations` do.  Its result,
+into columns.  It decodes each batch of 1,024 lines with msgspec into structs (never into
+documents, annotations or spans), takes the columns out of them and checks the batch like
+the readers of :mod:`nerdata.annotations` do.  Its result,
 :class:`AnnotatedColumns`, is a sequence of the file's annotated documents that builds them
 only when they are read (the disagreement report's documents, say), from the lines it keeps.
 

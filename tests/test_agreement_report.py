@@ -182,3 +182,38 @@ def test_html_renders_urdu_right_to_left_in_chromium(mixed, tmp_path):
         want = "rtl" if rec["lang"] == "urd" else "ltr"
         assert dirs == [want] * rec["n_annotators"], rec["id"]
     assert marks and all(c not in ("rgba(0, 0, 0, 0)", "transparent") for c in marks)
+
+
+def test_agree_cli_reads_columns_and_prints_what_the_documents_give(mixed, tmp_path, monkeypatch):
+    """nerdata agree reads a JSONL file (or stdin) as agreement columns in batches, some of
+    them read as documents (the header's, an odd line's); the report, the disagreement
+    JSONL and the HTML equal those computed from the documents read the ordinary way."""
+    import nerdata.agreement.columns as columns
+    import nerdata.jsonl as jsonl
+    from nerdata.cli.agree import render
+    from nerdata.annotations import read_annotated
+
+    monkeypatch.setattr(jsonl, "BATCH", 4)
+    monkeypatch.setattr(columns, "BATCH", 8)  # several batches; the first holds the header
+    src = tmp_path / "ann.jsonl"
+    write_annotated(mixed, src)
+    lines = src.read_bytes().splitlines(keepends=True)
+    lines[20] = lines[20].replace(b'"spans": [', b'"spans": [{"start": 0, "end": 1, "label": "PER", "text": "'
+                                  + json.loads(lines[20])["text"][:1].encode() + b'"}, ', 1)  # a span storing its text
+    src.write_bytes(b"".join(lines))
+    items = read_annotated(src)
+    ref = compute_agreement(items)
+    outs = []
+    for args, stdin in (([str(src)], None), (["-"], src.read_bytes())):
+        jl, html = tmp_path / "d.jsonl", tmp_path / "d.html"
+        r = CliRunner().invoke(cli, ["agree", *args, "--no-progress", "--top", "5", "--jsonl", str(jl),
+                                     "--html", str(html)], input=stdin)
+        assert r.exit_code == 0, r.output
+        outs.append((r.stdout, jl.read_text("utf-8"), html.read_text("utf-8")))
+    (out, jl_file, html_file), (out_stdin, jl_stdin, html_stdin) = outs
+    assert out == out_stdin and jl_file.splitlines()[1:] == jl_stdin.splitlines()[1:]
+    assert html_file == html_stdin.replace("Annotation disagreements: -", f"Annotation disagreements: {src}")
+    assert out == render(ref.to_dict()) + "\n"
+    recs = disagreements(ref, items, top=5)
+    write_jsonl(recs, tmp_path / "ref.jsonl", source=str(src))
+    assert outs[0][1].splitlines()[1:] == (tmp_path / "ref.jsonl").read_text("utf-8").splitlines()[1:]

@@ -453,20 +453,21 @@ COLUMN_CASES = {
 }
 
 
-def _column_file(tmp_path, lines: list[bytes]):
+def _column_file(tmp_path, lines: list[bytes], newline: bytes = b"\n"):
     p = tmp_path / "c.jsonl"
-    p.write_bytes(b"\n".join(lines) + b"\n")
+    p.write_bytes(newline.join(lines) + newline)
     return p
 
 
 @pytest.mark.parametrize("name", sorted(COLUMN_CASES))
-def test_column_reader_reads_what_the_annotated_reader_reads(tmp_path, name):
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_column_reader_reads_what_the_annotated_reader_reads(tmp_path, name, newline):
     """nerdata.agreement.columns reads a batch only when read_annotated would read it
     without an error: the same documents (built when read), or the same first error."""
     from nerdata.agreement.columns import read_annotated_columns
     from nerdata.annotations import read_annotated
 
-    p = _column_file(tmp_path, COLUMN_CASES[name])
+    p = _column_file(tmp_path, COLUMN_CASES[name], newline)
     assert _outcome(lambda q: list(read_annotated_columns(q)), p) == _outcome(read_annotated, p)
 
 

@@ -53,9 +53,12 @@ def main(argv=None) -> int:
     ap.add_argument("--langs", default=",".join(LANGS))
     ap.add_argument("--engine", default="spacy", choices=["spacy", "bilstm-crf"])
     ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--train-size", type=int, default=1000)
-    ap.add_argument("--dev-size", type=int, default=200)
-    ap.add_argument("--test-size", type=int, default=300)
+    ap.add_argument("--train-size", type=_size, default=1000,
+                    help="training sentences per source (a number, or 'all')")
+    ap.add_argument("--dev-size", type=_size, default=200,
+                    help="dev sentences per source for early stopping (a number, or 'all')")
+    ap.add_argument("--test-size", type=_size, default=300,
+                    help="test sentences per target (a number, or 'all': the whole split)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--beam-width", type=int, default=1,
                     help="spaCy span-score beam (1: greedy only; F1 is the same, faster)")
@@ -71,6 +74,9 @@ def main(argv=None) -> int:
     ap.add_argument("--from-summary", default=None,
                     help="fit and validate from a matrix summary JSON (no training)")
     ap.add_argument("--within", type=float, default=3.0, help="F1 gap counted as a hit")
+    ap.add_argument("--methods", default="grid,small",
+                    help="hypothesis classes to validate (nerdata.transfer.fit.METHODS); "
+                         "the shipped one (fit.METHOD) is shown in full, the others summed up")
     ap.add_argument("--write-defaults", action="store_true",
                     help="write the shipped matrix summary and weights")
     args = ap.parse_args(argv)
@@ -93,8 +99,12 @@ def main(argv=None) -> int:
     cfg = summary.get("config", {})
     print(f"# {len(summary['langs'])}x{len(summary['targets'])} zero-shot matrix, {cfg.get('corpus')}, "
           f"engine {cfg.get('engine')}, epochs {cfg.get('epochs')}, train<= "
-          f"{cfg.get('train_size')}, dev<= {cfg.get('dev_size')}, test<= {cfg.get('test_size')}, "
+          f"{_n(cfg.get('train_size'))}, dev<= {_n(cfg.get('dev_size'))}, test<= "
+          f"{_n(cfg.get('test_size'))}, "
           f"seed {cfg.get('seed')}")
+    if summary.get("test_documents"):
+        print("# test sentences per target: " + ", ".join(
+            f"{t} {n}" for t, n in summary["test_documents"].items()))
     print("\nzero-shot F1 x 100 (rows: train language, columns: test language)")
     print("src\\tgt " + " ".join(f"{t:>5}" for t in summary["targets"]))
     for s in summary["langs"]:
@@ -102,20 +112,53 @@ def main(argv=None) -> int:
 
     t0 = time.perf_counter()
     results = {}
+    others = [m for m in dict.fromkeys(args.methods.replace(",", " ").split()) if m != tf.METHOD]
     for setting in tf.SETTINGS:
-        rows = tf.leave_one_out(summary, setting)
+        rows = tf.leave_one_out(summary, setting, tf.METHOD)
         results[setting] = rows
         _show(setting, rows, summary, args.within)
+    if others:
+        print(f"\nleave-one-target-out by hypothesis class (shipped: {tf.METHOD}; grid: every "
+              f"vector of {tf.GRID} per predictor; small: one predictor, an equal-weight pair "
+              f"or all equal, chosen on the 14 training targets)")
+        print(f"{'method':7} {'setting':9} {'within':>6} {'>median':>7} {'top-1':>6} "
+              f"{'best':>6} {'ratio':>6} {'rho':>6}")
+        for m in [tf.METHOD, *others]:
+            for setting in tf.SETTINGS:
+                rows = results[setting] if m == tf.METHOD else \
+                    tf.leave_one_out(summary, setting, m)
+                f = tf.loo_figures(rows, args.within)
+                print(f"{m:7} {setting:9} {f['within_count']:3d}/{f['targets']:<2} "
+                      f"{f['above_median']:4d}/{f['targets']:<2} {f['mean_top1']:6.1f} "
+                      f"{f['mean_best']:6.1f} {f['mean_top1'] / f['mean_best']:5.2f}x "
+                      f"{f['mean_spearman']:+6.2f}")
     print(f"\n# fitting and validation: {time.perf_counter() - t0:.1f}s")
     if args.write_defaults:
         tf.SUMMARY_FILE.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n", "utf-8")
         d = tf.build_defaults(summary, source=str(tf.SUMMARY_FILE.relative_to(ROOT)),
-                              loo=results)
+                              loo=results, method=tf.METHOD)
         tf.WEIGHTS_FILE.write_text(json.dumps(d, indent=1) + "\n", "utf-8")
         print(f"# wrote {tf.SUMMARY_FILE.relative_to(ROOT)} and {tf.WEIGHTS_FILE.relative_to(ROOT)}")
         for setting, v in d["settings"].items():
             print(f"#   {setting}: {v['weights']}")
     return 0
+
+
+def _n(size) -> str:
+    return "all" if size is None else str(size)
+
+
+def _size(text: str) -> int | None:
+    """A sample size: a whole number >= 0, or 'all' (None: the whole split)."""
+    if text.strip().lower() == "all":
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of sentences or 'all'")
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n}: a sample size must be >= 0 (or 'all')")
+    return n
 
 
 def _config(args) -> dict:

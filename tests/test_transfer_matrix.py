@@ -182,11 +182,44 @@ def test_leave_one_out_never_sees_the_left_out_row_or_column():
     assert fit(leaky, "labelled", predictors=["token_overlap", "geographic"]) != before
 
 
+def test_the_small_hypothesis_class_weights_one_predictor_a_pair_or_all_equally():
+    from nerdata.errors import ConfigError
+    from nerdata.transfer.fit import _grid, fit, leave_one_out
+
+    rows = _grid(4, "small")
+    assert len(rows) == 4 + 6 + 1  # singles, equal-weight pairs, all equal
+    assert all(len(set(r[r > 0])) == 1 for r in rows)
+    assert len(_grid(4, "grid")) == 3 ** 4
+    langs = list("abcdef")
+    f1, preds = _toy("abcdef")
+    summary = {"langs": langs, "targets": langs, "f1": f1, "predictors": preds}
+    w = fit(summary, "labelled", predictors=["token_overlap", "geographic", "genetic"],
+            method="small")
+    assert w == {"token_overlap": 1.0, "geographic": 0.0, "genetic": 0.0}
+    # an equal-weight pair of two predictors that both order sources
+    both = {k: {**v, "vocab_jaccard": v["token_overlap"]} for k, v in preds.items()}
+    w = fit({**summary, "predictors": both}, "labelled", method="small",
+            predictors=["token_overlap", "vocab_jaccard", "geographic"])
+    assert w["geographic"] == 0.0 and w["token_overlap"] in (0.5, 1.0)
+    assert set(w.values()) in ({0.0, 1.0}, {0.0, 0.5})
+    with pytest.raises(ConfigError, match="choose one of grid, small"):
+        fit(summary, "labelled", predictors=["token_overlap"], method="lasso")
+    rows = leave_one_out({**summary, "predictors": {
+        k: {**v, **{p: 0.5 for p in ("entity_overlap", "entity_overlap_rate", "vocab_jaccard",
+                                     "target_coverage", "syntactic", "phonological",
+                                     "inventory")}} for k, v in preds.items()}},
+        "labelled", "small")
+    assert [r["gap"] for r in rows] == [0.0] * len(langs)  # token_overlap orders every target
+
+
 def test_shipped_weights_are_fitted_per_kind_of_target_data_with_their_figures():
     from nerdata.transfer.fit import SETTINGS, shipped
 
+    from nerdata.transfer.fit import METHODS
+
     d = shipped()
     assert d["regenerate"].startswith(".venv/bin/python bench/transfer.py")
+    assert d.get("method", "grid") in METHODS
     for kind, preds in SETTINGS.items():
         w = d["settings"][kind]["weights"]
         assert set(w) == set(preds) and "source_size" not in w  # size only breaks ties
@@ -221,3 +254,25 @@ def test_learnt_weights_read_a_saved_matrix_and_refuse_an_uninformative_one(tmp_
         learnt_weights(tmp_path, "a")
     with pytest.raises(InputError, match="no matrix.json"):
         learnt_weights(tmp_path / "none", "a")
+
+
+def test_bench_sizes_take_all_for_a_whole_split_and_record_it_in_the_config():
+    import argparse
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_transfer", Path(__file__).resolve().parent.parent / "bench" / "transfer.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench._size("all") is None and bench._size("ALL") is None
+    assert bench._size("300") == 300 and bench._size("0") == 0
+    for bad in ("-1", "lots"):
+        with pytest.raises(argparse.ArgumentTypeError, match="'all'"):
+            bench._size(bad)
+    args = argparse.Namespace(corpus="masakhaner2", engine="bilstm-crf", epochs=12, seed=0,
+                              train_size=2000, dev_size=500, test_size=None, beam_width=1)
+    cfg = bench._config(args)
+    assert cfg["test_size"] is None and cfg["engine_options"] == {}
+    assert take(list(range(7)), cfg["test_size"]) == list(range(7))  # None: the whole split
+    assert bench._n(None) == "all" and bench._n(300) == "300"

@@ -22,6 +22,10 @@ by the share of its features URIEL observed).  Every weight vector on the grid
 plus the mean per-target Spearman rho between the combined score and F1 (which breaks
 ties between vectors with the same top-1 picks); the best vector wins, scaled to sum 1.
 
+**Hypothesis classes** (``method``): ``grid`` searches every vector of :data:`GRID`;
+``small`` only the vectors that weight one predictor, two predictors equally, or every
+predictor equally -- fewer candidates to choose from 14 targets, so less to over-fit.
+
 **Leave one target out.**  The weights used for target ``T`` are fitted on the matrix
 without ``T``'s column (``T`` as a target) *and* row (``T`` as a source of the other
 targets), then rank ``T``'s sources: the gap between the F1 of that top-1 source and the
@@ -49,6 +53,8 @@ SETTINGS: dict[str, tuple[str, ...]] = {
     "none": URIEL_FITTED,
 }
 GRID = (0.0, 0.5, 1.0)
+METHODS = ("grid", "small")
+METHOD = "grid"  # the hypothesis class the shipped weights are fitted with
 RHO_WEIGHT = 1.0  # F1 points one unit of mean Spearman rho is worth in the fit objective
 WEIGHTS_FILE = Path(__file__).with_name("recommender_weights.json")
 SUMMARY_FILE = Path(__file__).with_name("recommender_matrix.json")
@@ -62,9 +68,15 @@ def summary_of(res: Any) -> dict[str, Any]:
     and the predictors of every off-diagonal pair (shipped as :data:`SUMMARY_FILE`)."""
     preds = {k: {p: round(float(v), 6) for p, v in sorted(d.items())}
              for k, d in sorted(res.predictors.items())}
-    return {"langs": list(res.langs), "targets": list(res.targets),
-            "f1": {s: {t: round(float(res.f1[s][t]), 6) for t in res.targets} for s in res.langs},
-            "predictors": preds, "config": dict(res.config)}
+    out = {"langs": list(res.langs), "targets": list(res.targets),
+           "f1": {s: {t: round(float(res.f1[s][t]), 6) for t in res.targets} for s in res.langs},
+           "predictors": preds, "config": dict(res.config)}
+    # the test sentences each target was scored on (config test_size None: the whole split)
+    scored = {t: res.scores.get(f"{res.langs[0]}->{t}", {}).get("documents")
+              for t in res.targets} if res.langs else {}
+    if all(scored.values()):
+        out["test_documents"] = scored
+    return out
 
 
 def _sources(summary: Summary, target: str, leave_out: Sequence[str]) -> list[str]:
@@ -90,8 +102,17 @@ def _features(summary: Summary, target: str, srcs: Sequence[str],
     return np.array(cols, dtype=float).T
 
 
-def _grid(n: int) -> np.ndarray:
-    return np.array(list(itertools.product(GRID, repeat=n)), dtype=float)
+def _grid(n: int, method: str = "grid") -> np.ndarray:
+    """The candidate weight vectors over ``n`` predictors (rows) of ``method``."""
+    if method == "grid":
+        return np.array(list(itertools.product(GRID, repeat=n)), dtype=float)
+    if method != "small":
+        raise ConfigError(f"method {method!r}: choose one of {', '.join(METHODS)}")
+    rows = [np.eye(n)[i] for i in range(n)]
+    rows += [np.eye(n)[i] + np.eye(n)[j] for i, j in itertools.combinations(range(n), 2)]
+    if n > 2:
+        rows.append(np.ones(n))
+    return np.array(rows, dtype=float)
 
 
 def _rank_rows(x: np.ndarray) -> np.ndarray:
@@ -114,14 +135,16 @@ def _spearman_cols(scores: np.ndarray, f1: np.ndarray) -> np.ndarray:
 
 
 def fit(summary: Summary, setting: str, *, leave_out: Sequence[str] = (),
-        predictors: Sequence[str] | None = None) -> dict[str, float]:
+        predictors: Sequence[str] | None = None, method: str | None = None
+        ) -> dict[str, float]:
     """The weights of ``setting`` (or of ``predictors``) fitted on every target except
     ``leave_out``, each ranking its sources except ``leave_out``: no row or column of a
-    left-out language is seen."""
+    left-out language is seen.  ``method``: the hypothesis class (:data:`METHODS`;
+    default :data:`METHOD`)."""
     if setting not in SETTINGS:
         raise ConfigError(f"setting {setting!r}: choose one of {', '.join(SETTINGS)}")
     preds = tuple(predictors or SETTINGS[setting])
-    W = _grid(len(preds))
+    W = _grid(len(preds), method or METHOD)
     total = np.zeros(len(W))
     n = 0
     for t in summary["targets"]:
@@ -164,11 +187,12 @@ def evaluate(summary: Summary, target: str, weights: Mapping[str, float]) -> dic
             "largest": f1[srcs[0]], "largest_source": srcs[0]}
 
 
-def leave_one_out(summary: Summary, setting: str) -> list[dict[str, Any]]:
+def leave_one_out(summary: Summary, setting: str, method: str | None = None
+                  ) -> list[dict[str, Any]]:
     """:func:`evaluate` of every target with weights fitted without its row and column."""
     rows = []
     for t in summary["targets"]:
-        w = fit(summary, setting, leave_out=[t])
+        w = fit(summary, setting, leave_out=[t], method=method)
         rows.append({**evaluate(summary, t, w), "weights": w})
     return rows
 
@@ -189,19 +213,20 @@ def loo_figures(rows: Sequence[Mapping[str, Any]], within: float = 3.0) -> dict[
 
 
 def build_defaults(summary: Summary, *, source: str = "",
-                   loo: Mapping[str, Sequence[Mapping[str, Any]]] | None = None
-                   ) -> dict[str, Any]:
+                   loo: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+                   method: str | None = None) -> dict[str, Any]:
     """The shipped weights file: per setting, the weights fitted on every target and the
     leave-one-target-out figures that say how far from the best source to expect
-    (``loo``: :func:`leave_one_out` rows already computed, by setting)."""
-    out: dict[str, Any] = {"regenerate": REGENERATE, "matrix": source,
+    (``loo``: :func:`leave_one_out` rows already computed with ``method``, by setting)."""
+    method = method or METHOD
+    out: dict[str, Any] = {"regenerate": REGENERATE, "matrix": source, "method": method,
                            "matrix_config": dict(summary.get("config", {})),
                            "languages": list(summary["targets"]),
                            "sources": list(summary["langs"]), "settings": {}}
     for setting in SETTINGS:
-        rows = (loo or {}).get(setting) or leave_one_out(summary, setting)
+        rows = (loo or {}).get(setting) or leave_one_out(summary, setting, method)
         out["settings"][setting] = {
-            "weights": fit(summary, setting), "loo": loo_figures(rows),
+            "weights": fit(summary, setting, method=method), "loo": loo_figures(rows),
             "loo_targets": [{k: (round(v, 2) if isinstance(v, float) else v)
                              for k, v in r.items() if k != "weights"} for r in rows]}
     return out

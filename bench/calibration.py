@@ -67,7 +67,7 @@ def run(engine: str, lang: str, splits: dict, args) -> dict:
     tagger = get_engine(engine)("nerdata")
     t0 = time.perf_counter()
     log = tagger.train(splits["train"], splits["dev"], epochs=args.epochs, seed=args.seed,
-                       patience=args.patience)
+                       patience=args.patience, **json.loads(args.train_options))
     seconds = time.perf_counter() - t0
     test = splits["test"]
     shown = tagger.predict(test)
@@ -103,6 +103,8 @@ def main(argv=None) -> int:
     ap.add_argument("--patience", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="sentences per split (quick runs)")
+    ap.add_argument("--train-options", default="{}",
+                    help="engine training options as JSON, e.g. '{\"batch_size\": 32}'")
     ap.add_argument("--plots", default=None, help="folder for reliability diagrams (PNG)")
     ap.add_argument("--json", default=None, help="append one JSON line per run here")
     args = ap.parse_args(argv)

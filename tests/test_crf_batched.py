@@ -117,6 +117,7 @@ def test_bfloat16_lstm_trains_then_predicts_in_float32(hau):
     the weights stay float32, a different training run from float32 (other weights), and
     the trained network is back to float32 arithmetic for evaluation and prediction."""
     from nerdata.engines.crf_engine import BiLstmCrfTagger
+    from nerdata.engines.crf_training import lstm_precision
     from nerdata.errors import ConfigError
 
     train, dev = hau
@@ -134,7 +135,12 @@ def test_bfloat16_lstm_trains_then_predicts_in_float32(hau):
     W, Ch, A, M, _ = next(iter(bf._prepared(dev[:8], 8)))[1]
     with torch.no_grad():
         assert bf.net.emissions(W, Ch, A).dtype == torch.float32
-    with pytest.raises(ConfigError, match="lstm_precision must be one of float32, bfloat16, "
-                                          "got 'fp16'"):
+    with pytest.raises(ConfigError, match="lstm_precision must be one of auto, float32, "
+                                          "bfloat16, got 'fp16'"):
         BiLstmCrfTagger("nerdata", **small).train(train[:8], None, epochs=1,
                                                   lstm_precision="fp16")
+    # auto: bfloat16 where this CPU runs it natively; the card records what ran
+    t = BiLstmCrfTagger("nerdata", **small)
+    t.train(train[:8], None, epochs=1, lstm_precision="auto")
+    assert t.card.training_config["train"][-1]["lstm_precision"] == lstm_precision("auto")
+    assert lstm_precision("auto") in ("float32", "bfloat16")

@@ -5,6 +5,7 @@ after the other in this process or at the same time in one process each.  The ta
 from __future__ import annotations
 
 import copy
+import math
 import os
 import queue as queues
 import random
@@ -49,12 +50,55 @@ def parallel_networks(option: int | None, k: int) -> int:
 LSTM_PRECISIONS = {"float32": None, "bfloat16": "bfloat16"}
 
 
+def lstm_precision(name: str) -> str:
+    """The training option ``lstm_precision`` resolved: ``auto`` is bfloat16 where oneDNN
+    runs bfloat16 natively on this CPU (AVX512-BF16 / AMX), float32 elsewhere."""
+    if name == "auto":
+        torch = _torch()
+        try:
+            native = bool(torch.backends.mkldnn.is_available()
+                          and torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        except (AttributeError, RuntimeError):  # a torch without the probe
+            native = False
+        return "bfloat16" if native else "float32"
+    if name not in LSTM_PRECISIONS:
+        raise ConfigError(f"lstm_precision must be one of auto, {', '.join(LSTM_PRECISIONS)}, "
+                          f"got {name!r}")
+    return name
+
+
+# batch_size "auto": about AUTO_UPDATES updates per epoch, within AUTO_BATCH sentences (small
+# training sets keep 10-sentence batches; MasakhaNER's ~2,000 train 32 at a time);
+# learn_rate "auto": log-linear in the batch size through RATE_ANCHORS (batch, rate) points
+# (0.001 at 10 as before, 0.002 at 32; 64 with 0.003 was as accurate on hau/swa/yor but
+# its swa span ECE was 0.056 after calibration, over the 0.05 bound: bench/train_speed.py)
+AUTO_UPDATES, AUTO_BATCH, RATE_ANCHORS = 30, (10, 32), ((10, 0.001), (64, 0.003))
+
+
+def shape_options(opts: dict[str, Any], n_docs: int) -> dict[str, Any]:
+    """``opts`` with ``batch_size``, ``learn_rate`` and ``lstm_precision`` resolved from
+    ``auto`` for ``n_docs`` training sentences (the model card records what ran)."""
+    out = dict(opts)
+    size = out["batch_size"]
+    if size == "auto":
+        size = min(AUTO_BATCH[1], max(AUTO_BATCH[0], -(-n_docs // AUTO_UPDATES)))
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise ConfigError(f"batch_size must be a whole number >= 1 or auto, got {size!r}")
+    rate = out["learn_rate"]
+    if rate == "auto":
+        (b0, r0), (b1, r1) = RATE_ANCHORS
+        rate = round(r0 * (r1 / r0) ** (math.log(size / b0) / math.log(b1 / b0)), 6)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0:
+        raise ConfigError(f"learn_rate must be a number > 0 or auto, got {rate!r}")
+    out.update(batch_size=size, learn_rate=rate,
+               lstm_precision=lstm_precision(out["lstm_precision"]))
+    return out
+
+
 def lstm_dtype(name: str):
     """The torch dtype of the training option ``lstm_precision`` (None: float32)."""
-    if name not in LSTM_PRECISIONS:
-        raise ConfigError(f"lstm_precision must be one of {', '.join(LSTM_PRECISIONS)}, "
-                          f"got {name!r}")
-    return None if LSTM_PRECISIONS[name] is None else getattr(_torch(), LSTM_PRECISIONS[name])
+    kind = LSTM_PRECISIONS[lstm_precision(name)]
+    return None if kind is None else getattr(_torch(), kind)
 
 
 def fit(tagger, net, batches: list, n_docs: int, dev: tuple[Sequence, list],

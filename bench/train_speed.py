@@ -37,6 +37,51 @@ removing everything but the BiLSTM would not double the rate.  With ``--threads 
 sentences, 1 epoch, load 8-10) both sides train on two intra-op threads at 1.2 and 2.5
 sentences/s (2.0x): on shared cores a second intra-op thread costs far more than it gives.
 
+The shape of the work (d1435b4, 226156a): ``batch_size``, ``learn_rate`` and
+``lstm_precision`` default to ``auto`` -- about 30 updates an epoch in batches of 10 to 32
+sentences (10 below 300 training sentences, as before; 20 at 600; 32 from about 930), Adam's
+rate log-linear in the batch size through 0.001 at 10 (as before) and 0.003 at 64 (0.0015 at
+20, 0.002 at 32), and the BiLSTM under bfloat16 autocast in training where the CPU runs
+bfloat16 natively (AVX512-BF16/AMX; weights, dev scoring and prediction stay float32).
+Sentences per CPU second at one thread (hau, first 600, 2 epochs, the engine driven by a small
+script; load 1-6): batch 10 285-340, 16 353-432, 32 418-438, 64 400-448 in float32;
+bfloat16 332-399 at 10, 495-512 at 32, 545-632 at 64.  At batch 32 (float32) the BiLSTM's
+oneDNN kernels are 63% of a step (backward 37%, forward 27%); the rest is dropout masks (4%),
+the char CNN (4.5%), torch.unique over character rows (4.6%, now kept per batch), Adam (3%),
+the CRF's loop (~5%).  The BiLSTM (200 units each way over 180 inputs) costs about 1.8M
+multiply-adds per token forward and backward, so from batch 32 on it runs near what one core
+gives: 8x per epoch needs a smaller network (``hidden: 100``, batch 64, bfloat16: 967-1072
+sentences per CPU second on the same slice; test F1 hau 84.59, swa 79.53, seed 0), a width
+change not made here.
+
+MasakhaNER 1.0 test F1, full train, 30 epochs, patience 8, seed 0, one thread (CPU seconds
+of training; load 4-6): old defaults (batch 10, 0.001, float32) hau 86.57 (184 s, 30 epochs),
+swa 77.74, yor 71.95; batch 32 float32 at 0.002 hau 85.65 (136 s), at 0.003 85.30 (126 s);
+batch 64 bfloat16 at 0.003 hau 85.12 (65 s, 22 epochs), swa 79.38 (73 s), yor 73.59 (90 s),
+seed 1 hau 85.86, swa 78.06; the new defaults (batch 32, 0.002, bfloat16) hau 85.15 (108 s,
+30 epochs), swa 79.33 (87 s, 23), yor 72.57 (104 s, 29): -1.42, +1.59, +0.62 (mean 79.02 vs
+78.75), span ECE 0.035/0.041/0.032.  The three-network ensemble (``--model-options
+'{"ensemble": 3}' --epochs 10 --threads 1``, test as the bench's dev set, 2 cores, load 4)
+reaches hau test F1 85.3 at 297 s.
+``bench/calibration.py --engines bilstm-crf`` (patience 5, seed 0; test F1 / span ECE after
+calibration): batch 64 at 0.003 hau 85.12/0.034, swa 79.38/0.056 (over the 0.05 bound; seed 1
+0.032), yor 71.83/0.031; the new defaults hau 84.45/0.032, swa 79.33/0.041, yor 72.57/0.032
+(old defaults, README: 85.7/78.6/73.1, 0.039/0.027/0.037).
+
+Old against new in one run each (``--threads 1``, sentences per CPU second, load 4-6):
+
+    python bench/train_speed.py --engines bilstm-crf --langs hau --epochs 2 --threads 1 \
+        --baseline-rev 37caea5 [--limit 600] [--train-options '{"batch_size": 10}']
+
+* hau first 600, each side at its own defaults (37caea5: batch 10, 0.001, float32; now: batch
+  20, 0.0015, bfloat16): 146.2 -> 396.7 = 2.71x (test F1 after 2 epochs 0.323 vs 0.223:
+  fewer updates); with ``batch_size: 10`` on both (new: 0.001, bfloat16) 156.2 -> 308.1 =
+  1.97x.
+* hau full train (1,912 sentences; now batch 32, 0.002, bfloat16): 180.8 -> 566.1 = 3.13x
+  (wall 2.81x; test F1 after 2 epochs 0.706 at 72 s vs 0.695 at 27 s); with ``batch_size:
+  10`` 187.2 -> 360.6 = 1.93x.  Batch 64 (not the default, see above) gave 170.9 -> 595.0 =
+  3.48x.
+
 ``--baseline-rev COMMIT``: the same measurements on COMMIT, from a ``git worktree`` in a
 temporary directory, imported through a temporary package directory (``shim/nerdata``: links
 to the old tree's ``nerdata/*`` plus its ``corpora``, ``label_studio``, ``schemas`` and

@@ -1,4 +1,4 @@
-"""Training speed of the from-scratch engines: sentences/s per epoch and test F1 against
+r"""Training speed of the from-scratch engines: sentences/s per epoch and test F1 against
 wall time, optionally next to an older revision measured in the same run.
 
     python bench/train_speed.py                                   # spacy + bilstm-crf, hau + swa

@@ -264,14 +264,9 @@ class _Deferred:
         self.groups, self.build, self.built = groups, build, None
 
     def at(self, i: int) -> Any:
-        built = self.built
-        if built is None:
-            groups = self.groups
-            if groups is None:  # built by another thread meanwhile (built is set before groups)
-                return self.built[i]
-            built = self.build(groups)
-            self.built, self.groups = built, None
-        return built[i]
+        if self.built is None:
+            self.built, self.groups = self.build(self.groups), None
+        return self.built[i]
 
 
 class Pending:

@@ -419,7 +419,7 @@ def test_read_annotations_and_spans_stay_pending_until_read_and_equal_the_built_
     """The typed reader keeps an item's annotations and predictions, each annotation's spans
     and each document's spans as their records until first read; whatever is read first
     (one annotation's spans, a copy, a pickle, a replace, nothing), every value, type,
-    equality and pickle is the one of the objects written."""
+    equality, repr and pickle is the one of the objects written."""
     import copy
     import pickle
     from dataclasses import replace
@@ -451,46 +451,12 @@ def test_read_annotations_and_spans_stay_pending_until_read_and_equal_the_built_
             assert replace(it.doc, lang="x").spans == ref.doc.spans
     dump = pickle.dumps(got)
     assert b"Pending" not in dump and pickle.loads(dump) == items
-    assert got == items
+    assert got == items and repr(got) == repr(items)
     assert _outcome(lambda q: got, p) == _outcome(lambda q: items, p)  # value types, field by field
     for it in got:
         for a in it.annotations + it.predictions:
             assert type(_stored(a, "spans")) is tuple and all(type(s) is Span for s in a.spans)
         assert type(_stored(it, "annotations")) is tuple and type(_stored(it.doc, "spans")) is tuple
-
-
-def test_deferred_builds_a_batch_once_when_its_first_value_is_read():
-    """One build per batch, whichever value is read first; an empty group is () at once;
-    a reader that finds the batch built by another thread meanwhile reads that build."""
-    from nerdata.doc import Pending, _Deferred, deferred
-
-    calls = []
-
-    def build(groups):
-        calls.append(list(groups))
-        return [tuple(x * 10 for x in g) for g in groups]
-
-    vals = deferred([(1, 2), (), (3,)], build)
-    assert vals[1] == () and [type(v) for v in vals] == [Pending, tuple, Pending]
-    assert vals[2].build(None) == (30,) and vals[0].build(None) == (10, 20) and len(calls) == 1
-
-    class Racing(_Deferred):  # another thread finishes its build between this one's two reads
-        __slots__ = ("reads",)
-
-        @property
-        def built(self):
-            self.reads = getattr(self, "reads", 0) + 1
-            if self.reads == 1:  # not built yet here; the other thread then stores its build
-                self.groups = None
-                return None
-            return [("other",)]
-
-        @built.setter
-        def built(self, value):
-            pass
-
-    racing = Racing([(5,)], build)
-    assert racing.at(0) == ("other",) and len(calls) == 1
 
 
 def test_bulk_reader_refuses_a_boolean_offset_even_on_a_token_boundary(tmp_path):

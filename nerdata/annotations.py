@@ -17,7 +17,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 
-from nerdata.doc import Document, LazySlot, Pending, Span
+from nerdata.doc import Document, Span
 from nerdata.doc_batch import DocBatch, Offsets, all_of, documents_from_dicts, fill, span_sets, split
 from nerdata.errors import InputError
 
@@ -60,9 +60,6 @@ class Annotation:
                    d.get("score"), d.get("model_version"), dict(d.get("meta") or {}))
 
 
-LazySlot.install(Annotation, "spans", Pending)  # the typed reader stores spans not built yet
-
-
 @dataclass(frozen=True, slots=True)
 class AnnotatedDocument:
     doc: Document
@@ -101,10 +98,6 @@ class AnnotatedDocument:
         return cls(Document.from_dict(d),
                    tuple(Annotation.from_dict(a) for a in d.get("annotations", ())),
                    tuple(Annotation.from_dict(a) for a in d.get("predictions", ())))
-
-
-for _name in ("annotations", "predictions"):  # the typed reader stores annotations not built yet
-    LazySlot.install(AnnotatedDocument, _name, Pending)
 
 
 def write_annotated(items: Iterable[AnnotatedDocument], path: str | Path, **header: Any) -> int:

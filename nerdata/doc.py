@@ -14,11 +14,9 @@ converted at the boundary (``nerdata.label_studio.tasks``).
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import re
-from collections import deque
 from dataclasses import dataclass, field, replace
 from itertools import chain, repeat
 from operator import attrgetter
@@ -208,92 +206,38 @@ class _CompactTokens:
     def __init__(self, offsets: Any, lo: int, hi: int) -> None:
         self.offsets, self.lo, self.hi = offsets, lo, hi
 
-    def build(self, doc: "Document") -> tuple[Token, ...]:
-        text = doc.text
+    def build(self, text: str) -> tuple[Token, ...]:
         starts = self.offsets[0, self.lo:self.hi].tolist()
         ends = self.offsets[1, self.lo:self.hi].tolist()
         return tuple(map(Token, starts, ends, map(text.__getitem__, map(slice, starts, ends))))
 
 
-class LazySlot:
-    """A slotted dataclass field whose stored value may be a stand-in of type ``compact``
-    (an object with ``build(owner) -> value``): the first read builds the value and stores
-    it in the slot.  The public shape is unchanged (``Document.tokens`` is a field holding
-    ``tuple[Token, ...]``); equality, ``repr``, ``replace`` and pickling read the field, so
-    they see the built value.  Bulk builders write the slot itself (``.slot``)."""
+class _LazyTokens:
+    """``Document.tokens``: the stored tuple, built from compact offsets on first access.
+    The public shape is unchanged (a field holding ``tuple[Token, ...]``)."""
 
-    __slots__ = ("slot", "compact")
+    __slots__ = ("slot",)
 
-    def __init__(self, slot: Any, compact: type) -> None:
-        self.slot, self.compact = slot, compact
+    def __init__(self, slot: Any) -> None:
+        self.slot = slot
 
-    def __get__(self, obj: Any, owner: Any = None) -> Any:
-        if obj is None:
+    def __get__(self, doc: Any, owner: Any = None) -> Any:
+        if doc is None:
             return self
-        value = self.slot.__get__(obj, owner)
-        if type(value) is self.compact:
-            if gc.isenabled():  # many small objects at once (a batch's): no collection while made
-                gc.disable()
-                try:
-                    value = value.build(obj)
-                finally:
-                    gc.enable()
-            else:
-                value = value.build(obj)
-            self.slot.__set__(obj, value)
+        value = self.slot.__get__(doc, owner)
+        if type(value) is _CompactTokens:
+            value = value.build(doc.text)
+            self.slot.__set__(doc, value)
         return value
 
-    def __set__(self, obj: Any, value: Any) -> None:
-        self.slot.__set__(obj, value)
-
-    @classmethod
-    def install(cls, owner: type, name: str, compact: type) -> "LazySlot":
-        """Make field ``name`` of the slotted class ``owner`` lazy; returns the descriptor."""
-        lazy = cls(owner.__dict__[name], compact)
-        setattr(owner, name, lazy)
-        return lazy
-
-
-class _Deferred:
-    """Groups of records (one group per field value) and the function that builds them all
-    at once into the field values (a list, one per group), called when the first is read."""
-
-    __slots__ = ("groups", "build", "built")
-
-    def __init__(self, groups: list, build: Any) -> None:
-        self.groups, self.build, self.built = groups, build, None
-
-    def at(self, i: int) -> Any:
-        if self.built is None:
-            self.built, self.groups = self.build(self.groups), None
-        return self.built[i]
-
-
-class Pending:
-    """A field value not built yet (:class:`nerdata.doc.LazySlot`): group ``index`` of a
-    batch's :class:`_Deferred` records."""
-
-    __slots__ = ("deferred", "index")
-
-    def build(self, owner: Any) -> Any:
-        return self.deferred.at(self.index)
-
-
-def deferred(groups: list, build: Any) -> list:
-    """One field value per group of records: ``()`` for an empty group (what ``build`` makes
-    of one), else a :class:`Pending` value; ``build(groups)`` makes every group's value (a
-    list) when the first of them is read."""
-    n = len(groups)
-    pending = list(map(object.__new__, repeat(Pending, n)))  # C-level, no __init__ call per value
-    deque(map(Pending.deferred.__set__, pending, repeat(_Deferred(groups, build), n)), 0)
-    deque(map(Pending.index.__set__, pending, range(n)), 0)
-    return [p if g else () for p, g in zip(pending, groups)]
+    def __set__(self, doc: Any, value: Any) -> None:
+        self.slot.__set__(doc, value)
 
 
 _OFFSETS, _LO, _HI = attrgetter("offsets"), attrgetter("lo"), attrgetter("hi")
 _NO_TOKENS = _CompactTokens(None, 0, 0)  # stands for built tuples in the offset columns
-_TOKENS_SLOT = LazySlot.install(Document, "tokens", _CompactTokens).slot
-LazySlot.install(Document, "spans", Pending)  # the typed reader stores spans not built yet
+Document.tokens = _LazyTokens(Document.__dict__["tokens"])  # type: ignore[assignment,misc]
+_TOKENS_SLOT = Document.tokens.slot  # type: ignore[attr-defined]
 
 
 def compact_tokens(offsets: Any, ptr: Sequence[int]) -> list[_CompactTokens]:

@@ -4,9 +4,7 @@ Readers parse a batch of JSON lines, then build every span of the batch with C-l
 (``map`` over slot setters and ``operator`` getters; numpy for the checks) instead of one
 Python call per span.  Tokens are not built: each document keeps its rows of the batch's
 ``(2, N)`` offset array (:func:`nerdata.doc.compact_tokens`) and ``Document.tokens`` builds
-the tuple on first access (``nerdata.doc.token_offsets`` reads the offsets without it); the
-typed reader (:mod:`nerdata.jsonl_typed`) keeps spans and annotations unbuilt the same way
-(:func:`nerdata.doc.deferred`).  The contract is equality with the one-at-a-time path:
+the tuple on first access (``nerdata.doc.token_offsets`` reads the offsets without it).  The contract is equality with the one-at-a-time path:
 
 * :func:`documents_from_dicts` returns a :class:`DocBatch` whose documents equal
   ``[Document.from_dict(d) for d in objs]`` (same field values, same types), or ``None``
@@ -73,9 +71,8 @@ def fill(cls: type, columns: Sequence[tuple[str, Any]], n: int) -> list:
     objs = list(map(_new, repeat(cls, n)))
     slotted = "__slots__" in cls.__dict__
     for name, values in columns:
-        if slotted:  # (a lazy field's own slot: nerdata.doc.LazySlot)
-            setter = getattr(cls, name)
-            deque(map(getattr(setter, "slot", setter).__set__, objs, values), 0)
+        if slotted:
+            deque(map(getattr(cls, name).__set__, objs, values), 0)
         else:
             deque(map(object.__setattr__, objs, repeat(name), values), 0)
     return objs
@@ -118,17 +115,6 @@ def span_sets(sets: Sequence[Sequence[Mapping[str, Any]]]) -> tuple[list[tuple[S
     sizes = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
     spans = split(fill(Span, cols, len(flat)), sizes)
     return spans, Offsets(np.repeat(np.arange(len(sets)), sizes), start, end)
-
-
-def spans_of_records(groups: Sequence[Sequence[Any]]) -> list[tuple[Span, ...]]:
-    """``tuple(Span(...) for r in group)`` for every group of records that carry Span's
-    fields as attributes (typed structs), field values taken as they are."""
-    flat = list(chain.from_iterable(groups))
-    spans = fill(Span, [(name, list(map(getter, flat))) for name, getter in _SPAN_GETTERS], len(flat))
-    return split(spans, np.fromiter(map(len, groups), dtype=np.int64, count=len(groups)))
-
-
-_SPAN_GETTERS = [(f.name, attrgetter(f.name)) for f in fields(Span)]
 
 
 def sort_spans(groups: list[tuple[Span, ...]]) -> list[tuple[Span, ...]]:

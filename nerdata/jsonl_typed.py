@@ -5,11 +5,7 @@ lines here.  msgspec decodes every line into structs whose fields mirror
 :class:`~nerdata.doc.Span` and :class:`~nerdata.annotations.Annotation` (no dicts; about
 4x faster than msgspec's decoding into the dataclasses themselves), token offsets stay raw
 JSON and are parsed for the whole batch by numpy, and the spans, annotations and documents
-are filled column by column (:func:`nerdata.doc_batch.fill`).  A document's spans, an
-annotated document's annotations and predictions and each annotation's spans are kept as
-their decoded records until first read (:class:`nerdata.doc.LazySlot`,
-:func:`nerdata.doc.deferred`: the records of a batch are built together then, into the
-values built here before); their offsets are read at once for the checks.
+are filled column by column (:func:`nerdata.doc_batch.fill`).
 
 The contract is the one of :mod:`nerdata.doc_batch`: the objects equal what
 ``from_dict`` gives, or the batch is not built here (``None``) and the dict reader reads
@@ -17,13 +13,14 @@ it, which keeps every conversion, check and message.  A batch goes to the dict r
 any line is blank, a header, not an object, or stores a span's text; when a value does not
 have the field's type exactly (an offset ``4.0`` or ``true``, a label or annotator that is
 not a string, ``null`` where from_dict gives a default, an annotation id that is a number,
-...; a ``score`` or ``lead_time`` is read as an integer or a float as it is written, like
-from_dict keeps it); when a document has no ``tokens``, or tokens that
+...); when a ``score`` or ``lead_time`` is written as an integer (msgspec would make it a
+float, from_dict keeps the integer); when a document has no ``tokens``, or tokens that
 are not ``[start, end]`` pairs of non-negative integers of at most 18 digits; and when a
 document would fail validation (the dict reader then names the first problem).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import fields
 from itertools import chain
 from operator import attrgetter, itemgetter
@@ -33,8 +30,8 @@ import msgspec
 import numpy as np
 
 from nerdata.annotations import AnnotatedDocument, Annotation
-from nerdata.doc import Document, Span, compact_tokens, deferred
-from nerdata.doc_batch import DocBatch, Offsets, fill, sort_spans, spans_of_records, split
+from nerdata.doc import Document, Span, compact_tokens
+from nerdata.doc_batch import DocBatch, Offsets, fill, sort_spans, split
 from nerdata.jsonl import _COUNT_TEXT
 
 
@@ -42,7 +39,7 @@ class _Span(msgspec.Struct, gc=False):  # Span's fields, types and defaults
     start: int
     end: int
     label: str
-    score: int | float | None = None  # an integer stays one, as in from_dict
+    score: float | None = None
     source: str = "gold"
     annotator: str | None = None
     model_version: str | None = None
@@ -55,9 +52,9 @@ class _Annotation(msgspec.Struct, gc=False):  # Annotation's fields, types and d
     cancelled: bool = False
     ground_truth: bool = False
     reviewer: bool = False
-    lead_time: int | float | None = None
+    lead_time: float | None = None
     from_prediction: str | None = None
-    score: int | float | None = None
+    score: float | None = None
     model_version: str | None = None
     meta: dict = {}  # a new dict per annotation
 
@@ -79,10 +76,11 @@ class _Annotated(_Document, gc=False):
 
 
 _DECODERS = {_Document: msgspec.json.Decoder(_Document), _Annotated: msgspec.json.Decoder(_Annotated)}
+_INT_FLOAT = re.compile(rb'"(?:score|lead_time)"\s*:\s*-?\d+\s*[,}\]]')  # an integer where from_dict keeps it
 _FIELDS = {name: attrgetter(name) for name in ("id", "text", "tokens", "spans", "lang", "meta", "masked",
                                                "missing_labels", "annotations", "predictions")}
 _SPANS = attrgetter("spans")
-_START, _END = attrgetter("start"), attrgetter("end")
+_SPAN_FIELDS = [f.name for f in fields(Span)]
 _ANNOTATION_FIELDS = [f.name for f in fields(Annotation)]
 _SKELETONS: dict[int, bytes] = {}
 _TO_SPACE = bytes.maketrans(b"[],;", b"    ")
@@ -95,7 +93,8 @@ def _records(raw: list[tuple[int, bytes]], kind: type) -> list | None:
     except msgspec.DecodeError:  # (ValidationError included) the dict reader decides
         return None
     joined = b"".join(lines)  # the checks below, on the whole batch at once
-    if b'"nerdata_format"' in joined:
+    if b'"nerdata_format"' in joined or ((b'"score"' in joined or b'"lead_time"' in joined)
+                                         and _INT_FLOAT.search(joined)):
         return None
     if joined.count(b'"text"') != len(lines) and max(map(_COUNT_TEXT, lines)) > 1:
         return None  # a span stores its text (every record has one "text" key)
@@ -132,18 +131,16 @@ def _build(cls: type, names: list[str], structs: list, replace: dict[str, list] 
                 len(structs))
 
 
-def _sorted_spans(groups: list[tuple[_Span, ...]]) -> list[tuple[Span, ...]]:
-    """The groups as tuples of :class:`Span` in ``Document.from_dict``'s order."""
-    return sort_spans(spans_of_records(groups))
-
-
-def _offsets(groups: list[tuple[_Span, ...]], owner_of_group: np.ndarray) -> Offsets:
-    """The offsets of the groups' spans (owner of each span's group)."""
+def _spans(groups: list[tuple[_Span, ...]], owner_of_group: np.ndarray) -> tuple[list[tuple[Span, ...]], Offsets]:
+    """The groups as tuples of :class:`Span`, and their offsets (owner of each span's group)."""
     sizes = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
     flat = list(chain.from_iterable(groups))
     n = len(flat)
-    return Offsets(np.repeat(owner_of_group, sizes), np.fromiter(map(_START, flat), dtype=np.int64, count=n),
-                   np.fromiter(map(_END, flat), dtype=np.int64, count=n))
+    starts, ends = list(map(attrgetter("start"), flat)), list(map(attrgetter("end"), flat))
+    spans = _build(Span, _SPAN_FIELDS, flat, {"start": starts, "end": ends})
+    return split(spans, sizes), Offsets(np.repeat(owner_of_group, sizes),
+                                        np.fromiter(starts, dtype=np.int64, count=n),
+                                        np.fromiter(ends, dtype=np.int64, count=n))
 
 
 def _documents(recs: list) -> DocBatch | None:
@@ -157,26 +154,16 @@ def _documents(recs: list) -> DocBatch | None:
     ptr = np.zeros(D + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
     owner = np.arange(D)
-    span_groups, masked_groups = col("spans"), col("masked")
-    both_off = _offsets(span_groups + masked_groups, np.concatenate([owner, owner]))
+    both, both_off = _spans(col("spans") + col("masked"), np.concatenate([owner, owner]))
+    spans, masked = both[:D], both[D:]
     docs = fill(Document, [
         ("id", list(map(str, col("id")))), ("text", texts), ("tokens", compact_tokens(offsets, ptr.tolist())),
-        ("spans", deferred(span_groups, _sorted_spans)), ("lang", col("lang")),
-        ("meta", [m if type(m) is dict else dict(m or {}) for m in col("meta")]),  # (decoded: a new dict)
-        ("masked", spans_of_records(masked_groups)),
+        ("spans", sort_spans(spans)), ("lang", col("lang")),
+        ("meta", [dict(m or {}) for m in col("meta")]), ("masked", masked),
         ("missing_labels", list(map(frozenset, col("missing_labels")))),
     ], D)
     tokens = Offsets(np.repeat(owner, counts), offsets[0], offsets[1])
     return DocBatch(docs, np.fromiter(map(len, texts), dtype=np.int64, count=D), tokens, both_off)
-
-
-def _annotation_sets(groups: list[tuple[_Annotation, ...]]) -> list[tuple[Annotation, ...]]:
-    """The groups of annotation records as tuples of :class:`Annotation` (their spans built
-    when first read)."""
-    flat = list(chain.from_iterable(groups))
-    spans = deferred(list(map(_SPANS, flat)), spans_of_records)
-    return split(_build(Annotation, _ANNOTATION_FIELDS, flat, {"spans": spans}),
-                 np.fromiter(map(len, groups), dtype=np.int64, count=len(groups)))
 
 
 def typed_documents(raw: list[tuple[int, bytes]]) -> DocBatch | None:
@@ -204,9 +191,9 @@ def typed_annotated(raw: list[tuple[int, bytes]]) -> tuple[DocBatch, list[Annota
         D = len(recs)
         groups = list(map(_FIELDS["annotations"], recs)) + list(map(_FIELDS["predictions"], recs))
         per_doc = np.fromiter(map(len, groups), dtype=np.int64, count=2 * D)
-        span_groups = list(map(_SPANS, chain.from_iterable(groups)))
-        extra = _offsets(span_groups, np.repeat(np.tile(np.arange(D), 2), per_doc))
-        made = deferred(groups, _annotation_sets)  # built when first read
+        flat = list(chain.from_iterable(groups))
+        span_sets, extra = _spans(list(map(_SPANS, flat)), np.repeat(np.tile(np.arange(D), 2), per_doc))
+        made = split(_build(Annotation, _ANNOTATION_FIELDS, flat, {"spans": span_sets}), per_doc)
         anns, preds = made[:D], made[D:]
     except (OverflowError, TypeError, ValueError):
         return None

@@ -332,12 +332,6 @@ ODD_ANNOTATED = {
         '"tokens": [[0, 3], [4, 8]', '"tokens": [ [0 ,3] ,[ 4,8 ]'),
         _annotated_line(id="d2", tokens=[], spans=[], annotations=TYPED_ANNOTATIONS[:1], predictions=[])],
     "tokens nested": [_annotated_line(annotations=TYPED_ANNOTATIONS, tokens=[[0, 3], [[4, 8]], [9, 11], [12, 17]])],
-    "float and huge scores": [_annotated_line(annotations=[{**TYPED_ANNOTATIONS[0], "lead_time": 10**30}],
-                                              predictions=[{"annotator": "m", "score": 2.0, "spans": [
-                                                  {"start": 4, "end": 8, "label": "ORG", "score": -(2**64)},
-                                                  {"start": 0, "end": 3, "label": "PER", "score": 1e5}]}])],
-    "infinite score": [_annotated_line(annotations=TYPED_ANNOTATIONS, predictions=[
-        {"annotator": "m", "score": 1.5, "spans": []}]).replace('"score": 1.5', '"score": 1e400')],
 }
 
 
@@ -362,9 +356,7 @@ def test_typed_reader_takes_regular_lines_and_leaves_the_others(tmp_path):
     got = typed_annotated(raw(ODD_ANNOTATED["typed regular"]))
     assert got is not None and len(got[1]) == 2
     assert typed_documents(raw(ODD_FILES["good"])) is not None
-    for name in ("integer score", "integer lead time", "float and huge scores"):  # read as written
-        assert typed_annotated(raw(ODD_ANNOTATED[name])) is not None, name
-    for name in ("null meta", "null source", "tokens nested", "infinite score"):
+    for name in ("integer score", "integer lead time", "null meta", "null source", "tokens nested"):
         assert typed_annotated(raw(ODD_ANNOTATED[name])) is None, name
     for name in ("float offsets", "token triple", "negative token", "tokens null", "header", "huge offset",
                  "huge token offset", "18-digit token offset"):
@@ -406,57 +398,6 @@ def test_read_tokens_stay_compact_until_read_and_equal_the_built_ones(tmp_path_f
     assert ends.tolist() == [t.end for d in docs for t in d.tokens]
     assert got == docs and [d.tokens for d in got] == [d.tokens for d in docs]
     assert all(type(d.tokens) is tuple and all(type(t) is Token for t in d.tokens) for d in got)
-
-
-def _stored(obj, name):
-    """What the slot of field ``name`` holds, without building it."""
-    return type(obj).__dict__[name].slot.__get__(obj)
-
-
-@settings(max_examples=25, deadline=None)
-@given(st.lists(documents(), min_size=1, max_size=8), st.lists(st.integers(0, 4), min_size=8, max_size=8))
-def test_read_annotations_and_spans_stay_pending_until_read_and_equal_the_built_ones(tmp_path_factory, docs, touch):
-    """The typed reader keeps an item's annotations and predictions, each annotation's spans
-    and each document's spans as their records until first read; whatever is read first
-    (one annotation's spans, a copy, a pickle, a replace, nothing), every value, type,
-    equality, repr and pickle is the one of the objects written."""
-    import copy
-    import pickle
-    from dataclasses import replace
-
-    from nerdata.annotations import read_annotated
-    from nerdata.doc import Pending
-
-    items = [AnnotatedDocument(d, tuple(Annotation(a, d.spans[k:], lead_time=k or None, meta={"k": k})
-                                        for k, a in enumerate(["a1", "a2"])),
-                               (Annotation("m", d.spans[::-1], model_version="m@1", score=k % 2 or 0.5),))
-             for k, d in enumerate(docs)]
-    p = tmp_path_factory.mktemp("pending") / "a.jsonl"
-    write_annotated(items, p)
-    p.write_text(p.read_text("utf-8").split("\n", 1)[1], encoding="utf-8")  # no header: one typed batch
-    got = read_annotated(p)
-    assert all(type(_stored(it, "annotations")) is Pending for it in got)  # (the typed reader read them)
-    assert [type(_stored(it.doc, "spans")) is Pending for it in got] == [bool(d.spans) for d in docs]
-    for it, ref, t in zip(got, items, touch):
-        if t == 1:
-            assert it.annotations[0].spans == ref.annotations[0].spans
-            assert type(_stored(it.annotations[1], "spans")) is (Pending if ref.annotations[1].spans else tuple)
-        elif t == 2:
-            assert copy.deepcopy(it) == ref and copy.copy(it.predictions[0]) == ref.predictions[0]
-        elif t == 3:
-            dump = pickle.dumps(it)
-            assert b"Pending" not in dump and pickle.loads(dump) == ref
-        elif t == 4:
-            assert replace(it.predictions[0], annotator="x") == replace(ref.predictions[0], annotator="x")
-            assert replace(it.doc, lang="x").spans == ref.doc.spans
-    dump = pickle.dumps(got)
-    assert b"Pending" not in dump and pickle.loads(dump) == items
-    assert got == items and repr(got) == repr(items)
-    assert _outcome(lambda q: got, p) == _outcome(lambda q: items, p)  # value types, field by field
-    for it in got:
-        for a in it.annotations + it.predictions:
-            assert type(_stored(a, "spans")) is tuple and all(type(s) is Span for s in a.spans)
-        assert type(_stored(it, "annotations")) is tuple and type(_stored(it.doc, "spans")) is tuple
 
 
 def test_bulk_reader_refuses_a_boolean_offset_even_on_a_token_boundary(tmp_path):

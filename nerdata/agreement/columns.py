@@ -171,7 +171,7 @@ class _Span(msgspec.Struct, gc=False):  # as nerdata.jsonl_typed reads them (see
     start: int
     end: int
     label: str
-    score: int | float | None = None
+    score: float | None = None
     source: str = "gold"
     annotator: str | None = None
     model_version: str | None = None
@@ -184,9 +184,9 @@ class _Annotation(msgspec.Struct, gc=False):
     cancelled: bool = False
     ground_truth: bool = False
     reviewer: bool = False
-    lead_time: int | float | None = None
+    lead_time: float | None = None
     from_prediction: str | None = None
-    score: int | float | None = None
+    score: float | None = None
     model_version: str | None = None
     meta: dict | None = None  # (from_dict: dict(meta or {}); no new dict per annotation here)
 

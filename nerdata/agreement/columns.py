@@ -39,6 +39,7 @@ import numpy as np
 
 from nerdata.annotations import AnnotatedDocument
 from nerdata.doc import token_offsets
+from nerdata.jsonl_typed import _Annotation as _TypedAnnotation, _Span
 
 BATCH = 1024  # lines decoded and checked together here
 
@@ -167,28 +168,8 @@ def from_items(items: Sequence[AnnotatedDocument], names: Names) -> Flat:
 
 
 # ----------------------------------------------------------------------------- reading JSONL
-class _Span(msgspec.Struct, gc=False):  # as nerdata.jsonl_typed reads them (see the module docstring)
-    start: int
-    end: int
-    label: str
-    score: float | None = None
-    source: str = "gold"
-    annotator: str | None = None
-    model_version: str | None = None
-
-
-class _Annotation(msgspec.Struct, gc=False):
-    annotator: str
-    spans: tuple[_Span, ...] = ()
-    id: str | None = None
-    cancelled: bool = False
-    ground_truth: bool = False
-    reviewer: bool = False
-    lead_time: float | None = None
-    from_prediction: str | None = None
-    score: float | None = None
-    model_version: str | None = None
-    meta: dict | None = None  # (from_dict: dict(meta or {}); no new dict per annotation here)
+class _Annotation(_TypedAnnotation, gc=False):  # as nerdata.jsonl_typed reads annotations,
+    meta: dict | None = None  # but no new dict per annotation (from_dict: dict(meta or {}))
 
 
 class _Annotated(msgspec.Struct, gc=False):

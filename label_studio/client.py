@@ -36,6 +36,7 @@ from nerdata.tagsets import Tagset
 
 from . import reconcile as _reconcile
 from . import users as _users
+from .bulk import post_json
 from .checks import check_document_labels, check_pull_labels, check_push_labels, unique_docs
 from .config import LabelConfig, check_labels, check_tagset, parse_label_config, render_label_config
 from .reports import PredictionReport, PullReport, PullResult, PushReport
@@ -317,11 +318,11 @@ class LabelStudioClient:
                 batch = ahead.result()
                 ahead = pool.submit(build, i + batch_size) if i + batch_size < len(todo) else None
                 with self._api(f"importing tasks {i}..{i + len(batch) - 1} into project {pid}"):
-                    r = self._ls.projects.import_tasks(id=pid, request=batch, return_task_ids=False,
-                                                       request_options={"max_retries": 0})
-                report.created += int(r.task_count or 0)
-                report.predictions += int(r.prediction_count or 0)
-                report.annotations += int(r.annotation_count or 0)
+                    r = post_json(self, f"api/projects/{pid}/import", batch,
+                                  params={"return_task_ids": "false"})
+                report.created += int(r.get("task_count") or 0)
+                report.predictions += int(r.get("prediction_count") or 0)
+                report.annotations += int(r.get("annotation_count") or 0)
                 report.batches += 1
                 done += len(batch)
                 if progress is not None:
@@ -369,9 +370,9 @@ class LabelStudioClient:
             items += prediction_for_task(tid, doc, spans, config, model_version)
         for i in range(0, len(items), batch_size):
             with self._api(f"importing predictions into project {pid}"):
-                r = self._ls.projects.import_predictions(id=pid, request=items[i:i + batch_size],
-                                                         request_options={"max_retries": 0})
-            report.imported += int(getattr(r, "created", None) or len(items[i:i + batch_size]))
+                r = post_json(self, f"api/projects/{pid}/import/predictions", items[i:i + batch_size])
+            report.imported += int((r.get("created") if isinstance(r, dict) else None)
+                                   or len(items[i:i + batch_size]))
             if progress is not None:
                 progress(min(i + batch_size, len(items)), len(items), "importing predictions")
         report.seconds = time.monotonic() - t0

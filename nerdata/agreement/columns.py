@@ -32,11 +32,12 @@ from dataclasses import dataclass
 from itertools import chain, islice
 from operator import attrgetter, itemgetter
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import msgspec
 import numpy as np
 
+from nerdata.agreement.data import _ints
 from nerdata.annotations import AnnotatedDocument
 from nerdata.doc import token_offsets
 from nerdata.jsonl_typed import _Annotation as _TypedAnnotation, _Span
@@ -123,10 +124,6 @@ def concat(parts: Sequence[Flat]) -> Flat:
 
 def _sizes(groups: list) -> np.ndarray:
     return np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
-
-
-def _ints(values: Iterable[int], n: int) -> np.ndarray:
-    return np.fromiter(values, dtype=np.int64, count=n)
 
 
 def _sets(owners: list, names: Names, attrs: tuple[str, ...]) -> tuple[list[np.ndarray], np.ndarray, np.ndarray,

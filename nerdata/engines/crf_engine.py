@@ -316,9 +316,9 @@ class BiLstmCrfTagger(ScriptOption, ScoreCalibration):
         if epochs < 1:
             raise ConfigError(f"epochs must be >= 1, got {epochs}")
         docs = [d for d in train if d.tokens]
-        opts = shape_options(opts, len(docs))  # batch size, learning rate, LSTM precision
         if not docs:
             raise InputError(f"{ENGINE} engine: no training documents with tokens")
+        opts = shape_options(opts, len(docs))  # batch size, learning rate, LSTM precision
         _torch()  # a missing torch is a clear error before any work
         reading, with_missing = missing_reading(opts["missing_labels"], docs, can_marginalise=True)
         o_missing = reading == "marginal"

@@ -145,6 +145,10 @@ def transfer_group() -> None:
 
 @click.option("--max-docs", type=int, default=None,
               help="Read at most this many sentences per data set (speed).")
+@click.option("--script", default=None, metavar="SCRIPT",
+              help="Compare words after unifying Brahmic text into this script (devanagari, "
+                   "bengali, gurmukhi, gujarati, odia, tamil, telugu, kannada, malayalam), so "
+                   "Hindi, Odia and Telugu share words; Urdu and Latin text as they are.")
 
 
 @source_options
@@ -156,7 +160,7 @@ def transfer_group() -> None:
 
 @with_source_help
 def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weights_from,
-                  max_docs, source_tagset, source_format, fmt, output):
+                  max_docs, script, source_tagset, source_format, fmt, output):
     """Rank candidate source data for a target language, combined and by each predictor.
 
     The combined rank uses weights learnt on a zero-shot matrix for the kind of target data
@@ -165,6 +169,10 @@ def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weig
     from nerdata.transfer.matrix import learnt_weights
     from nerdata.transfer.recommend import recommend
 
+    if script:
+        from nerdata.scripts import check_script
+
+        script = check_script(script)  # refused before any data is read
     src = _sources(tagset)
     how = {"format": source_format, "tagset": source_tagset}
     cands = [_ref(c, default_corpus=corpus, **how) for c in _many(candidates)]
@@ -172,7 +180,8 @@ def recommend_cmd(target, target_data, candidates, corpus, tagset, weights, weig
     kind = "none" if tref is None else ("labelled" if src.is_labelled(tref) else "text")
     w = learnt_weights(weights_from, target, kind) if weights_from else {}
     w.update(_weights(weights))
-    rec = recommend(target, cands, src, target_data=tref, weights=w or None, max_docs=max_docs)
+    rec = recommend(target, cands, src, target_data=tref, weights=w or None, max_docs=max_docs,
+                    script=script)
     if weights_from:
         rec.notes.append(f"weights learnt from the matrix in {weights_from} "
                          f"({target} left out as target and source)")

@@ -275,3 +275,49 @@ def test_cli_recommend_without_target_data_uses_uriel_only(corpora_dir):
     rec = json.loads(res.stdout)
     assert rec["target_kind"] == "none" and "entity_overlap" not in rec["used"]
     assert rec["weights"] == default_weights("none") | {"uriel_combined": 0.0}
+
+
+def test_recommend_compares_words_in_one_brahmic_script(corpora_dir):
+    """--script devanagari: Telugu, Hindi and Odia words that differ only by Unicode block
+    count as shared (the count equals one made here from the unified slices); Urdu is
+    compared as it is; a script that cannot be a target is refused with the reason."""
+    from nerdata.corpora import load_documents
+    from nerdata.scripts import unify
+
+    n, env = 200, {"NERDATA_CORPORA": str(corpora_dir)}
+    args = ["--target", "tel", "--target-data", "il-ner/tel:dev", "--candidates",
+            "il-ner/hin,il-ner/ory,il-ner/urd", "--max-docs", str(n), "--format", "json"]
+    plain = json.loads(CliRunner().invoke(_cli_root(), ["transfer", "recommend", *args],
+                                          env=env).stdout)
+    res = CliRunner().invoke(_cli_root(), ["transfer", "recommend", *args,
+                                           "--script", "Deva"], env=env)
+    assert res.exit_code == 0, res.output
+    uni = json.loads(res.stdout)
+    assert any("unifying Brahmic text into devanagari" in note for note in uni["notes"])
+
+    def vocab(lang, split, script):
+        docs = load_documents("il-ner", lang, split, root=corpora_dir, map_to="nerdata")[:n]
+        keys = (word_key(unify(t.text, script) if script else t.text)
+                for d in docs for t in d.tokens)
+        return {k for k in keys if k}
+
+    for script, rec in (("devanagari", uni), (None, plain)):
+        tgt = vocab("tel", "dev", script)
+        for lang in ("hin", "ory", "urd"):
+            assert rec["predictors"]["token_overlap"][f"il-ner/{lang}"] == \
+                len(vocab(lang, "train", script) & tgt)
+    for lang in ("hin", "ory"):  # the shared block is what makes them share words
+        assert uni["predictors"]["token_overlap"][f"il-ner/{lang}"] > \
+            plain["predictors"]["token_overlap"][f"il-ner/{lang}"]
+    assert uni["predictors"]["token_overlap"]["il-ner/urd"] == \
+        plain["predictors"]["token_overlap"]["il-ner/urd"]
+    res = CliRunner().invoke(_cli_root(), ["transfer", "recommend", *args, "--script", "urdu"],
+                             env=env)
+    assert res.exit_code == 1 and "Traceback" not in res.output
+    assert "not a Brahmic script" in res.output and "left as it is" in res.output
+
+
+def _cli_root():
+    from nerdata.cli.main import cli
+
+    return cli

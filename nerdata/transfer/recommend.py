@@ -20,7 +20,10 @@ predictor                 definition                                            
 
 Words are compared NFC-normalised and case-folded, with punctuation stripped from both
 ends (whitespace-tokenised text keeps ``Kano,`` where CoNLL data has ``Kano`` ``,``); tokens
-without a letter or digit are left out.  An entity pair is ``(word, type)`` for every word inside a
+without a letter or digit are left out.  With ``script`` (e.g. ``devanagari``), target and
+source text are first unified into that Brahmic script (:mod:`nerdata.scripts`), so Hindi,
+Odia and Telugu words that differ only by block count as shared; Urdu and Latin text are
+compared as they are.  An entity pair is ``(word, type)`` for every word inside a
 gold span.
 
 **Combined score.**  For each predictor ``p`` usable for every candidate, values are put on
@@ -333,38 +336,53 @@ class Recommendation:
         return recommendation_frame(self)
 
 
+def _in_script(docs: Sequence[Document], script: str | None) -> Sequence[Document]:
+    if script is None:
+        return docs
+    from nerdata.scripts import unify_documents
+
+    return unify_documents(docs, script)
+
+
 def target_profile(target: str, ref: SourceRef | None, source: Sources, *,
-                   split: str = "train", max_docs: int | None = None) -> tuple[DataProfile | None, str]:
-    """The target's profile and kind (labelled | text | none)."""
+                   split: str = "train", max_docs: int | None = None,
+                   script: str | None = None) -> tuple[DataProfile | None, str]:
+    """The target's profile and kind (labelled | text | none); words in ``script`` if given."""
     if ref is None:
         return None, "none"
     if source.is_labelled(ref):
-        docs = source.documents(ref, ref.split or split)[:max_docs]
+        docs = _in_script(source.documents(ref, ref.split or split)[:max_docs], script)
         return profile_documents(docs, ref.id, target), "labelled"
-    docs = source.text(ref)[:max_docs]
+    docs = _in_script(source.text(ref)[:max_docs], script)
     return profile_documents(docs, ref.id, target, labelled=False), "text"
 
 
 def source_profile(ref: SourceRef, source: Sources, *, split: str = "train",
-                   max_docs: int | None = None) -> DataProfile | None:
+                   max_docs: int | None = None, script: str | None = None) -> DataProfile | None:
     if not ref.has_data:
         return None  # a bare language: URIEL only
     if not source.is_labelled(ref):
         raise ConfigError(f"candidate {ref.id}: unlabelled data cannot be a transfer source; "
                           f"give a labelled corpus (e.g. masakhaner1/{ref.lang})")
-    docs = source.documents(ref, ref.split or split)[:max_docs]
+    docs = _in_script(source.documents(ref, ref.split or split)[:max_docs], script)
     return profile_documents(docs, ref.key, ref.lang)
 
 
 def recommend(target: str, candidates: Sequence[SourceRef], source: Sources, *,
               target_data: SourceRef | None = None, weights: Mapping[str, float] | None = None,
               target_split: str = "train", source_split: str = "train",
-              max_docs: int | None = None,
+              max_docs: int | None = None, script: str | None = None,
               profiles: Mapping[str, DataProfile | None] | None = None) -> Recommendation:
     """Rank ``candidates`` as transfer sources for language ``target``.
 
-    ``profiles`` may hold precomputed source profiles by candidate key (the matrix reuses them).
+    ``script``: compare words after unifying target and source text into this Brahmic
+    script.  ``profiles`` may hold precomputed source profiles by candidate key (the matrix
+    reuses them; they must be in the same script).
     """
+    if script is not None:
+        from nerdata.scripts import check_script
+
+        script = check_script(script)
     if not candidates:
         raise ConfigError("no candidate sources given; pass at least one corpus/lang or language")
     keys = [c.key for c in candidates]
@@ -376,15 +394,19 @@ def recommend(target: str, candidates: Sequence[SourceRef], source: Sources, *,
         raise ConfigError(f"unknown predictor weight(s) {', '.join(bad)}; "
                           f"predictors: {', '.join(PREDICTORS)}")
     tprof, kind = target_profile(target, target_data, source, split=target_split,
-                                 max_docs=max_docs)
+                                 max_docs=max_docs, script=script)
     raw: dict[str, dict[str, float]] = {}
     notes: list[str] = []
+    if script is not None:
+        notes.append(f"words compared after unifying Brahmic text into {script} "
+                     "(one character for one); Urdu, Latin and other scripts as they are")
     ref_lang = {ref.key: ref.lang for ref in candidates}
     for ref in candidates:
         if profiles is not None and ref.key in profiles:
             prof = profiles[ref.key]
         else:
-            prof = source_profile(ref, source, split=source_split, max_docs=max_docs)
+            prof = source_profile(ref, source, split=source_split, max_docs=max_docs,
+                                  script=script)
         vals: dict[str, float] = {}
         if prof is not None:
             vals.update(overlap_predictors(prof, tprof) if tprof is not None

@@ -144,3 +144,8 @@ def test_bfloat16_lstm_trains_then_predicts_in_float32(hau):
     t.train(train[:8], None, epochs=1, lstm_precision="auto")
     assert t.card.training_config["train"][-1]["lstm_precision"] == lstm_precision("auto")
     assert lstm_precision("auto") in ("float32", "bfloat16")
+    # the default is float32 on every CPU, so one seed gives the same weights everywhere
+    t = BiLstmCrfTagger("nerdata", **small)
+    t.train(train[:40], None, epochs=1, seed=0)
+    assert t.card.training_config["train"][-1]["lstm_precision"] == "float32"
+    assert t.version == runs["float32"].version

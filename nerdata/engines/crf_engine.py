@@ -91,9 +91,13 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "batch_size": "auto",  # sentences per update
     "patience": 8,  # epochs without dev improvement before stopping (None: never)
     "grad_clip": 5.0,
-    # the BiLSTM's arithmetic while training: float32, or bfloat16 (autocast; weights, the
-    # rest of the network, evaluation and prediction stay float32)
-    "lstm_precision": "auto",  # auto: bfloat16 where the CPU runs it natively
+    # the BiLSTM's arithmetic while training: float32, bfloat16 (autocast; weights, the
+    # rest of the network, evaluation and prediction stay float32) or auto (bfloat16 where
+    # the CPU runs it natively).  float32 by default: bfloat16 trains faster (566 vs 461
+    # sentences per CPU second on hau, bench/train_speed.py) but scored lower from an
+    # adapted base (yor, 3 seeds: 73.3 vs 74.9 test F1; from scratch, seed 0, within noise),
+    # and auto gives other weights for one seed on other CPUs
+    "lstm_precision": "float32",
     "unk_singletons": 0.5,  # replace training words seen once by <unk> with this probability
     "missing_labels": "auto",  # auto | marginal | outside (nerdata.engines.options)
     "training_data": None,  # identity entries (corpus files + sha256, release) for the card

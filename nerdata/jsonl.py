@@ -240,11 +240,15 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
     ``typed(lines)``, when given, is tried first on each batch of ``(line number, bytes)``
     (:mod:`nerdata.jsonl_typed`): what it returns is yielded as the batch's build, with
     ``None`` for the objects; when it returns None the batch is read as dicts as above.
+    After :data:`TYPED_GIVE_UP` batches in a row that it refused, the rest of the file is read
+    as dicts at once (a file whose every record the typed schema refuses, e.g. one storing
+    each span's text, is then not decoded twice); the values are the same either way.
 
     ``lines``: ``(line number, bytes)`` of part of ``path`` to read instead of the whole file
     (``path`` names it in messages); the part may be empty or blank."""
     seen = lines is not None  # a non-blank line (a header counts): an empty file is refused
     lines = _lines(path) if lines is None else iter(lines)
+    refused = 0  # typed batches refused in a row
     while True:
         raw = list(islice(lines, size or BATCH))  # may raise NotFoundError: nothing read yet
         if not raw:
@@ -258,9 +262,12 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
                 except Exception:  # noqa: BLE001 -- anything unforeseen: the dict reader decides
                     got = None
             if got is not None:
-                seen = True
+                seen, refused = True, 0
                 yield list(map(itemgetter(0), raw)), None, got, None
                 continue
+            refused += 1
+            if refused >= TYPED_GIVE_UP:
+                typed = None
         linenos: list[int] = []
         objs: list[dict] = []
         error: BaseException | None = None
@@ -287,6 +294,9 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
             return
 
 
+# a file's first batch often holds its header (refused by the typed reader, read as dicts);
+# two refusals in a row mean the file's records are not of the typed kind
+TYPED_GIVE_UP = 2
 _COUNT_TEXT = methodcaller("count", b'"text"')
 _HAS_HEADER = methodcaller("__contains__", "nerdata_format")
 

@@ -539,3 +539,30 @@ def test_column_reader_reads_the_typed_readers_fields():
                                                                       ("annotations", tuple[columns._Annotation, ...]),
                                                                       ("predictions", tuple[columns._Annotation, ...]))}
         assert differ <= {"meta", "id", "lang", "missing_labels"}, (mine.__name__, differ)
+
+
+def test_the_typed_decoder_is_given_up_after_two_refused_batches_in_a_row(tmp_path):
+    """A file whose records the typed decoder keeps refusing is read as dicts from the third
+    batch on (not decoded twice per batch); one refused batch (the header's) does not stop it."""
+    from nerdata.jsonl import TYPED_GIVE_UP, iter_record_batches
+
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps({"id": f"d{i}", "text": "a b"}) + "\n" for i in range(50)),
+                 encoding="utf-8")
+    calls: list[int] = []
+
+    def refuse(raw):
+        calls.append(raw[0][0])
+        return None
+
+    got = list(iter_record_batches(p, len, size=10, typed=refuse))
+    assert calls == [1, 11][:TYPED_GIVE_UP] and TYPED_GIVE_UP == 2
+    assert [b[2] for b in got] == [10] * 5 and [b[0][0] for b in got] == [1, 11, 21, 31, 41]
+    calls.clear()
+
+    def refuse_first(raw):
+        calls.append(raw[0][0])
+        return None if raw[0][0] == 1 else "typed"
+
+    got = list(iter_record_batches(p, len, size=10, typed=refuse_first))
+    assert calls == [1, 11, 21, 31, 41] and [b[2] for b in got] == [10] + ["typed"] * 4

@@ -38,13 +38,14 @@ sentences, 1 epoch, load 8-10) both sides train on two intra-op threads at 1.2 a
 sentences/s (2.0x): on shared cores a second intra-op thread costs far more than it gives.
 
 The shape of the work (d1435b4, 226156a): ``batch_size`` and ``learn_rate`` default to
-``auto`` (``lstm_precision`` too until this stop's float32 default: full hau, 2 epochs, one
-thread, 37caea5 197.5 -> 461.4 sentences per CPU second = 2.34x in float32, 3.13x with
-bfloat16; bfloat16 scored 1.6 F1 lower on yor from an adapted base over 3 seeds) -- about 30 updates an epoch in batches of 10 to 32
-sentences (10 below 300 training sentences, as before; 20 at 600; 32 from about 930), Adam's
-rate log-linear in the batch size through 0.001 at 10 (as before) and 0.003 at 64 (0.0015 at
-20, 0.002 at 32), and the BiLSTM under bfloat16 autocast in training where the CPU runs
-bfloat16 natively (AVX512-BF16/AMX; weights, dev scoring and prediction stay float32).
+``auto`` -- about 30 updates an epoch in batches of 10 to 32 sentences (10 below 300 training
+sentences, as before; 20 at 600; 32 from about 930), Adam's rate log-linear in the batch size
+through 0.001 at 10 (as before) and 0.003 at 64 (0.0015 at 20, 0.002 at 32).  The option
+``lstm_precision: bfloat16`` (or ``auto``, where the CPU runs bfloat16 natively) trains the
+BiLSTM under bfloat16 autocast (weights, dev scoring and prediction stay float32); it is not
+the default, as it scored 1.6 F1 lower on yor from an adapted base over 3 seeds.  Full hau,
+2 epochs, one thread, against 37caea5: 197.5 -> 461.4 sentences per CPU second (2.34x) in
+float32, 3.13x with bfloat16.
 Sentences per CPU second at one thread (hau, first 600, 2 epochs, the engine driven by a small
 script; load 1-6): batch 10 285-340, 16 353-432, 32 418-438, 64 400-448 in float32;
 bfloat16 332-399 at 10, 495-512 at 32, 545-632 at 64.  At batch 32 (float32) the BiLSTM's

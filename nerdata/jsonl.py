@@ -23,6 +23,9 @@ from nerdata.errors import InputError, NotFoundError
 FORMAT_NAME = "documents"
 FORMAT_VERSION = 1
 BATCH = 64  # records parsed, built and checked together (small: the objects stay in cache)
+# a file's first batch often holds its header (refused by the typed reader, read as dicts);
+# two refusals in a row mean the file's records are not of the typed kind
+TYPED_GIVE_UP = 2
 T = TypeVar("T")
 
 
@@ -294,9 +297,6 @@ def iter_record_batches(path: str | Path, build: Callable[[list[dict]], T], *,
             return
 
 
-# a file's first batch often holds its header (refused by the typed reader, read as dicts);
-# two refusals in a row mean the file's records are not of the typed kind
-TYPED_GIVE_UP = 2
 _COUNT_TEXT = methodcaller("count", b'"text"')
 _HAS_HEADER = methodcaller("__contains__", "nerdata_format")
 

@@ -556,7 +556,7 @@ def test_the_typed_decoder_is_given_up_after_two_refused_batches_in_a_row(tmp_pa
         return None
 
     got = list(iter_record_batches(p, len, size=10, typed=refuse))
-    assert calls == [1, 11][:TYPED_GIVE_UP] and TYPED_GIVE_UP == 2
+    assert TYPED_GIVE_UP == 2 and calls == [1, 11]
     assert [b[2] for b in got] == [10] * 5 and [b[0][0] for b in got] == [1, 11, 21, 31, 41]
     calls.clear()
 

@@ -216,10 +216,10 @@ def test_cli_recommend_on_real_slices(corpora_dir, tmp_path):
     assert rec["expected_gap"]["targets"] >= 10  # leave-one-target-out figures shipped
 
 
-def _cli(*args):
+def _cli(*args, env=None):
     from nerdata.cli.main import cli
 
-    return CliRunner().invoke(cli, ["transfer", "recommend", *args])
+    return CliRunner().invoke(cli, ["transfer", "recommend", *args], env=env)
 
 
 def test_recommend_refuses_an_ambiguous_file_with_a_hint(tmp_path):
@@ -287,10 +287,8 @@ def test_recommend_compares_words_in_one_brahmic_script(corpora_dir):
     n, env = 200, {"NERDATA_CORPORA": str(corpora_dir)}
     args = ["--target", "tel", "--target-data", "il-ner/tel:dev", "--candidates",
             "il-ner/hin,il-ner/ory,il-ner/urd", "--max-docs", str(n), "--format", "json"]
-    plain = json.loads(CliRunner().invoke(_cli_root(), ["transfer", "recommend", *args],
-                                          env=env).stdout)
-    res = CliRunner().invoke(_cli_root(), ["transfer", "recommend", *args,
-                                           "--script", "Deva"], env=env)
+    plain = json.loads(_cli(*args, env=env).stdout)
+    res = _cli(*args, "--script", "Deva", env=env)
     assert res.exit_code == 0, res.output
     uni = json.loads(res.stdout)
     assert any("unifying Brahmic text into devanagari" in note for note in uni["notes"])
@@ -311,13 +309,6 @@ def test_recommend_compares_words_in_one_brahmic_script(corpora_dir):
             plain["predictors"]["token_overlap"][f"il-ner/{lang}"]
     assert uni["predictors"]["token_overlap"]["il-ner/urd"] == \
         plain["predictors"]["token_overlap"]["il-ner/urd"]
-    res = CliRunner().invoke(_cli_root(), ["transfer", "recommend", *args, "--script", "urdu"],
-                             env=env)
+    res = _cli(*args, "--script", "urdu", env=env)
     assert res.exit_code == 1 and "Traceback" not in res.output
     assert "not a Brahmic script" in res.output and "left as it is" in res.output
-
-
-def _cli_root():
-    from nerdata.cli.main import cli
-
-    return cli
